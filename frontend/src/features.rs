@@ -1,0 +1,72 @@
+//! The proposals Kiln implements, and naming the one a refused module needs.
+
+use wasmparser::{Validator, WasmFeatures};
+
+/// Which optional Wasm features the frontend accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Fixed-width SIMD (`v128`). Off until Kiln's SIMD lowering lands.
+    pub simd: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features { simd: false }
+    }
+}
+
+/// Proposals beyond Kiln's set, in the order they are tried when naming a refused module.
+const OTHER_PROPOSALS: &[(WasmFeatures, &str)] = &[
+    (WasmFeatures::SIMD, "fixed-width SIMD"),
+    (WasmFeatures::TAIL_CALL, "tail calls"),
+    (WasmFeatures::MEMORY64, "memory64"),
+    (WasmFeatures::MULTI_MEMORY, "multi-memory"),
+    (WasmFeatures::THREADS, "threads"),
+    (WasmFeatures::EXTENDED_CONST, "extended constant expressions"),
+    (WasmFeatures::EXCEPTIONS, "exception handling"),
+    (WasmFeatures::FUNCTION_REFERENCES, "typed function references"),
+    (WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
+    (WasmFeatures::CUSTOM_PAGE_SIZES, "custom page sizes"),
+    (WasmFeatures::MEMORY_CONTROL, "memory control"),
+    (WasmFeatures::LEGACY_EXCEPTIONS, "legacy exception handling"),
+    (
+        WasmFeatures::SIMD.union(WasmFeatures::RELAXED_SIMD),
+        "relaxed SIMD",
+    ),
+    (
+        WasmFeatures::GC.union(WasmFeatures::FUNCTION_REFERENCES),
+        "garbage collection (GC)",
+    ),
+    (
+        WasmFeatures::MULTI_MEMORY.union(WasmFeatures::MEMORY64),
+        "memory64 with multi-memory",
+    ),
+    (
+        WasmFeatures::WASM3.union(WasmFeatures::WIDE_ARITHMETIC),
+        "several Wasm 3.0 proposals",
+    ),
+];
+
+impl Features {
+    /// The wasmparser feature set matching `self`: Wasm 2.0, with SIMD as configured.
+    pub(crate) fn wasmparser(self) -> WasmFeatures {
+        let mut f = WasmFeatures::WASM2;
+        f.set(WasmFeatures::SIMD, self.simd);
+        f
+    }
+
+    /// A module failed validation under `self`. If it validates once exactly one more
+    /// proposal (or a known group) is enabled, name that proposal.
+    pub(crate) fn name_missing_proposal(self, bytes: &[u8]) -> Option<&'static str> {
+        let base = self.wasmparser();
+        OTHER_PROPOSALS.iter().find_map(|&(extra, name)| {
+            if base.contains(extra) {
+                return None;
+            }
+            Validator::new_with_features(base | extra)
+                .validate_all(bytes)
+                .is_ok()
+                .then_some(name)
+        })
+    }
+}

@@ -1,0 +1,31 @@
+//! Kiln's frontend: bytes in, an owned, validated [`ModuleInfo`] out.
+//!
+//! Parsing and validation are delegated to `wasmparser`, configured with exactly the
+//! Wasm 2.0 feature set Kiln implements ([`Features`]). A module that needs any other
+//! proposal is refused with [`ErrorKind::Unsupported`] naming that proposal.
+//!
+//! Nothing here knows about Cranelift or machine code: the description is plain data
+//! with typed index spaces (imported entities first, then defined ones, as in Wasm).
+
+mod error;
+mod features;
+mod index;
+mod module;
+mod parse;
+mod types;
+
+pub use error::{Error, ErrorKind};
+pub use features::Features;
+pub use index::{
+    DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex,
+    ElemIndex, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, TypeIndex,
+};
+pub use module::{
+    ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind, EntityIndex,
+    Export, FunctionBody, Import, ModuleInfo, Names,
+};
+pub use parse::parse;
+pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType, WASM_PAGE_SIZE};
+
+/// Re-exported so the jit can read function bodies without naming its own wasmparser version.
+pub use wasmparser;

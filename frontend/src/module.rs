@@ -1,0 +1,252 @@
+//! The owned, validated description of a module that the jit and runtime consume.
+
+use crate::index::*;
+use crate::types::*;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A constant expression (Wasm 2.0: exactly one producing instruction).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ConstExpr {
+    /// `i32.const`
+    I32(i32),
+    /// `i64.const`
+    I64(i64),
+    /// `f32.const`, as bits.
+    F32(u32),
+    /// `f64.const`, as bits.
+    F64(u64),
+    /// `v128.const`
+    V128(u128),
+    /// `ref.null`
+    RefNull(RefType),
+    /// `ref.func`
+    RefFunc(FuncIndex),
+    /// `global.get` of an (imported, immutable) global.
+    GlobalGet(GlobalIndex),
+}
+
+/// Any entity, by its index in its own index space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityIndex {
+    /// A function.
+    Func(FuncIndex),
+    /// A table.
+    Table(TableIndex),
+    /// A memory.
+    Memory(MemoryIndex),
+    /// A global.
+    Global(GlobalIndex),
+}
+
+/// An import, in declaration order.
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// Module name.
+    pub module: String,
+    /// Field name.
+    pub name: String,
+    /// The entity it becomes.
+    pub index: EntityIndex,
+}
+
+/// An export, in declaration order.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// Export name.
+    pub name: String,
+    /// What is exported.
+    pub index: EntityIndex,
+}
+
+/// How an element segment is used.
+#[derive(Debug, Clone)]
+pub enum ElemSegmentKind {
+    /// Copied into `table` at instantiation.
+    Active {
+        /// Target table.
+        table: TableIndex,
+        /// Start offset.
+        offset: ConstExpr,
+    },
+    /// Available to `table.init`.
+    Passive,
+    /// Only declares functions as referenceable; dropped at instantiation.
+    Declared,
+}
+
+/// The items of an element segment.
+#[derive(Debug, Clone)]
+pub enum ElemItems {
+    /// Function indices (`funcref` elements).
+    Functions(Vec<FuncIndex>),
+    /// Constant expressions of the given reference type.
+    Expressions(RefType, Vec<ConstExpr>),
+}
+
+impl ElemItems {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        match self {
+            ElemItems::Functions(f) => f.len(),
+            ElemItems::Expressions(_, e) => e.len(),
+        }
+    }
+
+    /// Whether the segment is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An element segment.
+#[derive(Debug, Clone)]
+pub struct ElemSegment {
+    /// Active, passive or declared.
+    pub kind: ElemSegmentKind,
+    /// The references it holds.
+    pub items: ElemItems,
+}
+
+/// How a data segment is used.
+#[derive(Debug, Clone)]
+pub enum DataSegmentKind {
+    /// Copied into `memory` at instantiation.
+    Active {
+        /// Target memory.
+        memory: MemoryIndex,
+        /// Start offset.
+        offset: ConstExpr,
+    },
+    /// Available to `memory.init`.
+    Passive,
+}
+
+/// A data segment; its bytes are a range of [`ModuleInfo::bytes`].
+#[derive(Debug, Clone)]
+pub struct DataSegment {
+    /// Active or passive.
+    pub kind: DataSegmentKind,
+    /// Byte range of the contents within the module's bytes.
+    pub data: Range<usize>,
+}
+
+/// A defined function's validated body.
+#[derive(Debug, Clone)]
+pub struct FunctionBody {
+    /// Byte range of the body (locals and code) within the module's bytes.
+    pub range: Range<usize>,
+}
+
+/// Names from the `name` custom section, for backtraces.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// The module's name.
+    pub module: Option<String>,
+    /// Function names by index.
+    pub funcs: HashMap<FuncIndex, String>,
+}
+
+/// A parsed and validated module.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleInfo {
+    /// The original bytes; bodies and data segments are ranges into them.
+    pub bytes: Arc<[u8]>,
+    /// The type section.
+    pub types: Vec<FuncType>,
+    /// Type of every function, imports first.
+    pub funcs: Vec<TypeIndex>,
+    /// How many of `funcs` are imported.
+    pub num_imported_funcs: u32,
+    /// Every table, imports first.
+    pub tables: Vec<TableType>,
+    /// How many of `tables` are imported.
+    pub num_imported_tables: u32,
+    /// Every memory, imports first.
+    pub memories: Vec<MemoryType>,
+    /// How many of `memories` are imported.
+    pub num_imported_memories: u32,
+    /// Every global, imports first.
+    pub globals: Vec<GlobalType>,
+    /// How many of `globals` are imported.
+    pub num_imported_globals: u32,
+    /// Initializers of the defined globals.
+    pub global_inits: Vec<ConstExpr>,
+    /// Imports in order.
+    pub imports: Vec<Import>,
+    /// Exports in order.
+    pub exports: Vec<Export>,
+    /// The start function.
+    pub start: Option<FuncIndex>,
+    /// Element segments.
+    pub elems: Vec<ElemSegment>,
+    /// Data segments.
+    pub datas: Vec<DataSegment>,
+    /// Bodies of the defined functions.
+    pub bodies: Vec<FunctionBody>,
+    /// Names for backtraces.
+    pub names: Names,
+}
+
+impl ModuleInfo {
+    /// Signature of any function.
+    pub fn func_type(&self, f: FuncIndex) -> &FuncType {
+        &self.types[self.funcs[f.index()].index()]
+    }
+
+    /// Number of defined functions.
+    pub fn num_defined_funcs(&self) -> u32 {
+        self.funcs.len() as u32 - self.num_imported_funcs
+    }
+
+    /// The function index of a defined function.
+    pub fn func_index(&self, d: DefinedFuncIndex) -> FuncIndex {
+        FuncIndex::from_u32(d.as_u32() + self.num_imported_funcs)
+    }
+
+    /// The defined index of `f`, or `None` if it is imported.
+    pub fn defined_func_index(&self, f: FuncIndex) -> Option<DefinedFuncIndex> {
+        f.as_u32()
+            .checked_sub(self.num_imported_funcs)
+            .map(DefinedFuncIndex::from_u32)
+    }
+
+    /// The defined index of `t`, or `None` if it is imported.
+    pub fn defined_table_index(&self, t: TableIndex) -> Option<DefinedTableIndex> {
+        t.as_u32()
+            .checked_sub(self.num_imported_tables)
+            .map(DefinedTableIndex::from_u32)
+    }
+
+    /// The defined index of `m`, or `None` if it is imported.
+    pub fn defined_memory_index(&self, m: MemoryIndex) -> Option<DefinedMemoryIndex> {
+        m.as_u32()
+            .checked_sub(self.num_imported_memories)
+            .map(DefinedMemoryIndex::from_u32)
+    }
+
+    /// The defined index of `g`, or `None` if it is imported.
+    pub fn defined_global_index(&self, g: GlobalIndex) -> Option<DefinedGlobalIndex> {
+        g.as_u32()
+            .checked_sub(self.num_imported_globals)
+            .map(DefinedGlobalIndex::from_u32)
+    }
+
+    /// The name of a function for backtraces, if the name section gives one.
+    pub fn func_name(&self, f: FuncIndex) -> Option<&str> {
+        self.names.funcs.get(&f).map(String::as_str)
+    }
+
+    /// A defined function's body bytes, as a wasmparser reader positioned at its start.
+    pub fn body_reader(&self, d: DefinedFuncIndex) -> wasmparser::FunctionBody<'_> {
+        let range = self.bodies[d.index()].range.clone();
+        let reader = wasmparser::BinaryReader::new(&self.bytes[range.clone()], range.start as u64);
+        wasmparser::FunctionBody::new(reader)
+    }
+
+    /// A data segment's bytes.
+    pub fn data_bytes(&self, d: DataIndex) -> &[u8] {
+        &self.bytes[self.datas[d.index()].data.clone()]
+    }
+}

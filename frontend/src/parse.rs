@@ -1,0 +1,335 @@
+//! Bytes → [`ModuleInfo`]: validate with wasmparser, then collect the sections.
+
+use crate::error::{Error, ErrorKind};
+use crate::features::Features;
+use crate::index::*;
+use crate::module::*;
+use crate::types::*;
+use std::sync::Arc;
+use wasmparser::{Operator, Parser, Payload, TypeRef, Validator};
+
+/// Validates `bytes` under `features` and describes the module.
+pub fn parse(bytes: &[u8], features: Features) -> Result<ModuleInfo, Error> {
+    let mut validator = Validator::new_with_features(features.wasmparser());
+    if let Err(e) = validator.validate_all(bytes) {
+        let offset = e.offset() as usize;
+        return Err(match features.name_missing_proposal(bytes) {
+            Some(proposal) => Error::new(ErrorKind::Unsupported { proposal }, offset),
+            None => e.into(),
+        });
+    }
+    let mut info = ModuleInfo {
+        bytes: Arc::from(bytes),
+        ..ModuleInfo::default()
+    };
+    for payload in Parser::new(0).parse_all(bytes) {
+        section(&mut info, payload?)?;
+    }
+    Ok(info)
+}
+
+fn section(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), Error> {
+    match payload {
+        Payload::TypeSection(s) => {
+            for ty in s.into_iter_err_on_gc_types() {
+                let ty = ty?;
+                info.types.push(FuncType::new(
+                    ty.params().iter().map(|&t| t.into()),
+                    ty.results().iter().map(|&t| t.into()),
+                ));
+            }
+        }
+        Payload::ImportSection(s) => {
+            for group in s {
+                for import in group? {
+                    let (_, import) = import?;
+                    let index = match import.ty {
+                        TypeRef::Func(t) | TypeRef::FuncExact(t) => {
+                            info.funcs.push(TypeIndex::from_u32(t));
+                            info.num_imported_funcs += 1;
+                            EntityIndex::Func(FuncIndex::from_u32(info.funcs.len() as u32 - 1))
+                        }
+                        TypeRef::Table(t) => {
+                            info.tables.push(table_type(t));
+                            info.num_imported_tables += 1;
+                            EntityIndex::Table(TableIndex::from_u32(info.tables.len() as u32 - 1))
+                        }
+                        TypeRef::Memory(m) => {
+                            info.memories.push(memory_type(m));
+                            info.num_imported_memories += 1;
+                            EntityIndex::Memory(MemoryIndex::from_u32(
+                                info.memories.len() as u32 - 1,
+                            ))
+                        }
+                        TypeRef::Global(g) => {
+                            info.globals.push(global_type(g));
+                            info.num_imported_globals += 1;
+                            EntityIndex::Global(GlobalIndex::from_u32(
+                                info.globals.len() as u32 - 1,
+                            ))
+                        }
+                        TypeRef::Tag(_) => {
+                            return Err(unsupported("exception handling", 0));
+                        }
+                    };
+                    info.imports.push(Import {
+                        module: import.module.to_string(),
+                        name: import.name.to_string(),
+                        index,
+                    });
+                }
+            }
+        }
+        Payload::FunctionSection(s) => {
+            for t in s {
+                info.funcs.push(TypeIndex::from_u32(t?));
+            }
+        }
+        Payload::TableSection(s) => {
+            for t in s {
+                let t = t?;
+                if !matches!(t.init, wasmparser::TableInit::RefNull) {
+                    return Err(unsupported("typed function references", 0));
+                }
+                info.tables.push(table_type(t.ty));
+            }
+        }
+        Payload::MemorySection(s) => {
+            for m in s {
+                info.memories.push(memory_type(m?));
+            }
+        }
+        Payload::GlobalSection(s) => {
+            for g in s {
+                let g = g?;
+                info.globals.push(global_type(g.ty));
+                info.global_inits.push(const_expr(&g.init_expr)?);
+            }
+        }
+        Payload::ExportSection(s) => {
+            for e in s {
+                let e = e?;
+                let index = match e.kind {
+                    wasmparser::ExternalKind::Func | wasmparser::ExternalKind::FuncExact => {
+                        EntityIndex::Func(FuncIndex::from_u32(e.index))
+                    }
+                    wasmparser::ExternalKind::Table => {
+                        EntityIndex::Table(TableIndex::from_u32(e.index))
+                    }
+                    wasmparser::ExternalKind::Memory => {
+                        EntityIndex::Memory(MemoryIndex::from_u32(e.index))
+                    }
+                    wasmparser::ExternalKind::Global => {
+                        EntityIndex::Global(GlobalIndex::from_u32(e.index))
+                    }
+                    wasmparser::ExternalKind::Tag => {
+                        return Err(unsupported("exception handling", 0));
+                    }
+                };
+                info.exports.push(Export {
+                    name: e.name.to_string(),
+                    index,
+                });
+            }
+        }
+        Payload::StartSection { func, .. } => info.start = Some(FuncIndex::from_u32(func)),
+        Payload::ElementSection(s) => {
+            for e in s {
+                let e = e?;
+                let kind = match e.kind {
+                    wasmparser::ElementKind::Passive => ElemSegmentKind::Passive,
+                    wasmparser::ElementKind::Declared => ElemSegmentKind::Declared,
+                    wasmparser::ElementKind::Active {
+                        table_index,
+                        offset_expr,
+                    } => ElemSegmentKind::Active {
+                        table: TableIndex::from_u32(table_index.unwrap_or(0)),
+                        offset: const_expr(&offset_expr)?,
+                    },
+                };
+                let items = match e.items {
+                    wasmparser::ElementItems::Functions(fs) => ElemItems::Functions(
+                        fs.into_iter()
+                            .map(|f| f.map(FuncIndex::from_u32))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    wasmparser::ElementItems::Expressions(ty, es) => ElemItems::Expressions(
+                        ty.into(),
+                        es.into_iter()
+                            .map(|e| const_expr(&e?))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                };
+                info.elems.push(ElemSegment { kind, items });
+            }
+        }
+        Payload::DataSection(s) => {
+            for d in s {
+                let d = d?;
+                let kind = match d.kind {
+                    wasmparser::DataKind::Passive => DataSegmentKind::Passive,
+                    wasmparser::DataKind::Active {
+                        memory_index,
+                        offset_expr,
+                    } => DataSegmentKind::Active {
+                        memory: MemoryIndex::from_u32(memory_index),
+                        offset: const_expr(&offset_expr)?,
+                    },
+                };
+                let end = d.range.end as usize;
+                info.datas.push(DataSegment {
+                    kind,
+                    data: end - d.data.len()..end,
+                });
+            }
+        }
+        Payload::CodeSectionEntry(body) => {
+            info.bodies.push(FunctionBody {
+                range: body.range().start as usize..body.range().end as usize,
+            });
+        }
+        Payload::CustomSection(c) => {
+            if let wasmparser::KnownCustom::Name(names) = c.as_known() {
+                // A malformed name section does not make the module invalid: keep what parses.
+                read_names(&mut info.names, names);
+            }
+        }
+        Payload::TagSection(_) => return Err(unsupported("exception handling", 0)),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn unsupported(proposal: &'static str, offset: usize) -> Error {
+    Error::new(ErrorKind::Unsupported { proposal }, offset)
+}
+
+fn read_names(out: &mut Names, reader: wasmparser::NameSectionReader<'_>) {
+    for name in reader.into_iter().map_while(Result::ok) {
+        match name {
+            wasmparser::Name::Module { name, .. } => out.module = Some(name.to_string()),
+            wasmparser::Name::Function(map) => {
+                for naming in map.into_iter().map_while(Result::ok) {
+                    out.funcs
+                        .insert(FuncIndex::from_u32(naming.index), naming.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn table_type(t: wasmparser::TableType) -> TableType {
+    // Validation under Wasm 2.0 bounds table limits to u32.
+    TableType {
+        element: t.element_type.into(),
+        minimum: t.initial as u32,
+        maximum: t.maximum.map(|m| m as u32),
+    }
+}
+
+fn memory_type(m: wasmparser::MemoryType) -> MemoryType {
+    MemoryType {
+        minimum: m.initial,
+        maximum: m.maximum,
+    }
+}
+
+fn global_type(g: wasmparser::GlobalType) -> GlobalType {
+    GlobalType {
+        content: g.content_type.into(),
+        mutable: g.mutable,
+    }
+}
+
+fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
+    let mut reader = e.get_operators_reader();
+    let offset = reader.original_position();
+    let expr = match reader.read()? {
+        Operator::I32Const { value } => ConstExpr::I32(value),
+        Operator::I64Const { value } => ConstExpr::I64(value),
+        Operator::F32Const { value } => ConstExpr::F32(value.bits()),
+        Operator::F64Const { value } => ConstExpr::F64(value.bits()),
+        Operator::V128Const { value } => ConstExpr::V128(value.i128() as u128),
+        Operator::RefNull { hty } => ConstExpr::RefNull(match hty {
+            wasmparser::HeapType::Abstract {
+                ty: wasmparser::AbstractHeapType::Extern,
+                ..
+            } => RefType::ExternRef,
+            _ => RefType::FuncRef,
+        }),
+        Operator::RefFunc { function_index } => {
+            ConstExpr::RefFunc(FuncIndex::from_u32(function_index))
+        }
+        Operator::GlobalGet { global_index } => {
+            ConstExpr::GlobalGet(GlobalIndex::from_u32(global_index))
+        }
+        _ => return Err(unsupported("extended constant expressions", offset as usize)),
+    };
+    match reader.read()? {
+        Operator::End => Ok(expr),
+        _ => Err(unsupported("extended constant expressions", offset as usize)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wat(src: &str) -> Vec<u8> {
+        wat::parse_str(src).expect("test module is valid text")
+    }
+
+    #[test]
+    fn index_spaces_put_imports_first() {
+        let bytes = wat(r#"(module
+            (import "env" "f" (func (param i32)))
+            (import "env" "g" (global i32))
+            (func $two (result i32) i32.const 2)
+            (global (mut i64) (i64.const 7))
+            (export "two" (func $two)))"#);
+        let info = parse(&bytes, Features::default()).expect("valid");
+        assert_eq!(info.num_imported_funcs, 1);
+        assert_eq!(info.funcs.len(), 2);
+        assert_eq!(
+            info.defined_func_index(FuncIndex::from_u32(1)),
+            Some(DefinedFuncIndex::from_u32(0))
+        );
+        assert_eq!(info.defined_func_index(FuncIndex::from_u32(0)), None);
+        assert_eq!(info.global_inits, vec![ConstExpr::I64(7)]);
+        assert_eq!(info.func_name(FuncIndex::from_u32(1)), Some("two"));
+        assert_eq!(info.exports[0].index, EntityIndex::Func(FuncIndex::from_u32(1)));
+    }
+
+    #[test]
+    fn other_proposals_are_named() {
+        let cases = [
+            ("(module (func (return_call 0)))", "tail calls"),
+            ("(module (memory i64 1))", "memory64"),
+            ("(module (memory 1 1 shared))", "threads"),
+            ("(module (memory 1) (memory 1))", "multi-memory"),
+            ("(module (func (drop (v128.const i64x2 0 0))))", "fixed-width SIMD"),
+            (
+                "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+                "extended constant expressions",
+            ),
+        ];
+        for (src, proposal) in cases {
+            let err = parse(&wat(src), Features::default()).expect_err(src);
+            assert_eq!(err.kind(), &ErrorKind::Unsupported { proposal }, "{src}");
+            assert!(err.to_string().contains(proposal));
+        }
+    }
+
+    #[test]
+    fn invalid_modules_are_errors_with_offsets() {
+        let err = parse(b"\0asm\x01\0\0\0\x01", Features::default()).expect_err("truncated");
+        assert!(matches!(err.kind(), ErrorKind::Invalid(_)));
+        assert!(err.offset() > 0);
+        let bad = wat("(module (func (result i32) i64.const 1))");
+        assert!(matches!(
+            parse(&bad, Features::default()).map(|_| ()).unwrap_err().kind(),
+            ErrorKind::Invalid(_)
+        ));
+    }
+}
