@@ -1,0 +1,90 @@
+//! Functions of the runtime that generated code calls, through the `VMBuiltins` table
+//! whose address is in every vmctx. This list is the single source of truth: the runtime
+//! builds its table with [`for_each_builtin!`], so order and signatures cannot drift.
+//!
+//! Every builtin takes the caller's vmctx first. Types: `vmctx`/`ptr` are pointers, `i32`
+//! and `i64` are integers. A builtin returning `status` returns 0 on success and 1 when
+//! the operation traps with the kind its [`Builtin::trap`] names.
+
+/// Invokes `$mac!` with the list of builtins: `name(params) -> result;`.
+#[macro_export]
+macro_rules! for_each_builtin {
+    ($mac:ident) => {
+        $mac! {
+            /// `memory.grow`: returns the old size in pages, or -1.
+            memory_grow(vmctx, i32 /* memory */, i32 /* delta */) -> i32;
+            /// `memory.size` is inline; `memory.copy`.
+            memory_copy(vmctx, i32 /* dst mem */, i64 /* dst */, i32 /* src mem */, i64 /* src */, i64 /* len */) -> status;
+            /// `memory.fill`.
+            memory_fill(vmctx, i32 /* memory */, i64 /* dst */, i32 /* byte */, i64 /* len */) -> status;
+            /// `memory.init`.
+            memory_init(vmctx, i32 /* memory */, i32 /* data */, i64 /* dst */, i32 /* src */, i32 /* len */) -> status;
+            /// `data.drop`.
+            data_drop(vmctx, i32 /* data */) -> void;
+            /// `table.grow`: returns the old size, or -1.
+            table_grow(vmctx, i32 /* table */, i32 /* delta */, ptr /* init */) -> i32;
+            /// `table.fill`.
+            table_fill(vmctx, i32 /* table */, i32 /* dst */, ptr /* value */, i32 /* len */) -> status;
+            /// `table.copy`.
+            table_copy(vmctx, i32 /* dst table */, i32 /* src table */, i32 /* dst */, i32 /* src */, i32 /* len */) -> status;
+            /// `table.init`.
+            table_init(vmctx, i32 /* table */, i32 /* elem */, i32 /* dst */, i32 /* src */, i32 /* len */) -> status;
+            /// `elem.drop`.
+            elem_drop(vmctx, i32 /* elem */) -> void;
+        }
+    };
+}
+
+macro_rules! declare_builtins {
+    ($($(#[$doc:meta])* $name:ident($($param:ident),*) -> $ret:ident;)*) => {
+        /// A runtime function callable from generated code.
+        #[allow(non_camel_case_types, reason = "names mirror the runtime functions")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Builtin {
+            $($(#[$doc])* $name,)*
+        }
+
+        impl Builtin {
+            /// All builtins, in table order.
+            pub const ALL: &'static [Builtin] = &[$(Builtin::$name,)*];
+
+            /// Parameter kinds; the first is always the caller's vmctx.
+            pub(crate) fn params(self) -> &'static [BuiltinType] {
+                match self {
+                    $(Builtin::$name => &[$(BuiltinType::$param),*],)*
+                }
+            }
+
+            /// Result kind.
+            pub(crate) fn result(self) -> BuiltinType {
+                match self {
+                    $(Builtin::$name => BuiltinType::$ret,)*
+                }
+            }
+        }
+    };
+}
+
+/// The kinds of builtin parameters and results.
+#[allow(
+    non_camel_case_types,
+    reason = "they mirror the names in the builtin list"
+)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BuiltinType {
+    vmctx,
+    ptr,
+    i32,
+    i64,
+    status,
+    void,
+}
+
+for_each_builtin!(declare_builtins);
+
+impl Builtin {
+    /// Byte offset of this builtin's pointer within `VMBuiltins`.
+    pub fn offset(self) -> u32 {
+        8 * self as u32
+    }
+}

@@ -1,0 +1,76 @@
+//! What the jit hands to the runtime: position-independent machine code plus metadata.
+
+use crate::trap::TrapKind;
+
+/// A math routine that Cranelift may call instead of emitting an instruction (e.g. `ceil`
+/// without SSE4.1). The runtime resolves it to its own implementation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LibCall {
+    /// `f32::ceil`
+    CeilF32,
+    /// `f64::ceil`
+    CeilF64,
+    /// `f32::floor`
+    FloorF32,
+    /// `f64::floor`
+    FloorF64,
+    /// `f32::trunc`
+    TruncF32,
+    /// `f64::trunc`
+    TruncF64,
+    /// Round to nearest, ties to even (`f32`).
+    NearestF32,
+    /// Round to nearest, ties to even (`f64`).
+    NearestF64,
+    /// Fused multiply-add (`f32`).
+    FmaF32,
+    /// Fused multiply-add (`f64`).
+    FmaF64,
+}
+
+/// An absolute 8-byte address of a [`LibCall`] to write at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relocation {
+    /// Offset within the function's code.
+    pub offset: u32,
+    /// The routine whose address goes there.
+    pub target: LibCall,
+    /// Added to the address.
+    pub addend: i64,
+}
+
+/// An instruction that may trap, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrapSite {
+    /// Offset of the trapping instruction within the function's code.
+    pub offset: u32,
+    /// The reason.
+    pub kind: TrapKind,
+}
+
+/// One compiled function or trampoline.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledFunction {
+    /// Machine code; position-independent except for `relocs`.
+    pub code: Vec<u8>,
+    /// Required alignment of the code's start, in bytes.
+    pub alignment: u32,
+    /// Trapping instructions, sorted by offset.
+    pub traps: Vec<TrapSite>,
+    /// Libcall addresses to patch in.
+    pub relocs: Vec<Relocation>,
+}
+
+/// A module's compiled code.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledModule {
+    /// Defined functions, by `DefinedFuncIndex`, in the wasm calling convention:
+    /// `fn(callee_vmctx, caller_vmctx, params...) -> results`.
+    pub functions: Vec<CompiledFunction>,
+    /// Host-to-wasm ("array call") trampolines, one per distinct signature of the defined
+    /// functions: `extern "C" fn(func_ref: *const VMFuncRef, caller_vmctx, values: *mut ValRaw)`.
+    pub array_trampolines: Vec<CompiledFunction>,
+    /// For each `TypeIndex`, the index into `array_trampolines` of its trampoline, if a
+    /// defined function has that type.
+    pub array_trampoline_of_type: Vec<Option<u32>>,
+}

@@ -1,0 +1,351 @@
+//! Configures Cranelift for the host and drives compilation of modules and trampolines.
+
+use crate::compiled::{CompiledFunction, CompiledModule, LibCall, Relocation, TrapSite};
+use crate::error::{Error, ErrorKind};
+use crate::translate::{translate_function, ModuleEnv};
+use crate::{trampoline, TrapKind, VmOffsets};
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_frontend::FunctionBuilderContext;
+use kiln_frontend::{DefinedFuncIndex, FuncType, ModuleInfo};
+use std::sync::Arc;
+
+/// Cranelift optimization level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptLevel {
+    /// No optimizations: fastest compilation.
+    None,
+    /// Optimize for speed.
+    #[default]
+    Speed,
+    /// Optimize for speed and code size.
+    SpeedAndSize,
+}
+
+/// Which CPU features generated code may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CpuFeatures {
+    /// Everything the host supports (detected by cranelift-native).
+    #[default]
+    Native,
+    /// The architecture's baseline only (SSE2 on x86-64).
+    Baseline,
+}
+
+/// What the runtime promises about memory, which decides the bounds checks emitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunables {
+    /// Bytes reserved for each linear memory, starting at its base.
+    pub memory_reservation: u64,
+    /// Inaccessible bytes after the reservation.
+    pub memory_guard: u64,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Tunables {
+            memory_reservation: 1 << 32,
+            memory_guard: 32 << 20,
+        }
+    }
+}
+
+/// Compiler settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompilerConfig {
+    /// Optimization level.
+    pub opt_level: OptLevel,
+    /// Run the Cranelift IR verifier on every function.
+    pub verifier: bool,
+    /// CPU features.
+    pub cpu_features: CpuFeatures,
+    /// Memory layout promises.
+    pub tunables: Tunables,
+    /// Compile functions on this many threads (1 = on the calling thread).
+    pub threads: usize,
+}
+
+impl Default for CompilerConfig {
+    fn default() -> Self {
+        CompilerConfig {
+            opt_level: OptLevel::Speed,
+            verifier: cfg!(debug_assertions),
+            cpu_features: CpuFeatures::Native,
+            tunables: Tunables::default(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// A configured compiler. Cheap to share between threads.
+#[derive(Clone)]
+pub struct Compiler {
+    isa: Arc<OwnedTargetIsa>,
+    config: CompilerConfig,
+}
+
+impl std::fmt::Debug for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiler")
+            .field("isa", &self.isa.name())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+fn config_error(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Config(e.to_string()))
+}
+
+impl Compiler {
+    /// A compiler for the host.
+    pub fn new(config: CompilerConfig) -> Result<Self, Error> {
+        let mut flags = settings::builder();
+        let opt = match config.opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        };
+        let settings: [(&str, &str); 8] = [
+            ("opt_level", opt),
+            (
+                "enable_verifier",
+                if config.verifier { "true" } else { "false" },
+            ),
+            // Backtraces walk frame pointers.
+            ("preserve_frame_pointers", "true"),
+            ("enable_multi_ret_implicit_sret", "true"),
+            // The stack limit check replaces probestack; guard pages protect the heap.
+            ("enable_probestack", "false"),
+            ("enable_heap_access_spectre_mitigation", "false"),
+            ("enable_table_access_spectre_mitigation", "false"),
+            ("unwind_info", "false"),
+        ];
+        for (name, value) in settings {
+            flags.set(name, value).map_err(config_error)?;
+        }
+        let isa_builder =
+            cranelift_native::builder_with_options(config.cpu_features == CpuFeatures::Native)
+                .map_err(config_error)?;
+        let isa = isa_builder
+            .finish(settings::Flags::new(flags))
+            .map_err(config_error)?;
+        Ok(Compiler {
+            isa: Arc::new(isa),
+            config,
+        })
+    }
+
+    /// The settings this compiler was made with.
+    pub fn config(&self) -> &CompilerConfig {
+        &self.config
+    }
+
+    /// Host calling convention (of builtins, host entries and array trampolines).
+    fn host_call_conv(&self) -> CallConv {
+        self.isa.default_call_conv()
+    }
+
+    /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
+    pub fn compile_module(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
+        let env = ModuleEnv {
+            info,
+            offsets: VmOffsets::new(info),
+            tunables: self.config.tunables,
+            host_call_conv: self.host_call_conv(),
+            frontend_config: self.isa.frontend_config(),
+        };
+        let n = info.num_defined_funcs() as usize;
+        let threads = self.config.threads.clamp(1, n.max(1));
+        let functions = if threads <= 1 {
+            let mut ctx = Context::new();
+            let mut fb = FunctionBuilderContext::new();
+            (0..n)
+                .map(|i| self.compile_function(&env, i, &mut ctx, &mut fb))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.compile_parallel(&env, n, threads)?
+        };
+
+        // One array trampoline per distinct signature of the defined functions.
+        let mut array_trampolines = Vec::new();
+        let mut seen: Vec<&FuncType> = Vec::new();
+        let mut array_trampoline_of_type = vec![None; info.types.len()];
+        for d in 0..info.num_defined_funcs() {
+            let t = info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()];
+            if array_trampoline_of_type[t.index()].is_some() {
+                continue;
+            }
+            let ft = &info.types[t.index()];
+            let slot = match seen.iter().position(|s| *s == ft) {
+                Some(i) => i,
+                None => {
+                    let func = trampoline::array_to_wasm(
+                        ft,
+                        self.host_call_conv(),
+                        self.isa.frontend_config(),
+                    );
+                    array_trampolines.push(self.emit(func)?);
+                    seen.push(ft);
+                    seen.len() - 1
+                }
+            };
+            array_trampoline_of_type[t.index()] = Some(slot as u32);
+        }
+        Ok(CompiledModule {
+            functions,
+            array_trampolines,
+            array_trampoline_of_type,
+        })
+    }
+
+    fn compile_parallel(
+        &self,
+        env: &ModuleEnv<'_>,
+        n: usize,
+        threads: usize,
+    ) -> Result<Vec<CompiledFunction>, Error> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<Result<Vec<(usize, CompiledFunction)>, Error>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut ctx = Context::new();
+                        let mut fb = FunctionBuilderContext::new();
+                        let mut out = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= n {
+                                return Ok(out);
+                            }
+                            out.push((i, self.compile_function(env, i, &mut ctx, &mut fb)?));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        Err(Error::new(ErrorKind::Codegen(
+                            "a compilation thread panicked".into(),
+                        )))
+                    })
+                })
+                .collect()
+        });
+        let mut slots: Vec<Option<CompiledFunction>> = vec![None; n];
+        for r in results {
+            for (i, f) in r? {
+                slots[i] = Some(f);
+            }
+        }
+        Ok(slots
+            .into_iter()
+            .map(|f| f.expect("every index was compiled by some worker"))
+            .collect())
+    }
+
+    fn compile_function(
+        &self,
+        env: &ModuleEnv<'_>,
+        i: usize,
+        ctx: &mut Context,
+        fb: &mut FunctionBuilderContext,
+    ) -> Result<CompiledFunction, Error> {
+        ctx.clear();
+        ctx.func.name = UserFuncName::user(0, i as u32);
+        translate_function(env, DefinedFuncIndex::from_u32(i as u32), &mut ctx.func, fb)?;
+        self.emit_context(ctx)
+    }
+
+    /// Compiles the wasm-to-host trampoline of signature `ty`: a function in the wasm
+    /// convention that spills its arguments to a `ValRaw` array and calls the host entry
+    /// stored in its callee vmctx (a `VMHostFuncContext`).
+    pub fn compile_wasm_to_host_trampoline(
+        &self,
+        ty: &FuncType,
+    ) -> Result<CompiledFunction, Error> {
+        let func = trampoline::wasm_to_host(ty, self.host_call_conv(), self.isa.frontend_config());
+        self.emit(func)
+    }
+
+    fn emit(&self, func: ir::Function) -> Result<CompiledFunction, Error> {
+        let mut ctx = Context::for_function(func);
+        self.emit_context(&mut ctx)
+    }
+
+    fn emit_context(&self, ctx: &mut Context) -> Result<CompiledFunction, Error> {
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = &**self.isa;
+        let compiled = ctx
+            .compile(isa, &mut ControlPlane::default())
+            .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))?;
+        let buffer = &compiled.buffer;
+        let mut traps = Vec::new();
+        for t in buffer.traps() {
+            let kind = TrapKind::from_code(t.code).ok_or_else(|| {
+                Error::new(ErrorKind::Codegen(format!(
+                    "unexpected trap code {}",
+                    t.code
+                )))
+            })?;
+            traps.push(TrapSite {
+                offset: t.offset,
+                kind,
+            });
+        }
+        traps.sort_by_key(|t| t.offset);
+        let mut relocs = Vec::new();
+        for r in buffer.relocs() {
+            let target = match &r.target {
+                FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => libcall(*lc)?,
+                other => {
+                    return Err(Error::new(ErrorKind::Codegen(format!(
+                        "unexpected relocation target {other:?}"
+                    ))))
+                }
+            };
+            if r.kind != cranelift_codegen::binemit::Reloc::Abs8 {
+                return Err(Error::new(ErrorKind::Codegen(format!(
+                    "unexpected relocation kind {:?}",
+                    r.kind
+                ))));
+            }
+            relocs.push(Relocation {
+                offset: r.offset,
+                target,
+                addend: r.addend,
+            });
+        }
+        Ok(CompiledFunction {
+            code: compiled.code_buffer().to_vec(),
+            alignment: buffer.alignment.max(16),
+            traps,
+            relocs,
+        })
+    }
+}
+
+fn libcall(lc: ir::LibCall) -> Result<LibCall, Error> {
+    use ir::LibCall as L;
+    Ok(match lc {
+        L::CeilF32 => LibCall::CeilF32,
+        L::CeilF64 => LibCall::CeilF64,
+        L::FloorF32 => LibCall::FloorF32,
+        L::FloorF64 => LibCall::FloorF64,
+        L::TruncF32 => LibCall::TruncF32,
+        L::TruncF64 => LibCall::TruncF64,
+        L::NearestF32 => LibCall::NearestF32,
+        L::NearestF64 => LibCall::NearestF64,
+        L::FmaF32 => LibCall::FmaF32,
+        L::FmaF64 => LibCall::FmaF64,
+        other => {
+            return Err(Error::new(ErrorKind::Codegen(format!(
+                "unexpected libcall {other:?}"
+            ))))
+        }
+    })
+}

@@ -1,0 +1,66 @@
+//! Calling conventions: how wasm functions, trampolines and builtins are called.
+
+use crate::builtins::{Builtin, BuiltinType};
+use cranelift_codegen::ir::{types, AbiParam, ArgumentPurpose, Signature, Type};
+use cranelift_codegen::isa::CallConv;
+use kiln_frontend::{FuncType, ValType};
+
+/// Pointer type of the host (Kiln supports 64-bit hosts only).
+pub(crate) const POINTER: Type = types::I64;
+
+/// The calling convention between wasm functions. `Tail` leaves room for `return_call`.
+pub(crate) const WASM_CALL_CONV: CallConv = CallConv::Tail;
+
+/// The Cranelift type of a wasm value.
+pub(crate) fn ir_type(t: ValType) -> Type {
+    match t {
+        ValType::I32 => types::I32,
+        ValType::I64 => types::I64,
+        ValType::F32 => types::F32,
+        ValType::F64 => types::F64,
+        ValType::V128 => types::I8X16,
+        ValType::Ref(_) => POINTER,
+    }
+}
+
+/// `fn(callee_vmctx, caller_vmctx, params...) -> results` in the wasm convention.
+pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
+    let mut sig = Signature::new(WASM_CALL_CONV);
+    sig.params
+        .push(AbiParam::special(POINTER, ArgumentPurpose::VMContext));
+    sig.params.push(AbiParam::new(POINTER));
+    sig.params
+        .extend(ty.params().iter().map(|&t| AbiParam::new(ir_type(t))));
+    sig.returns
+        .extend(ty.results().iter().map(|&t| AbiParam::new(ir_type(t))));
+    sig
+}
+
+/// `extern "C" fn(func_ref, caller_vmctx, values)`: host-to-wasm trampolines.
+pub(crate) fn array_call_signature(host: CallConv) -> Signature {
+    let mut sig = Signature::new(host);
+    sig.params.extend([AbiParam::new(POINTER); 3]);
+    sig
+}
+
+/// `extern "C" fn(callee_vmctx, caller_vmctx, values, len) -> status`: host entries.
+pub(crate) fn host_entry_signature(host: CallConv) -> Signature {
+    let mut sig = Signature::new(host);
+    sig.params.extend([AbiParam::new(POINTER); 3]);
+    sig.params.push(AbiParam::new(types::I32));
+    sig.returns.push(AbiParam::new(types::I32));
+    sig
+}
+
+/// The native signature of a builtin.
+pub(crate) fn builtin_signature(b: Builtin, host: CallConv) -> Signature {
+    let abi = |t: BuiltinType| match t {
+        BuiltinType::vmctx | BuiltinType::ptr | BuiltinType::i64 => Some(AbiParam::new(POINTER)),
+        BuiltinType::i32 | BuiltinType::status => Some(AbiParam::new(types::I32)),
+        BuiltinType::void => None,
+    };
+    let mut sig = Signature::new(host);
+    sig.params.extend(b.params().iter().filter_map(|&t| abi(t)));
+    sig.returns.extend(abi(b.result()));
+    sig
+}

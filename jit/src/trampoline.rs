@@ -1,0 +1,107 @@
+//! Trampolines between the host's array-call convention and the wasm convention.
+
+use crate::signatures::{
+    array_call_signature, host_entry_signature, ir_type, wasm_signature, POINTER,
+};
+use crate::{TrapKind, VAL_RAW_SIZE};
+use cranelift_codegen::ir::types::I32;
+use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind};
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use kiln_frontend::FuncType;
+
+/// `extern "C" fn(func_ref, caller_vmctx, values)`: loads the arguments from `values`,
+/// calls the function in the wasm convention, stores its results back into `values`.
+pub(crate) fn array_to_wasm(
+    ty: &FuncType,
+    host: CallConv,
+    fc: TargetFrontendConfig,
+) -> ir::Function {
+    let mut func =
+        ir::Function::with_name_signature(ir::UserFuncName::default(), array_call_signature(host));
+    let mut fb = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fb);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let (func_ref, caller, values) = {
+        let p = b.block_params(entry);
+        (p[0], p[1], p[2])
+    };
+    let flags = MemFlagsData::trusted();
+    let code = b
+        .ins()
+        .load(POINTER, flags, func_ref, crate::func_ref::WASM_CALL as i32);
+    let callee = b
+        .ins()
+        .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);
+    let mut args = vec![callee, caller];
+    for (i, &p) in ty.params().iter().enumerate() {
+        let off = (i as u32 * VAL_RAW_SIZE) as i32;
+        args.push(b.ins().load(ir_type(p), flags, values, off));
+    }
+    let sig = b.import_signature(wasm_signature(ty));
+    let call = b.ins().call_indirect(sig, code, &args);
+    let results = b.inst_results(call).to_vec();
+    for (i, r) in results.into_iter().enumerate() {
+        let off = (i as u32 * VAL_RAW_SIZE) as i32;
+        b.ins().store(flags, r, values, off);
+    }
+    b.ins().return_(&[]);
+    b.finalize(fc);
+    func
+}
+
+/// A function in the wasm convention that spills its arguments into a stack `ValRaw`
+/// array, calls the host entry of its callee vmctx, traps with `HostError` if that
+/// reports failure, and returns the results the host wrote into the array.
+pub(crate) fn wasm_to_host(
+    ty: &FuncType,
+    host: CallConv,
+    fc: TargetFrontendConfig,
+) -> ir::Function {
+    let mut func =
+        ir::Function::with_name_signature(ir::UserFuncName::default(), wasm_signature(ty));
+    let mut fb = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut fb);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let (callee, caller) = (params[0], params[1]);
+    let slots = ty.params().len().max(ty.results().len()).max(1) as u32;
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        slots * VAL_RAW_SIZE,
+        4,
+    ));
+    let values = b.ins().stack_addr(POINTER, slot, 0);
+    let flags = MemFlagsData::trusted();
+    for (i, &p) in params[2..].iter().enumerate() {
+        b.ins()
+            .store(flags, p, values, (i as u32 * VAL_RAW_SIZE) as i32);
+    }
+    let entry_fn = b.ins().load(
+        POINTER,
+        flags.with_readonly(),
+        callee,
+        crate::host_func::ENTRY as i32,
+    );
+    let sig = b.import_signature(host_entry_signature(host));
+    let len = b.ins().iconst(I32, i64::from(slots));
+    let call = b
+        .ins()
+        .call_indirect(sig, entry_fn, &[callee, caller, values, len]);
+    let status = b.inst_results(call)[0];
+    b.ins().trapnz(status, TrapKind::HostError.code());
+    let mut results = Vec::new();
+    for (i, &r) in ty.results().iter().enumerate() {
+        let off = (i as u32 * VAL_RAW_SIZE) as i32;
+        results.push(b.ins().load(ir_type(r), flags, values, off));
+    }
+    b.ins().return_(&results);
+    b.finalize(fc);
+    func
+}

@@ -1,0 +1,292 @@
+//! Structured control flow: blocks, loops, ifs, branches, `return` and `unreachable`.
+//!
+//! Values on the operand stack at the start of a block dominate the whole block, so only
+//! merge points carry Cranelift block parameters: a frame's `dest` (its results) and a
+//! loop's header (its parameters).
+
+use super::{FuncTranslator, Result};
+use crate::signatures::ir_type;
+use crate::TrapKind;
+use cranelift_codegen::ir::{self, BlockArg, InstBuilder, JumpTableData, Type, Value};
+use kiln_frontend::wasmparser::{BlockType, BrTable};
+use kiln_frontend::TypeIndex;
+
+/// The kind of a control frame.
+pub(crate) enum FrameKind {
+    /// The function body; `dest` returns.
+    Function,
+    /// `block`
+    Block,
+    /// `loop`; branches go to `header`.
+    Loop { header: ir::Block },
+    /// `if`; `else_block` runs when the condition is zero.
+    If {
+        else_block: ir::Block,
+        /// The block's parameters, re-pushed for the `else` arm.
+        else_params: Vec<Value>,
+        else_seen: bool,
+    },
+}
+
+/// One entry of the control stack.
+pub(crate) struct Frame {
+    pub(crate) kind: FrameKind,
+    /// Where execution continues after `end`, with the results as parameters.
+    pub(crate) dest: ir::Block,
+    /// Number of block parameters.
+    pub(crate) params: usize,
+    /// Number of block results.
+    pub(crate) results: usize,
+    /// Operand stack height below the parameters.
+    pub(crate) height: usize,
+    /// Whether anything jumps to `dest`.
+    pub(crate) branched_to: bool,
+}
+
+fn args(values: &[Value]) -> Vec<BlockArg> {
+    values.iter().map(|&v| BlockArg::from(v)).collect()
+}
+
+impl FuncTranslator<'_, '_> {
+    fn block_types(&self, bt: BlockType) -> (Vec<Type>, Vec<Type>) {
+        match bt {
+            BlockType::Empty => (vec![], vec![]),
+            BlockType::Type(t) => (vec![], vec![ir_type(t.into())]),
+            BlockType::FuncType(i) => {
+                let ft = &self.env.info.types[TypeIndex::from_u32(i).index()];
+                (
+                    ft.params().iter().map(|&t| ir_type(t)).collect(),
+                    ft.results().iter().map(|&t| ir_type(t)).collect(),
+                )
+            }
+        }
+    }
+
+    fn new_block_with(&mut self, tys: &[Type]) -> ir::Block {
+        let block = self.b.create_block();
+        for &t in tys {
+            self.b.append_block_param(block, t);
+        }
+        block
+    }
+
+    fn jump(&mut self, to: ir::Block, values: &[Value]) {
+        let a = args(values);
+        self.b.ins().jump(to, &a);
+    }
+
+    pub(crate) fn visit_block(&mut self, blockty: BlockType) -> Result {
+        if !self.reachable {
+            self.unreachable_depth += 1;
+            return Ok(());
+        }
+        let (params, results) = self.block_types(blockty);
+        let dest = self.new_block_with(&results);
+        self.control.push(Frame {
+            kind: FrameKind::Block,
+            dest,
+            params: params.len(),
+            results: results.len(),
+            height: self.stack.len() - params.len(),
+            branched_to: false,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn visit_loop(&mut self, blockty: BlockType) -> Result {
+        if !self.reachable {
+            self.unreachable_depth += 1;
+            return Ok(());
+        }
+        let (params, results) = self.block_types(blockty);
+        let header = self.new_block_with(&params);
+        let dest = self.new_block_with(&results);
+        let entry_args = self.popn(params.len());
+        self.jump(header, &entry_args);
+        self.b.switch_to_block(header);
+        let header_params = self.b.block_params(header).to_vec();
+        let height = self.stack.len();
+        self.stack.extend(header_params);
+        self.control.push(Frame {
+            kind: FrameKind::Loop { header },
+            dest,
+            params: params.len(),
+            results: results.len(),
+            height,
+            branched_to: false,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn visit_if(&mut self, blockty: BlockType) -> Result {
+        if !self.reachable {
+            self.unreachable_depth += 1;
+            return Ok(());
+        }
+        let cond = self.pop();
+        let (params, results) = self.block_types(blockty);
+        let dest = self.new_block_with(&results);
+        let then_block = self.b.create_block();
+        let else_block = self.b.create_block();
+        self.b.ins().brif(cond, then_block, &[], else_block, &[]);
+        self.b.seal_block(then_block);
+        self.b.seal_block(else_block);
+        self.b.switch_to_block(then_block);
+        let else_params = self.peekn(params.len()).to_vec();
+        self.control.push(Frame {
+            kind: FrameKind::If {
+                else_block,
+                else_params,
+                else_seen: false,
+            },
+            dest,
+            params: params.len(),
+            results: results.len(),
+            height: self.stack.len() - params.len(),
+            branched_to: false,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn visit_else(&mut self) -> Result {
+        if self.unreachable_depth > 0 {
+            return Ok(());
+        }
+        let reachable = self.reachable;
+        let results = self.control.last().map_or(0, |f| f.results);
+        if reachable {
+            let vals = self.peekn(results).to_vec();
+            let dest = self.control.last().expect("validated: else in if").dest;
+            self.jump(dest, &vals);
+        }
+        let frame = self.control.last_mut().expect("validated: else in if");
+        frame.branched_to |= reachable;
+        let height = frame.height;
+        let FrameKind::If {
+            else_block,
+            else_params,
+            else_seen,
+        } = &mut frame.kind
+        else {
+            unreachable!("validated: else only follows if");
+        };
+        *else_seen = true;
+        let else_block = *else_block;
+        let params = else_params.clone();
+        self.stack.truncate(height);
+        self.stack.extend(params);
+        self.b.switch_to_block(else_block);
+        self.reachable = true;
+        Ok(())
+    }
+
+    pub(crate) fn visit_end(&mut self) -> Result {
+        if self.unreachable_depth > 0 {
+            self.unreachable_depth -= 1;
+            return Ok(());
+        }
+        let mut frame = self.control.pop().expect("validated: end matches a frame");
+        if self.reachable {
+            let vals = self.peekn(frame.results).to_vec();
+            self.jump(frame.dest, &vals);
+            frame.branched_to = true;
+        }
+        match &frame.kind {
+            FrameKind::If {
+                else_block,
+                else_params,
+                else_seen: false,
+            } => {
+                // No `else`: the false arm passes the parameters through as results.
+                self.b.switch_to_block(*else_block);
+                let a = args(else_params);
+                self.b.ins().jump(frame.dest, &a);
+                frame.branched_to = true;
+            }
+            FrameKind::Loop { header } => self.b.seal_block(*header),
+            _ => {}
+        }
+        self.stack.truncate(frame.height);
+        self.reachable = frame.branched_to;
+        if frame.branched_to {
+            self.b.switch_to_block(frame.dest);
+            self.b.seal_block(frame.dest);
+            let results = self.b.block_params(frame.dest).to_vec();
+            self.stack.extend(results);
+        } else {
+            self.b.seal_block(frame.dest);
+        }
+        if let FrameKind::Function = frame.kind {
+            if self.reachable {
+                let vals = self.popn(frame.results);
+                self.b.ins().return_(&vals);
+            }
+            self.reachable = false;
+        }
+        Ok(())
+    }
+
+    /// The block a branch to relative `depth` jumps to, and how many values it carries.
+    fn branch_target(&mut self, depth: u32) -> (ir::Block, usize) {
+        let i = self.control.len() - 1 - depth as usize;
+        let frame = &mut self.control[i];
+        match frame.kind {
+            FrameKind::Loop { header } => (header, frame.params),
+            _ => {
+                frame.branched_to = true;
+                (frame.dest, frame.results)
+            }
+        }
+    }
+
+    pub(crate) fn visit_br(&mut self, relative_depth: u32) -> Result {
+        let (block, n) = self.branch_target(relative_depth);
+        let vals = self.peekn(n).to_vec();
+        self.jump(block, &vals);
+        self.reachable = false;
+        Ok(())
+    }
+
+    pub(crate) fn visit_br_if(&mut self, relative_depth: u32) -> Result {
+        let cond = self.pop();
+        let (block, n) = self.branch_target(relative_depth);
+        let vals = args(self.peekn(n));
+        let next = self.b.create_block();
+        self.b.ins().brif(cond, block, &vals, next, &[]);
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
+        Ok(())
+    }
+
+    pub(crate) fn visit_br_table(&mut self, targets: BrTable<'_>) -> Result {
+        let index = self.pop();
+        let (default, n) = self.branch_target(targets.default());
+        let vals = args(self.peekn(n));
+        let mut calls = Vec::with_capacity(targets.len() as usize);
+        for depth in targets.targets() {
+            let (block, _) = self.branch_target(depth?);
+            calls.push(self.b.func.dfg.block_call(block, &vals));
+        }
+        let default_call = self.b.func.dfg.block_call(default, &vals);
+        let jt = self
+            .b
+            .create_jump_table(JumpTableData::new(default_call, &calls));
+        self.b.ins().br_table(index, jt);
+        self.reachable = false;
+        Ok(())
+    }
+
+    pub(crate) fn visit_return(&mut self) -> Result {
+        let n = self.control[0].results;
+        let vals = self.peekn(n).to_vec();
+        self.b.ins().return_(&vals);
+        self.reachable = false;
+        Ok(())
+    }
+
+    pub(crate) fn visit_unreachable(&mut self) -> Result {
+        self.b.ins().trap(TrapKind::Unreachable.code());
+        self.reachable = false;
+        Ok(())
+    }
+}

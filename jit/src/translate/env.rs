@@ -1,0 +1,20 @@
+//! What the translator knows about the module and the target, shared by all functions.
+
+use crate::compiler::Tunables;
+use crate::VmOffsets;
+use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+use kiln_frontend::ModuleInfo;
+
+/// Module-wide translation context.
+pub(crate) struct ModuleEnv<'a> {
+    /// The module being compiled.
+    pub(crate) info: &'a ModuleInfo,
+    /// Its vmctx layout.
+    pub(crate) offsets: VmOffsets,
+    /// Memory reservation and guard sizes the runtime promises.
+    pub(crate) tunables: Tunables,
+    /// The host's C calling convention, for builtins and trampolines.
+    pub(crate) host_call_conv: CallConv,
+    /// Pointer size and such, for the function builder.
+    pub(crate) frontend_config: TargetFrontendConfig,
+}

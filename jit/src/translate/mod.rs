@@ -1,0 +1,341 @@
+//! The Wasm → Cranelift IR translator for one function body.
+//!
+//! [`FuncTranslator`] holds the translation state; its operator methods are spread over
+//! one file per concern (`control`, `numeric`, `memory`, `table`, `call`, `variables`).
+//! [`Visitor`] is the thin `VisitOperator` impl generated from wasmparser's operator list:
+//! it skips dead code and routes each supported operator to the method of the same name.
+
+mod bounds;
+mod call;
+mod control;
+mod env;
+mod memory;
+mod numeric;
+mod table;
+mod variables;
+
+pub(crate) use env::ModuleEnv;
+
+use crate::error::Error;
+use crate::signatures::{ir_type, wasm_signature, POINTER};
+use control::{Frame, FrameKind};
+use cranelift_codegen::ir::{self, types, InstBuilder, SigRef, Type, Value};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use kiln_frontend::wasmparser::{self, VisitOperator};
+use kiln_frontend::{DefinedFuncIndex, FuncType, TypeIndex};
+use std::collections::HashMap;
+
+pub(crate) type Result<T = ()> = std::result::Result<T, Error>;
+
+/// Translation state of one function.
+pub(crate) struct FuncTranslator<'a, 'f> {
+    pub(crate) b: FunctionBuilder<'f>,
+    pub(crate) env: &'a ModuleEnv<'a>,
+    /// The operand stack.
+    pub(crate) stack: Vec<Value>,
+    /// The control stack; the bottom frame is the function body.
+    pub(crate) control: Vec<Frame>,
+    /// Locals, params first.
+    pub(crate) locals: Vec<Variable>,
+    /// Whether the current position can be reached.
+    pub(crate) reachable: bool,
+    /// Blocks opened in unreachable code, whose `end`s are skipped.
+    pub(crate) unreachable_depth: u32,
+    /// This function's vmctx.
+    pub(crate) vmctx: Value,
+    /// Byte offset of the operator being translated.
+    pub(crate) offset: usize,
+    sigs: HashMap<TypeIndex, SigRef>,
+    builtin_sigs: HashMap<crate::Builtin, SigRef>,
+}
+
+/// Translates defined function `index` of `env`'s module into `func`.
+pub(crate) fn translate_function(
+    env: &ModuleEnv<'_>,
+    index: DefinedFuncIndex,
+    func: &mut ir::Function,
+    fb_ctx: &mut FunctionBuilderContext,
+) -> Result {
+    let info = env.info;
+    let ty = info.func_type(info.func_index(index));
+    func.signature = wasm_signature(ty);
+    let vmctx_gv = func.create_global_value(ir::GlobalValueData::VMContext);
+    let readonly = func
+        .dfg
+        .mem_flags
+        .insert_unchecked(ir::MemFlagsData::trusted().with_readonly());
+    let store_ctx = func.create_global_value(ir::GlobalValueData::Load {
+        base: vmctx_gv,
+        offset: (crate::VmOffsets::STORE_CONTEXT as i32).into(),
+        global_type: POINTER,
+        flags: readonly,
+    });
+    let stack_limit = func.create_global_value(ir::GlobalValueData::Load {
+        base: store_ctx,
+        offset: (crate::store_context::STACK_LIMIT as i32).into(),
+        global_type: POINTER,
+        flags: readonly,
+    });
+    func.stack_limit = Some(stack_limit);
+
+    let body = info.body_reader(index);
+    let mut b = FunctionBuilder::new(func, fb_ctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let vmctx = b.block_params(entry)[0];
+    let exit = b.create_block();
+    for &t in ty.results() {
+        b.append_block_param(exit, ir_type(t));
+    }
+
+    let mut t = FuncTranslator {
+        b,
+        env,
+        stack: Vec::new(),
+        control: Vec::new(),
+        locals: Vec::new(),
+        reachable: true,
+        unreachable_depth: 0,
+        vmctx,
+        offset: body.range().start as usize,
+        sigs: HashMap::new(),
+        builtin_sigs: HashMap::new(),
+    };
+    t.declare_locals(entry, ty, &body)?;
+    t.control.push(Frame {
+        kind: FrameKind::Function,
+        dest: exit,
+        params: 0,
+        results: ty.results().len(),
+        height: 0,
+        branched_to: false,
+    });
+
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        t.offset = ops.original_position() as usize;
+        ops.visit_operator(&mut Visitor(&mut t))??;
+    }
+    t.b.finalize(env.frontend_config);
+    Ok(())
+}
+
+impl<'a, 'f> FuncTranslator<'a, 'f> {
+    fn declare_locals(
+        &mut self,
+        entry: ir::Block,
+        ty: &FuncType,
+        body: &wasmparser::FunctionBody<'_>,
+    ) -> Result {
+        for (i, &p) in ty.params().iter().enumerate() {
+            let var = self.b.declare_var(ir_type(p));
+            let v = self.b.block_params(entry)[i + 2];
+            self.b.def_var(var, v);
+            self.locals.push(var);
+        }
+        for local in body.get_locals_reader()? {
+            let (count, vt) = local?;
+            let vt = ir_type(vt.into());
+            for _ in 0..count {
+                let var = self.b.declare_var(vt);
+                let zero = self.zero(vt);
+                self.b.def_var(var, zero);
+                self.locals.push(var);
+            }
+        }
+        Ok(())
+    }
+
+    /// The zero (or null) value of a type.
+    pub(crate) fn zero(&mut self, t: Type) -> Value {
+        match t {
+            types::F32 => self.b.ins().f32const(0.0),
+            types::F64 => self.b.ins().f64const(0.0),
+            t if t.is_vector() => {
+                let c = self.b.func.dfg.constants.insert(vec![0u8; 16].into());
+                self.b.ins().vconst(t, c)
+            }
+            t => self.b.ins().iconst(t, 0),
+        }
+    }
+
+    pub(crate) fn push(&mut self, v: Value) {
+        self.stack.push(v);
+    }
+
+    pub(crate) fn pop(&mut self) -> Value {
+        self.stack
+            .pop()
+            .expect("validated: operand stack underflow")
+    }
+
+    pub(crate) fn pop2(&mut self) -> (Value, Value) {
+        let b = self.pop();
+        let a = self.pop();
+        (a, b)
+    }
+
+    pub(crate) fn pop3(&mut self) -> (Value, Value, Value) {
+        let c = self.pop();
+        let (a, b) = self.pop2();
+        (a, b, c)
+    }
+
+    /// The top `n` operands, oldest first.
+    pub(crate) fn peekn(&self, n: usize) -> &[Value] {
+        &self.stack[self.stack.len() - n..]
+    }
+
+    /// Removes and returns the top `n` operands, oldest first.
+    pub(crate) fn popn(&mut self, n: usize) -> Vec<Value> {
+        let at = self.stack.len() - n;
+        self.stack.split_off(at)
+    }
+
+    pub(crate) fn unop(&mut self, f: impl FnOnce(&mut FunctionBuilder<'f>, Value) -> Value) {
+        let a = self.pop();
+        let v = f(&mut self.b, a);
+        self.push(v);
+    }
+
+    pub(crate) fn binop(
+        &mut self,
+        f: impl FnOnce(&mut FunctionBuilder<'f>, Value, Value) -> Value,
+    ) {
+        let (a, b) = self.pop2();
+        let v = f(&mut self.b, a, b);
+        self.push(v);
+    }
+
+    /// Emits a conditional trap when `cond` is non-zero.
+    pub(crate) fn trap_if(&mut self, cond: Value, kind: crate::TrapKind) {
+        self.b.ins().trapnz(cond, kind.code());
+    }
+
+    /// The signature of wasm type `t`, imported into this function once.
+    pub(crate) fn wasm_sig(&mut self, t: TypeIndex) -> SigRef {
+        if let Some(&s) = self.sigs.get(&t) {
+            return s;
+        }
+        let sig = wasm_signature(&self.env.info.types[t.index()]);
+        let s = self.b.import_signature(sig);
+        self.sigs.insert(t, s);
+        s
+    }
+
+    /// Calls a runtime builtin; `args` excludes the vmctx, which is passed first.
+    pub(crate) fn call_builtin(
+        &mut self,
+        builtin: crate::Builtin,
+        args: &[Value],
+    ) -> Option<Value> {
+        let sig = match self.builtin_sigs.get(&builtin) {
+            Some(&s) => s,
+            None => {
+                let sig = crate::signatures::builtin_signature(builtin, self.env.host_call_conv);
+                let s = self.b.import_signature(sig);
+                self.builtin_sigs.insert(builtin, s);
+                s
+            }
+        };
+        let flags = ir::MemFlagsData::trusted().with_readonly();
+        let table = self.b.ins().load(
+            POINTER,
+            flags,
+            self.vmctx,
+            crate::VmOffsets::BUILTINS as i32,
+        );
+        let f = self
+            .b
+            .ins()
+            .load(POINTER, flags, table, builtin.offset() as i32);
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        let call = self.b.ins().call_indirect(sig, f, &all);
+        self.b.inst_results(call).first().copied()
+    }
+
+    /// Calls a builtin that returns a status, trapping with `kind` when it fails.
+    pub(crate) fn call_builtin_checked(
+        &mut self,
+        builtin: crate::Builtin,
+        args: &[Value],
+        kind: crate::TrapKind,
+    ) {
+        let status = self
+            .call_builtin(builtin, args)
+            .expect("status builtins return a value");
+        self.trap_if(status, kind);
+    }
+}
+
+/// Whether an operator is structural and must be seen even in unreachable code.
+macro_rules! is_structural {
+    (Block) => {
+        true
+    };
+    (Loop) => {
+        true
+    };
+    (If) => {
+        true
+    };
+    (Else) => {
+        true
+    };
+    (End) => {
+        true
+    };
+    ($other:ident) => {
+        false
+    };
+}
+
+/// Generates the `VisitOperator` impl from wasmparser's operator list. Operators of the
+/// proposals Kiln implements go to the translator method of the same name; the rest are
+/// refused with an error naming their proposal.
+macro_rules! define_visitor {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $( define_visitor!(@one $proposal $op $({ $($arg: $argty),* })? => $visit); )*
+    };
+    (@one mvp $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one sign_extension $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one saturating_float_to_int $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one bulk_memory $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one reference_types $($rest:tt)*) => { define_visitor!(@reftypes $($rest)*); };
+    (@one $proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident) => {
+        fn $visit(&mut self $($(, $arg: $argty)*)?) -> Result {
+            $($(let _ = $arg;)*)?
+            Err(Error::unsupported(
+                format!("`{}` (proposal {})", stringify!($op), stringify!($proposal)),
+                self.0.offset,
+            ))
+        }
+    };
+    // `select` with several result types parses under reference types but is invalid.
+    (@reftypes TypedSelectMulti { $($arg:ident: $argty:ty),* } => $visit:ident) => {
+        define_visitor!(@one multi_value_select TypedSelectMulti { $($arg: $argty),* } => $visit);
+    };
+    (@reftypes $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@supported $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident) => {
+        fn $visit(&mut self $($(, $arg: $argty)*)?) -> Result {
+            if !self.0.reachable && !is_structural!($op) {
+                return Ok(());
+            }
+            self.0.$visit($($($arg),*)?)
+        }
+    };
+}
+
+/// The `VisitOperator` face of a [`FuncTranslator`].
+pub(crate) struct Visitor<'t, 'm, 'f>(pub(crate) &'t mut FuncTranslator<'m, 'f>);
+
+// wasmparser's operator list names the reader lifetime `'a`.
+impl<'a> VisitOperator<'a> for Visitor<'_, '_, '_> {
+    type Output = Result;
+
+    wasmparser::for_each_visit_operator!(define_visitor);
+}
