@@ -30,6 +30,11 @@ impl Error {
         Error(Box::new(Inner { kind, offset }))
     }
 
+    /// An `Invalid` error, e.g. for text that does not parse as a module.
+    pub fn invalid(message: impl Into<String>, offset: usize) -> Self {
+        Error::new(ErrorKind::Invalid(message.into()), offset)
+    }
+
     /// The kind of error.
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind
@@ -43,7 +48,10 @@ impl Error {
 
 impl From<wasmparser::BinaryReaderError> for Error {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
-        Error::new(ErrorKind::Invalid(e.message().to_string()), e.offset() as usize)
+        Error::new(
+            ErrorKind::Invalid(e.message().to_string()),
+            e.offset() as usize,
+        )
     }
 }
 
@@ -67,6 +75,9 @@ impl std::error::Error for Error {}
 mod tests {
     #[test]
     fn error_is_one_word() {
-        assert_eq!(std::mem::size_of::<super::Error>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<super::Error>(),
+            std::mem::size_of::<usize>()
+        );
     }
 }

@@ -22,9 +22,15 @@ const OTHER_PROPOSALS: &[(WasmFeatures, &str)] = &[
     (WasmFeatures::MEMORY64, "memory64"),
     (WasmFeatures::MULTI_MEMORY, "multi-memory"),
     (WasmFeatures::THREADS, "threads"),
-    (WasmFeatures::EXTENDED_CONST, "extended constant expressions"),
+    (
+        WasmFeatures::EXTENDED_CONST,
+        "extended constant expressions",
+    ),
     (WasmFeatures::EXCEPTIONS, "exception handling"),
-    (WasmFeatures::FUNCTION_REFERENCES, "typed function references"),
+    (
+        WasmFeatures::FUNCTION_REFERENCES,
+        "typed function references",
+    ),
     (WasmFeatures::WIDE_ARITHMETIC, "wide arithmetic"),
     (WasmFeatures::CUSTOM_PAGE_SIZES, "custom page sizes"),
     (WasmFeatures::MEMORY_CONTROL, "memory control"),

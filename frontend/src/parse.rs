@@ -264,11 +264,19 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
         Operator::GlobalGet { global_index } => {
             ConstExpr::GlobalGet(GlobalIndex::from_u32(global_index))
         }
-        _ => return Err(unsupported("extended constant expressions", offset as usize)),
+        _ => {
+            return Err(unsupported(
+                "extended constant expressions",
+                offset as usize,
+            ))
+        }
     };
     match reader.read()? {
         Operator::End => Ok(expr),
-        _ => Err(unsupported("extended constant expressions", offset as usize)),
+        _ => Err(unsupported(
+            "extended constant expressions",
+            offset as usize,
+        )),
     }
 }
 
@@ -298,7 +306,10 @@ mod tests {
         assert_eq!(info.defined_func_index(FuncIndex::from_u32(0)), None);
         assert_eq!(info.global_inits, vec![ConstExpr::I64(7)]);
         assert_eq!(info.func_name(FuncIndex::from_u32(1)), Some("two"));
-        assert_eq!(info.exports[0].index, EntityIndex::Func(FuncIndex::from_u32(1)));
+        assert_eq!(
+            info.exports[0].index,
+            EntityIndex::Func(FuncIndex::from_u32(1))
+        );
     }
 
     #[test]
@@ -308,7 +319,10 @@ mod tests {
             ("(module (memory i64 1))", "memory64"),
             ("(module (memory 1 1 shared))", "threads"),
             ("(module (memory 1) (memory 1))", "multi-memory"),
-            ("(module (func (drop (v128.const i64x2 0 0))))", "fixed-width SIMD"),
+            (
+                "(module (func (drop (v128.const i64x2 0 0))))",
+                "fixed-width SIMD",
+            ),
             (
                 "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
                 "extended constant expressions",
@@ -328,7 +342,10 @@ mod tests {
         assert!(err.offset() > 0);
         let bad = wat("(module (func (result i32) i64.const 1))");
         assert!(matches!(
-            parse(&bad, Features::default()).map(|_| ()).unwrap_err().kind(),
+            parse(&bad, Features::default())
+                .map(|_| ())
+                .unwrap_err()
+                .kind(),
             ErrorKind::Invalid(_)
         ));
     }

@@ -1,0 +1,190 @@
+//! Bulk memory and table operations, shared by builtins (called from generated code),
+//! instantiation (active segments) and the host API. Each checks bounds first and
+//! changes nothing when it fails.
+
+use crate::store::StoreOpaque;
+use crate::vm::table::range;
+use kiln_frontend::DataIndex;
+
+/// `[start, start + len)` as a range if it fits in `size`.
+fn mem_range(start: u64, len: u64, size: usize) -> Option<std::ops::Range<usize>> {
+    let end = start.checked_add(len)?;
+    (end <= size as u64).then_some(start as usize..end as usize)
+}
+
+impl StoreOpaque {
+    fn memory_of(&self, inst: usize, mem: u32) -> usize {
+        self.instances[inst].memories[mem as usize]
+    }
+
+    fn table_of(&self, inst: usize, table: u32) -> usize {
+        self.instances[inst].tables[table as usize]
+    }
+
+    /// `memory.grow`: the old size in pages, or `u32::MAX` (-1).
+    pub(crate) fn memory_grow_raw(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {
+        let m = self.memory_of(inst, mem);
+        self.memories[m]
+            .grow(delta.into())
+            .map_or(u32::MAX, |old| old as u32)
+    }
+
+    /// `memory.copy`.
+    pub(crate) fn memory_copy(
+        &mut self,
+        inst: usize,
+        dm: u32,
+        dst: u64,
+        sm: u32,
+        src: u64,
+        len: u64,
+    ) -> bool {
+        let (d, s) = (self.memory_of(inst, dm), self.memory_of(inst, sm));
+        if d == s {
+            let data = self.memories[d].data_mut();
+            let (Some(dr), Some(sr)) = (
+                mem_range(dst, len, data.len()),
+                mem_range(src, len, data.len()),
+            ) else {
+                return false;
+            };
+            data.copy_within(sr, dr.start);
+            return true;
+        }
+        let Ok([dmem, smem]) = self.memories.get_disjoint_mut([d, s]) else {
+            return false;
+        };
+        let (Some(dr), Some(sr)) = (
+            mem_range(dst, len, dmem.data().len()),
+            mem_range(src, len, smem.data().len()),
+        ) else {
+            return false;
+        };
+        dmem.data_mut()[dr].copy_from_slice(&smem.data()[sr]);
+        true
+    }
+
+    /// `memory.fill`.
+    pub(crate) fn memory_fill(
+        &mut self,
+        inst: usize,
+        mem: u32,
+        dst: u64,
+        val: u8,
+        len: u64,
+    ) -> bool {
+        let m = self.memory_of(inst, mem);
+        let data = self.memories[m].data_mut();
+        match mem_range(dst, len, data.len()) {
+            Some(r) => {
+                data[r].fill(val);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `memory.init`: a dropped segment behaves as empty.
+    pub(crate) fn memory_init(
+        &mut self,
+        inst: usize,
+        mem: u32,
+        data: u32,
+        dst: u64,
+        src: u32,
+        len: u32,
+    ) -> bool {
+        let m = self.memory_of(inst, mem);
+        let instance = &self.instances[inst];
+        let bytes: &[u8] = if instance.dropped_data[data as usize] {
+            &[]
+        } else {
+            instance.module.0.info.data_bytes(DataIndex::from_u32(data))
+        };
+        let Some(sr) = mem_range(src.into(), len.into(), bytes.len()) else {
+            return false;
+        };
+        let target = self.memories[m].data_mut();
+        let Some(dr) = mem_range(dst, len.into(), target.len()) else {
+            return false;
+        };
+        target[dr].copy_from_slice(&bytes[sr]);
+        true
+    }
+
+    /// `data.drop`.
+    pub(crate) fn data_drop(&mut self, inst: usize, data: u32) {
+        self.instances[inst].dropped_data[data as usize] = true;
+    }
+
+    /// `table.grow`: the old size, or `u32::MAX` (-1).
+    pub(crate) fn table_grow_raw(
+        &mut self,
+        inst: usize,
+        table: u32,
+        delta: u32,
+        init: usize,
+    ) -> u32 {
+        let t = self.table_of(inst, table);
+        self.tables[t].grow(delta, init).unwrap_or(u32::MAX)
+    }
+
+    /// `table.fill`.
+    pub(crate) fn table_fill(
+        &mut self,
+        inst: usize,
+        table: u32,
+        dst: u32,
+        val: usize,
+        len: u32,
+    ) -> bool {
+        let t = self.table_of(inst, table);
+        self.tables[t].fill(dst, val, len)
+    }
+
+    /// `table.copy`.
+    pub(crate) fn table_copy(
+        &mut self,
+        inst: usize,
+        dt: u32,
+        st: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> bool {
+        let (d, s) = (self.table_of(inst, dt), self.table_of(inst, st));
+        if d == s {
+            return self.tables[d].copy_within(dst, src, len);
+        }
+        let Ok([dtab, stab]) = self.tables.get_disjoint_mut([d, s]) else {
+            return false;
+        };
+        match (stab.slice(src, len), range(dst, len, dtab.size())) {
+            (Some(items), Some(_)) => dtab.write_at(dst, items),
+            _ => false,
+        }
+    }
+
+    /// `table.init`: a dropped segment behaves as empty.
+    pub(crate) fn table_init(
+        &mut self,
+        inst: usize,
+        table: u32,
+        elem: u32,
+        dst: u32,
+        src: u32,
+        len: u32,
+    ) -> bool {
+        let t = self.table_of(inst, table);
+        let items = &self.instances[inst].elems[elem as usize];
+        let Some(r) = range(src, len, items.len() as u32) else {
+            return false;
+        };
+        self.tables[t].write_at(dst, &items[r])
+    }
+
+    /// `elem.drop`.
+    pub(crate) fn elem_drop(&mut self, inst: usize, elem: u32) {
+        self.instances[inst].elems[elem as usize] = Box::new([]);
+    }
+}

@@ -1,0 +1,200 @@
+//! `Engine` and `Config`: compiler settings and engine-wide registries.
+
+use crate::error::{Error, Result};
+use crate::types::FuncType;
+use crate::vm::{CodeMemory, Symbol};
+use kiln_jit::{Compiler, CompilerConfig, Tunables};
+pub use kiln_jit::{CpuFeatures, OptLevel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) opt_level: OptLevel,
+    pub(crate) verifier: bool,
+    pub(crate) cpu_features: CpuFeatures,
+    pub(crate) parallel_compilation: bool,
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) memory_reservation: u64,
+    pub(crate) memory_guard: u64,
+    pub(crate) max_table_elements: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            opt_level: OptLevel::Speed,
+            verifier: cfg!(debug_assertions),
+            cpu_features: CpuFeatures::Native,
+            parallel_compilation: true,
+            max_wasm_stack: 512 << 10,
+            memory_reservation: 1 << 32,
+            memory_guard: 32 << 20,
+            max_table_elements: 10_000_000,
+        }
+    }
+}
+
+impl Config {
+    /// Default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cranelift's optimization level.
+    pub fn opt_level(&mut self, level: OptLevel) -> &mut Self {
+        self.opt_level = level;
+        self
+    }
+
+    /// Run the Cranelift IR verifier on every function (default: in debug builds).
+    pub fn cranelift_verifier(&mut self, on: bool) -> &mut Self {
+        self.verifier = on;
+        self
+    }
+
+    /// CPU features generated code may use (default: the host's).
+    pub fn cpu_features(&mut self, features: CpuFeatures) -> &mut Self {
+        self.cpu_features = features;
+        self
+    }
+
+    /// Compile functions on all cores (default: on).
+    pub fn parallel_compilation(&mut self, on: bool) -> &mut Self {
+        self.parallel_compilation = on;
+        self
+    }
+
+    /// Bytes of native stack wasm may use per entry from the host (default 512 KiB).
+    /// Going past it is `TrapCode::StackOverflow`. Must be well below the stack size
+    /// of the threads that call into wasm.
+    pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// The most elements any table may grow to (default 10 million).
+    pub fn max_table_elements(&mut self, n: u32) -> &mut Self {
+        self.max_table_elements = n;
+        self
+    }
+
+    /// Address space reserved per linear memory and the guard after it (defaults
+    /// 4 GiB and 32 MiB). With a reservation below 4 GiB, every access is bounds-checked.
+    pub fn memory_reservation(&mut self, reservation: u64, guard: u64) -> &mut Self {
+        self.memory_reservation = reservation;
+        self.memory_guard = guard;
+        self
+    }
+}
+
+/// Signatures by engine-wide id; `call_indirect` compares ids.
+#[derive(Default)]
+struct TypeRegistry {
+    ids: HashMap<FuncType, u32>,
+    types: Vec<FuncType>,
+}
+
+struct EngineInner {
+    config: Config,
+    compiler: Compiler,
+    types: Mutex<TypeRegistry>,
+    /// Wasm-to-host trampolines by signature id.
+    host_trampolines: Mutex<HashMap<u32, Arc<CodeMemory>>>,
+}
+
+/// Compiles modules and owns what all stores of it share. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine(Arc<EngineInner>);
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.0.config)
+            .finish()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(&Config::default())
+            .expect("the default configuration is supported on this host")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Engine {
+    /// An engine with `config`.
+    pub fn new(config: &Config) -> Result<Engine> {
+        crate::vm::traphandler::init();
+        let compiler = Compiler::new(CompilerConfig {
+            opt_level: config.opt_level,
+            verifier: config.verifier,
+            cpu_features: config.cpu_features,
+            tunables: Tunables {
+                memory_reservation: config.memory_reservation,
+                memory_guard: config.memory_guard,
+            },
+            threads: if config.parallel_compilation {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            } else {
+                1
+            },
+        })?;
+        Ok(Engine(Arc::new(EngineInner {
+            config: config.clone(),
+            compiler,
+            types: Mutex::default(),
+            host_trampolines: Mutex::default(),
+        })))
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub(crate) fn compiler(&self) -> &Compiler {
+        &self.0.compiler
+    }
+
+    /// Whether two handles are the same engine.
+    pub fn same(a: &Engine, b: &Engine) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
+    /// The engine-wide id of `ty` (ids start at 1; 0 never matches).
+    pub(crate) fn type_id(&self, ty: &FuncType) -> u32 {
+        let mut reg = lock(&self.0.types);
+        if let Some(&id) = reg.ids.get(ty) {
+            return id;
+        }
+        reg.types.push(ty.clone());
+        let id = reg.types.len() as u32;
+        reg.ids.insert(ty.clone(), id);
+        id
+    }
+
+    /// The signature with engine-wide id `id`.
+    pub(crate) fn func_type(&self, id: u32) -> FuncType {
+        let reg = lock(&self.0.types);
+        reg.types[id as usize - 1].clone()
+    }
+
+    /// The wasm-to-host trampoline for signature `ty` (compiled once per engine).
+    pub(crate) fn host_trampoline(&self, ty: &FuncType) -> Result<(Arc<CodeMemory>, u32)> {
+        let id = self.type_id(ty);
+        let mut cache = lock(&self.0.host_trampolines);
+        if let Some(code) = cache.get(&id) {
+            return Ok((code.clone(), id));
+        }
+        let compiled = self.0.compiler.compile_wasm_to_host_trampoline(ty)?;
+        let code = CodeMemory::publish(&[(&compiled, Symbol::HostTrampoline)], Default::default())
+            .map_err(Error::from)?;
+        cache.insert(id, code.clone());
+        Ok((code, id))
+    }
+}

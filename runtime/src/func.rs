@@ -1,0 +1,244 @@
+//! `Func`, host functions and `Caller`.
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::externals::Extern;
+use crate::instance::Instance;
+use crate::store::{AsContext, AsContextMut, FuncData, FuncKind, StoreId, StoreInner};
+use crate::typed::{TypedFunc, WasmParams, WasmResults};
+use crate::types::FuncType;
+use crate::values::{check_type, Val};
+use crate::vm::{self, HostFuncCtx, ValRaw};
+
+/// A function of a store: defined by wasm or by the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Func {
+    pub(crate) store: StoreId,
+    pub(crate) index: usize,
+}
+
+/// A host function's body, called with the raw argument/result slots.
+pub trait HostCallable<T>: Send + Sync + 'static {
+    /// Reads arguments from `values` and writes results over them.
+    fn call(&self, caller: Caller<'_, T>, values: &mut [ValRaw]) -> Result<()>;
+}
+
+/// The store and calling instance, as seen by a host function.
+pub struct Caller<'a, T> {
+    pub(crate) store: &'a mut StoreInner<T>,
+    instance: Option<usize>,
+}
+
+impl<'a, T> Caller<'a, T> {
+    pub(crate) fn new(store: &'a mut StoreInner<T>, instance: Option<usize>) -> Self {
+        Caller { store, instance }
+    }
+
+    /// The store's host data.
+    pub fn data(&self) -> &T {
+        &self.store.data
+    }
+
+    /// The store's host data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.store.data
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.store.opaque.engine
+    }
+
+    /// An export of the calling instance (`None` when called from the host).
+    pub fn get_export(&mut self, name: &str) -> Option<Extern> {
+        let index = self.instance?;
+        let instance = Instance {
+            store: self.store.opaque.id,
+            index,
+        };
+        instance.get_export(&mut *self, name)
+    }
+}
+
+impl<T> AsContext for Caller<'_, T> {
+    type Data = T;
+    fn as_context(&self) -> &StoreInner<T> {
+        self.store
+    }
+}
+
+impl<T> AsContextMut for Caller<'_, T> {
+    fn as_context_mut(&mut self) -> &mut StoreInner<T> {
+        self.store
+    }
+}
+
+/// A host function taking and returning `Val`s.
+struct DynamicFunc<F> {
+    ty: FuncType,
+    f: F,
+}
+
+impl<T: 'static, F> HostCallable<T> for DynamicFunc<F>
+where
+    F: Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+{
+    fn call(&self, caller: Caller<'_, T>, values: &mut [ValRaw]) -> Result<()> {
+        let params: Vec<Val> = self
+            .ty
+            .params()
+            .iter()
+            .zip(values.iter())
+            .map(|(&t, &raw)| Val::from_raw(&caller.store.opaque, raw, t))
+            .collect();
+        let mut results: Vec<Val> = self
+            .ty
+            .results()
+            .iter()
+            .map(|&t| Val::default_for(t))
+            .collect();
+        let store = caller.store;
+        (self.f)(Caller::new(store, caller.instance), &params, &mut results)?;
+        for (i, (r, &t)) in results.iter().zip(self.ty.results()).enumerate() {
+            check_type(r, t, "host function result")?;
+            values[i] = r.to_raw(&store.opaque)?;
+        }
+        Ok(())
+    }
+}
+
+impl Func {
+    /// A host function of type `ty` that takes and returns `Val`s.
+    pub fn new<T: 'static>(
+        mut store: impl AsContextMut<Data = T>,
+        ty: FuncType,
+        f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+    ) -> Func {
+        let ty2 = ty.clone();
+        Func::new_host(store.as_context_mut(), &ty, DynamicFunc { ty: ty2, f })
+    }
+
+    /// A host function from a closure with typed parameters and results, optionally
+    /// taking a `Caller` first. Arguments are read straight from the call's slots.
+    pub fn wrap<T: 'static, Params, Results>(
+        mut store: impl AsContextMut<Data = T>,
+        f: impl crate::typed::IntoFunc<T, Params, Results>,
+    ) -> Func {
+        f.into_func(store.as_context_mut())
+    }
+
+    pub(crate) fn new_host<T: 'static, H: HostCallable<T>>(
+        store: &mut StoreInner<T>,
+        ty: &FuncType,
+        h: H,
+    ) -> Func {
+        let store_ptr = (store as *mut StoreInner<T>).cast::<u8>();
+        let s = &mut store.opaque;
+        // A trampoline is a dozen instructions of fixed shape: failing to compile one
+        // is a bug in Kiln, not a property of any input.
+        let (code, type_id) = s
+            .engine
+            .host_trampoline(ty)
+            .unwrap_or_else(|e| panic!("compiling the host trampoline for {ty} failed: {e}"));
+        let entry: vm::vmcontext::HostEntry = vm::host_func::entry::<T, H>;
+        let ctx = HostFuncCtx::new(h, entry, code.function_address(0), type_id, store_ptr);
+        let func_ref = ctx.func_ref() as usize;
+        let vmctx = (&*ctx as *const HostFuncCtx<H>) as usize;
+        s.funcs.push(FuncData {
+            func_ref,
+            type_id,
+            kind: FuncKind::Host {
+                vmctx,
+                entry,
+                _ctx: ctx,
+                _trampoline: code,
+            },
+        });
+        let index = s.funcs.len() - 1;
+        s.func_by_ref.insert(func_ref, index);
+        Func { store: s.id, index }
+    }
+
+    /// The function's signature.
+    pub fn ty(&self, store: impl AsContext) -> FuncType {
+        let s = &store.as_context().opaque;
+        s.engine.func_type(s.funcs[self.index].type_id)
+    }
+
+    /// Calls the function with `params`, writing `results`.
+    pub fn call(
+        &self,
+        mut store: impl AsContextMut,
+        params: &[Val],
+        results: &mut [Val],
+    ) -> Result<()> {
+        let store = store.as_context_mut();
+        store.opaque.check(self.store)?;
+        let ty = self.ty(&*store);
+        if params.len() != ty.params().len() || results.len() != ty.results().len() {
+            return Err(Error::ty(format!(
+                "function {ty} called with {} arguments and {} result slots",
+                params.len(),
+                results.len()
+            )));
+        }
+        let mut values = vec![ValRaw::default(); params.len().max(results.len())];
+        for (i, (p, &t)) in params.iter().zip(ty.params()).enumerate() {
+            check_type(p, t, "argument")?;
+            values[i] = p.to_raw(&store.opaque)?;
+        }
+        self.call_raw(store, &mut values)?;
+        for (i, &t) in ty.results().iter().enumerate() {
+            results[i] = Val::from_raw(&store.opaque, values[i], t);
+        }
+        Ok(())
+    }
+
+    /// Calls with raw slots sized and typed for the signature.
+    pub(crate) fn call_raw<T>(
+        &self,
+        store: &mut StoreInner<T>,
+        values: &mut [ValRaw],
+    ) -> Result<()> {
+        let f = &store.opaque.funcs[self.index];
+        match f.kind {
+            FuncKind::Wasm { array_call, .. } => {
+                let func_ref = f.func_ref;
+                store.opaque.invoke_wasm(array_call, func_ref, values)
+            }
+            FuncKind::Host { vmctx, entry, .. } => {
+                // SAFETY: `vmctx` is this function's live `HostFuncCtx`, created for this
+                // store's `T` with this `entry`; `values` holds the signature's slots;
+                // we do not use `store` until the call returns.
+                let status = unsafe {
+                    entry(
+                        vmctx as *mut u8,
+                        std::ptr::null_mut(),
+                        values.as_mut_ptr(),
+                        values.len() as u32,
+                    )
+                };
+                if status == 0 {
+                    Ok(())
+                } else {
+                    Err(store.opaque.take_pending())
+                }
+            }
+        }
+    }
+
+    /// A typed view of the function, checking its signature once.
+    pub fn typed<P: WasmParams, R: WasmResults>(
+        &self,
+        store: impl AsContext,
+    ) -> Result<TypedFunc<P, R>> {
+        let ty = self.ty(&store);
+        if ty.params() != P::types().as_slice() || ty.results() != R::types().as_slice() {
+            return Err(Error::ty(format!(
+                "function is {ty}, not {}",
+                FuncType::new(P::types(), R::types())
+            )));
+        }
+        Ok(TypedFunc::new(*self))
+    }
+}

@@ -1,0 +1,49 @@
+//! # Kiln
+//!
+//! A WebAssembly runtime with its own Cranelift JIT, built to run untrusted code.
+//! The API is shaped like Wasmtime's:
+//!
+//! ```
+//! use kiln::{Engine, Instance, Module, Store};
+//!
+//! let engine = Engine::default();
+//! let module = Module::new(&engine, r#"(module
+//!     (func (export "add") (param i32 i32) (result i32)
+//!         (i32.add (local.get 0) (local.get 1))))"#)?;
+//! let mut store = Store::new(&engine, ());
+//! let instance = Instance::new(&mut store, &module, &[])?;
+//! let add = instance.get_typed_func::<(i32, i32), i32>(&store, "add")?;
+//! assert_eq!(add.call(&mut store, (1, 2))?, 3);
+//! # Ok::<(), kiln::Error>(())
+//! ```
+//!
+//! Data flows one way: bytes → `kiln-frontend` (parse, validate) → `kiln-jit` (Cranelift
+//! code and metadata) → this crate (memory, traps, calls).
+
+mod bulk;
+mod engine;
+mod error;
+mod externals;
+mod func;
+mod instance;
+mod linker;
+mod module;
+mod store;
+mod trap;
+mod typed;
+mod types;
+mod values;
+mod vm;
+
+pub use engine::{Config, CpuFeatures, Engine, OptLevel};
+pub use error::{Error, ErrorKind, Result};
+pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
+pub use func::{Caller, Func, HostCallable};
+pub use instance::Instance;
+pub use linker::Linker;
+pub use module::{ExternType, Module};
+pub use store::{AsContext, AsContextMut, Store, StoreInner};
+pub use trap::{FrameInfo, Trap, TrapCode};
+pub use typed::{IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
+pub use types::{FuncType, GlobalType, MemoryType, Mutability, RefType, TableType, ValType};
+pub use values::{ExternRef, Val};

@@ -1,0 +1,175 @@
+//! `Linker`: resolves a module's imports by name.
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::externals::Extern;
+use crate::func::{Caller, Func};
+use crate::instance::Instance;
+use crate::module::{ExternType, Module};
+use crate::store::{AsContext, AsContextMut, StoreInner};
+use crate::typed::IntoFunc;
+use crate::types::FuncType;
+use crate::values::Val;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A host function defined in a linker, created in a store on instantiation.
+type HostFuncMaker<T> = Arc<dyn Fn(&mut StoreInner<T>) -> Func + Send + Sync>;
+
+enum Definition<T> {
+    Extern(Extern),
+    HostFunc(HostFuncMaker<T>),
+}
+
+impl<T> Clone for Definition<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Definition::Extern(e) => Definition::Extern(*e),
+            Definition::HostFunc(f) => Definition::HostFunc(f.clone()),
+        }
+    }
+}
+
+/// Names for imports: `(module, name)` → a definition.
+pub struct Linker<T> {
+    engine: Engine,
+    map: HashMap<(String, String), Definition<T>>,
+}
+
+impl<T> std::fmt::Debug for Linker<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linker")
+            .field("definitions", &self.map.len())
+            .finish()
+    }
+}
+
+impl<T> Clone for Linker<T> {
+    fn clone(&self) -> Self {
+        Linker {
+            engine: self.engine.clone(),
+            map: self.map.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Linker<T> {
+    /// An empty linker.
+    pub fn new(engine: &Engine) -> Self {
+        Linker {
+            engine: engine.clone(),
+            map: HashMap::new(),
+        }
+    }
+
+    fn insert(&mut self, module: &str, name: &str, d: Definition<T>) -> Result<&mut Self> {
+        let key = (module.to_string(), name.to_string());
+        if self.map.contains_key(&key) {
+            return Err(Error::link(format!(
+                "`{module}::{name}` is already defined"
+            )));
+        }
+        self.map.insert(key, d);
+        Ok(self)
+    }
+
+    /// Defines `module::name` as `item` (which belongs to `store`).
+    pub fn define(
+        &mut self,
+        store: impl AsContext<Data = T>,
+        module: &str,
+        name: &str,
+        item: impl Into<Extern>,
+    ) -> Result<&mut Self> {
+        let item = item.into();
+        store.as_context().opaque.check(item.store_id())?;
+        self.insert(module, name, Definition::Extern(item))
+    }
+
+    /// Defines `module::name` as a host function of type `ty` taking `Val`s.
+    pub fn func_new(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: FuncType,
+        f: impl Fn(Caller<'_, T>, &[Val], &mut [Val]) -> Result<()> + Send + Sync + 'static,
+    ) -> Result<&mut Self> {
+        let f = Arc::new(f);
+        let make: HostFuncMaker<T> = Arc::new(move |store: &mut StoreInner<T>| {
+            let f = f.clone();
+            Func::new(store, ty.clone(), move |c, p, r| f(c, p, r))
+        });
+        self.insert(module, name, Definition::HostFunc(make))
+    }
+
+    /// Defines `module::name` as a typed host closure (see `Func::wrap`).
+    pub fn func_wrap<Params, Results>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl IntoFunc<T, Params, Results> + Clone,
+    ) -> Result<&mut Self> {
+        let make: HostFuncMaker<T> =
+            Arc::new(move |store: &mut StoreInner<T>| f.clone().into_func(store));
+        self.insert(module, name, Definition::HostFunc(make))
+    }
+
+    /// Defines every export of `instance` under `module`.
+    pub fn instance(
+        &mut self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &str,
+        instance: Instance,
+    ) -> Result<&mut Self> {
+        for (name, ext) in instance.exports(&mut store) {
+            self.define(&store, module, &name, ext)?;
+        }
+        Ok(self)
+    }
+
+    /// Looks up `module::name`, creating host functions in `store`.
+    pub fn get(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &str,
+        name: &str,
+    ) -> Option<Extern> {
+        match self.map.get(&(module.to_string(), name.to_string()))? {
+            Definition::Extern(e) => Some(*e),
+            Definition::HostFunc(make) => Some(Extern::Func(make(store.as_context_mut()))),
+        }
+    }
+
+    /// Resolves `module`'s imports and instantiates it.
+    pub fn instantiate(
+        &self,
+        mut store: impl AsContextMut<Data = T>,
+        module: &Module,
+    ) -> Result<Instance> {
+        let mut imports = Vec::new();
+        for (m, n, ty) in module.imports() {
+            let ext = self.get(&mut store, m, n).ok_or_else(|| {
+                Error::link(format!(
+                    "unknown import: `{m}::{n}` has not been defined ({})",
+                    describe(&ty)
+                ))
+            })?;
+            imports.push(ext);
+        }
+        Instance::new(store, module, &imports)
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn describe(ty: &ExternType) -> String {
+    match ty {
+        ExternType::Func(f) => format!("func {f}"),
+        ExternType::Table(_) => "table".into(),
+        ExternType::Memory(_) => "memory".into(),
+        ExternType::Global(_) => "global".into(),
+    }
+}

@@ -1,0 +1,306 @@
+//! `Store<T>`: owns instances and every memory, table, global and function they use.
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::module::Module;
+use crate::trap::{FrameInfo, Trap, TrapCode};
+use crate::vm::{
+    self, code_memory, TrapRecord, VMStoreContext, ValRaw, VmCtx, VmGlobal, VmMemory, VmTable,
+};
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Identifies a store, so handles from another store are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct StoreId(u64);
+
+/// What a function is.
+pub(crate) enum FuncKind {
+    /// Defined by an instance of a module.
+    Wasm {
+        /// Host-to-wasm trampoline of its signature.
+        array_call: usize,
+        /// Keeps the code alive.
+        _module: Module,
+    },
+    /// A host function; its context owns the closure.
+    Host {
+        /// `HostFuncCtx<F>` as `*mut u8` (owned by `_ctx`).
+        vmctx: usize,
+        /// Its host entry.
+        entry: vm::vmcontext::HostEntry,
+        _ctx: Box<dyn Any + Send + Sync>,
+        /// Keeps the wasm-to-host trampoline alive.
+        _trampoline: std::sync::Arc<vm::CodeMemory>,
+    },
+}
+
+/// A function of the store.
+pub(crate) struct FuncData {
+    /// Its `VMFuncRef` (in a vmctx or a host context).
+    pub(crate) func_ref: usize,
+    /// Engine-wide signature id.
+    pub(crate) type_id: u32,
+    pub(crate) kind: FuncKind,
+}
+
+/// An instance of the store.
+pub(crate) struct InstanceData {
+    pub(crate) module: Module,
+    /// Owns the vmctx that generated code and the store's entities point into.
+    #[allow(dead_code, reason = "owned for generated code")]
+    pub(crate) vmctx: VmCtx,
+    /// Store indices of the instance's functions, memories, tables and globals, in the
+    /// module's index spaces (imports first).
+    pub(crate) funcs: Vec<usize>,
+    pub(crate) memories: Vec<usize>,
+    pub(crate) tables: Vec<usize>,
+    pub(crate) globals: Vec<usize>,
+    /// Element segments' raw references; emptied by `elem.drop`.
+    pub(crate) elems: Vec<Box<[usize]>>,
+    /// Data segments dropped by `data.drop`.
+    pub(crate) dropped_data: Vec<bool>,
+}
+
+/// A failure of a host function, parked while wasm is unwound.
+enum Pending {
+    Error(Error),
+    Panic(Box<dyn Any + Send>),
+}
+
+/// The part of a store that does not depend on `T`.
+pub struct StoreOpaque {
+    pub(crate) id: StoreId,
+    pub(crate) engine: Engine,
+    pub(crate) vm: Box<VMStoreContext>,
+    pub(crate) instances: Vec<InstanceData>,
+    pub(crate) memories: Vec<VmMemory>,
+    pub(crate) tables: Vec<VmTable>,
+    pub(crate) globals: Vec<VmGlobal>,
+    pub(crate) funcs: Vec<FuncData>,
+    /// `VMFuncRef` address → index in `funcs`.
+    pub(crate) func_by_ref: HashMap<usize, usize>,
+    /// Host values behind externrefs; the raw reference is the index plus one.
+    pub(crate) externrefs: Vec<Box<dyn Any + Send + Sync>>,
+    pending: Option<Pending>,
+}
+
+/// A store and its host data. `#[repr(C)]` so that generated code's pointer to the
+/// `StoreOpaque` is also a pointer to the `StoreInner<T>`.
+#[repr(C)]
+pub struct StoreInner<T> {
+    pub(crate) opaque: StoreOpaque,
+    pub(crate) data: T,
+}
+
+/// Everything instances create and use. Handles (`Func`, `Memory`, ...) refer into one
+/// store and are refused by any other.
+pub struct Store<T>(Box<StoreInner<T>>);
+
+impl<T> std::fmt::Debug for Store<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("id", &self.0.opaque.id)
+            .finish()
+    }
+}
+
+impl<T> Store<T> {
+    /// A new store of `engine` holding `data`.
+    pub fn new(engine: &Engine, data: T) -> Store<T> {
+        Store(Box::new(StoreInner {
+            opaque: StoreOpaque {
+                id: StoreId(NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed)),
+                engine: engine.clone(),
+                vm: Box::new(VMStoreContext {
+                    stack_limit: UnsafeCell::new(usize::MAX),
+                }),
+                instances: Vec::new(),
+                memories: Vec::new(),
+                tables: Vec::new(),
+                globals: Vec::new(),
+                funcs: Vec::new(),
+                func_by_ref: HashMap::new(),
+                externrefs: Vec::new(),
+                pending: None,
+            },
+            data,
+        }))
+    }
+
+    /// The host data.
+    pub fn data(&self) -> &T {
+        &self.0.data
+    }
+
+    /// The host data, mutably.
+    pub fn data_mut(&mut self) -> &mut T {
+        &mut self.0.data
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.0.opaque.engine
+    }
+
+    /// Consumes the store, returning its data.
+    pub fn into_data(self) -> T {
+        let inner = *self.0;
+        inner.data
+    }
+}
+
+impl<T> StoreInner<T> {
+    pub(crate) fn opaque_mut(&mut self) -> &mut StoreOpaque {
+        &mut self.opaque
+    }
+}
+
+/// Shared access to a store, for APIs that only read.
+pub trait AsContext {
+    /// The host data type.
+    type Data;
+    /// The store.
+    fn as_context(&self) -> &StoreInner<Self::Data>;
+}
+
+/// Exclusive access to a store.
+pub trait AsContextMut: AsContext {
+    /// The store.
+    fn as_context_mut(&mut self) -> &mut StoreInner<Self::Data>;
+}
+
+impl<T> AsContext for Store<T> {
+    type Data = T;
+    fn as_context(&self) -> &StoreInner<T> {
+        &self.0
+    }
+}
+
+impl<T> AsContextMut for Store<T> {
+    fn as_context_mut(&mut self) -> &mut StoreInner<T> {
+        &mut self.0
+    }
+}
+
+impl<T> AsContext for StoreInner<T> {
+    type Data = T;
+    fn as_context(&self) -> &StoreInner<T> {
+        self
+    }
+}
+
+impl<T> AsContextMut for StoreInner<T> {
+    fn as_context_mut(&mut self) -> &mut StoreInner<T> {
+        self
+    }
+}
+
+impl<S: AsContext + ?Sized> AsContext for &S {
+    type Data = S::Data;
+    fn as_context(&self) -> &StoreInner<S::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<S: AsContext + ?Sized> AsContext for &mut S {
+    type Data = S::Data;
+    fn as_context(&self) -> &StoreInner<S::Data> {
+        (**self).as_context()
+    }
+}
+
+impl<S: AsContextMut + ?Sized> AsContextMut for &mut S {
+    fn as_context_mut(&mut self) -> &mut StoreInner<S::Data> {
+        (**self).as_context_mut()
+    }
+}
+
+impl StoreOpaque {
+    pub(crate) fn check(&self, id: StoreId) -> Result<()> {
+        if id == self.id {
+            Ok(())
+        } else {
+            Err(Error::ty(
+                "a handle from another store was used with this store",
+            ))
+        }
+    }
+
+    pub(crate) fn set_pending_error(&mut self, e: Error) {
+        self.pending = Some(Pending::Error(e));
+    }
+
+    pub(crate) fn set_pending_panic(&mut self, p: Box<dyn Any + Send>) {
+        self.pending = Some(Pending::Panic(p));
+    }
+
+    /// The error a host function left behind; re-raises a host panic.
+    pub(crate) fn take_pending(&mut self) -> Error {
+        match self.pending.take() {
+            Some(Pending::Error(e)) => e,
+            Some(Pending::Panic(p)) => std::panic::resume_unwind(p),
+            None => Error::msg("a host function failed without an error"),
+        }
+    }
+
+    /// Runs the array-call trampoline `array_call` on `values`, catching traps.
+    pub(crate) fn invoke_wasm(
+        &mut self,
+        array_call: usize,
+        func_ref: usize,
+        values: &mut [ValRaw],
+    ) -> Result<()> {
+        let limit = self.vm.stack_limit.get();
+        // SAFETY: reading our own cell; no generated code of this store is running on
+        // another thread (the store is `&mut`).
+        let outermost = unsafe { *limit } == usize::MAX;
+        if outermost {
+            let here = &limit as *const _ as usize;
+            let max = self.engine.config().max_wasm_stack;
+            // SAFETY: as above.
+            unsafe { *limit = here.saturating_sub(max) };
+        }
+        // SAFETY: `array_call` is the trampoline of `func_ref`'s signature, taken from
+        // its module (kept alive by the function); `values` was sized by the caller for
+        // the signature; generated code reaches this store only through the raw
+        // pointers in its vmctx while we do not touch `self`.
+        let r = unsafe {
+            let f: vm::ArrayCall = std::mem::transmute::<usize, vm::ArrayCall>(array_call);
+            vm::call_catching(
+                f,
+                func_ref as *const u8,
+                std::ptr::null_mut(),
+                values.as_mut_ptr(),
+            )
+        };
+        if outermost {
+            // SAFETY: as above.
+            unsafe { *limit = usize::MAX };
+        }
+        r.map_err(|t| self.trap_error(t))
+    }
+
+    /// Turns a caught trap into an `Error`, resolving its backtrace.
+    pub(crate) fn trap_error(&mut self, t: TrapRecord) -> Error {
+        let Some(code) = TrapCode::from_kind(t.kind) else {
+            return self.take_pending();
+        };
+        let frames: Vec<FrameInfo> = t
+            .frames
+            .iter()
+            .filter_map(|&pc| code_memory::lookup_frame(pc))
+            .map(|s| FrameInfo {
+                func_index: s.func.as_u32(),
+                func_name: s.func_name,
+                module_name: s.module_name,
+            })
+            .collect();
+        let truncated = t.frames.len() >= vm::backtrace::MAX_FRAMES;
+        Error::new(ErrorKind::Trap(Trap::new(code, frames, truncated)))
+    }
+}

@@ -1,0 +1,141 @@
+//! Traps, with Wasm backtraces.
+
+use kiln_jit::TrapKind;
+use std::fmt;
+
+/// Why wasm trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TrapCode {
+    /// `unreachable` executed.
+    Unreachable,
+    /// Integer division or remainder by zero.
+    IntegerDivisionByZero,
+    /// Integer overflow (signed division, float-to-int truncation out of range).
+    IntegerOverflow,
+    /// NaN converted to an integer.
+    BadConversionToInteger,
+    /// `call_indirect` through a null element.
+    IndirectCallToNull,
+    /// `call_indirect` with the wrong signature.
+    BadSignature,
+    /// Table access out of bounds (including `call_indirect`'s).
+    TableOutOfBounds,
+    /// Linear memory access out of bounds.
+    MemoryOutOfBounds,
+    /// The wasm stack limit was reached.
+    StackOverflow,
+}
+
+impl TrapCode {
+    pub(crate) fn from_kind(k: TrapKind) -> Option<TrapCode> {
+        Some(match k {
+            TrapKind::StackOverflow => TrapCode::StackOverflow,
+            TrapKind::MemoryOutOfBounds => TrapCode::MemoryOutOfBounds,
+            TrapKind::IntegerOverflow => TrapCode::IntegerOverflow,
+            TrapKind::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
+            TrapKind::BadConversionToInteger => TrapCode::BadConversionToInteger,
+            TrapKind::Unreachable => TrapCode::Unreachable,
+            TrapKind::TableOutOfBounds => TrapCode::TableOutOfBounds,
+            TrapKind::IndirectCallToNull => TrapCode::IndirectCallToNull,
+            TrapKind::BadSignature => TrapCode::BadSignature,
+            _ => return None,
+        })
+    }
+
+    /// The message the spec test suite uses for this trap.
+    pub fn message(self) -> &'static str {
+        match self {
+            TrapCode::Unreachable => "unreachable",
+            TrapCode::IntegerDivisionByZero => "integer divide by zero",
+            TrapCode::IntegerOverflow => "integer overflow",
+            TrapCode::BadConversionToInteger => "invalid conversion to integer",
+            TrapCode::IndirectCallToNull => "uninitialized element",
+            TrapCode::BadSignature => "indirect call type mismatch",
+            TrapCode::TableOutOfBounds => "out of bounds table access",
+            TrapCode::MemoryOutOfBounds => "out of bounds memory access",
+            TrapCode::StackOverflow => "call stack exhausted",
+        }
+    }
+}
+
+impl fmt::Display for TrapCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// A frame of a Wasm backtrace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The function's index in its module.
+    pub func_index: u32,
+    /// The function's name, from the name section.
+    pub func_name: Option<String>,
+    /// The module's name, from the name section.
+    pub module_name: Option<String>,
+}
+
+impl fmt::Display for FrameInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let module = self.module_name.as_deref().unwrap_or("<module>");
+        match &self.func_name {
+            Some(n) => write!(f, "{module}!{n}"),
+            None => write!(f, "{module}!<wasm function {}>", self.func_index),
+        }
+    }
+}
+
+/// A Wasm trap and where it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trap {
+    code: TrapCode,
+    backtrace: Vec<FrameInfo>,
+    /// Frames beyond those recorded.
+    truncated: bool,
+}
+
+impl Trap {
+    pub(crate) fn new(code: TrapCode, backtrace: Vec<FrameInfo>, truncated: bool) -> Self {
+        Trap {
+            code,
+            backtrace,
+            truncated,
+        }
+    }
+
+    /// Why.
+    pub fn code(&self) -> TrapCode {
+        self.code
+    }
+
+    /// The wasm frames, innermost first.
+    pub fn backtrace(&self) -> &[FrameInfo] {
+        &self.backtrace
+    }
+}
+
+/// Frames printed by `Display`; `{:#}` prints all.
+const SHOWN_FRAMES: usize = 20;
+
+impl fmt::Display for Trap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "wasm trap: {}", self.code)?;
+        if self.backtrace.is_empty() {
+            return Ok(());
+        }
+        f.write_str("\nwasm backtrace:")?;
+        let shown = if f.alternate() {
+            self.backtrace.len()
+        } else {
+            SHOWN_FRAMES.min(self.backtrace.len())
+        };
+        for (i, frame) in self.backtrace[..shown].iter().enumerate() {
+            write!(f, "\n  {i:>3}: {frame}")?;
+        }
+        if shown < self.backtrace.len() || self.truncated {
+            write!(f, "\n  ... more frames")?;
+        }
+        Ok(())
+    }
+}

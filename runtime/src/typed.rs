@@ -1,0 +1,237 @@
+//! Statically typed calls: `TypedFunc` and `Func::wrap`, without `Val` marshalling.
+
+use crate::error::{Error, Result};
+use crate::func::{Caller, Func, HostCallable};
+use crate::store::{AsContextMut, StoreInner};
+use crate::types::{FuncType, ValType};
+use crate::vm::ValRaw;
+use std::marker::PhantomData;
+
+/// A Rust type that is a wasm value type.
+pub trait WasmTy: Copy + Send + Sync + 'static {
+    /// Its wasm type.
+    const TYPE: ValType;
+    /// Into a raw slot.
+    fn to_raw(self) -> ValRaw;
+    /// Out of a raw slot.
+    fn from_raw(raw: ValRaw) -> Self;
+}
+
+macro_rules! wasm_ty {
+    ($($t:ty => $vt:ident, |$v:ident| $to:expr, |$r:ident| $from:expr;)*) => {$(
+        impl WasmTy for $t {
+            const TYPE: ValType = ValType::$vt;
+            fn to_raw(self) -> ValRaw {
+                let $v = self;
+                $to
+            }
+            fn from_raw($r: ValRaw) -> Self {
+                $from
+            }
+        }
+    )*};
+}
+
+wasm_ty! {
+    i32 => I32, |v| ValRaw::i32(v), |r| r.get_i32();
+    u32 => I32, |v| ValRaw::i32(v as i32), |r| r.get_u32();
+    i64 => I64, |v| ValRaw::i64(v), |r| r.get_i64();
+    u64 => I64, |v| ValRaw::i64(v as i64), |r| r.get_u64();
+    f32 => F32, |v| ValRaw::bits(v.to_bits().into()), |r| f32::from_bits(r.get_u32());
+    f64 => F64, |v| ValRaw::bits(v.to_bits()), |r| f64::from_bits(r.get_u64());
+}
+
+/// Parameters of a typed call: a `WasmTy` or a tuple of them.
+pub trait WasmParams: Send + Sync + 'static {
+    /// The wasm types.
+    fn types() -> Vec<ValType>;
+    /// Writes the values into the first slots.
+    fn store(self, values: &mut [ValRaw]);
+    /// Reads the values from the first slots.
+    fn load(values: &[ValRaw]) -> Self;
+}
+
+/// Results of a typed call: `()`, a `WasmTy` or a tuple of them.
+pub trait WasmResults: WasmParams {}
+impl<T: WasmParams> WasmResults for T {}
+
+impl<A: WasmTy> WasmParams for A {
+    fn types() -> Vec<ValType> {
+        vec![A::TYPE]
+    }
+    fn store(self, values: &mut [ValRaw]) {
+        values[0] = self.to_raw();
+    }
+    fn load(values: &[ValRaw]) -> Self {
+        A::from_raw(values[0])
+    }
+}
+
+macro_rules! tuples {
+    ($(($($n:ident $i:tt),*);)*) => {$(
+        impl<$($n: WasmTy),*> WasmParams for ($($n,)*) {
+            fn types() -> Vec<ValType> {
+                vec![$($n::TYPE),*]
+            }
+            #[allow(unused_variables, reason = "the empty tuple has no values")]
+            fn store(self, values: &mut [ValRaw]) {
+                $(values[$i] = self.$i.to_raw();)*
+            }
+            #[allow(unused_variables, reason = "the empty tuple has no values")]
+            fn load(values: &[ValRaw]) -> Self {
+                ($($n::from_raw(values[$i]),)*)
+            }
+        }
+    )*};
+}
+
+tuples! {
+    ();
+    (A 0);
+    (A 0, B 1);
+    (A 0, B 1, C 2);
+    (A 0, B 1, C 2, D 3);
+    (A 0, B 1, C 2, D 3, E 4);
+    (A 0, B 1, C 2, D 3, E 4, F 5);
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+}
+
+/// A function whose signature was checked against `P -> R`.
+#[derive(Debug)]
+pub struct TypedFunc<P, R> {
+    func: Func,
+    _marker: PhantomData<fn(P) -> R>,
+}
+
+impl<P, R> Clone for TypedFunc<P, R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<P, R> Copy for TypedFunc<P, R> {}
+
+impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
+    pub(crate) fn new(func: Func) -> Self {
+        TypedFunc {
+            func,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The untyped function.
+    pub fn func(&self) -> &Func {
+        &self.func
+    }
+
+    /// Calls the function.
+    pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R> {
+        let store = store.as_context_mut();
+        store.opaque.check(self.func.store)?;
+        let n = P::types().len().max(R::types().len());
+        let mut buf = [ValRaw::default(); 8];
+        let mut heap;
+        let values: &mut [ValRaw] = if n <= buf.len() {
+            &mut buf[..n]
+        } else {
+            heap = vec![ValRaw::default(); n];
+            &mut heap
+        };
+        params.store(values);
+        self.func.call_raw(store, values)?;
+        Ok(R::load(values))
+    }
+}
+
+/// What a typed host closure returns: results, or a `Result` of them.
+pub trait WasmRet: Send + 'static {
+    /// The result values.
+    type Results: WasmResults;
+    /// Separates success and failure.
+    fn into_result(self) -> Result<Self::Results>;
+}
+
+impl<R: WasmResults> WasmRet for R {
+    type Results = R;
+    fn into_result(self) -> Result<R> {
+        Ok(self)
+    }
+}
+
+impl<R: WasmResults> WasmRet for Result<R, Error> {
+    type Results = R;
+    fn into_result(self) -> Result<R> {
+        self
+    }
+}
+
+/// A closure usable as a typed host function. `Params` is a marker: `(Caller, A, B)`
+/// for closures taking a `Caller` first, `(A, B)` otherwise.
+pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
+    /// Registers the closure in `store`.
+    fn into_func(self, store: &mut StoreInner<T>) -> Func;
+}
+
+/// A typed host closure and its signature marker.
+struct Typed<F, M>(F, PhantomData<fn() -> M>);
+
+macro_rules! into_func {
+    ($(($($a:ident $i:tt),*);)*) => {$(
+        impl<T: 'static, F, R, $($a: WasmTy),*> HostCallable<T> for Typed<F, (Caller<'static, T>, $($a,)*)>
+        where
+            F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+        {
+            fn call(&self, caller: Caller<'_, T>, values: &mut [ValRaw]) -> Result<()> {
+                let r = (self.0)(caller, $($a::from_raw(values[$i])),*).into_result()?;
+                r.store(values);
+                Ok(())
+            }
+        }
+
+        impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, (Caller<'static, T>, $($a,)*), R> for F
+        where
+            F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+        {
+            fn into_func(self, store: &mut StoreInner<T>) -> Func {
+                let ty = FuncType::new(vec![$($a::TYPE),*], R::Results::types());
+                Func::new_host(store, &ty, Typed::<F, (Caller<'static, T>, $($a,)*)>(self, PhantomData))
+            }
+        }
+
+        impl<T: 'static, F, R, $($a: WasmTy),*> HostCallable<T> for Typed<F, ($($a,)*)>
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+        {
+            #[allow(unused_variables, reason = "nullary functions read no slots")]
+            fn call(&self, caller: Caller<'_, T>, values: &mut [ValRaw]) -> Result<()> {
+                let r = (self.0)($($a::from_raw(values[$i])),*).into_result()?;
+                r.store(values);
+                Ok(())
+            }
+        }
+
+        impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, ($($a,)*), R> for F
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+        {
+            fn into_func(self, store: &mut StoreInner<T>) -> Func {
+                let ty = FuncType::new(vec![$($a::TYPE),*], R::Results::types());
+                Func::new_host(store, &ty, Typed::<F, ($($a,)*)>(self, PhantomData))
+            }
+        }
+    )*};
+}
+
+into_func! {
+    ();
+    (A 0);
+    (A 0, B 1);
+    (A 0, B 1, C 2);
+    (A 0, B 1, C 2, D 3);
+    (A 0, B 1, C 2, D 3, E 4);
+    (A 0, B 1, C 2, D 3, E 4, F2 5);
+}

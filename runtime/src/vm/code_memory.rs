@@ -1,0 +1,195 @@
+//! Executable memory for compiled code, and the process-wide registry that maps a program
+//! counter back to the code (for traps and backtraces).
+
+use super::libcalls;
+use super::mmap::Mmap;
+use kiln_frontend::{FuncIndex, Names};
+use kiln_jit::{CompiledFunction, TrapKind};
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, RwLock};
+
+/// What a range of code is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Symbol {
+    /// A wasm function.
+    Wasm(FuncIndex),
+    /// A host-to-wasm trampoline.
+    ArrayTrampoline,
+    /// A wasm-to-host trampoline.
+    HostTrampoline,
+}
+
+#[derive(Debug)]
+struct FunctionLoc {
+    start: usize,
+    end: usize,
+    symbol: Symbol,
+}
+
+/// Published (read-execute) machine code with its trap table.
+#[derive(Debug)]
+pub struct CodeMemory {
+    mmap: Mmap,
+    functions: Vec<FunctionLoc>,
+    /// `(offset from start, kind)`, sorted.
+    traps: Vec<(usize, TrapKind)>,
+    names: Names,
+}
+
+/// A frame of a backtrace, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSymbol {
+    /// Function index in its module.
+    pub func: FuncIndex,
+    /// The function's name from the name section.
+    pub func_name: Option<String>,
+    /// The module's name from the name section.
+    pub module_name: Option<String>,
+}
+
+impl CodeMemory {
+    /// Copies `functions` into fresh executable memory, patches their libcall
+    /// relocations, and registers the code for trap lookups.
+    pub fn publish(
+        functions: &[(&CompiledFunction, Symbol)],
+        names: Names,
+    ) -> io::Result<Arc<Self>> {
+        let mut size = 0usize;
+        let mut starts = Vec::with_capacity(functions.len());
+        for (f, _) in functions {
+            size = size.next_multiple_of(f.alignment.max(16) as usize);
+            starts.push(size);
+            size += f.code.len();
+        }
+        let mut mmap = Mmap::reserve(size.max(1))?;
+        let len = mmap.len();
+        mmap.make_accessible(0, len)?;
+        let mut locs = Vec::with_capacity(functions.len());
+        let mut traps = Vec::new();
+        for ((f, symbol), &start) in functions.iter().zip(&starts) {
+            // SAFETY: `[start, start + code.len())` lies within the fresh read-write
+            // mapping (sizes computed above) and nothing else refers to it yet.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    f.code.as_ptr(),
+                    mmap.as_ptr().add(start),
+                    f.code.len(),
+                );
+            }
+            for r in &f.relocs {
+                let value = (libcalls::address(r.target) as i64).wrapping_add(r.addend);
+                let at = start + r.offset as usize;
+                assert!(
+                    at + 8 <= start + f.code.len(),
+                    "relocation inside the function"
+                );
+                // SAFETY: `at .. at + 8` is inside this function's code (asserted), in
+                // our writable mapping; the write may be unaligned.
+                unsafe { mmap.as_ptr().add(at).cast::<i64>().write_unaligned(value) };
+            }
+            traps.extend(f.traps.iter().map(|t| (start + t.offset as usize, t.kind)));
+            locs.push(FunctionLoc {
+                start,
+                end: start + f.code.len(),
+                symbol: *symbol,
+            });
+        }
+        mmap.make_executable(0, len)?;
+        traps.sort_by_key(|t| t.0);
+        let code = Arc::new(CodeMemory {
+            mmap,
+            functions: locs,
+            traps,
+            names,
+        });
+        register(&code);
+        Ok(code)
+    }
+
+    /// Address of the `i`th published function.
+    pub fn function_address(&self, i: usize) -> *const u8 {
+        // SAFETY: `start` is within the mapping by construction.
+        unsafe { self.mmap.as_ptr().add(self.functions[i].start) }
+    }
+
+    fn contains(&self, pc: usize) -> bool {
+        let start = self.mmap.as_ptr() as usize;
+        pc >= start && pc < start + self.mmap.len()
+    }
+
+    fn trap_at(&self, pc: usize) -> Option<TrapKind> {
+        let off = pc - self.mmap.as_ptr() as usize;
+        self.traps
+            .binary_search_by_key(&off, |t| t.0)
+            .ok()
+            .map(|i| self.traps[i].1)
+    }
+
+    fn symbol_at(&self, pc: usize) -> Option<Symbol> {
+        let off = pc - self.mmap.as_ptr() as usize;
+        let i = self.functions.partition_point(|f| f.start <= off);
+        let f = self.functions.get(i.checked_sub(1)?)?;
+        (off < f.end).then_some(f.symbol)
+    }
+}
+
+impl Drop for CodeMemory {
+    fn drop(&mut self) {
+        unregister(self.mmap.as_ptr() as usize);
+    }
+}
+
+/// Registered code by start address. A `CodeMemory` unregisters itself before it is
+/// freed, so the raw pointers here are valid while present.
+struct Registry(BTreeMap<usize, *const CodeMemory>);
+
+// SAFETY: the pointers are only dereferenced under the lock, while registered, and
+// `CodeMemory` is `Sync` (immutable after publishing).
+unsafe impl Send for Registry {}
+// SAFETY: as above.
+unsafe impl Sync for Registry {}
+
+static REGISTRY: RwLock<Registry> = RwLock::new(Registry(BTreeMap::new()));
+
+fn register(code: &Arc<CodeMemory>) {
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    reg.0.insert(code.mmap.as_ptr() as usize, Arc::as_ptr(code));
+}
+
+fn unregister(start: usize) {
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    reg.0.remove(&start);
+}
+
+fn with_code<R>(pc: usize, f: impl FnOnce(&CodeMemory) -> R) -> Option<R> {
+    let reg = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    let (_, &code) = reg.0.range(..=pc).next_back()?;
+    // SAFETY: registered pointers are live (see `Registry`), and the read lock keeps
+    // `unregister` (called before the memory is freed) from running concurrently.
+    let code = unsafe { &*code };
+    code.contains(pc).then(|| f(code))
+}
+
+/// Whether `pc` lies in generated code.
+pub fn is_generated_code(pc: usize) -> bool {
+    with_code(pc, |_| ()).is_some()
+}
+
+/// The trap kind of the instruction at `pc`, if it is a registered trap site.
+pub fn lookup_trap(pc: usize) -> Option<TrapKind> {
+    with_code(pc, |c| c.trap_at(pc)).flatten()
+}
+
+/// The wasm function containing `pc`, for backtraces. Trampolines give `None`.
+pub fn lookup_frame(pc: usize) -> Option<FrameSymbol> {
+    with_code(pc, |c| match c.symbol_at(pc)? {
+        Symbol::Wasm(func) => Some(FrameSymbol {
+            func,
+            func_name: c.names.funcs.get(&func).cloned(),
+            module_name: c.names.module.clone(),
+        }),
+        _ => None,
+    })
+    .flatten()
+}

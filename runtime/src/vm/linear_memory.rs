@@ -1,0 +1,105 @@
+//! Guard-page linear memory: one reservation per memory; growing only changes protection.
+
+use super::mmap::Mmap;
+use kiln_frontend::WASM_PAGE_SIZE;
+use std::io;
+
+/// Largest number of pages of a 32-bit memory.
+pub const MAX_PAGES: u64 = 1 << 16;
+
+/// A 32-bit linear memory.
+#[derive(Debug)]
+pub struct LinearMemory {
+    mmap: Mmap,
+    /// Accessible bytes (a multiple of the wasm page size).
+    len: usize,
+    /// Pages the memory may never exceed (its type's maximum, capped by 4 GiB).
+    max_pages: u64,
+}
+
+impl LinearMemory {
+    /// Reserves `reservation + guard` bytes and makes the first `min_pages` accessible.
+    pub fn new(
+        min_pages: u64,
+        max_pages: Option<u64>,
+        reservation: u64,
+        guard: u64,
+    ) -> io::Result<Self> {
+        let max_pages = max_pages.unwrap_or(MAX_PAGES).min(MAX_PAGES);
+        let reservation = reservation.max(max_pages * WASM_PAGE_SIZE);
+        let total = usize::try_from(reservation + guard)
+            .map_err(|_| io::Error::other("reservation does not fit the address space"))?;
+        let mut mmap = Mmap::reserve(total)?;
+        let len = usize::try_from(min_pages * WASM_PAGE_SIZE)
+            .map_err(|_| io::Error::other("memory too large"))?;
+        mmap.make_accessible(0, len)?;
+        Ok(LinearMemory {
+            mmap,
+            len,
+            max_pages,
+        })
+    }
+
+    /// Base address (stable for the memory's lifetime).
+    pub fn base(&self) -> *mut u8 {
+        self.mmap.as_ptr()
+    }
+
+    /// Accessible length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Size in pages.
+    pub fn pages(&self) -> u64 {
+        self.len as u64 / WASM_PAGE_SIZE
+    }
+
+    /// Grows by `delta` pages, returning the old size in pages, or `None` if that
+    /// would pass the maximum or the OS refuses.
+    pub fn grow(&mut self, delta: u64) -> Option<u64> {
+        let old = self.pages();
+        let new = old.checked_add(delta)?;
+        if new > self.max_pages {
+            return None;
+        }
+        let new_len = usize::try_from(new * WASM_PAGE_SIZE).ok()?;
+        self.mmap
+            .make_accessible(self.len, new_len - self.len)
+            .ok()?;
+        self.len = new_len;
+        Some(old)
+    }
+
+    /// The accessible bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: `[base, base + len)` is mapped read-write for as long as `self` lives
+        // and only shrinks never; `&self` prevents concurrent growth through `self`.
+        unsafe { std::slice::from_raw_parts(self.base(), self.len) }
+    }
+
+    /// The accessible bytes, mutably.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`, and `&mut self` makes this the only reference.
+        unsafe { std::slice::from_raw_parts_mut(self.base(), self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grow_changes_protection_not_address() {
+        let mut m = LinearMemory::new(1, Some(3), 1 << 32, 1 << 20).expect("reserve");
+        let base = m.base();
+        m.data_mut()[65535] = 7;
+        assert_eq!(m.grow(2), Some(1));
+        assert_eq!(m.base(), base);
+        assert_eq!(m.len(), 3 * 65536);
+        assert_eq!(m.data()[65535], 7);
+        m.data_mut()[3 * 65536 - 1] = 1;
+        assert_eq!(m.grow(1), None);
+        assert_eq!(m.grow(0), Some(3));
+    }
+}

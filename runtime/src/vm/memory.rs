@@ -1,0 +1,103 @@
+//! A memory of a store: the linear memory and the definition generated code reads.
+
+use super::linear_memory::LinearMemory;
+use super::vmcontext::VMMemoryDefinition;
+use kiln_frontend::MemoryType;
+use std::io;
+
+/// A store's memory.
+#[derive(Debug)]
+pub struct VmMemory {
+    mem: LinearMemory,
+    /// Where generated code reads base and length: in the defining instance's vmctx,
+    /// or in `owned` for memories created by the host.
+    def: *mut VMMemoryDefinition,
+    owned: Option<Box<VMMemoryDefinition>>,
+    ty: MemoryType,
+}
+
+// SAFETY: `def` points into an allocation owned by the same store (a vmctx) or into
+// `owned`; the store moves between threads as a whole and is used by one at a time.
+unsafe impl Send for VmMemory {}
+// SAFETY: `&VmMemory` only reads.
+unsafe impl Sync for VmMemory {}
+
+impl VmMemory {
+    /// Creates a memory of type `ty`. Its definition is written to `def` (a field of the
+    /// defining instance's vmctx, which must outlive this memory), or kept inside the
+    /// memory when `def` is `None`.
+    pub fn new(
+        ty: MemoryType,
+        reservation: u64,
+        guard: u64,
+        def: Option<*mut VMMemoryDefinition>,
+    ) -> io::Result<Self> {
+        let mem = LinearMemory::new(ty.minimum, ty.maximum, reservation, guard)?;
+        let mut owned = None;
+        let def = match def {
+            Some(d) => d,
+            None => {
+                let b = owned.insert(Box::new(VMMemoryDefinition {
+                    base: std::ptr::null_mut(),
+                    current_length: 0,
+                }));
+                &mut **b as *mut VMMemoryDefinition
+            }
+        };
+        let m = VmMemory {
+            mem,
+            def,
+            owned,
+            ty,
+        };
+        m.sync();
+        Ok(m)
+    }
+
+    fn sync(&self) {
+        // SAFETY: `def` is valid for writes for the memory's lifetime (see `new`), and
+        // no generated code runs concurrently with `&self` methods on its thread.
+        unsafe {
+            self.def.write(VMMemoryDefinition {
+                base: self.mem.base(),
+                current_length: self.mem.len() as u64,
+            });
+        }
+    }
+
+    /// The memory's type, with its current minimum.
+    pub fn ty(&self) -> MemoryType {
+        MemoryType {
+            minimum: self.mem.pages(),
+            maximum: self.ty.maximum,
+        }
+    }
+
+    /// Where generated code finds base and length.
+    pub fn definition(&self) -> *mut VMMemoryDefinition {
+        let _ = &self.owned;
+        self.def
+    }
+
+    /// Size in pages.
+    pub fn pages(&self) -> u64 {
+        self.mem.pages()
+    }
+
+    /// Grows by `delta` pages; the old size, or `None`.
+    pub fn grow(&mut self, delta: u64) -> Option<u64> {
+        let r = self.mem.grow(delta);
+        self.sync();
+        r
+    }
+
+    /// The accessible bytes.
+    pub fn data(&self) -> &[u8] {
+        self.mem.data()
+    }
+
+    /// The accessible bytes, mutably.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        self.mem.data_mut()
+    }
+}

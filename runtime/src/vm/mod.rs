@@ -1,0 +1,25 @@
+//! Everything that touches raw memory, signals or generated code. All of Kiln's
+//! `unsafe` lives here (plus the C jump buffer in `setjmp.c`).
+
+pub mod backtrace;
+pub mod builtins;
+pub mod code_memory;
+pub mod global;
+pub mod host_func;
+pub mod libcalls;
+pub mod linear_memory;
+pub mod memory;
+pub mod mmap;
+pub mod table;
+pub mod traphandler;
+pub mod vmcontext;
+pub mod vmctx;
+
+pub use code_memory::{CodeMemory, Symbol};
+pub use global::VmGlobal;
+pub use host_func::HostFuncCtx;
+pub use memory::VmMemory;
+pub use table::VmTable;
+pub use traphandler::{call_catching, ArrayCall, TrapRecord};
+pub use vmcontext::{VMStoreContext, ValRaw};
+pub use vmctx::VmCtx;

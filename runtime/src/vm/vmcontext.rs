@@ -1,0 +1,166 @@
+//! The `#[repr(C)]` structures generated code reads and writes. Their layout is dictated
+//! by `kiln_jit::VmOffsets`; the tests at the bottom pin every field to it.
+
+use kiln_jit::VMCTX_MAGIC;
+use std::cell::UnsafeCell;
+
+/// What a funcref points to; every call goes through one (see `kiln_jit::func_ref`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMFuncRef {
+    /// Entry point in the wasm calling convention.
+    pub wasm_call: *const u8,
+    /// The callee's vmctx (a `VMHostFuncContext` for host functions).
+    pub vmctx: *mut u8,
+    /// Engine-wide signature id.
+    pub type_id: u32,
+}
+
+/// A linear memory as generated code sees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMMemoryDefinition {
+    /// Start of the reservation; never moves.
+    pub base: *mut u8,
+    /// Accessible bytes.
+    pub current_length: u64,
+}
+
+/// A table as generated code sees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMTableDefinition {
+    /// Element storage (pointer-sized raw references).
+    pub base: *mut usize,
+    /// Number of elements.
+    pub current_elements: u32,
+}
+
+/// Storage of one global: the value at offset 0, little-endian.
+#[repr(C, align(16))]
+#[derive(Debug, Default)]
+pub struct VMGlobalDefinition {
+    /// Raw bits.
+    pub storage: UnsafeCell<[u8; 16]>,
+}
+
+/// Per-store state that generated code reads.
+#[repr(C)]
+#[derive(Debug)]
+pub struct VMStoreContext {
+    /// Lowest address the wasm stack may reach; `usize::MAX` forbids entering wasm
+    /// until the runtime sets it on entry.
+    pub stack_limit: UnsafeCell<usize>,
+}
+
+/// Signature of the host entry a wasm-to-host trampoline calls.
+pub type HostEntry = unsafe extern "C" fn(
+    callee_vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+    values: *mut ValRaw,
+    len: u32,
+) -> u32;
+
+/// The fixed head of a host function's context (its `vmctx`).
+#[repr(C)]
+pub struct VMHostFuncHeader {
+    /// The function's own funcref.
+    pub func_ref: VMFuncRef,
+    /// Called by the trampoline.
+    pub entry: HostEntry,
+}
+
+/// One slot of the array-call convention.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ValRaw(pub u128);
+
+impl ValRaw {
+    /// From an `i32`.
+    pub fn i32(v: i32) -> Self {
+        ValRaw(u128::from(v as u32))
+    }
+    /// From an `i64`.
+    pub fn i64(v: i64) -> Self {
+        ValRaw(u128::from(v as u64))
+    }
+    /// From raw bits (floats, references).
+    pub fn bits(v: u64) -> Self {
+        ValRaw(u128::from(v))
+    }
+    /// As an `i32`.
+    pub fn get_i32(self) -> i32 {
+        self.0 as u32 as i32
+    }
+    /// As an `i64`.
+    pub fn get_i64(self) -> i64 {
+        self.0 as u64 as i64
+    }
+    /// As `u32` bits.
+    pub fn get_u32(self) -> u32 {
+        self.0 as u32
+    }
+    /// As `u64` bits.
+    pub fn get_u64(self) -> u64 {
+        self.0 as u64
+    }
+}
+
+/// The magic number at the start of every vmctx.
+pub const MAGIC: u32 = VMCTX_MAGIC;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_jit::{func_ref, global, host_func, memory, store_context, table, VAL_RAW_SIZE};
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn layouts_match_vmoffsets() {
+        assert_eq!(
+            offset_of!(VMFuncRef, wasm_call),
+            func_ref::WASM_CALL as usize
+        );
+        assert_eq!(offset_of!(VMFuncRef, vmctx), func_ref::VMCTX as usize);
+        assert_eq!(offset_of!(VMFuncRef, type_id), func_ref::TYPE_ID as usize);
+        assert_eq!(size_of::<VMFuncRef>(), func_ref::SIZE as usize);
+
+        assert_eq!(offset_of!(VMMemoryDefinition, base), memory::BASE as usize);
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, current_length),
+            memory::CURRENT_LENGTH as usize
+        );
+        assert_eq!(size_of::<VMMemoryDefinition>(), memory::SIZE as usize);
+
+        assert_eq!(offset_of!(VMTableDefinition, base), table::BASE as usize);
+        assert_eq!(
+            offset_of!(VMTableDefinition, current_elements),
+            table::CURRENT_ELEMENTS as usize
+        );
+        assert_eq!(size_of::<VMTableDefinition>(), table::SIZE as usize);
+
+        assert_eq!(size_of::<VMGlobalDefinition>(), global::SIZE as usize);
+        assert_eq!(
+            std::mem::align_of::<VMGlobalDefinition>(),
+            global::SIZE as usize
+        );
+
+        assert_eq!(
+            offset_of!(VMStoreContext, stack_limit),
+            store_context::STACK_LIMIT as usize
+        );
+        assert_eq!(size_of::<VMStoreContext>(), store_context::SIZE as usize);
+
+        assert_eq!(
+            offset_of!(VMHostFuncHeader, func_ref),
+            host_func::FUNC_REF as usize
+        );
+        assert_eq!(
+            offset_of!(VMHostFuncHeader, entry),
+            host_func::ENTRY as usize
+        );
+        assert_eq!(size_of::<VMHostFuncHeader>(), host_func::SIZE as usize);
+
+        assert_eq!(size_of::<ValRaw>(), VAL_RAW_SIZE as usize);
+    }
+}

@@ -1,0 +1,160 @@
+//! Allocation of an instance's `VMContext` and typed access to its fields.
+//!
+//! The allocation is a [`VMInstanceHeader`] immediately followed by the vmctx whose layout
+//! `VmOffsets` gives. Generated code only sees the vmctx; builtins step back to the header
+//! to find the store and the instance.
+
+use super::vmcontext::*;
+use crate::store::StoreOpaque;
+use kiln_frontend::{
+    DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, FuncIndex,
+    GlobalIndex, MemoryIndex, TableIndex, TypeIndex,
+};
+use kiln_jit::VmOffsets;
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+/// Runtime-only data in front of every vmctx.
+#[repr(C, align(16))]
+pub struct VMInstanceHeader {
+    /// The owning store.
+    pub store: *mut StoreOpaque,
+    /// The instance's index in the store.
+    pub instance: usize,
+}
+
+/// An owned vmctx allocation.
+#[derive(Debug)]
+pub struct VmCtx {
+    alloc: NonNull<u8>,
+    layout: Layout,
+    offsets: VmOffsets,
+}
+
+// SAFETY: `VmCtx` owns its allocation; the contents are plain data and pointers into
+// structures owned by the same store, which moves between threads as a whole.
+unsafe impl Send for VmCtx {}
+// SAFETY: shared access only reads addresses; mutation goes through `&mut` or through
+// generated code running on the thread that holds the store.
+unsafe impl Sync for VmCtx {}
+
+const HEADER: usize = std::mem::size_of::<VMInstanceHeader>();
+
+impl VmCtx {
+    /// A zeroed vmctx with its header, magic, store context and builtins set.
+    pub fn new(offsets: VmOffsets, store_context: *const VMStoreContext) -> Self {
+        let layout = Layout::from_size_align(HEADER + offsets.size() as usize, 16)
+            .expect("vmctx size fits in isize");
+        // SAFETY: the layout has a non-zero size (the header).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        let Some(alloc) = NonNull::new(ptr) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        let v = VmCtx {
+            alloc,
+            layout,
+            offsets,
+        };
+        v.write(VmOffsets::MAGIC, MAGIC);
+        v.write(VmOffsets::STORE_CONTEXT, store_context);
+        v.write(VmOffsets::BUILTINS, super::builtins::table());
+        v
+    }
+
+    /// The vmctx pointer generated code receives.
+    pub fn as_ptr(&self) -> *mut u8 {
+        // SAFETY: the header is within the allocation.
+        unsafe { self.alloc.as_ptr().add(HEADER) }
+    }
+
+    /// Writes `value` at vmctx offset `off`.
+    fn write<T>(&self, off: u32, value: T) {
+        assert!(off as usize + std::mem::size_of::<T>() <= self.offsets.size() as usize);
+        // SAFETY: in bounds (asserted), and every offset from `VmOffsets` is aligned
+        // for the field stored there.
+        unsafe { self.as_ptr().add(off as usize).cast::<T>().write(value) }
+    }
+
+    fn field<T>(&self, off: u32) -> *mut T {
+        assert!(off as usize + std::mem::size_of::<T>() <= self.offsets.size() as usize);
+        // SAFETY: in bounds (asserted).
+        unsafe { self.as_ptr().add(off as usize).cast::<T>() }
+    }
+
+    /// Records the owning store and the instance's index.
+    pub fn set_header(&self, store: *mut StoreOpaque, instance: usize) {
+        // SAFETY: the header lies at the start of our allocation.
+        unsafe {
+            self.alloc
+                .as_ptr()
+                .cast::<VMInstanceHeader>()
+                .write(VMInstanceHeader { store, instance });
+        }
+    }
+
+    /// Sets the engine-wide id of signature `t`.
+    pub fn set_type_id(&self, t: TypeIndex, id: u32) {
+        self.write(self.offsets.type_id(t), id);
+    }
+
+    /// Points imported function `f` at `func_ref`.
+    pub fn set_imported_func(&self, f: FuncIndex, func_ref: *const VMFuncRef) {
+        self.write(self.offsets.imported_func(f), func_ref);
+    }
+
+    /// Points imported table `t` at `def`.
+    pub fn set_imported_table(&self, t: TableIndex, def: *mut VMTableDefinition) {
+        self.write(self.offsets.imported_table(t), def);
+    }
+
+    /// Points imported memory `m` at `def`.
+    pub fn set_imported_memory(&self, m: MemoryIndex, def: *mut VMMemoryDefinition) {
+        self.write(self.offsets.imported_memory(m), def);
+    }
+
+    /// Points imported global `g` at `def`.
+    pub fn set_imported_global(&self, g: GlobalIndex, def: *mut VMGlobalDefinition) {
+        self.write(self.offsets.imported_global(g), def);
+    }
+
+    /// The definition of defined table `t`.
+    pub fn defined_table(&self, t: DefinedTableIndex) -> *mut VMTableDefinition {
+        self.field(self.offsets.defined_table(t))
+    }
+
+    /// The definition of defined memory `m`.
+    pub fn defined_memory(&self, m: DefinedMemoryIndex) -> *mut VMMemoryDefinition {
+        self.field(self.offsets.defined_memory(m))
+    }
+
+    /// The storage of defined global `g`.
+    pub fn defined_global(&self, g: DefinedGlobalIndex) -> *mut VMGlobalDefinition {
+        self.field(self.offsets.defined_global(g))
+    }
+
+    /// The funcref of defined function `f`.
+    pub fn defined_func_ref(&self, f: DefinedFuncIndex) -> *mut VMFuncRef {
+        self.field(self.offsets.defined_func_ref(f))
+    }
+
+    /// Fills in defined function `f`'s funcref.
+    pub fn set_defined_func_ref(&self, f: DefinedFuncIndex, value: VMFuncRef) {
+        self.write(self.offsets.defined_func_ref(f), value);
+    }
+}
+
+impl Drop for VmCtx {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.alloc.as_ptr(), self.layout) }
+    }
+}
+
+/// The header of the instance owning `vmctx`.
+///
+/// # Safety
+/// `vmctx` must be the pointer of a live `VmCtx` (as passed by generated code).
+pub unsafe fn header(vmctx: *mut u8) -> *mut VMInstanceHeader {
+    // SAFETY: per the contract, the header directly precedes the vmctx.
+    unsafe { vmctx.sub(HEADER).cast::<VMInstanceHeader>() }
+}
