@@ -62,7 +62,10 @@ impl Module {
 
     /// Compiles a module from a file (binary or text).
     pub fn from_file(engine: &Engine, path: impl AsRef<std::path::Path>) -> Result<Module> {
-        let bytes = std::fs::read(path)?;
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
+        })?;
         Module::new(engine, bytes)
     }
 
