@@ -3,16 +3,10 @@
 use wasmparser::{Validator, WasmFeatures};
 
 /// Which optional Wasm features the frontend accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Features {
     /// Fixed-width SIMD (`v128`). Off until Kiln's SIMD lowering lands.
     pub simd: bool,
-}
-
-impl Default for Features {
-    fn default() -> Self {
-        Features { simd: false }
-    }
 }
 
 /// Proposals beyond Kiln's set, in the order they are tried when naming a refused module.

@@ -77,7 +77,7 @@ macro_rules! tuples {
             fn store(self, values: &mut [ValRaw]) {
                 $(values[$i] = self.$i.to_raw();)*
             }
-            #[allow(unused_variables, reason = "the empty tuple has no values")]
+            #[allow(unused_variables, clippy::unused_unit, reason = "the empty tuple has no values")]
             fn load(values: &[ValRaw]) -> Self {
                 ($($n::from_raw(values[$i]),)*)
             }

@@ -119,8 +119,8 @@ impl Val {
     }
 
     /// The raw slot for this value, checking it belongs to `store`.
-    pub(crate) fn to_raw(&self, store: &StoreOpaque) -> Result<ValRaw> {
-        Ok(match *self {
+    pub(crate) fn to_raw(self, store: &StoreOpaque) -> Result<ValRaw> {
+        Ok(match self {
             Val::I32(v) => ValRaw::i32(v),
             Val::I64(v) => ValRaw::i64(v),
             Val::F32(v) => ValRaw::bits(v.into()),

@@ -13,7 +13,7 @@ pub const MAX_FRAMES: usize = 4096;
 /// address, up to the first frame outside generated code.
 pub unsafe fn capture(pc: usize, mut fp: usize) -> Vec<usize> {
     let mut frames = vec![pc];
-    while frames.len() < MAX_FRAMES && fp != 0 && fp % std::mem::align_of::<usize>() == 0 {
+    while frames.len() < MAX_FRAMES && fp != 0 && fp.is_multiple_of(std::mem::align_of::<usize>()) {
         // SAFETY: per the contract, `fp` points at a saved-fp/return-address pair.
         let (next_fp, ret) = unsafe { (*(fp as *const usize), *((fp + 8) as *const usize)) };
         if !code_memory::is_generated_code(ret) {

@@ -59,7 +59,10 @@ impl Mmap {
     }
 
     fn protect(&mut self, start: usize, len: usize, prot: libc::c_int) -> io::Result<()> {
-        assert!(start % page_size() == 0 && start.checked_add(len).is_some_and(|e| e <= self.len));
+        assert!(
+            start.is_multiple_of(page_size())
+                && start.checked_add(len).is_some_and(|e| e <= self.len)
+        );
         if len == 0 {
             return Ok(());
         }

@@ -13,7 +13,7 @@ use kiln_jit::TrapKind;
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 /// A trap caught while running generated code.
 #[derive(Debug, Clone)]
@@ -103,35 +103,30 @@ pub unsafe fn call_catching(
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
 
-struct Previous([libc::sigaction; 4]);
-
-// SAFETY: written once inside `INIT.call_once`, before any handler can read it;
-// afterwards only read.
-unsafe impl Sync for Previous {}
-
-static mut PREVIOUS: Previous =
-    // SAFETY: `sigaction` is plain old data; all-zero is a valid (default) value.
-    Previous(unsafe { std::mem::zeroed() });
+/// The handlers installed before Kiln's, by position in `SIGNALS`. Set once, right
+/// after installation; a signal in between finds it empty and gets the default action.
+static PREVIOUS: OnceLock<[libc::sigaction; 4]> = OnceLock::new();
 static INIT: Once = Once::new();
 
 /// Installs the trap handlers once per process.
 pub fn init() {
     INIT.call_once(|| {
+        // SAFETY: `sigaction` is plain old data; all-zero is a valid (default) value.
+        let mut previous: [libc::sigaction; 4] = unsafe { std::mem::zeroed() };
         for (i, &sig) in SIGNALS.iter().enumerate() {
             // SAFETY: a zeroed sigaction is valid; we fill in handler, flags and an
-            // empty mask, then install it, keeping the old one in `PREVIOUS[i]` (no
-            // handler reads `PREVIOUS` before its own signal is installed).
+            // empty mask, then install it, receiving the old one in `previous[i]`.
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = handler as *const () as usize;
                 action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
                 libc::sigemptyset(&mut action.sa_mask);
-                let previous = &raw mut PREVIOUS.0[i];
-                if libc::sigaction(sig, &action, previous) != 0 {
+                if libc::sigaction(sig, &action, &mut previous[i]) != 0 {
                     panic!("cannot install the handler for signal {sig}");
                 }
             }
         }
+        let _ = PREVIOUS.set(previous);
     });
 }
 
@@ -200,9 +195,8 @@ unsafe fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void
     let Some(i) = SIGNALS.iter().position(|&s| s == sig) else {
         return;
     };
-    // SAFETY: `PREVIOUS` was fully written before our handler was installed.
-    let previous = unsafe { &(*(&raw const PREVIOUS)).0[i] };
-    let h = previous.sa_sigaction;
+    let h = PREVIOUS.get().map_or(libc::SIG_DFL, |p| p[i].sa_sigaction);
+    let flags = PREVIOUS.get().map_or(0, |p| p[i].sa_flags);
     if h == libc::SIG_DFL || h == libc::SIG_IGN {
         // Restore the default action and return: the faulting instruction runs again
         // and the process gets the default treatment (a core dump), as without Kiln.
@@ -210,7 +204,7 @@ unsafe fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut c_void
         unsafe {
             libc::signal(sig, libc::SIG_DFL);
         }
-    } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+    } else if flags & libc::SA_SIGINFO != 0 {
         // SAFETY: the previous handler was installed with this signature.
         unsafe {
             let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) =
