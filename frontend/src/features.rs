@@ -3,10 +3,16 @@
 use wasmparser::{Validator, WasmFeatures};
 
 /// Which optional Wasm features the frontend accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Features {
-    /// Fixed-width SIMD (`v128`). Off until Kiln's SIMD lowering lands.
+    /// Fixed-width SIMD (`v128`).
     pub simd: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features { simd: true }
+    }
 }
 
 /// Proposals beyond Kiln's set, in the order they are tried when naming a refused module.

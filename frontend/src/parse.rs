@@ -320,10 +320,6 @@ mod tests {
             ("(module (memory 1 1 shared))", "threads"),
             ("(module (memory 1) (memory 1))", "multi-memory"),
             (
-                "(module (func (drop (v128.const i64x2 0 0))))",
-                "fixed-width SIMD",
-            ),
-            (
                 "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
                 "extended constant expressions",
             ),
@@ -333,6 +329,19 @@ mod tests {
             assert_eq!(err.kind(), &ErrorKind::Unsupported { proposal }, "{src}");
             assert!(err.to_string().contains(proposal));
         }
+    }
+
+    #[test]
+    fn simd_can_be_switched_off() {
+        let bytes = wat("(module (func (drop (v128.const i64x2 0 0))))");
+        assert!(parse(&bytes, Features::default()).is_ok());
+        let err = parse(&bytes, Features { simd: false }).expect_err("refused");
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Unsupported {
+                proposal: "fixed-width SIMD"
+            }
+        );
     }
 
     #[test]

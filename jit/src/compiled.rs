@@ -26,6 +26,8 @@ pub enum LibCall {
     FmaF32,
     /// Fused multiply-add (`f64`).
     FmaF64,
+    /// x86 `pshufb` (byte shuffle) for CPUs without SSSE3: `fn(a: i8x16, mask: i8x16) -> i8x16`.
+    X86Pshufb,
 }
 
 /// An absolute 8-byte address of a [`LibCall`] to write at `offset`.

@@ -342,6 +342,7 @@ fn libcall(lc: ir::LibCall) -> Result<LibCall, Error> {
         L::NearestF64 => LibCall::NearestF64,
         L::FmaF32 => LibCall::FmaF32,
         L::FmaF64 => LibCall::FmaF64,
+        L::X86Pshufb => LibCall::X86Pshufb,
         other => {
             return Err(Error::new(ErrorKind::Codegen(format!(
                 "unexpected libcall {other:?}"

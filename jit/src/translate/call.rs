@@ -26,7 +26,8 @@ impl FuncTranslator<'_, '_> {
         let mut args = Vec::with_capacity(nparams + 2);
         args.push(callee_vmctx);
         args.push(self.vmctx);
-        args.extend(self.popn(nparams));
+        let params = self.popn(nparams);
+        args.extend(self.canonical_all(&params));
         let call = self.b.ins().call_indirect(sig, code, &args);
         let results = self.b.inst_results(call);
         debug_assert_eq!(results.len(), nresults);

@@ -71,8 +71,14 @@ impl FuncTranslator<'_, '_> {
     }
 
     fn jump(&mut self, to: ir::Block, values: &[Value]) {
-        let a = args(values);
+        let a = self.block_args(values);
         self.b.ins().jump(to, &a);
+    }
+
+    /// Branch arguments: values as block parameters expect them (canonical vectors).
+    fn block_args(&mut self, values: &[Value]) -> Vec<BlockArg> {
+        let values = self.canonical_all(values);
+        args(&values)
     }
 
     pub(crate) fn visit_block(&mut self, blockty: BlockType) -> Result {
@@ -199,7 +205,7 @@ impl FuncTranslator<'_, '_> {
             } => {
                 // No `else`: the false arm passes the parameters through as results.
                 self.b.switch_to_block(*else_block);
-                let a = args(else_params);
+                let a = self.block_args(else_params);
                 self.b.ins().jump(frame.dest, &a);
                 frame.branched_to = true;
             }
@@ -219,6 +225,7 @@ impl FuncTranslator<'_, '_> {
         if let FrameKind::Function = frame.kind {
             if self.reachable {
                 let vals = self.popn(frame.results);
+                let vals = self.canonical_all(&vals);
                 self.b.ins().return_(&vals);
             }
             self.reachable = false;
@@ -250,7 +257,8 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn visit_br_if(&mut self, relative_depth: u32) -> Result {
         let cond = self.pop();
         let (block, n) = self.branch_target(relative_depth);
-        let vals = args(self.peekn(n));
+        let top = self.peekn(n).to_vec();
+        let vals = self.block_args(&top);
         let next = self.b.create_block();
         self.b.ins().brif(cond, block, &vals, next, &[]);
         self.b.seal_block(next);
@@ -261,7 +269,8 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn visit_br_table(&mut self, targets: BrTable<'_>) -> Result {
         let index = self.pop();
         let (default, n) = self.branch_target(targets.default());
-        let vals = args(self.peekn(n));
+        let top = self.peekn(n).to_vec();
+        let vals = self.block_args(&top);
         let mut calls = Vec::with_capacity(targets.len() as usize);
         for depth in targets.targets() {
             let (block, _) = self.branch_target(depth?);
@@ -279,6 +288,7 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn visit_return(&mut self) -> Result {
         let n = self.control[0].results;
         let vals = self.peekn(n).to_vec();
+        let vals = self.canonical_all(&vals);
         self.b.ins().return_(&vals);
         self.reachable = false;
         Ok(())

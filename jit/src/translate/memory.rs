@@ -9,7 +9,7 @@ use kiln_frontend::wasmparser::{MemArg, MemArgTarget};
 use kiln_frontend::MemoryIndex;
 
 /// Flags of a wasm heap access: may trap (as out-of-bounds), may be unaligned.
-fn heap_flags() -> MemFlagsData {
+pub(crate) fn heap_flags() -> MemFlagsData {
     MemFlagsData::new().with_trap_code(Some(TrapKind::MemoryOutOfBounds.code()))
 }
 
@@ -62,7 +62,7 @@ impl FuncTranslator<'_, '_> {
 
     /// Pops the index and returns `(address, static offset)` for an access of `size`
     /// bytes, after any bounds check.
-    fn heap_address(&mut self, memarg: &MemArg, size: u64) -> (Value, i32) {
+    pub(crate) fn heap_address(&mut self, memarg: &MemArg, size: u64) -> (Value, i32) {
         let mem = match memarg.target {
             MemArgTarget::Memory(m) => MemoryIndex::from_u32(m),
             MemArgTarget::Array(_) => unreachable!("validated: GC array accesses are refused"),

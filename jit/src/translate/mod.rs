@@ -11,6 +11,7 @@ mod control;
 mod env;
 mod memory;
 mod numeric;
+mod simd;
 mod table;
 mod variables;
 
@@ -333,9 +334,29 @@ macro_rules! define_visitor {
 /// The `VisitOperator` face of a [`FuncTranslator`].
 pub(crate) struct Visitor<'t, 'm, 'f>(pub(crate) &'t mut FuncTranslator<'m, 'f>);
 
+/// Generates the `VisitSimdOperator` impl: fixed-width SIMD is supported, relaxed SIMD
+/// is refused.
+macro_rules! define_simd_visitor {
+    ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
+        $( define_simd_visitor!(@one $proposal $op $({ $($arg: $argty),* })? => $visit); )*
+    };
+    (@one simd $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one $proposal:ident $($rest:tt)*) => { define_visitor!(@one $proposal $($rest)*); };
+}
+
 // wasmparser's operator list names the reader lifetime `'a`.
 impl<'a> VisitOperator<'a> for Visitor<'_, '_, '_> {
     type Output = Result;
 
     wasmparser::for_each_visit_operator!(define_visitor);
+
+    fn simd_visitor(
+        &mut self,
+    ) -> Option<&mut dyn wasmparser::VisitSimdOperator<'a, Output = Self::Output>> {
+        Some(self)
+    }
+}
+
+impl<'a> wasmparser::VisitSimdOperator<'a> for Visitor<'_, '_, '_> {
+    wasmparser::for_each_visit_simd_operator!(define_simd_visitor);
 }

@@ -15,12 +15,14 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_local_set(&mut self, local_index: u32) -> Result {
         let v = self.pop();
+        let v = self.canonical(v);
         self.b.def_var(self.locals[local_index as usize], v);
         Ok(())
     }
 
     pub(crate) fn visit_local_tee(&mut self, local_index: u32) -> Result {
         let v = *self.peekn(1).first().expect("validated: tee operand");
+        let v = self.canonical(v);
         self.b.def_var(self.locals[local_index as usize], v);
         Ok(())
     }
@@ -101,6 +103,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_select(&mut self) -> Result {
         let (a, b, cond) = self.pop3();
+        let (a, b) = (self.canonical(a), self.canonical(b));
         let v = self.b.ins().select(cond, a, b);
         self.push(v);
         Ok(())

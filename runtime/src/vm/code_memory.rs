@@ -78,7 +78,10 @@ impl CodeMemory {
                 );
             }
             for r in &f.relocs {
-                let value = (libcalls::address(r.target) as i64).wrapping_add(r.addend);
+                let target = libcalls::address(r.target).ok_or_else(|| {
+                    io::Error::other(format!("no {:?} routine on this host", r.target))
+                })?;
+                let value = (target as i64).wrapping_add(r.addend);
                 let at = start + r.offset as usize;
                 assert!(
                     at + 8 <= start + f.code.len(),
