@@ -70,6 +70,14 @@ impl Error {
         &self.0
     }
 
+    /// The host error of type `E` this error wraps, if any (e.g. WASI's exit status).
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match &*self.0 {
+            ErrorKind::Host(e) => e.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+
     /// The trap, if this error is one.
     pub fn as_trap(&self) -> Option<&Trap> {
         match &*self.0 {

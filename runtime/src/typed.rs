@@ -39,6 +39,7 @@ wasm_ty! {
     u64 => I64, |v| ValRaw::i64(v as i64), |r| r.get_u64();
     f32 => F32, |v| ValRaw::bits(v.to_bits().into()), |r| f32::from_bits(r.get_u32());
     f64 => F64, |v| ValRaw::bits(v.to_bits()), |r| f64::from_bits(r.get_u64());
+    u128 => V128, |v| ValRaw(v), |r| r.0;
 }
 
 /// Parameters of a typed call: a `WasmTy` or a tuple of them.
