@@ -54,7 +54,7 @@ impl Default for Tunables {
 }
 
 /// Compiler settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompilerConfig {
     /// Optimization level.
     pub opt_level: OptLevel,
@@ -66,6 +66,10 @@ pub struct CompilerConfig {
     pub tunables: Tunables,
     /// Compile functions on this many threads (1 = on the calling thread).
     pub threads: usize,
+    /// Meter fuel with these costs (`None`: no fuel code at all).
+    pub fuel: Option<crate::FuelCosts>,
+    /// Check the store's epoch deadline at function entries and loop headers.
+    pub epoch_interruption: bool,
 }
 
 impl Default for CompilerConfig {
@@ -76,6 +80,8 @@ impl Default for CompilerConfig {
             cpu_features: CpuFeatures::Native,
             tunables: Tunables::default(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            fuel: None,
+            epoch_interruption: false,
         }
     }
 }
@@ -157,6 +163,8 @@ impl Compiler {
             tunables: self.config.tunables,
             host_call_conv: self.host_call_conv(),
             frontend_config: self.isa.frontend_config(),
+            fuel: self.config.fuel.as_ref(),
+            epoch_interruption: self.config.epoch_interruption,
         };
         let n = info.num_defined_funcs() as usize;
         let threads = self.config.threads.clamp(1, n.max(1));

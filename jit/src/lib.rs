@@ -9,6 +9,7 @@ mod builtins;
 mod compiled;
 mod compiler;
 mod error;
+mod fuel;
 mod signatures;
 mod trampoline;
 mod translate;
@@ -19,6 +20,7 @@ pub use builtins::Builtin;
 pub use compiled::{CompiledFunction, CompiledModule, LibCall, Relocation, TrapSite};
 pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tunables};
 pub use error::{Error, ErrorKind};
+pub use fuel::FuelCosts;
 pub use trap::TrapKind;
 pub use vmoffsets::{
     func_ref, global, host_func, memory, store_context, table, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,

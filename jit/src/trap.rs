@@ -52,6 +52,10 @@ trap_kinds! {
     BadSignature = TrapCode::unwrap_user(4);
     /// A host function (or a builtin) returned an error, which the runtime holds.
     HostError = TrapCode::unwrap_user(5);
+    /// The store's fuel ran out.
+    OutOfFuel = TrapCode::unwrap_user(6);
+    /// The store's epoch deadline passed.
+    Interrupted = TrapCode::unwrap_user(7);
 }
 
 #[cfg(test)]

@@ -78,8 +78,15 @@ pub mod global {
 pub mod store_context {
     /// `stack_limit: usize`: the lowest address the wasm stack may reach.
     pub const STACK_LIMIT: u32 = 0;
+    /// `fuel_consumed: i64`: counts up from minus the fuel given; positive means out of
+    /// fuel. Generated code keeps it in a variable and stores it around calls.
+    pub const FUEL_CONSUMED: u32 = 8;
+    /// `epoch_deadline: u64`: interrupt once the engine's epoch reaches this value.
+    pub const EPOCH_DEADLINE: u32 = 16;
+    /// `epoch: *const u64`: the engine's epoch counter.
+    pub const EPOCH_PTR: u32 = 24;
     /// Size of the struct.
-    pub const SIZE: u32 = 8;
+    pub const SIZE: u32 = 32;
 }
 
 /// `VMHostFuncContext`: the `vmctx` of a host function. Its first field is the function's

@@ -4,9 +4,14 @@ use crate::error::{Error, Result};
 use crate::types::FuncType;
 use crate::vm::{CodeMemory, Symbol};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
-pub use kiln_jit::{CpuFeatures, OptLevel};
+pub use kiln_jit::{CpuFeatures, FuelCosts, OptLevel};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+/// How often the engine's ticker advances the epoch once a store sets a timeout.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Engine settings.
 #[derive(Debug, Clone)]
@@ -19,6 +24,8 @@ pub struct Config {
     pub(crate) memory_reservation: u64,
     pub(crate) memory_guard: u64,
     pub(crate) max_table_elements: u32,
+    pub(crate) fuel: Option<FuelCosts>,
+    pub(crate) epoch_interruption: bool,
 }
 
 impl Default for Config {
@@ -32,6 +39,8 @@ impl Default for Config {
             memory_reservation: 1 << 32,
             memory_guard: 32 << 20,
             max_table_elements: 10_000_000,
+            fuel: None,
+            epoch_interruption: false,
         }
     }
 }
@@ -80,6 +89,26 @@ impl Config {
         self
     }
 
+    /// Meter fuel (default: off, and then generated code has no fuel checks). Every
+    /// operator costs 1 unless `fuel_costs` says otherwise; a store starts with no fuel.
+    pub fn consume_fuel(&mut self, on: bool) -> &mut Self {
+        self.fuel = on.then(|| self.fuel.take().unwrap_or_default());
+        self
+    }
+
+    /// Per-operator fuel costs (turns fuel metering on).
+    pub fn fuel_costs(&mut self, costs: FuelCosts) -> &mut Self {
+        self.fuel = Some(costs);
+        self
+    }
+
+    /// Check the store's epoch deadline at function entries and loop headers (default:
+    /// off, and then generated code has no such checks). Needed for `Store::set_timeout`.
+    pub fn epoch_interruption(&mut self, on: bool) -> &mut Self {
+        self.epoch_interruption = on;
+        self
+    }
+
     /// Address space reserved per linear memory and the guard after it (defaults
     /// 4 GiB and 32 MiB). With a reservation below 4 GiB, every access is bounds-checked.
     pub fn memory_reservation(&mut self, reservation: u64, guard: u64) -> &mut Self {
@@ -98,6 +127,10 @@ struct TypeRegistry {
 
 struct EngineInner {
     config: Config,
+    /// The epoch counter generated code compares against store deadlines.
+    epoch: AtomicU64,
+    /// Started by the first `Store::set_timeout`; whether the thread could be spawned.
+    ticker: OnceLock<bool>,
     compiler: Compiler,
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature id.
@@ -144,9 +177,13 @@ impl Engine {
             } else {
                 1
             },
+            fuel: config.fuel.clone(),
+            epoch_interruption: config.epoch_interruption,
         })?;
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
+            epoch: AtomicU64::new(0),
+            ticker: OnceLock::new(),
             compiler,
             types: Mutex::default(),
             host_trampolines: Mutex::default(),
@@ -159,6 +196,41 @@ impl Engine {
 
     pub(crate) fn compiler(&self) -> &Compiler {
         &self.0.compiler
+    }
+
+    /// Advances the epoch by one: stores whose deadline is reached are interrupted at
+    /// their next function entry or loop header.
+    pub fn increment_epoch(&self) {
+        self.0.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current epoch.
+    pub fn current_epoch(&self) -> u64 {
+        self.0.epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn epoch_ptr(&self) -> *const AtomicU64 {
+        &self.0.epoch
+    }
+
+    /// Starts the engine's ticker thread (once), which advances the epoch every
+    /// `EPOCH_TICK` for as long as the engine lives. `false` if it cannot run.
+    pub(crate) fn ensure_ticker(&self) -> bool {
+        *self.0.ticker.get_or_init(|| {
+            let weak: Weak<EngineInner> = Arc::downgrade(&self.0);
+            let spawned = std::thread::Builder::new()
+                .name("kiln-epoch-ticker".into())
+                .spawn(move || loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => {
+                            engine.epoch.fetch_add(1, Ordering::Release);
+                        }
+                        None => return,
+                    }
+                });
+            spawned.is_ok()
+        })
     }
 
     /// Whether two handles are the same engine.

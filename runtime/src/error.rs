@@ -28,6 +28,8 @@ pub enum ErrorKind {
     Host(Box<dyn std::error::Error + Send + Sync>),
     /// Reading input failed (the CLI's files).
     Io(std::io::Error),
+    /// The engine's configuration does not allow the request (e.g. fuel not enabled).
+    Config(String),
 }
 
 impl Error {
@@ -59,6 +61,10 @@ impl Error {
 
     pub(crate) fn ty(m: impl Into<String>) -> Self {
         Error::new(ErrorKind::Type(m.into()))
+    }
+
+    pub(crate) fn config(m: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Config(m.into()))
     }
 
     pub(crate) fn instantiation(m: impl Into<String>) -> Self {
@@ -133,6 +139,7 @@ impl fmt::Display for Error {
             ErrorKind::Type(m) => write!(f, "type error: {m}"),
             ErrorKind::Host(e) => write!(f, "{e}"),
             ErrorKind::Io(e) => write!(f, "{e}"),
+            ErrorKind::Config(m) => write!(f, "configuration: {m}"),
         }
     }
 }

@@ -147,6 +147,23 @@ impl Memory {
         s.memories[self.index].data_mut()
     }
 
+    /// The contents and the store's host data, both mutably (for host functions that
+    /// move data between guest memory and their own state).
+    pub fn data_and_store_mut<'a, T: 'a>(
+        &self,
+        store: &'a mut impl AsContextMut<Data = T>,
+    ) -> (&'a mut [u8], &'a mut T) {
+        let inner = store.as_context_mut();
+        assert_eq!(
+            inner.opaque.id, self.store,
+            "memory used with another store"
+        );
+        (
+            inner.opaque.memories[self.index].data_mut(),
+            &mut inner.data,
+        )
+    }
+
     /// Copies `buf.len()` bytes at `offset` into `buf`.
     pub fn read(&self, store: impl AsContext, offset: usize, buf: &mut [u8]) -> Result<()> {
         let data = self.get(&store).data();

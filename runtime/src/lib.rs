@@ -35,7 +35,7 @@ mod types;
 mod values;
 mod vm;
 
-pub use engine::{Config, CpuFeatures, Engine, OptLevel};
+pub use engine::{Config, CpuFeatures, Engine, FuelCosts, OptLevel, EPOCH_TICK};
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
 pub use func::{Caller, Func, HostCallable};

@@ -114,6 +114,33 @@ impl<T: 'static> Linker<T> {
         self.insert(module, name, Definition::HostFunc(make))
     }
 
+    /// Defines every function import of `module` that is not defined yet as a function
+    /// returning zeroes (and nulls), like Wasmtime's `unknown-imports-default`. Other
+    /// missing imports stay undefined, so instantiation names them.
+    pub fn define_unknown_imports_as_default_values(
+        &mut self,
+        module: &Module,
+    ) -> Result<&mut Self> {
+        for (m, n, ty) in module.imports() {
+            let key = (m.to_string(), n.to_string());
+            if let (ExternType::Func(ty), false) = (ty, self.map.contains_key(&key)) {
+                self.func_new(m, n, ty, |_, _, results| {
+                    for r in results.iter_mut() {
+                        *r = Val::default_for(r.ty());
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Whether `module::name` is defined.
+    pub fn is_defined(&self, module: &str, name: &str) -> bool {
+        self.map
+            .contains_key(&(module.to_string(), name.to_string()))
+    }
+
     /// Defines every export of `instance` under `module`.
     pub fn instance(
         &mut self,

@@ -8,7 +8,6 @@ use crate::vm::{
     self, code_memory, TrapRecord, VMStoreContext, ValRaw, VmCtx, VmGlobal, VmMemory, VmTable,
 };
 use std::any::Any;
-use std::cell::UnsafeCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -116,9 +115,7 @@ impl<T> Store<T> {
             opaque: StoreOpaque {
                 id: StoreId(NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed)),
                 engine: engine.clone(),
-                vm: Box::new(VMStoreContext {
-                    stack_limit: UnsafeCell::new(usize::MAX),
-                }),
+                vm: Box::new(VMStoreContext::new(engine.epoch_ptr())),
                 instances: Vec::new(),
                 memories: Vec::new(),
                 tables: Vec::new(),
@@ -145,6 +142,55 @@ impl<T> Store<T> {
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.0.opaque.engine
+    }
+
+    /// Gives the store `fuel` units to run on (replacing what was left). Requires
+    /// `Config::consume_fuel`. Running out is `TrapCode::OutOfFuel`; the store can be
+    /// refuelled and used again.
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        let s = &self.0.opaque;
+        if s.engine.config().fuel.is_none() {
+            return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));
+        }
+        s.vm.set_fuel_consumed(-(fuel.min(i64::MAX as u64) as i64));
+        Ok(())
+    }
+
+    /// Fuel left. Requires `Config::consume_fuel`.
+    pub fn get_fuel(&self) -> Result<u64> {
+        let s = &self.0.opaque;
+        if s.engine.config().fuel.is_none() {
+            return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));
+        }
+        Ok(s.vm.fuel_consumed().min(0).unsigned_abs())
+    }
+
+    /// Interrupts wasm once the engine's epoch has advanced `ticks` more times.
+    /// Requires `Config::epoch_interruption`. `u64::MAX` means never.
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<()> {
+        let s = &self.0.opaque;
+        if !s.engine.config().epoch_interruption {
+            return Err(Error::config(
+                "epoch interruption is not enabled (Config::epoch_interruption)",
+            ));
+        }
+        s.vm.set_epoch_deadline(s.engine.current_epoch().saturating_add(ticks));
+        Ok(())
+    }
+
+    /// Interrupts wasm (`TrapCode::Interrupted`) once `timeout` has passed, measured by
+    /// the engine's ticker thread (one per engine, ticking every `EPOCH_TICK`). Requires
+    /// `Config::epoch_interruption`.
+    pub fn set_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
+        let tick = crate::engine::EPOCH_TICK.as_nanos();
+        let ticks = timeout.as_nanos().div_ceil(tick).max(1);
+        self.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX))?;
+        if !self.0.opaque.engine.ensure_ticker() {
+            return Err(Error::config(
+                "cannot start the engine's epoch ticker thread",
+            ));
+        }
+        Ok(())
     }
 
     /// Consumes the store, returning its data.
@@ -290,6 +336,10 @@ impl StoreOpaque {
         let Some(code) = TrapCode::from_kind(t.kind) else {
             return self.take_pending();
         };
+        if code == TrapCode::OutOfFuel {
+            // The exact count died with the trapping frame's variable: none is left.
+            self.vm.set_fuel_consumed(self.vm.fuel_consumed().max(0));
+        }
         let frames: Vec<FrameInfo> = t
             .frames
             .iter()

@@ -25,6 +25,10 @@ pub enum TrapCode {
     MemoryOutOfBounds,
     /// The wasm stack limit was reached.
     StackOverflow,
+    /// The store ran out of fuel.
+    OutOfFuel,
+    /// The store's epoch deadline (e.g. its timeout) passed.
+    Interrupted,
 }
 
 impl TrapCode {
@@ -39,6 +43,8 @@ impl TrapCode {
             TrapKind::TableOutOfBounds => TrapCode::TableOutOfBounds,
             TrapKind::IndirectCallToNull => TrapCode::IndirectCallToNull,
             TrapKind::BadSignature => TrapCode::BadSignature,
+            TrapKind::OutOfFuel => TrapCode::OutOfFuel,
+            TrapKind::Interrupted => TrapCode::Interrupted,
             _ => return None,
         })
     }
@@ -55,6 +61,8 @@ impl TrapCode {
             TrapCode::TableOutOfBounds => "out of bounds table access",
             TrapCode::MemoryOutOfBounds => "out of bounds memory access",
             TrapCode::StackOverflow => "call stack exhausted",
+            TrapCode::OutOfFuel => "all fuel consumed",
+            TrapCode::Interrupted => "interrupted: deadline reached",
         }
     }
 }

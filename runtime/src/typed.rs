@@ -96,6 +96,8 @@ tuples! {
     (A 0, B 1, C 2, D 3, E 4, F 5);
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
     (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
 }
 
 /// A function whose signature was checked against `P -> R`.
@@ -235,4 +237,8 @@ into_func! {
     (A 0, B 1, C 2, D 3);
     (A 0, B 1, C 2, D 3, E 4);
     (A 0, B 1, C 2, D 3, E 4, F2 5);
+    (A 0, B 1, C 2, D 3, E 4, F2 5, G 6);
+    (A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7);
+    (A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7, I 8);
+    (A 0, B 1, C 2, D 3, E 4, F2 5, G 6, H 7, I 8, J 9);
 }

@@ -28,10 +28,12 @@ impl FuncTranslator<'_, '_> {
         args.push(self.vmctx);
         let params = self.popn(nparams);
         args.extend(self.canonical_all(&params));
+        self.spill_fuel();
         let call = self.b.ins().call_indirect(sig, code, &args);
-        let results = self.b.inst_results(call);
+        let results = self.b.inst_results(call).to_vec();
         debug_assert_eq!(results.len(), nresults);
-        self.stack.extend_from_slice(results);
+        self.stack.extend_from_slice(&results);
+        self.reload_interrupt_state();
     }
 
     pub(crate) fn visit_call(&mut self, function_index: u32) -> Result {

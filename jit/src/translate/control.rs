@@ -108,8 +108,10 @@ impl FuncTranslator<'_, '_> {
         let header = self.new_block_with(&params);
         let dest = self.new_block_with(&results);
         let entry_args = self.popn(params.len());
+        self.flush_fuel();
         self.jump(header, &entry_args);
         self.b.switch_to_block(header);
+        self.check_interrupts();
         let header_params = self.b.block_params(header).to_vec();
         let height = self.stack.len();
         self.stack.extend(header_params);
@@ -134,6 +136,7 @@ impl FuncTranslator<'_, '_> {
         let dest = self.new_block_with(&results);
         let then_block = self.b.create_block();
         let else_block = self.b.create_block();
+        self.flush_fuel();
         self.b.ins().brif(cond, then_block, &[], else_block, &[]);
         self.b.seal_block(then_block);
         self.b.seal_block(else_block);
@@ -163,6 +166,7 @@ impl FuncTranslator<'_, '_> {
         if reachable {
             let vals = self.peekn(results).to_vec();
             let dest = self.control.last().expect("validated: else in if").dest;
+            self.flush_fuel();
             self.jump(dest, &vals);
         }
         let frame = self.control.last_mut().expect("validated: else in if");
@@ -194,6 +198,7 @@ impl FuncTranslator<'_, '_> {
         let mut frame = self.control.pop().expect("validated: end matches a frame");
         if self.reachable {
             let vals = self.peekn(frame.results).to_vec();
+            self.flush_fuel();
             self.jump(frame.dest, &vals);
             frame.branched_to = true;
         }
@@ -226,6 +231,7 @@ impl FuncTranslator<'_, '_> {
             if self.reachable {
                 let vals = self.popn(frame.results);
                 let vals = self.canonical_all(&vals);
+                self.spill_fuel();
                 self.b.ins().return_(&vals);
             }
             self.reachable = false;
@@ -249,6 +255,7 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn visit_br(&mut self, relative_depth: u32) -> Result {
         let (block, n) = self.branch_target(relative_depth);
         let vals = self.peekn(n).to_vec();
+        self.flush_fuel();
         self.jump(block, &vals);
         self.reachable = false;
         Ok(())
@@ -260,6 +267,7 @@ impl FuncTranslator<'_, '_> {
         let top = self.peekn(n).to_vec();
         let vals = self.block_args(&top);
         let next = self.b.create_block();
+        self.flush_fuel();
         self.b.ins().brif(cond, block, &vals, next, &[]);
         self.b.seal_block(next);
         self.b.switch_to_block(next);
@@ -280,6 +288,7 @@ impl FuncTranslator<'_, '_> {
         let jt = self
             .b
             .create_jump_table(JumpTableData::new(default_call, &calls));
+        self.flush_fuel();
         self.b.ins().br_table(index, jt);
         self.reachable = false;
         Ok(())
@@ -289,6 +298,7 @@ impl FuncTranslator<'_, '_> {
         let n = self.control[0].results;
         let vals = self.peekn(n).to_vec();
         let vals = self.canonical_all(&vals);
+        self.spill_fuel();
         self.b.ins().return_(&vals);
         self.reachable = false;
         Ok(())

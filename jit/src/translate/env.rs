@@ -17,4 +17,8 @@ pub(crate) struct ModuleEnv<'a> {
     pub(crate) host_call_conv: CallConv,
     /// Pointer size and such, for the function builder.
     pub(crate) frontend_config: TargetFrontendConfig,
+    /// Fuel costs, when fuel is metered.
+    pub(crate) fuel: Option<&'a crate::FuelCosts>,
+    /// Whether epoch deadlines are checked.
+    pub(crate) epoch_interruption: bool,
 }

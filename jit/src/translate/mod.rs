@@ -9,6 +9,7 @@ mod bounds;
 mod call;
 mod control;
 mod env;
+mod interrupts;
 mod memory;
 mod numeric;
 mod simd;
@@ -47,6 +48,7 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     /// Byte offset of the operator being translated.
     pub(crate) offset: usize,
     sigs: HashMap<TypeIndex, SigRef>,
+    pub(crate) interrupts: interrupts::Interrupts,
     builtin_sigs: HashMap<crate::Builtin, SigRef>,
 }
 
@@ -102,9 +104,11 @@ pub(crate) fn translate_function(
         vmctx,
         offset: body.range().start as usize,
         sigs: HashMap::new(),
+        interrupts: Default::default(),
         builtin_sigs: HashMap::new(),
     };
     t.declare_locals(entry, ty, &body)?;
+    t.interrupts_at_entry();
     t.control.push(Frame {
         kind: FrameKind::Function,
         dest: exit,
@@ -325,6 +329,9 @@ macro_rules! define_visitor {
         fn $visit(&mut self $($(, $arg: $argty)*)?) -> Result {
             if !self.0.reachable && !is_structural!($op) {
                 return Ok(());
+            }
+            if self.0.reachable {
+                self.0.charge(stringify!($op));
             }
             self.0.$visit($($($arg),*)?)
         }

@@ -65,6 +65,10 @@ fn pshufb_bytes(a: [u8; 16], m: [u8; 16]) -> [u8; 16] {
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(
+    improper_ctypes_definitions,
+    reason = "the SysV ABI passes __m128i in XMM registers, as Cranelift's libcall expects"
+)]
 extern "C" fn x86_pshufb(
     a: std::arch::x86_64::__m128i,
     m: std::arch::x86_64::__m128i,

@@ -51,6 +51,47 @@ pub struct VMStoreContext {
     /// Lowest address the wasm stack may reach; `usize::MAX` forbids entering wasm
     /// until the runtime sets it on entry.
     pub stack_limit: UnsafeCell<usize>,
+    /// Fuel consumed, counting up from minus the fuel given; positive = exhausted.
+    pub fuel_consumed: UnsafeCell<i64>,
+    /// Interrupt once the engine's epoch reaches this value.
+    pub epoch_deadline: UnsafeCell<u64>,
+    /// The engine's epoch counter.
+    pub epoch: *const std::sync::atomic::AtomicU64,
+}
+
+// SAFETY: the cells are only accessed by the thread that holds the store (generated
+// code running for it, or the store's own methods); `epoch` points to an atomic owned by
+// the engine, which the store keeps alive.
+unsafe impl Send for VMStoreContext {}
+
+impl VMStoreContext {
+    /// A context for a store of the engine whose epoch counter is `epoch`.
+    pub fn new(epoch: *const std::sync::atomic::AtomicU64) -> Self {
+        VMStoreContext {
+            stack_limit: UnsafeCell::new(usize::MAX),
+            fuel_consumed: UnsafeCell::new(0),
+            epoch_deadline: UnsafeCell::new(u64::MAX),
+            epoch,
+        }
+    }
+
+    /// Fuel consumed (see the field).
+    pub fn fuel_consumed(&self) -> i64 {
+        // SAFETY: see `Send` above: no generated code runs while `&self` is used.
+        unsafe { *self.fuel_consumed.get() }
+    }
+
+    /// Sets the fuel consumed.
+    pub fn set_fuel_consumed(&self, v: i64) {
+        // SAFETY: as in `fuel_consumed`.
+        unsafe { *self.fuel_consumed.get() = v }
+    }
+
+    /// Sets the epoch deadline.
+    pub fn set_epoch_deadline(&self, v: u64) {
+        // SAFETY: as in `fuel_consumed`.
+        unsafe { *self.epoch_deadline.get() = v }
+    }
 }
 
 /// Signature of the host entry a wasm-to-host trampoline calls.
@@ -148,6 +189,18 @@ mod tests {
         assert_eq!(
             offset_of!(VMStoreContext, stack_limit),
             store_context::STACK_LIMIT as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, fuel_consumed),
+            store_context::FUEL_CONSUMED as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, epoch_deadline),
+            store_context::EPOCH_DEADLINE as usize
+        );
+        assert_eq!(
+            offset_of!(VMStoreContext, epoch),
+            store_context::EPOCH_PTR as usize
         );
         assert_eq!(size_of::<VMStoreContext>(), store_context::SIZE as usize);
 

@@ -1,0 +1,136 @@
+//! Command-line parsing for `kiln run`.
+
+use std::fmt;
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage: kiln run FILE.(wasm|wat) [OPTIONS] [ARGS...] [-- ARGS...]
+
+Runs `_start` of a WASI command (after `_initialize` for a reactor), or the function
+given by --invoke with ARGS parsed by its parameter types.
+
+options:
+  --invoke NAME        call the export NAME instead of `_start`
+  --dir HOST[::GUEST]  pre-open host directory HOST as GUEST (default: HOST), read-write
+  --env K=V            set an environment variable for the guest (repeatable)
+  --default-imports    link missing function imports to functions returning zeroes
+  -h, --help           print this help";
+
+/// Parsed `kiln run` arguments.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RunArgs {
+    /// The module file.
+    pub file: String,
+    /// The export to call instead of `_start`.
+    pub invoke: Option<String>,
+    /// `(host, guest)` pre-opened directories.
+    pub dirs: Vec<(String, String)>,
+    /// Environment variables for the guest.
+    pub env: Vec<(String, String)>,
+    /// Link unknown function imports to zero-returning stubs.
+    pub default_imports: bool,
+    /// Program arguments, or the invoked function's arguments.
+    pub args: Vec<String>,
+}
+
+/// A command line that cannot be run.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Parses the arguments after the program name. Options may appear anywhere before `--`.
+pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<RunArgs, UsageError> {
+    let mut argv = argv.into_iter();
+    match argv.next().as_deref() {
+        Some("run") => {}
+        Some("-h" | "--help") | None => return Err(usage(USAGE)),
+        Some(other) => return Err(usage(format!("unknown command `{other}`\n\n{USAGE}"))),
+    }
+    let mut a = RunArgs::default();
+    let mut file = None;
+    while let Some(arg) = argv.next() {
+        let mut value = |flag: &str| {
+            argv.next()
+                .ok_or_else(|| usage(format!("{flag} needs a value")))
+        };
+        match arg.as_str() {
+            "--invoke" => a.invoke = Some(value("--invoke")?),
+            "--dir" => {
+                let spec = value("--dir")?;
+                let (host, guest) = match spec.split_once("::") {
+                    Some((h, g)) => (h.to_string(), g.to_string()),
+                    None => (spec.clone(), spec.clone()),
+                };
+                if host.is_empty() || guest.is_empty() {
+                    return Err(usage(format!(
+                        "--dir `{spec}`: expected HOST or HOST::GUEST"
+                    )));
+                }
+                a.dirs.push((host, guest));
+            }
+            "--env" => {
+                let kv = value("--env")?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| usage(format!("--env `{kv}`: expected K=V")))?;
+                if k.is_empty() {
+                    return Err(usage(format!("--env `{kv}`: empty variable name")));
+                }
+                a.env.push((k.to_string(), v.to_string()));
+            }
+            "--default-imports" => a.default_imports = true,
+            "-h" | "--help" => return Err(usage(USAGE)),
+            "--" => a.args.extend(argv.by_ref()),
+            flag if flag.starts_with("--") && file.is_none() => {
+                return Err(usage(format!("unknown option `{flag}`\n\n{USAGE}")));
+            }
+            _ if file.is_none() => file = Some(arg),
+            _ => a.args.push(arg),
+        }
+    }
+    a.file = file.ok_or_else(|| usage(format!("missing FILE\n\n{USAGE}")))?;
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<RunArgs, UsageError> {
+        parse(s.split_whitespace().map(String::from))
+    }
+
+    #[test]
+    fn options_anywhere_before_double_dash() {
+        let a =
+            p("run --dir /tmp::data f.wasm --env A=1 --invoke fib 30 -- --dir x").expect("parses");
+        assert_eq!(a.file, "f.wasm");
+        assert_eq!(a.invoke.as_deref(), Some("fib"));
+        assert_eq!(a.dirs, [("/tmp".to_string(), "data".to_string())]);
+        assert_eq!(a.env, [("A".to_string(), "1".to_string())]);
+        assert_eq!(a.args, ["30", "--dir", "x"]);
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors() {
+        assert!(p("").is_err());
+        assert!(p("build x.wasm").is_err());
+        assert!(p("run").is_err());
+        assert!(p("run x.wasm --invoke").is_err());
+        assert!(p("run x.wasm --env NOEQUALS").is_err());
+        assert!(p("run --frobnicate x.wasm").is_err());
+        assert_eq!(
+            p("run x.wasm --dir d").expect("parses").dirs,
+            [("d".into(), "d".into())]
+        );
+    }
+}

@@ -1,0 +1,169 @@
+//! `WasiCtxBuilder` and `WasiCtx`: what a guest may see and reach.
+
+use crate::fdtable::{Desc, DirDesc, Entry, FdTable, MAX_FDS};
+use crate::stdio::{HostStream, Output, OutputDesc, Stdin, StdinDesc};
+use std::path::Path;
+
+/// What the guest may do inside a pre-opened directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirPerms {
+    /// Open, read, stat and list; anything that would change the file system (open for
+    /// writing, create, truncate, remove, rename, link, symlink, set times) gives
+    /// `EPERM`.
+    ReadOnly,
+    /// Everything, inside the directory.
+    ReadWrite,
+}
+
+/// Configures a [`WasiCtx`].
+///
+/// Defaults: no arguments, no environment, no pre-opened directories, empty standard
+/// input ([`Stdin::Bytes`] of nothing), standard output and error inherited from the
+/// host ([`Output::Inherit`]).
+#[derive(Debug, Default)]
+pub struct WasiCtxBuilder {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    preopens: Vec<(cap_std::fs::Dir, String, DirPerms)>,
+    stdin: Stdin,
+    stdout: Output,
+    stderr: Output,
+}
+
+impl WasiCtxBuilder {
+    /// A builder with the defaults above.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends one argument (the first is `argv[0]`, the program's name).
+    pub fn arg(&mut self, a: impl Into<String>) -> &mut Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args(&mut self, a: impl IntoIterator<Item = impl Into<String>>) -> &mut Self {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds the environment variable `k=v`. The guest sees only variables added here.
+    pub fn env(&mut self, k: impl Into<String>, v: impl Into<String>) -> &mut Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Pre-opens the host directory `host` for the guest under the name `guest` (e.g.
+    /// `"."` or `"/data"`), with `perms`. Pre-opens get descriptors 3, 4, ... in the
+    /// order they are added. Fails if `host` cannot be opened as a directory.
+    pub fn preopened_dir(
+        &mut self,
+        host: impl AsRef<Path>,
+        guest: impl Into<String>,
+        perms: DirPerms,
+    ) -> Result<&mut Self, kiln::Error> {
+        let host = host.as_ref();
+        if self.preopens.len() + 3 >= MAX_FDS as usize {
+            return Err(kiln::Error::msg("too many pre-opened directories"));
+        }
+        let dir = cap_std::fs::Dir::open_ambient_dir(host, cap_std::ambient_authority()).map_err(
+            |e| {
+                kiln::Error::msg(format!(
+                    "cannot pre-open directory `{}`: {e}",
+                    host.display()
+                ))
+            },
+        )?;
+        self.preopens.push((dir, guest.into(), perms));
+        Ok(self)
+    }
+
+    /// Standard input.
+    pub fn stdin(&mut self, s: Stdin) -> &mut Self {
+        self.stdin = s;
+        self
+    }
+
+    /// Standard output.
+    pub fn stdout(&mut self, s: Output) -> &mut Self {
+        self.stdout = s;
+        self
+    }
+
+    /// Standard error.
+    pub fn stderr(&mut self, s: Output) -> &mut Self {
+        self.stderr = s;
+        self
+    }
+
+    /// Builds the context. The builder's pre-opened directories and streams move into
+    /// it: the builder is left as `WasiCtxBuilder::new()` would make it.
+    pub fn build(&mut self) -> WasiCtx {
+        let b = std::mem::take(self);
+        let mut fds = FdTable::default();
+        let stdio = [
+            StdinDesc::new(b.stdin).map(Desc::Stdin),
+            OutputDesc::new(b.stdout, HostStream::Stdout).map(Desc::Output),
+            OutputDesc::new(b.stderr, HostStream::Stderr).map(Desc::Output),
+        ];
+        for (fd, desc) in (0..).zip(stdio) {
+            fds.put(fd, Entry::new(desc.unwrap_or(Desc::Closed)));
+        }
+        for (fd, (dir, name, perms)) in (3..).zip(b.preopens) {
+            let desc = Desc::Dir(DirDesc {
+                dir,
+                perms,
+                preopen: Some(name),
+            });
+            fds.put(fd, Entry::new(desc));
+        }
+        WasiCtx {
+            args: b.args,
+            env: b.env,
+            fds,
+        }
+    }
+}
+
+/// The state of one guest's WASI: arguments, environment, descriptors. Put it (or a
+/// struct holding it) in the `Store`'s data and give [`crate::add_to_linker`] a way to
+/// reach it.
+#[derive(Debug, Default)]
+pub struct WasiCtx {
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) fds: FdTable,
+}
+
+impl WasiCtx {
+    /// The arguments the guest sees.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// The environment the guest sees.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn ctx_is_send() {
+        assert_send::<WasiCtx>();
+    }
+
+    #[test]
+    fn missing_preopen_fails() {
+        let r = WasiCtxBuilder::new()
+            .preopened_dir("/definitely/not/here", ".", DirPerms::ReadOnly)
+            .map(|_| ());
+        assert!(r.is_err());
+    }
+}
