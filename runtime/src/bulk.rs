@@ -24,9 +24,32 @@ impl StoreOpaque {
     /// `memory.grow`: the old size in pages, or `u32::MAX` (-1).
     pub(crate) fn memory_grow_raw(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {
         let m = self.memory_of(inst, mem);
-        self.memories[m]
-            .grow(delta.into())
+        self.grow_memory(m, delta.into())
             .map_or(u32::MAX, |old| old as u32)
+    }
+
+    /// Grows store memory `m` by `delta` pages if its type and the limiter allow.
+    pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> Option<u64> {
+        let mem = &self.memories[m];
+        let (pages, ty) = (mem.pages(), mem.ty());
+        let max_pages = ty.maximum.unwrap_or(crate::vm::linear_memory::MAX_PAGES);
+        let desired = pages.checked_add(delta).filter(|&p| p <= max_pages)?;
+        let page = kiln_frontend::WASM_PAGE_SIZE;
+        self.approve_memory(pages * page, desired * page, ty.maximum.map(|m| m * page))
+            .ok()?;
+        self.memories[m].grow(delta)
+    }
+
+    /// Grows store table `t` by `delta` elements of `init` if its type and the limiter
+    /// allow.
+    pub(crate) fn grow_table(&mut self, t: usize, delta: u32, init: usize) -> Option<u32> {
+        let table = &self.tables[t];
+        let (size, max) = (table.size(), table.ty().maximum);
+        let desired = size
+            .checked_add(delta)
+            .filter(|&d| d <= max.unwrap_or(u32::MAX))?;
+        self.approve_table(size, desired, max).ok()?;
+        self.tables[t].grow(delta, init)
     }
 
     /// `memory.copy`.
@@ -126,7 +149,7 @@ impl StoreOpaque {
         init: usize,
     ) -> u32 {
         let t = self.table_of(inst, table);
-        self.tables[t].grow(delta, init).unwrap_or(u32::MAX)
+        self.grow_table(t, delta, init).unwrap_or(u32::MAX)
     }
 
     /// `table.fill`.

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Io(std::io::Error),
     /// The engine's configuration does not allow the request (e.g. fuel not enabled).
     Config(String),
+    /// A resource limit refused a request (at instantiation or creation).
+    ResourceExhausted(crate::LimitHit),
 }
 
 impl Error {
@@ -61,6 +63,10 @@ impl Error {
 
     pub(crate) fn ty(m: impl Into<String>) -> Self {
         Error::new(ErrorKind::Type(m.into()))
+    }
+
+    pub(crate) fn resource(hit: crate::LimitHit) -> Self {
+        Error::new(ErrorKind::ResourceExhausted(hit))
     }
 
     pub(crate) fn config(m: impl Into<String>) -> Self {
@@ -140,6 +146,7 @@ impl fmt::Display for Error {
             ErrorKind::Host(e) => write!(f, "{e}"),
             ErrorKind::Io(e) => write!(f, "{e}"),
             ErrorKind::Config(m) => write!(f, "configuration: {m}"),
+            ErrorKind::ResourceExhausted(hit) => write!(f, "resource limit: {hit}"),
         }
     }
 }

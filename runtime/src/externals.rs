@@ -101,10 +101,14 @@ impl Memory {
     /// A new memory of type `ty`, owned by the host.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
         let s = &mut store.as_context_mut().opaque;
-        let c = s.engine.config();
         if ty.0.minimum > crate::vm::linear_memory::MAX_PAGES {
             return Err(Error::instantiation("memory minimum exceeds 4 GiB"));
         }
+        s.approve_counts(0, 1, 0)?;
+        let page = WASM_PAGE_SIZE;
+        s.approve_memory(0, ty.0.minimum * page, ty.0.maximum.map(|m| m * page))
+            .map_err(Error::resource)?;
+        let c = s.engine.config();
         let m =
             VmMemory::new(ty.0, c.memory_reservation, c.memory_guard, None).map_err(resource)?;
         s.memories.push(m);
@@ -190,8 +194,7 @@ impl Memory {
     pub fn grow(&self, mut store: impl AsContextMut, delta: u64) -> Result<u64> {
         let s = &mut store.as_context_mut().opaque;
         s.check(self.store)?;
-        s.memories[self.index]
-            .grow(delta)
+        s.grow_memory(self.index, delta)
             .ok_or_else(|| Error::ty(format!("cannot grow memory by {delta} pages")))
     }
 }
@@ -216,6 +219,9 @@ impl Table {
             "table initializer",
         )?;
         let raw = init.to_raw(s)?.get_u64() as usize;
+        s.approve_counts(0, 0, 1)?;
+        s.approve_table(0, ty.minimum(), ty.maximum())
+            .map_err(Error::resource)?;
         let limit = s.engine.config().max_table_elements;
         let t = VmTable::new(ty.0, raw, limit, None)
             .ok_or_else(|| Error::instantiation("table minimum exceeds the table element limit"))?;
@@ -272,8 +278,7 @@ impl Table {
         let elem = s.tables[self.index].ty().element;
         check_type(&init, crate::ValType::Ref(elem), "table initializer")?;
         let raw = init.to_raw(s)?.get_u64() as usize;
-        s.tables[self.index]
-            .grow(delta, raw)
+        s.grow_table(self.index, delta, raw)
             .ok_or_else(|| Error::ty(format!("cannot grow table by {delta} elements")))
     }
 }

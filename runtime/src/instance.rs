@@ -216,6 +216,22 @@ impl StoreOpaque {
         self.check_imports(module, imports)?;
         let m = &module.0;
         let info = &m.info;
+        let defined_memories = info.memories.len() - info.num_imported_memories as usize;
+        let defined_tables = info.tables.len() - info.num_imported_tables as usize;
+        self.approve_counts(1, defined_memories, defined_tables)?;
+        let page = kiln_frontend::WASM_PAGE_SIZE;
+        for ty in &info.memories[info.num_imported_memories as usize..] {
+            self.approve_memory(
+                0,
+                ty.minimum.saturating_mul(page),
+                ty.maximum.map(|m| m.saturating_mul(page)),
+            )
+            .map_err(Error::resource)?;
+        }
+        for ty in &info.tables[info.num_imported_tables as usize..] {
+            self.approve_table(0, ty.minimum, ty.maximum)
+                .map_err(Error::resource)?;
+        }
         let vmctx = VmCtx::new(m.offsets.clone(), &*self.vm);
         let index = self.instances.len();
         vmctx.set_header(self, index);

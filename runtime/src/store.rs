@@ -2,6 +2,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::limits::{LimitHit, ResourceKind, ResourceLimiter};
 use crate::module::Module;
 use crate::trap::{FrameInfo, Trap, TrapCode};
 use crate::vm::{
@@ -86,6 +87,10 @@ pub struct StoreOpaque {
     /// Host values behind externrefs; the raw reference is the index plus one.
     pub(crate) externrefs: Vec<Box<dyn Any + Send + Sync>>,
     pending: Option<Pending>,
+    /// Decides growth and creation requests.
+    limiter: Option<Box<dyn ResourceLimiter>>,
+    /// The most recent request a limit refused.
+    last_limit_hit: Option<LimitHit>,
 }
 
 /// A store and its host data. `#[repr(C)]` so that generated code's pointer to the
@@ -124,6 +129,8 @@ impl<T> Store<T> {
                 func_by_ref: HashMap::new(),
                 externrefs: Vec::new(),
                 pending: None,
+                limiter: None,
+                last_limit_hit: None,
             },
             data,
         }))
@@ -191,6 +198,18 @@ impl<T> Store<T> {
             ));
         }
         Ok(())
+    }
+
+    /// Lets `limiter` decide every memory and table growth and creation of this store,
+    /// and bound its numbers of instances, memories and tables.
+    pub fn limiter(&mut self, limiter: impl ResourceLimiter + 'static) {
+        self.0.opaque.limiter = Some(Box::new(limiter));
+    }
+
+    /// The most recent request a limit refused (a `memory.grow` that returned -1, an
+    /// instantiation that failed), if any.
+    pub fn last_limit_hit(&self) -> Option<LimitHit> {
+        self.0.opaque.last_limit_hit
     }
 
     /// Consumes the store, returning its data.
@@ -275,6 +294,75 @@ impl StoreOpaque {
                 "a handle from another store was used with this store",
             ))
         }
+    }
+
+    fn refused(&mut self, hit: LimitHit) {
+        self.last_limit_hit = Some(hit);
+    }
+
+    /// Asks the limiter whether a memory may go from `current` to `desired` bytes.
+    pub(crate) fn approve_memory(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> Result<(), LimitHit> {
+        let r = match &mut self.limiter {
+            Some(l) => l.memory_growing(current, desired, maximum),
+            None => Ok(()),
+        };
+        r.inspect_err(|&hit| self.refused(hit))
+    }
+
+    /// Asks the limiter whether a table may go from `current` to `desired` elements.
+    pub(crate) fn approve_table(
+        &mut self,
+        current: u32,
+        desired: u32,
+        maximum: Option<u32>,
+    ) -> Result<(), LimitHit> {
+        let r = match &mut self.limiter {
+            Some(l) => l.table_growing(current, desired, maximum),
+            None => Ok(()),
+        };
+        r.inspect_err(|&hit| self.refused(hit))
+    }
+
+    /// Checks that `adding` more instances, memories and tables fit the limiter's counts.
+    pub(crate) fn approve_counts(
+        &mut self,
+        instances: usize,
+        memories: usize,
+        tables: usize,
+    ) -> Result<()> {
+        let Some(l) = &self.limiter else {
+            return Ok(());
+        };
+        let checks = [
+            (
+                ResourceKind::Instances,
+                self.instances.len() + instances,
+                l.instances(),
+            ),
+            (
+                ResourceKind::Memories,
+                self.memories.len() + memories,
+                l.memories(),
+            ),
+            (ResourceKind::Tables, self.tables.len() + tables, l.tables()),
+        ];
+        for (kind, requested, limit) in checks {
+            if requested > limit {
+                let hit = LimitHit {
+                    kind,
+                    limit: limit as u64,
+                    requested: requested as u64,
+                };
+                self.refused(hit);
+                return Err(Error::new(ErrorKind::ResourceExhausted(hit)));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn set_pending_error(&mut self, e: Error) {
