@@ -33,18 +33,26 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
-/// A command line that cannot be run.
+/// A command line that does not run a module.
 #[derive(Debug, PartialEq, Eq)]
-pub struct UsageError(pub String);
+pub enum UsageError {
+    /// `-h`/`--help`: the usage text was asked for (stdout, success).
+    Help,
+    /// A command line that cannot be run, and why.
+    Bad(String),
+}
 
 impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            UsageError::Help => f.write_str(USAGE),
+            UsageError::Bad(msg) => f.write_str(msg),
+        }
     }
 }
 
 fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError(msg.into())
+    UsageError::Bad(msg.into())
 }
 
 /// Parses the arguments after the program name. Options may appear anywhere before `--`.
@@ -52,7 +60,8 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<RunArgs, UsageErr
     let mut argv = argv.into_iter();
     match argv.next().as_deref() {
         Some("run") => {}
-        Some("-h" | "--help") | None => return Err(usage(USAGE)),
+        Some("-h" | "--help") => return Err(UsageError::Help),
+        None => return Err(usage(USAGE)),
         Some(other) => return Err(usage(format!("unknown command `{other}`\n\n{USAGE}"))),
     }
     let mut a = RunArgs::default();
@@ -88,7 +97,7 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<RunArgs, UsageErr
                 a.env.push((k.to_string(), v.to_string()));
             }
             "--default-imports" => a.default_imports = true,
-            "-h" | "--help" => return Err(usage(USAGE)),
+            "-h" | "--help" => return Err(UsageError::Help),
             "--" => a.args.extend(argv.by_ref()),
             flag if flag.starts_with("--") && file.is_none() => {
                 return Err(usage(format!("unknown option `{flag}`\n\n{USAGE}")));
@@ -128,6 +137,8 @@ mod tests {
         assert!(p("run x.wasm --invoke").is_err());
         assert!(p("run x.wasm --env NOEQUALS").is_err());
         assert!(p("run --frobnicate x.wasm").is_err());
+        assert_eq!(p("--help"), Err(UsageError::Help));
+        assert_eq!(p("run x.wasm -h"), Err(UsageError::Help));
         assert_eq!(
             p("run x.wasm --dir d").expect("parses").dirs,
             [("d".into(), "d".into())]

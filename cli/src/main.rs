@@ -138,7 +138,12 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
         linker.define_unknown_imports_as_default_values(&module)?;
     }
     let instance = linker.instantiate(&mut store, &module)?;
-    if a.invoke.is_some() && instance.get_func(&store, "_initialize").is_some() {
+    // A reactor is initialized once, before any other export is called.
+    let name = a.invoke.as_deref().unwrap_or("_start");
+    if a.invoke.is_some()
+        && name != "_initialize"
+        && instance.get_func(&store, "_initialize").is_some()
+    {
         call(
             &mut store,
             instance,
@@ -151,13 +156,16 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
             &module,
         )?;
     }
-    let name = a.invoke.as_deref().unwrap_or("_start");
     call(&mut store, instance, name, a, &module)
 }
 
 fn main() -> ExitCode {
     let a = match args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
+        Err(args::UsageError::Help) => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(ERROR_STATUS);
