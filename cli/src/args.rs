@@ -1,5 +1,6 @@
 //! Command-line parsing for `kiln run`.
 
+use crate::limits;
 use std::fmt;
 
 /// Usage text.
@@ -14,7 +15,15 @@ options:
   --dir HOST[::GUEST]  pre-open host directory HOST as GUEST (default: HOST), read-write
   --env K=V            set an environment variable for the guest (repeatable)
   --default-imports    link missing function imports to functions returning zeroes
-  -h, --help           print this help";
+  --fuel N             stop the guest after N units of fuel (one per operator)
+  --timeout DURATION   stop the guest after DURATION (e.g. 500ms, 2s)
+  --max-memory SIZE    most linear memory in all (e.g. 64MiB)
+  --max-table-elements N  most elements per table
+  --max-wasm-stack SIZE   most native stack wasm may use (default 512KiB)
+  -h, --help           print this help
+
+A limit that stops the guest is reported with its value and what was used, and the
+exit status is 3.";
 
 /// Parsed `kiln run` arguments.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,6 +40,8 @@ pub struct RunArgs {
     pub default_imports: bool,
     /// Program arguments, or the invoked function's arguments.
     pub args: Vec<String>,
+    /// Resource limits.
+    pub limits: crate::limits::Limits,
 }
 
 /// A command line that does not run a module.
@@ -97,6 +108,35 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<RunArgs, UsageErr
                 a.env.push((k.to_string(), v.to_string()));
             }
             "--default-imports" => a.default_imports = true,
+            "--fuel" => {
+                let v = value("--fuel")?;
+                a.limits.fuel = Some(
+                    v.parse()
+                        .map_err(|_| usage(format!("--fuel `{v}`: expected a number")))?,
+                );
+            }
+            "--timeout" => {
+                let v = value("--timeout")?;
+                a.limits.timeout = Some(limits::parse_duration(&v).map_err(usage)?);
+            }
+            "--max-memory" => {
+                let v = value("--max-memory")?;
+                a.limits.max_memory = Some(limits::parse_size(&v).map_err(usage)?);
+            }
+            "--max-table-elements" => {
+                let v = value("--max-table-elements")?;
+                a.limits.max_table_elements = Some(v.parse().map_err(|_| {
+                    usage(format!("--max-table-elements `{v}`: expected a number"))
+                })?);
+            }
+            "--max-wasm-stack" => {
+                let v = value("--max-wasm-stack")?;
+                let bytes = limits::parse_size(&v).map_err(usage)?;
+                a.limits.max_wasm_stack = Some(
+                    usize::try_from(bytes)
+                        .map_err(|_| usage(format!("--max-wasm-stack `{v}` is too large")))?,
+                );
+            }
             "-h" | "--help" => return Err(UsageError::Help),
             "--" => a.args.extend(argv.by_ref()),
             flag if flag.starts_with("--") && file.is_none() => {

@@ -5,21 +5,31 @@
 //!          [--default-imports] [ARGS...] [-- ARGS...]
 //! ```
 //! Exit status: the guest's exit code (`proc_exit`, or 0 when `_start` returns); 134 when
-//! wasm traps (the trap and its backtrace go to stderr); 2 for anything that stops the
+//! wasm traps (the trap and its backtrace go to stderr); 3 when a resource limit
+//! (`--fuel`, `--timeout`, `--max-memory`, `--max-table-elements`, `--max-wasm-stack`)
+//! stops it, naming the limit, its value and the use; 2 for anything that stops the
 //! program from running (a missing file, a malformed module, a missing import, bad
 //! arguments).
 
 mod args;
+mod limits;
 
 use args::RunArgs;
-use kiln::{Engine, Error, Instance, Linker, Module, Store, Val, ValType};
+use kiln::{
+    Config, Engine, Error, ErrorKind, Instance, LimitHit, Linker, Module, ResourceKind, Store,
+    StoreLimits, TrapCode, Val, ValType,
+};
 use kiln_wasi::{DirPerms, I32Exit, WasiCtx, WasiCtxBuilder};
+use limits::{show_size, Limits};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// Exit status of a trap, as for a process killed by SIGABRT.
 const TRAP_STATUS: u8 = 134;
 /// Exit status when the program could not be run.
 const ERROR_STATUS: u8 = 2;
+/// Exit status when a resource limit stopped the guest.
+const LIMIT_STATUS: u8 = 3;
 
 fn parse_val(s: &str, ty: ValType) -> Result<Val, String> {
     let bad = |e: &dyn std::fmt::Display| format!("cannot parse `{s}` as {ty}: {e}");
@@ -64,6 +74,8 @@ enum Failure {
     Usage(String),
     /// Kiln reported an error (a trap, a link error, ...).
     Kiln(Error),
+    /// A resource limit stopped the guest; the message names it, its value and the use.
+    Limit(String),
 }
 
 impl From<Error> for Failure {
@@ -128,24 +140,62 @@ fn call(
     Ok(())
 }
 
+fn engine(l: &Limits) -> Result<Engine, Failure> {
+    let mut config = Config::new();
+    config.consume_fuel(l.fuel.is_some());
+    config.epoch_interruption(l.timeout.is_some());
+    if let Some(bytes) = l.max_wasm_stack {
+        config.max_wasm_stack(bytes);
+    }
+    Ok(Engine::new(&config)?)
+}
+
 fn run(a: &RunArgs) -> Result<(), Failure> {
-    let engine = Engine::default();
+    let engine = engine(&a.limits)?;
     let module = Module::from_file(&engine, &a.file)?;
     let mut store = Store::new(&engine, wasi_ctx(a)?);
+    let l = &a.limits;
+    if l.max_memory.is_some() || l.max_table_elements.is_some() {
+        let mut limits = StoreLimits::new();
+        if let Some(bytes) = l.max_memory {
+            limits = limits.total_memory(bytes);
+        }
+        if let Some(n) = l.max_table_elements {
+            limits = limits.table_elements(n);
+        }
+        store.limiter(limits);
+    }
+    if let Some(fuel) = l.fuel {
+        store.set_fuel(fuel)?;
+    }
     let mut linker: Linker<WasiCtx> = Linker::new(&engine);
     kiln_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     if a.default_imports {
         linker.define_unknown_imports_as_default_values(&module)?;
     }
-    let instance = linker.instantiate(&mut store, &module)?;
+    if let Some(timeout) = l.timeout {
+        store.set_timeout(timeout)?;
+    }
+    let started = Instant::now();
+    let result = instantiate_and_call(&mut store, &linker, &module, a);
+    result.map_err(|f| explain_limits(f, &store, a, started.elapsed()))
+}
+
+fn instantiate_and_call(
+    store: &mut Store<WasiCtx>,
+    linker: &Linker<WasiCtx>,
+    module: &Module,
+    a: &RunArgs,
+) -> Result<(), Failure> {
+    let instance = linker.instantiate(&mut *store, module)?;
     // A reactor is initialized once, before any other export is called.
     let name = a.invoke.as_deref().unwrap_or("_start");
     if a.invoke.is_some()
         && name != "_initialize"
-        && instance.get_func(&store, "_initialize").is_some()
+        && instance.get_func(&*store, "_initialize").is_some()
     {
         call(
-            &mut store,
+            store,
             instance,
             "_initialize",
             &RunArgs {
@@ -153,10 +203,58 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
                 args: vec![],
                 ..RunArgs::default()
             },
-            &module,
+            module,
         )?;
     }
-    call(&mut store, instance, name, a, &module)
+    call(store, instance, name, a, module)
+}
+
+/// Turns a failure caused by a limit into a report of that limit.
+fn explain_limits(f: Failure, store: &Store<WasiCtx>, a: &RunArgs, elapsed: Duration) -> Failure {
+    let Failure::Kiln(e) = f else {
+        return f;
+    };
+    let l = &a.limits;
+    let code = e.as_trap().map(|t| t.code());
+    let msg = match (code, e.kind()) {
+        (Some(TrapCode::OutOfFuel), _) => {
+            let fuel = l.fuel.unwrap_or(0);
+            format!("fuel limit of {fuel} units reached: all {fuel} used")
+        }
+        (Some(TrapCode::Interrupted), _) => format!(
+            "time limit of {:?} reached: stopped after {:.1?}",
+            l.timeout.unwrap_or_default(),
+            elapsed
+        ),
+        // Without --max-wasm-stack, running out of stack is reported as the trap it is.
+        (Some(TrapCode::StackOverflow), _) if l.max_wasm_stack.is_some() => format!(
+            "wasm stack limit of {} reached\n{e}",
+            show_size(l.max_wasm_stack.unwrap_or_default() as u64)
+        ),
+        (_, ErrorKind::ResourceExhausted(hit)) => limit_hit(hit),
+        _ => match store.last_limit_hit() {
+            // A refused memory.grow or table.grow made the guest fail.
+            Some(hit) if e.downcast_ref::<I32Exit>().is_none_or(|x| x.0 != 0) => {
+                format!("{}\n{e}", limit_hit(&hit))
+            }
+            _ => return Failure::Kiln(e),
+        },
+    };
+    Failure::Limit(msg)
+}
+
+fn limit_hit(hit: &LimitHit) -> String {
+    match hit.kind {
+        ResourceKind::Memory => format!(
+            "memory limit of {} reached: {} requested",
+            show_size(hit.limit),
+            show_size(hit.requested)
+        ),
+        kind => format!(
+            "{kind} limit of {} reached: {} requested",
+            hit.limit, hit.requested
+        ),
+    }
 }
 
 fn main() -> ExitCode {
@@ -167,7 +265,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("error: {e}");
             return ExitCode::from(ERROR_STATUS);
         }
     };
@@ -176,6 +274,10 @@ fn main() -> ExitCode {
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(ERROR_STATUS)
+        }
+        Err(Failure::Limit(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(LIMIT_STATUS)
         }
         Err(Failure::Kiln(e)) => {
             if let Some(exit) = e.downcast_ref::<I32Exit>() {
