@@ -63,7 +63,7 @@ pub fn show_size(bytes: u64) -> String {
     for (name, size) in UNITS {
         if bytes >= size {
             let v = bytes as f64 / size as f64;
-            return if bytes % size == 0 {
+            return if bytes.is_multiple_of(size) {
                 format!("{} {name}", bytes / size)
             } else {
                 format!("{v:.1} {name}")

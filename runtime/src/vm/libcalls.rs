@@ -76,8 +76,9 @@ extern "C" fn x86_pshufb(
     // SAFETY: `__m128i` and `[u8; 16]` are both 16 bytes of plain data; every bit pattern
     // is valid for either.
     unsafe {
-        let (a, m): ([u8; 16], [u8; 16]) = (std::mem::transmute(a), std::mem::transmute(m));
-        std::mem::transmute(pshufb_bytes(a, m))
+        let a = std::mem::transmute::<std::arch::x86_64::__m128i, [u8; 16]>(a);
+        let m = std::mem::transmute::<std::arch::x86_64::__m128i, [u8; 16]>(m);
+        std::mem::transmute::<[u8; 16], std::arch::x86_64::__m128i>(pshufb_bytes(a, m))
     }
 }
 
