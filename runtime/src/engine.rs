@@ -7,10 +7,10 @@ use kiln_jit::{Compiler, CompilerConfig, Tunables};
 pub use kiln_jit::{CpuFeatures, FuelCosts, OptLevel};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-/// How often the engine's ticker advances the epoch once a store sets a timeout.
+/// How often the ticker advances the epoch of engines whose stores set timeouts.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Engine settings.
@@ -129,7 +129,7 @@ struct EngineInner {
     config: Config,
     /// The epoch counter generated code compares against store deadlines.
     epoch: AtomicU64,
-    /// Started by the first `Store::set_timeout`; whether the thread could be spawned.
+    /// Set by the first `Store::set_timeout`: whether the ticker could be started.
     ticker: OnceLock<bool>,
     compiler: Compiler,
     types: Mutex<TypeRegistry>,
@@ -213,24 +213,14 @@ impl Engine {
         &self.0.epoch
     }
 
-    /// Starts the engine's ticker thread (once), which advances the epoch every
-    /// `EPOCH_TICK` for as long as the engine lives. `false` if it cannot run.
+    /// Registers the engine with the process-wide ticker thread (started once), which
+    /// advances the epoch of every live registered engine every `EPOCH_TICK`. `false` if
+    /// the thread cannot be started.
     pub(crate) fn ensure_ticker(&self) -> bool {
-        *self.0.ticker.get_or_init(|| {
-            let weak: Weak<EngineInner> = Arc::downgrade(&self.0);
-            let spawned = std::thread::Builder::new()
-                .name("kiln-epoch-ticker".into())
-                .spawn(move || loop {
-                    std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => {
-                            engine.epoch.fetch_add(1, Ordering::Release);
-                        }
-                        None => return,
-                    }
-                });
-            spawned.is_ok()
-        })
+        *self
+            .0
+            .ticker
+            .get_or_init(|| ticker::register(Arc::downgrade(&self.0)))
     }
 
     /// Whether two handles are the same engine.
@@ -268,5 +258,43 @@ impl Engine {
             .map_err(Error::from)?;
         cache.insert(id, code.clone());
         Ok((code, id))
+    }
+}
+
+/// One thread per process advances the epochs of all engines that use timeouts.
+mod ticker {
+    use super::{EngineInner, EPOCH_TICK};
+    use std::sync::atomic::Ordering;
+    use std::sync::{Mutex, OnceLock, Weak};
+
+    static ENGINES: Mutex<Vec<Weak<EngineInner>>> = Mutex::new(Vec::new());
+    static STARTED: OnceLock<bool> = OnceLock::new();
+
+    /// Adds `engine` to the ticked engines; `false` if the thread cannot run.
+    pub(super) fn register(engine: Weak<EngineInner>) -> bool {
+        ENGINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(engine);
+        *STARTED.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("kiln-epoch-ticker".into())
+                .spawn(run)
+                .is_ok()
+        })
+    }
+
+    fn run() {
+        loop {
+            std::thread::sleep(EPOCH_TICK);
+            let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+            engines.retain(|w| match w.upgrade() {
+                Some(engine) => {
+                    engine.epoch.fetch_add(1, Ordering::Release);
+                    true
+                }
+                None => false,
+            });
+        }
     }
 }

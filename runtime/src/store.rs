@@ -186,8 +186,8 @@ impl<T> Store<T> {
     }
 
     /// Interrupts wasm (`TrapCode::Interrupted`) once `timeout` has passed, measured by
-    /// the engine's ticker thread (one per engine, ticking every `EPOCH_TICK`). Requires
-    /// `Config::epoch_interruption`.
+    /// the process-wide ticker thread (advancing the engine's epoch every `EPOCH_TICK`).
+    /// Requires `Config::epoch_interruption`.
     pub fn set_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
         let tick = crate::engine::EPOCH_TICK.as_nanos();
         let ticks = timeout.as_nanos().div_ceil(tick).max(1);

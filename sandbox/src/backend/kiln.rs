@@ -1,0 +1,399 @@
+//! The `CustomJIT` backend: Kiln's engine, store and instance, with kiln-wasi.
+//!
+//! Limits: `.memory_limit` and `.max_table_elements` are a `kiln::StoreLimits`
+//! (wrapped to record each refusal), `.fuel` is `Config::consume_fuel` plus
+//! `Store::set_fuel` before each entry, `.timeout` is `Config::epoch_interruption`
+//! plus `Store::set_timeout` before each entry (the engine's ticker thread advances the
+//! epoch), `.max_wasm_stack` is `Config::max_wasm_stack`.
+
+use super::Setup;
+use crate::config::OptimizationLevel;
+use crate::error::{Error, ResourceKind, TrapCode};
+use crate::imports::{self, Import};
+use crate::limits::{HitLog, LimitHit, Limits};
+use crate::outcome::{Entry, Failure};
+use crate::value::{check_args, check_no_refs, signature, Val, ValType, WasmValues};
+use crate::wasi::WasiSettings;
+use ::kiln as k;
+use kiln_wasi::{DirPerms, I32Exit, Output, OutputPipe, WasiCtx, WasiCtxBuilder};
+
+/// The store's data.
+struct State {
+    wasi: WasiCtx,
+}
+
+/// Kiln's `StoreLimits`, recording each refusal in the sandbox's log.
+struct Limiter {
+    inner: k::StoreLimits,
+    log: HitLog,
+}
+
+impl Limiter {
+    fn record(&self, hit: &k::LimitHit) {
+        if let Some(kind) = resource_kind(hit.kind) {
+            self.log.record(LimitHit {
+                kind,
+                limit: hit.limit,
+                requested: hit.requested,
+            });
+        }
+    }
+}
+
+impl k::ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
+    ) -> Result<(), k::LimitHit> {
+        self.inner
+            .memory_growing(current, desired, maximum)
+            .inspect_err(|hit| self.record(hit))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: u32,
+        desired: u32,
+        maximum: Option<u32>,
+    ) -> Result<(), k::LimitHit> {
+        self.inner
+            .table_growing(current, desired, maximum)
+            .inspect_err(|hit| self.record(hit))
+    }
+
+    fn instances(&self) -> usize {
+        k::ResourceLimiter::instances(&self.inner)
+    }
+
+    fn memories(&self) -> usize {
+        k::ResourceLimiter::memories(&self.inner)
+    }
+
+    fn tables(&self) -> usize {
+        k::ResourceLimiter::tables(&self.inner)
+    }
+}
+
+/// A sandbox on Kiln.
+pub(crate) struct KilnBackend {
+    id: u64,
+    limits: Limits,
+    log: HitLog,
+    store: k::Store<State>,
+    instance: k::Instance,
+    stdout: Option<OutputPipe>,
+    stderr: Option<OutputPipe>,
+}
+
+impl KilnBackend {
+    pub fn new(opt: OptimizationLevel, s: Setup<'_>) -> Result<Self, Error> {
+        let mut config = k::Config::new();
+        config
+            .opt_level(opt.to_kiln())
+            .max_wasm_stack(s.limits.wasm_stack)
+            .consume_fuel(s.limits.fuel.is_some())
+            .epoch_interruption(s.limits.timeout.is_some());
+        let engine = k::Engine::new(&config)
+            .map_err(|e| Error::Config(format!("the Kiln engine refused the settings: {e}")))?;
+        let module = k::Module::new(&engine, s.bytes).map_err(module_error)?;
+
+        let mut linker = k::Linker::<State>::new(&engine);
+        if s.wasi.enabled {
+            kiln_wasi::add_to_linker(&mut linker, |state: &mut State| &mut state.wasi)
+                .map_err(|e| Error::Runtime(format!("cannot define WASI: {e}")))?;
+        }
+        let module_imports: Vec<Import> = module
+            .imports()
+            .map(|(m, n, ty)| Import {
+                module: m.to_string(),
+                name: n.to_string(),
+                kind: extern_kind(&ty),
+            })
+            .collect();
+        imports::check(s.id, &module_imports, s.wasi, |m, n| {
+            linker.is_defined(m, n)
+        })?;
+
+        let (wasi, stdout, stderr) = wasi_ctx(s.wasi)?;
+        let mut store = k::Store::new(&engine, State { wasi });
+        let mut store_limits = k::StoreLimits::new();
+        if let Some(bytes) = s.limits.memory {
+            store_limits = store_limits.total_memory(bytes);
+        }
+        if let Some(n) = s.limits.table_elements {
+            store_limits = store_limits.table_elements(n);
+        }
+        store.limiter(Limiter {
+            inner: store_limits,
+            log: s.log.clone(),
+        });
+
+        let instance = enter(s.id, s.limits, &s.log, &mut store, |store| {
+            linker.instantiate(store, &module)
+        })?;
+        let mut this = KilnBackend {
+            id: s.id,
+            limits: s.limits.clone(),
+            log: s.log,
+            store,
+            instance,
+            stdout,
+            stderr,
+        };
+        // A WASI reactor initializes itself once, before any call.
+        if let Some(init) = this.instance.get_func(&this.store, "_initialize") {
+            if let Ok(init) = init.typed::<(), ()>(&this.store) {
+                this.enter(|store| init.call(store, ()))?;
+            }
+        }
+        Ok(this)
+    }
+
+    fn enter<T>(
+        &mut self,
+        f: impl FnOnce(&mut k::Store<State>) -> k::Result<T>,
+    ) -> Result<T, Error> {
+        enter(self.id, &self.limits, &self.log, &mut self.store, f)
+    }
+
+    fn func(&self, name: &str) -> Result<k::Func, Error> {
+        self.instance
+            .get_func(&self.store, name)
+            .ok_or_else(|| Error::Export(format!("no exported function `{name}`")))
+    }
+
+    /// The function's signature in the sandbox's types.
+    fn signature(&self, func: &k::Func) -> (Vec<ValType>, Vec<ValType>) {
+        let ty = func.ty(&self.store);
+        (
+            ty.params().iter().map(|&t| val_type(t)).collect(),
+            ty.results().iter().map(|&t| val_type(t)).collect(),
+        )
+    }
+
+    pub fn call<P: WasmValues, R: WasmValues>(
+        &mut self,
+        name: &str,
+        params: P,
+    ) -> Result<R, Error> {
+        let func = self.func(name)?;
+        let typed = func.typed::<P, R>(&self.store).map_err(|_| {
+            let (p, r) = self.signature(&func);
+            Error::Type(format!(
+                "`{name}` is {}, called as {}",
+                signature(&p, &r),
+                signature(&P::val_types(), &R::val_types())
+            ))
+        })?;
+        self.enter(|store| typed.call(store, params))
+    }
+
+    pub fn call_dynamic(&mut self, name: &str, args: &[Val]) -> Result<Vec<Val>, Error> {
+        let func = self.func(name)?;
+        let (params, results) = self.signature(&func);
+        check_no_refs(name, &params, &results)?;
+        check_args(name, args, &params)?;
+        let args: Vec<k::Val> = args.iter().map(|&v| to_kiln(v)).collect();
+        let ty = func.ty(&self.store);
+        let mut out: Vec<k::Val> = ty
+            .results()
+            .iter()
+            .map(|&t| k::Val::default_for(t))
+            .collect();
+        self.enter(|store| func.call(store, &args, &mut out))?;
+        out.iter()
+            .map(|v| {
+                from_kiln(v).ok_or_else(|| {
+                    Error::Type(format!(
+                        "`{name}` returned a reference, which cannot cross the sandbox boundary"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    pub fn has_func(&mut self, name: &str) -> bool {
+        self.instance.get_func(&self.store, name).is_some()
+    }
+
+    pub fn stdout(&self) -> Vec<u8> {
+        self.stdout
+            .as_ref()
+            .map(OutputPipe::contents)
+            .unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> Vec<u8> {
+        self.stderr
+            .as_ref()
+            .map(OutputPipe::contents)
+            .unwrap_or_default()
+    }
+}
+
+/// Runs `f` as one entry into the guest: fresh fuel and deadline, failures judged by
+/// [`Entry::fail`].
+fn enter<T>(
+    id: u64,
+    limits: &Limits,
+    log: &HitLog,
+    store: &mut k::Store<State>,
+    f: impl FnOnce(&mut k::Store<State>) -> k::Result<T>,
+) -> Result<T, Error> {
+    let entry = Entry::begin(id, limits, log);
+    if let Some(fuel) = limits.fuel {
+        store
+            .set_fuel(fuel)
+            .map_err(|e| Error::Runtime(format!("cannot set fuel: {e}")))?;
+    }
+    if let Some(timeout) = limits.timeout {
+        store
+            .set_timeout(timeout)
+            .map_err(|e| Error::Runtime(format!("cannot set the timeout: {e}")))?;
+    }
+    f(store).map_err(|e| entry.fail(failure(e)))
+}
+
+/// Kiln's error as a [`Failure`].
+fn failure(e: k::Error) -> Failure {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return Failure::Exit(exit.0);
+    }
+    match e.kind() {
+        k::ErrorKind::Trap(t) => match t.code() {
+            k::TrapCode::OutOfFuel => Failure::OutOfFuel,
+            k::TrapCode::Interrupted => Failure::Interrupted,
+            k::TrapCode::StackOverflow => Failure::StackOverflow,
+            code => Failure::Trap {
+                code: trap_code(code),
+                backtrace: t.backtrace().iter().map(ToString::to_string).collect(),
+            },
+        },
+        k::ErrorKind::ResourceExhausted(hit) => match resource_kind(hit.kind) {
+            Some(kind) => Failure::Refused(LimitHit {
+                kind,
+                limit: hit.limit,
+                requested: hit.requested,
+            }),
+            None => Error::Runtime(e.to_string()).into(),
+        },
+        k::ErrorKind::Module(m) => Error::Module(m.to_string()).into(),
+        k::ErrorKind::Unsupported(m) => Error::Module(m.clone()).into(),
+        k::ErrorKind::Compile(c) => Error::Module(format!("compilation failed: {c}")).into(),
+        k::ErrorKind::Link(m) => Error::Link(m.clone()).into(),
+        k::ErrorKind::Type(m) => Error::Type(m.clone()).into(),
+        k::ErrorKind::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())).into(),
+        _ => Error::Runtime(e.to_string()).into(),
+    }
+}
+
+/// A compilation failure: the module is malformed, invalid, or needs a proposal Kiln
+/// lacks.
+fn module_error(e: k::Error) -> Error {
+    Error::Module(match e.kind() {
+        k::ErrorKind::Module(m) => m.to_string(),
+        k::ErrorKind::Compile(c) => format!("compilation failed: {c}"),
+        _ => e.to_string(),
+    })
+}
+
+fn trap_code(c: k::TrapCode) -> TrapCode {
+    match c {
+        k::TrapCode::Unreachable => TrapCode::Unreachable,
+        k::TrapCode::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
+        k::TrapCode::IntegerOverflow => TrapCode::IntegerOverflow,
+        k::TrapCode::BadConversionToInteger => TrapCode::BadConversionToInteger,
+        k::TrapCode::IndirectCallToNull => TrapCode::IndirectCallToNull,
+        k::TrapCode::BadSignature => TrapCode::BadSignature,
+        k::TrapCode::TableOutOfBounds => TrapCode::TableOutOfBounds,
+        k::TrapCode::MemoryOutOfBounds => TrapCode::MemoryOutOfBounds,
+        _ => TrapCode::Other,
+    }
+}
+
+fn resource_kind(k: k::ResourceKind) -> Option<ResourceKind> {
+    Some(match k {
+        k::ResourceKind::Memory => ResourceKind::Memory,
+        k::ResourceKind::TableElements => ResourceKind::TableElements,
+        k::ResourceKind::Instances => ResourceKind::Instances,
+        k::ResourceKind::Memories => ResourceKind::Memories,
+        k::ResourceKind::Tables => ResourceKind::Tables,
+        k::ResourceKind::Fuel => ResourceKind::Fuel,
+        k::ResourceKind::Time => ResourceKind::Time,
+        k::ResourceKind::Stack => ResourceKind::Stack,
+        _ => return None,
+    })
+}
+
+fn val_type(t: k::ValType) -> ValType {
+    match t {
+        k::ValType::I32 => ValType::I32,
+        k::ValType::I64 => ValType::I64,
+        k::ValType::F32 => ValType::F32,
+        k::ValType::F64 => ValType::F64,
+        k::ValType::V128 => ValType::V128,
+        k::ValType::Ref(k::RefType::FuncRef) => ValType::FuncRef,
+        k::ValType::Ref(k::RefType::ExternRef) => ValType::ExternRef,
+    }
+}
+
+fn to_kiln(v: Val) -> k::Val {
+    match v {
+        Val::I32(x) => k::Val::I32(x),
+        Val::I64(x) => k::Val::I64(x),
+        Val::F32(x) => k::Val::F32(x.to_bits()),
+        Val::F64(x) => k::Val::F64(x.to_bits()),
+        Val::V128(x) => k::Val::V128(x),
+    }
+}
+
+fn from_kiln(v: &k::Val) -> Option<Val> {
+    Some(match *v {
+        k::Val::I32(x) => Val::I32(x),
+        k::Val::I64(x) => Val::I64(x),
+        k::Val::F32(x) => Val::F32(f32::from_bits(x)),
+        k::Val::F64(x) => Val::F64(f64::from_bits(x)),
+        k::Val::V128(x) => Val::V128(x),
+        k::Val::FuncRef(_) | k::Val::ExternRef(_) => return None,
+    })
+}
+
+fn extern_kind(ty: &k::ExternType) -> &'static str {
+    match ty {
+        k::ExternType::Func(_) => "func",
+        k::ExternType::Table(_) => "table",
+        k::ExternType::Memory(_) => "memory",
+        k::ExternType::Global(_) => "global",
+    }
+}
+
+/// The guest's WASI context and the pipes capturing its output.
+fn wasi_ctx(w: &WasiSettings) -> Result<(WasiCtx, Option<OutputPipe>, Option<OutputPipe>), Error> {
+    let mut b = WasiCtxBuilder::new();
+    for a in &w.args {
+        b.arg(a.as_str());
+    }
+    for (key, value) in &w.env {
+        b.env(key.as_str(), value.as_str());
+    }
+    for p in &w.preopens {
+        let perms = if p.read_only {
+            DirPerms::ReadOnly
+        } else {
+            DirPerms::ReadWrite
+        };
+        b.preopened_dir(&p.host, p.guest.as_str(), perms)
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    }
+    let (stdout, stderr) = if w.capture_output {
+        let (out, err) = (OutputPipe::new(), OutputPipe::new());
+        b.stdout(Output::Pipe(out.clone()))
+            .stderr(Output::Pipe(err.clone()));
+        (Some(out), Some(err))
+    } else {
+        (None, None)
+    };
+    Ok((b.build(), stdout, stderr))
+}

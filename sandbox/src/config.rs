@@ -1,0 +1,104 @@
+//! The backend choice and its compiler flags.
+
+/// Which engine runs the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuntimeBackend {
+    /// Kiln's own Cranelift JIT (the default, with `Speed` and no other flag).
+    ///
+    /// Flags whose feature has not landed are refused by `build()` with
+    /// [`crate::Error::Unsupported`] naming them: `code_cache: true`,
+    /// `profile_guided: true`, and any `specialization` other than
+    /// [`JitSpecialization::None`].
+    CustomJIT {
+        /// Cranelift's optimization level.
+        optimization_level: OptimizationLevel,
+        /// Code specialized for the host (not implemented yet: only `None`).
+        specialization: JitSpecialization,
+        /// Cache compiled code across sandboxes (not implemented yet: only `false`).
+        code_cache: bool,
+        /// Recompile hot code with profile data (not implemented yet: only `false`).
+        profile_guided: bool,
+    },
+    /// Wasmtime 48 with its default settings (Cranelift at `Speed`). Needs the
+    /// `wasmtime-backend` cargo feature; without it `build()` refuses it with
+    /// [`crate::Error::Unsupported`].
+    Wasmtime,
+}
+
+impl Default for RuntimeBackend {
+    fn default() -> Self {
+        RuntimeBackend::CustomJIT {
+            optimization_level: OptimizationLevel::Speed,
+            specialization: JitSpecialization::None,
+            code_cache: false,
+            profile_guided: false,
+        }
+    }
+}
+
+impl RuntimeBackend {
+    /// A short name for logs: `"kiln"` or `"wasmtime"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuntimeBackend::CustomJIT { .. } => "kiln",
+            RuntimeBackend::Wasmtime => "wasmtime",
+        }
+    }
+}
+
+/// How hard Cranelift optimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptimizationLevel {
+    /// No optimization: fastest compilation.
+    None,
+    /// Optimize for speed (the default).
+    #[default]
+    Speed,
+    /// Optimize for speed and code size.
+    SpeedAndSize,
+    /// The highest level there is. Cranelift has nothing above `Speed`, so this is
+    /// `Speed` today; it will follow Cranelift if it gains a higher level.
+    Aggressive,
+}
+
+impl OptimizationLevel {
+    /// The Cranelift level Kiln compiles with.
+    pub(crate) fn to_kiln(self) -> kiln::OptLevel {
+        match self {
+            OptimizationLevel::None => kiln::OptLevel::None,
+            OptimizationLevel::Speed | OptimizationLevel::Aggressive => kiln::OptLevel::Speed,
+            OptimizationLevel::SpeedAndSize => kiln::OptLevel::SpeedAndSize,
+        }
+    }
+}
+
+/// Code specialized for how the sandbox is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JitSpecialization {
+    /// General code (the only one implemented).
+    #[default]
+    None,
+    /// Code specialized for calls to and from host functions (not implemented yet:
+    /// refused by `build()`).
+    HostFunction,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggressive_is_speed() {
+        assert_eq!(
+            OptimizationLevel::Aggressive.to_kiln(),
+            OptimizationLevel::Speed.to_kiln()
+        );
+        assert_eq!(
+            OptimizationLevel::SpeedAndSize.to_kiln(),
+            kiln::OptLevel::SpeedAndSize
+        );
+        assert_eq!(OptimizationLevel::None.to_kiln(), kiln::OptLevel::None);
+    }
+}

@@ -1,0 +1,92 @@
+//! Flags whose feature has not landed are refused, naming the flag; never ignored.
+
+mod common;
+
+use kiln_sandbox::{Error, JitSpecialization, OptimizationLevel, RuntimeBackend, Sandbox};
+
+const WAT: &str = r#"(module (func (export "f") (result i32) (i32.const 7)))"#;
+
+fn jit(
+    specialization: JitSpecialization,
+    code_cache: bool,
+    profile_guided: bool,
+) -> RuntimeBackend {
+    RuntimeBackend::CustomJIT {
+        optimization_level: OptimizationLevel::Speed,
+        specialization,
+        code_cache,
+        profile_guided,
+    }
+}
+
+fn refusal(backend: RuntimeBackend) -> String {
+    match Sandbox::builder()
+        .bytes(WAT)
+        .runtime_backend(backend)
+        .build()
+    {
+        Err(Error::Unsupported(m)) => m,
+        other => panic!("{backend:?} was not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn code_cache_is_refused() {
+    let m = refusal(jit(JitSpecialization::None, true, false));
+    assert!(m.contains("code_cache"), "{m}");
+}
+
+#[test]
+fn profile_guided_is_refused() {
+    let m = refusal(jit(JitSpecialization::None, false, true));
+    assert!(m.contains("profile_guided"), "{m}");
+}
+
+#[test]
+fn host_function_specialization_is_refused() {
+    let m = refusal(jit(JitSpecialization::HostFunction, false, false));
+    assert!(
+        m.contains("specialization") && m.contains("HostFunction"),
+        "{m}"
+    );
+}
+
+#[test]
+fn every_refused_flag_is_named() {
+    let m = refusal(jit(JitSpecialization::HostFunction, true, true));
+    for flag in ["code_cache", "profile_guided", "specialization"] {
+        assert!(m.contains(flag), "{flag} missing from: {m}");
+    }
+}
+
+#[test]
+fn no_specialization_is_accepted() -> Result<(), Error> {
+    let s = Sandbox::builder()
+        .bytes(WAT)
+        .runtime_backend(jit(JitSpecialization::None, false, false))
+        .build()?;
+    assert_eq!(s.call::<(), i32>("f", ())?, 7);
+    Ok(())
+}
+
+#[cfg(not(feature = "wasmtime-backend"))]
+#[test]
+fn wasmtime_needs_its_feature() {
+    let m = refusal(RuntimeBackend::Wasmtime);
+    assert!(
+        m.contains("built without the wasmtime-backend feature"),
+        "{m}"
+    );
+}
+
+#[cfg(feature = "wasmtime-backend")]
+#[test]
+fn wasmtime_runs_with_its_feature() -> Result<(), Error> {
+    let s = Sandbox::builder()
+        .bytes(WAT)
+        .runtime_backend(RuntimeBackend::Wasmtime)
+        .build()?;
+    assert_eq!(s.call::<(), i32>("f", ())?, 7);
+    assert_eq!(s.runtime_backend().name(), "wasmtime");
+    Ok(())
+}
