@@ -115,7 +115,7 @@ impl Compiler {
             OptLevel::Speed => "speed",
             OptLevel::SpeedAndSize => "speed_and_size",
         };
-        let settings: [(&str, &str); 8] = [
+        let settings: [(&str, &str); 9] = [
             ("opt_level", opt),
             (
                 "enable_verifier",
@@ -124,8 +124,11 @@ impl Compiler {
             // Backtraces walk frame pointers.
             ("preserve_frame_pointers", "true"),
             ("enable_multi_ret_implicit_sret", "true"),
-            // The stack limit check replaces probestack; guard pages protect the heap.
-            ("enable_probestack", "false"),
+            // Frames larger than a page touch every page as they grow, so a frame can
+            // never jump over a thread's guard page (the stack limit check alone
+            // compares against the configured limit, which may lie below the real stack).
+            ("enable_probestack", "true"),
+            ("probestack_strategy", "inline"),
             ("enable_heap_access_spectre_mitigation", "false"),
             ("enable_table_access_spectre_mitigation", "false"),
             ("unwind_info", "false"),

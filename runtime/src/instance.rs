@@ -218,19 +218,40 @@ impl StoreOpaque {
         let info = &m.info;
         let defined_memories = info.memories.len() - info.num_imported_memories as usize;
         let defined_tables = info.tables.len() - info.num_imported_tables as usize;
+        // Everything that can refuse the instance is checked before anything is created,
+        // and the stateful limiter (which counts memory bytes) is asked last, so that a
+        // refusal neither leaves entities behind nor spends the memory budget.
+        let table_limit = self.engine.config().max_table_elements;
+        let defined_memory_types = &info.memories[info.num_imported_memories as usize..];
+        let defined_table_types = &info.tables[info.num_imported_tables as usize..];
+        if defined_memory_types
+            .iter()
+            .any(|ty| ty.minimum > crate::vm::linear_memory::MAX_PAGES)
+        {
+            return Err(Error::instantiation("memory minimum exceeds 4 GiB"));
+        }
+        if let Some(ty) = defined_table_types
+            .iter()
+            .find(|ty| ty.minimum > table_limit)
+        {
+            return Err(Error::instantiation(format!(
+                "table of {} elements exceeds the limit of {table_limit}",
+                ty.minimum
+            )));
+        }
         self.approve_counts(1, defined_memories, defined_tables)?;
+        for ty in defined_table_types {
+            self.approve_table(0, ty.minimum, ty.maximum)
+                .map_err(Error::resource)?;
+        }
         let page = kiln_frontend::WASM_PAGE_SIZE;
-        for ty in &info.memories[info.num_imported_memories as usize..] {
+        for ty in defined_memory_types {
             self.approve_memory(
                 0,
                 ty.minimum.saturating_mul(page),
                 ty.maximum.map(|m| m.saturating_mul(page)),
             )
             .map_err(Error::resource)?;
-        }
-        for ty in &info.tables[info.num_imported_tables as usize..] {
-            self.approve_table(0, ty.minimum, ty.maximum)
-                .map_err(Error::resource)?;
         }
         let vmctx = VmCtx::new(m.offsets.clone(), &*self.vm);
         let index = self.instances.len();
@@ -268,9 +289,6 @@ impl StoreOpaque {
             .iter()
             .enumerate()
         {
-            if ty.minimum > crate::vm::linear_memory::MAX_PAGES {
-                return Err(Error::instantiation("memory minimum exceeds 4 GiB"));
-            }
             let def = vmctx.defined_memory(DefinedMemoryIndex::from_u32(d as u32));
             let mem = VmMemory::new(*ty, reservation, guard, Some(def))
                 .map_err(|e| Error::instantiation(format!("cannot reserve linear memory: {e}")))?;
@@ -283,12 +301,8 @@ impl StoreOpaque {
             .enumerate()
         {
             let def = vmctx.defined_table(DefinedTableIndex::from_u32(d as u32));
-            let table = VmTable::new(*ty, 0, limit, Some(def)).ok_or_else(|| {
-                Error::instantiation(format!(
-                    "table of {} elements exceeds the limit of {limit}",
-                    ty.minimum
-                ))
-            })?;
+            let table = VmTable::new(*ty, 0, limit, Some(def))
+                .ok_or_else(|| Error::instantiation("table minimum exceeds the limit"))?;
             self.tables.push(table);
             tables.push(self.tables.len() - 1);
         }

@@ -28,7 +28,14 @@ pub(crate) struct Interrupts {
     pending: i64,
     /// The epoch deadline (when epochs are on).
     deadline: Option<Variable>,
+    /// Additions to `fuel` since it was last loaded from memory.
+    chain: u32,
 }
+
+/// After this many additions the fuel variable is stored and reloaded opaquely: a long
+/// chain of constant additions makes Cranelift's e-graph rewriting quadratic in its
+/// length.
+const MAX_FUEL_CHAIN: u32 = 64;
 
 impl FuncTranslator<'_, '_> {
     fn store_context(&mut self) -> Value {
@@ -69,7 +76,29 @@ impl FuncTranslator<'_, '_> {
             let v = self.b.use_var(var);
             let v = self.b.ins().iadd_imm_s(v, pending);
             self.b.def_var(var, v);
+            self.interrupts.chain += 1;
+            if self.interrupts.chain >= MAX_FUEL_CHAIN {
+                self.restart_fuel_chain(var);
+            }
         }
+    }
+
+    /// Stores the fuel variable and reloads it with an atomic load, which Cranelift
+    /// cannot forward from the store: the reloaded value starts a new chain.
+    fn restart_fuel_chain(&mut self, var: Variable) {
+        let ctx = self.store_context();
+        let v = self.b.use_var(var);
+        let flags = MemFlagsData::trusted();
+        self.b
+            .ins()
+            .store(flags, v, ctx, store_context::FUEL_CONSUMED as i32);
+        let addr = self
+            .b
+            .ins()
+            .iadd_imm_s(ctx, i64::from(store_context::FUEL_CONSUMED));
+        let v = self.b.ins().atomic_load(I64, flags, addr);
+        self.b.def_var(var, v);
+        self.interrupts.chain = 0;
     }
 
     /// Traps when fuel is exhausted or the epoch deadline has passed.
@@ -131,6 +160,7 @@ impl FuncTranslator<'_, '_> {
                 .ins()
                 .load(I64, flags, ctx, store_context::FUEL_CONSUMED as i32);
             self.b.def_var(var, v);
+            self.interrupts.chain = 0;
         }
         if let Some(var) = deadline {
             let v = self
