@@ -393,7 +393,6 @@ fn poll_oneoff() {
     subscribe(&mut g, subs, 1, 2, 1, &0u32.to_le_bytes());
     subscribe(&mut g, subs, 2, 3, 2, &1u32.to_le_bytes());
     subscribe(&mut g, subs, 3, 4, 1, &99u32.to_le_bytes());
-    let t = Instant::now();
     assert_eq!(
         g.call("poll_oneoff", &[i(subs), i(evs), i(4), i(0)]),
         SUCCESS
