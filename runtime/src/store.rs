@@ -190,7 +190,9 @@ impl<T> Store<T> {
     /// Requires `Config::epoch_interruption`.
     pub fn set_timeout(&mut self, timeout: std::time::Duration) -> Result<()> {
         let tick = crate::engine::EPOCH_TICK.as_nanos();
-        let ticks = timeout.as_nanos().div_ceil(tick).max(1);
+        // One more tick than the timeout holds: the current tick is partly over, and the
+        // guest must get at least its whole timeout.
+        let ticks = timeout.as_nanos().div_ceil(tick) + 1;
         self.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX))?;
         if !self.0.opaque.engine.ensure_ticker() {
             return Err(Error::config(

