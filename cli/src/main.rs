@@ -194,17 +194,9 @@ fn instantiate_and_call(
         && name != "_initialize"
         && instance.get_func(&*store, "_initialize").is_some()
     {
-        call(
-            store,
-            instance,
-            "_initialize",
-            &RunArgs {
-                invoke: Some("_initialize".into()),
-                args: vec![],
-                ..RunArgs::default()
-            },
-            module,
-        )?;
+        instance
+            .get_typed_func::<(), ()>(&*store, "_initialize")?
+            .call(&mut *store, ())?;
     }
     call(store, instance, name, a, module)
 }

@@ -391,32 +391,28 @@ impl StoreOpaque {
         func_ref: usize,
         values: &mut [ValRaw],
     ) -> Result<()> {
-        let limit = self.vm.stack_limit.get();
-        // SAFETY: reading our own cell; no generated code of this store is running on
-        // another thread (the store is `&mut`).
-        let outermost = unsafe { *limit } == usize::MAX;
+        // The outermost entry from the host sets the limit; re-entries keep it, so all
+        // nested wasm shares one budget.
+        let outermost = self.vm.stack_limit() == usize::MAX;
         if outermost {
-            let here = &limit as *const _ as usize;
+            let here = &outermost as *const bool as usize;
             let max = self.engine.config().max_wasm_stack;
-            // SAFETY: as above.
-            unsafe { *limit = here.saturating_sub(max) };
+            self.vm.set_stack_limit(here.saturating_sub(max));
         }
         // SAFETY: `array_call` is the trampoline of `func_ref`'s signature, taken from
         // its module (kept alive by the function); `values` was sized by the caller for
         // the signature; generated code reaches this store only through the raw
         // pointers in its vmctx while we do not touch `self`.
         let r = unsafe {
-            let f: vm::ArrayCall = std::mem::transmute::<usize, vm::ArrayCall>(array_call);
             vm::call_catching(
-                f,
+                array_call,
                 func_ref as *const u8,
                 std::ptr::null_mut(),
                 values.as_mut_ptr(),
             )
         };
         if outermost {
-            // SAFETY: as above.
-            unsafe { *limit = usize::MAX };
+            self.vm.set_stack_limit(usize::MAX);
         }
         r.map_err(|t| self.trap_error(t))
     }

@@ -153,8 +153,7 @@ impl FuncTranslator<'_, '_> {
         Ok(())
     }
 
-    pub(crate) fn visit_ref_null(&mut self, hty: HeapType) -> Result {
-        let _ = hty;
+    pub(crate) fn visit_ref_null(&mut self, _hty: HeapType) -> Result {
         let v = self.b.ins().iconst(POINTER, 0);
         self.push(v);
         Ok(())

@@ -109,8 +109,7 @@ impl FuncTranslator<'_, '_> {
         Ok(())
     }
 
-    pub(crate) fn visit_typed_select(&mut self, ty: ValType) -> Result {
-        let _ = ty;
+    pub(crate) fn visit_typed_select(&mut self, _ty: ValType) -> Result {
         self.visit_select()
     }
 

@@ -7,6 +7,10 @@ use kiln_frontend::GlobalType;
 #[derive(Debug)]
 pub struct VmGlobal {
     def: *mut VMGlobalDefinition,
+    #[allow(
+        dead_code,
+        reason = "owns the storage `def` points into when no vmctx holds it"
+    )]
     owned: Option<Box<VMGlobalDefinition>>,
     ty: GlobalType,
 }
@@ -31,7 +35,6 @@ impl VmGlobal {
 
     /// The global's type.
     pub fn ty(&self) -> GlobalType {
-        let _ = &self.owned;
         self.ty
     }
 

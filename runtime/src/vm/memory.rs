@@ -12,6 +12,10 @@ pub struct VmMemory {
     /// Where generated code reads base and length: in the defining instance's vmctx,
     /// or in `owned` for memories created by the host.
     def: *mut VMMemoryDefinition,
+    #[allow(
+        dead_code,
+        reason = "owns the storage `def` points into when no vmctx holds it"
+    )]
     owned: Option<Box<VMMemoryDefinition>>,
     ty: MemoryType,
 }
@@ -75,7 +79,6 @@ impl VmMemory {
 
     /// Where generated code finds base and length.
     pub fn definition(&self) -> *mut VMMemoryDefinition {
-        let _ = &self.owned;
         self.def
     }
 

@@ -20,6 +20,6 @@ pub use global::VmGlobal;
 pub use host_func::HostFuncCtx;
 pub use memory::VmMemory;
 pub use table::VmTable;
-pub use traphandler::{call_catching, ArrayCall, TrapRecord};
+pub use traphandler::{call_catching, TrapRecord};
 pub use vmcontext::{VMStoreContext, ValRaw};
 pub use vmctx::VmCtx;

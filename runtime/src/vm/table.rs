@@ -9,6 +9,10 @@ use kiln_frontend::TableType;
 pub struct VmTable {
     elements: Vec<usize>,
     def: *mut VMTableDefinition,
+    #[allow(
+        dead_code,
+        reason = "owns the storage `def` points into when no vmctx holds it"
+    )]
     owned: Option<Box<VMTableDefinition>>,
     ty: TableType,
     /// Store-wide cap on elements, below the type's maximum.
@@ -55,7 +59,6 @@ impl VmTable {
     }
 
     fn sync(&mut self) {
-        let _ = &self.owned;
         // SAFETY: `def` is valid for writes for the table's lifetime.
         unsafe {
             self.def.write(VMTableDefinition {

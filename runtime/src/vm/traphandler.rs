@@ -58,12 +58,13 @@ unsafe extern "C" {
 /// generated code into `Err`.
 ///
 /// # Safety
-/// `trampoline` must be an array-call trampoline of the signature of `func_ref`, and
+/// `trampoline` must be the address of an array-call trampoline of the signature of
+/// `func_ref`, and
 /// `values` must hold as many slots as the larger of its parameter and result counts,
 /// with valid parameters. The store owning the code must stay alive and unborrowed
 /// (except through the raw pointers the generated code uses) for the call.
 pub unsafe fn call_catching(
-    trampoline: ArrayCall,
+    trampoline: usize,
     func_ref: *const u8,
     caller_vmctx: *mut u8,
     values: *mut ValRaw,
@@ -77,6 +78,9 @@ pub unsafe fn call_catching(
     };
     let act: *mut Activation = &mut activation;
     CURRENT.with(|c| c.set(act));
+    // SAFETY: the caller guarantees `trampoline` is the address of an array-call
+    // trampoline, so it has `ArrayCall`'s type.
+    let trampoline = unsafe { std::mem::transmute::<usize, ArrayCall>(trampoline) };
     // SAFETY: the caller guarantees the trampoline contract. `act` outlives the call;
     // the handler reaches it only through `CURRENT` while the call runs. A trap jumps
     // back into `kiln_call_catching`, skipping only generated frames and the handler.

@@ -75,6 +75,18 @@ impl VMStoreContext {
         }
     }
 
+    /// The stack limit (see the field).
+    pub fn stack_limit(&self) -> usize {
+        // SAFETY: see `Send` above: no generated code runs while `&self` is used.
+        unsafe { *self.stack_limit.get() }
+    }
+
+    /// Sets the stack limit.
+    pub fn set_stack_limit(&self, v: usize) {
+        // SAFETY: as in `stack_limit`.
+        unsafe { *self.stack_limit.get() = v }
+    }
+
     /// Fuel consumed (see the field).
     pub fn fuel_consumed(&self) -> i64 {
         // SAFETY: see `Send` above: no generated code runs while `&self` is used.
