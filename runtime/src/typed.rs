@@ -44,6 +44,8 @@ wasm_ty! {
 
 /// Parameters of a typed call: a `WasmTy` or a tuple of them.
 pub trait WasmParams: Send + Sync + 'static {
+    /// How many values.
+    const COUNT: usize;
     /// The wasm types.
     fn types() -> Vec<ValType>;
     /// Writes the values into the first slots.
@@ -57,6 +59,7 @@ pub trait WasmResults: WasmParams {}
 impl<T: WasmParams> WasmResults for T {}
 
 impl<A: WasmTy> WasmParams for A {
+    const COUNT: usize = 1;
     fn types() -> Vec<ValType> {
         vec![A::TYPE]
     }
@@ -71,6 +74,7 @@ impl<A: WasmTy> WasmParams for A {
 macro_rules! tuples {
     ($(($($n:ident $i:tt),*);)*) => {$(
         impl<$($n: WasmTy),*> WasmParams for ($($n,)*) {
+            const COUNT: usize = <[&str]>::len(&[$(stringify!($n)),*]);
             fn types() -> Vec<ValType> {
                 vec![$($n::TYPE),*]
             }
@@ -131,7 +135,7 @@ impl<P: WasmParams, R: WasmResults> TypedFunc<P, R> {
     pub fn call(&self, mut store: impl AsContextMut, params: P) -> Result<R> {
         let store = store.as_context_mut();
         store.opaque.check(self.func.store)?;
-        let n = P::types().len().max(R::types().len());
+        let n = P::COUNT.max(R::COUNT);
         let mut buf = [ValRaw::default(); 8];
         let mut heap;
         let values: &mut [ValRaw] = if n <= buf.len() {
