@@ -2,6 +2,7 @@
 
 use crate::compiled::{CompiledFunction, CompiledModule, LibCall, Relocation, TrapSite};
 use crate::error::{Error, ErrorKind};
+use crate::pinned::Pinned;
 use crate::translate::{translate_function, ModuleEnv};
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
@@ -136,6 +137,13 @@ impl Compiler {
         for (name, value) in settings {
             flags.set(name, value).map_err(config_error)?;
         }
+        if Pinned::for_config(config.fuel.is_some(), config.epoch_interruption) != Pinned::Nothing
+        {
+            // The fuel counter or the epoch deadline lives in the pinned register.
+            flags
+                .set("enable_pinned_reg", "true")
+                .map_err(config_error)?;
+        }
         let isa_builder =
             cranelift_native::builder_with_options(config.cpu_features == CpuFeatures::Native)
                 .map_err(config_error)?;
@@ -153,14 +161,17 @@ impl Compiler {
         &self.config
     }
 
+    fn pinned(&self) -> Pinned {
+        Pinned::for_config(self.config.fuel.is_some(), self.config.epoch_interruption)
+    }
+
     /// Host calling convention (of builtins, host entries and array trampolines).
     fn host_call_conv(&self) -> CallConv {
         self.isa.default_call_conv()
     }
 
-    /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
-    pub fn compile_module(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
-        let env = ModuleEnv {
+    fn module_env<'a>(&'a self, info: &'a ModuleInfo) -> ModuleEnv<'a> {
+        ModuleEnv {
             info,
             offsets: VmOffsets::new(info),
             tunables: self.config.tunables,
@@ -168,7 +179,12 @@ impl Compiler {
             frontend_config: self.isa.frontend_config(),
             fuel: self.config.fuel.as_ref(),
             epoch_interruption: self.config.epoch_interruption,
-        };
+        }
+    }
+
+    /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
+    pub fn compile_module(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
+        let env = self.module_env(info);
         let n = info.num_defined_funcs() as usize;
         let threads = self.config.threads.clamp(1, n.max(1));
         let functions = if threads <= 1 {
@@ -198,6 +214,7 @@ impl Compiler {
                         ft,
                         self.host_call_conv(),
                         self.isa.frontend_config(),
+                        self.pinned(),
                     );
                     array_trampolines.push(self.emit(func)?);
                     seen.push(ft);
@@ -273,6 +290,23 @@ impl Compiler {
         self.emit_context(ctx)
     }
 
+    /// The machine code Cranelift makes for defined function `index`, as Cranelift's
+    /// text (which may change between versions) and as bytes.
+    pub fn disassemble(
+        &self,
+        info: &ModuleInfo,
+        index: DefinedFuncIndex,
+    ) -> Result<(String, Vec<u8>), Error> {
+        let env = self.module_env(info);
+        let mut ctx = Context::new();
+        ctx.set_disasm(true);
+        ctx.func.name = UserFuncName::user(0, index.as_u32());
+        translate_function(&env, index, &mut ctx.func, &mut FunctionBuilderContext::new())?;
+        let compiled = self.run_cranelift(&mut ctx)?;
+        let text = compiled.vcode.clone().unwrap_or_default();
+        Ok((text, compiled.code_buffer().to_vec()))
+    }
+
     /// Compiles the wasm-to-host trampoline of signature `ty`: a function in the wasm
     /// convention that spills its arguments to a `ValRaw` array and calls the host entry
     /// stored in its callee vmctx (a `VMHostFuncContext`).
@@ -280,7 +314,12 @@ impl Compiler {
         &self,
         ty: &FuncType,
     ) -> Result<CompiledFunction, Error> {
-        let func = trampoline::wasm_to_host(ty, self.host_call_conv(), self.isa.frontend_config());
+        let func = trampoline::wasm_to_host(
+            ty,
+            self.host_call_conv(),
+            self.isa.frontend_config(),
+            self.pinned(),
+        );
         self.emit(func)
     }
 
@@ -289,11 +328,17 @@ impl Compiler {
         self.emit_context(&mut ctx)
     }
 
-    fn emit_context(&self, ctx: &mut Context) -> Result<CompiledFunction, Error> {
+    fn run_cranelift<'c>(
+        &self,
+        ctx: &'c mut Context,
+    ) -> Result<&'c cranelift_codegen::CompiledCode, Error> {
         let isa: &dyn cranelift_codegen::isa::TargetIsa = &**self.isa;
-        let compiled = ctx
-            .compile(isa, &mut ControlPlane::default())
-            .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))?;
+        ctx.compile(isa, &mut ControlPlane::default())
+            .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))
+    }
+
+    fn emit_context(&self, ctx: &mut Context) -> Result<CompiledFunction, Error> {
+        let compiled = self.run_cranelift(ctx)?;
         let buffer = &compiled.buffer;
         let mut traps = Vec::new();
         for t in buffer.traps() {

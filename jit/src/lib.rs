@@ -10,6 +10,7 @@ mod compiled;
 mod compiler;
 mod error;
 mod fuel;
+mod pinned;
 mod signatures;
 mod trampoline;
 mod translate;

@@ -3,19 +3,46 @@
 use crate::signatures::{
     array_call_signature, host_entry_signature, ir_type, wasm_signature, POINTER,
 };
+use crate::pinned::Pinned;
 use crate::{TrapKind, VAL_RAW_SIZE};
-use cranelift_codegen::ir::types::I32;
+use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind};
 use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use kiln_frontend::FuncType;
 
+/// Where the store context keeps the pinned value, from an instance vmctx.
+fn pinned_home(
+    b: &mut FunctionBuilder<'_>,
+    pinned: Pinned,
+    instance_vmctx: ir::Value,
+) -> Option<ir::Value> {
+    let offset = match pinned {
+        Pinned::Nothing => return None,
+        Pinned::FuelCounter => crate::store_context::FUEL_COUNTER,
+        Pinned::EpochDeadline => crate::store_context::EPOCH_DEADLINE,
+    };
+    let flags = MemFlagsData::trusted().with_readonly();
+    let ctx = b.ins().load(
+        POINTER,
+        flags,
+        instance_vmctx,
+        crate::VmOffsets::STORE_CONTEXT as i32,
+    );
+    Some(b.ins().iadd_imm_s(ctx, i64::from(offset)))
+}
+
 /// `extern "C" fn(func_ref, caller_vmctx, values)`: loads the arguments from `values`,
 /// calls the function in the wasm convention, stores its results back into `values`.
+///
+/// It also loads the store's pinned value (see `Pinned`) into the pinned register for
+/// the call, stores it back afterwards if wasm changes it, and restores the register
+/// for its host caller (to which it is callee-saved).
 pub(crate) fn array_to_wasm(
     ty: &FuncType,
     host: CallConv,
     fc: TargetFrontendConfig,
+    pinned: Pinned,
 ) -> ir::Function {
     let mut func =
         ir::Function::with_name_signature(ir::UserFuncName::default(), array_call_signature(host));
@@ -42,8 +69,21 @@ pub(crate) fn array_to_wasm(
         args.push(b.ins().load(ir_type(p), flags, values, off));
     }
     let sig = b.import_signature(wasm_signature(ty));
+    let saved = pinned_home(&mut b, pinned, callee).map(|home| {
+        let host_value = b.ins().get_pinned_reg(I64);
+        let v = b.ins().load(I64, flags, home, 0);
+        b.ins().set_pinned_reg(v);
+        (host_value, home)
+    });
     let call = b.ins().call_indirect(sig, code, &args);
     let results = b.inst_results(call).to_vec();
+    if let Some((host_value, home)) = saved {
+        if pinned == Pinned::FuelCounter {
+            let v = b.ins().get_pinned_reg(I64);
+            b.ins().store(flags, v, home, 0);
+        }
+        b.ins().set_pinned_reg(host_value);
+    }
     for (i, r) in results.into_iter().enumerate() {
         let off = (i as u32 * VAL_RAW_SIZE) as i32;
         b.ins().store(flags, r, values, off);
@@ -56,10 +96,15 @@ pub(crate) fn array_to_wasm(
 /// A function in the wasm convention that spills its arguments into a stack `ValRaw`
 /// array, calls the host entry of its callee vmctx, traps with `HostError` if that
 /// reports failure, and returns the results the host wrote into the array.
+///
+/// It stores a pinned fuel counter into the store context for the host (which may
+/// read or set the fuel), and reloads the pinned value afterwards (the host may have
+/// changed the fuel or the deadline).
 pub(crate) fn wasm_to_host(
     ty: &FuncType,
     host: CallConv,
     fc: TargetFrontendConfig,
+    pinned: Pinned,
 ) -> ir::Function {
     let mut func =
         ir::Function::with_name_signature(ir::UserFuncName::default(), wasm_signature(ty));
@@ -91,10 +136,19 @@ pub(crate) fn wasm_to_host(
     );
     let sig = b.import_signature(host_entry_signature(host));
     let len = b.ins().iconst(I32, i64::from(slots));
+    let home = pinned_home(&mut b, pinned, caller);
+    if let (Some(home), Pinned::FuelCounter) = (home, pinned) {
+        let v = b.ins().get_pinned_reg(I64);
+        b.ins().store(flags, v, home, 0);
+    }
     let call = b
         .ins()
         .call_indirect(sig, entry_fn, &[callee, caller, values, len]);
     let status = b.inst_results(call)[0];
+    if let Some(home) = home {
+        let v = b.ins().load(I64, flags, home, 0);
+        b.ins().set_pinned_reg(v);
+    }
     b.ins().trapnz(status, TrapKind::HostError.code());
     let mut results = Vec::new();
     for (i, &r) in ty.results().iter().enumerate() {

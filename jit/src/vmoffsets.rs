@@ -78,9 +78,9 @@ pub mod global {
 pub mod store_context {
     /// `stack_limit: usize`: the lowest address the wasm stack may reach.
     pub const STACK_LIMIT: u32 = 0;
-    /// `fuel_consumed: i64`: counts up from minus the fuel given; positive means out of
-    /// fuel. Generated code keeps it in a variable and stores it around calls.
-    pub const FUEL_CONSUMED: u32 = 8;
+    /// `fuel_counter: u64`: `u64::MAX - fuel left`; an addition that carries means out
+    /// of fuel. Generated code keeps it in a variable and stores it around calls.
+    pub const FUEL_COUNTER: u32 = 8;
     /// `epoch_deadline: u64`: interrupt once the engine's epoch reaches this value.
     pub const EPOCH_DEADLINE: u32 = 16;
     /// `epoch: *const u64`: the engine's epoch counter.
@@ -138,8 +138,11 @@ impl VmOffsets {
     pub const STORE_CONTEXT: u32 = 8;
     /// Offset of `builtins: *const VMBuiltins`.
     pub const BUILTINS: u32 = 16;
+    /// Offset of `epoch: *const AtomicU64`, the engine's epoch counter (a copy of the
+    /// store context's, one load closer to the checks).
+    pub const EPOCH_PTR: u32 = 24;
     /// Offset of the `type_ids` array.
-    pub const TYPE_IDS: u32 = 24;
+    pub const TYPE_IDS: u32 = 32;
 
     /// The layout for `info`'s instances.
     pub fn new(info: &ModuleInfo) -> Self {

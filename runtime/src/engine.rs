@@ -26,6 +26,7 @@ pub struct Config {
     pub(crate) max_table_elements: u32,
     pub(crate) fuel: Option<FuelCosts>,
     pub(crate) epoch_interruption: bool,
+    pub(crate) perf_map: bool,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             max_table_elements: 10_000_000,
             fuel: None,
             epoch_interruption: false,
+            perf_map: false,
         }
     }
 }
@@ -106,6 +108,13 @@ impl Config {
     /// off, and then generated code has no such checks). Needed for `Store::set_timeout`.
     pub fn epoch_interruption(&mut self, on: bool) -> &mut Self {
         self.epoch_interruption = on;
+        self
+    }
+
+    /// Append every compiled function's address range and name to
+    /// `/tmp/perf-<pid>.map`, so that `perf report` names generated code (default: off).
+    pub fn perf_map(&mut self, on: bool) -> &mut Self {
+        self.perf_map = on;
         self
     }
 

@@ -49,6 +49,23 @@ impl<'a, T> Caller<'a, T> {
         &self.store.opaque.engine
     }
 
+    /// Fuel left, exact at this call (see `Store::get_fuel`).
+    pub fn get_fuel(&self) -> Result<u64> {
+        self.store.opaque.get_fuel()
+    }
+
+    /// Replaces the fuel left; the calling wasm continues with it (see
+    /// `Store::set_fuel`).
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
+        self.store.opaque.set_fuel(fuel)
+    }
+
+    /// Moves the store's epoch deadline; the calling wasm continues with it (see
+    /// `Store::set_epoch_deadline`).
+    pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<()> {
+        self.store.opaque.set_epoch_deadline(ticks)
+    }
+
     /// An export of the calling instance (`None` when called from the host).
     pub fn get_export(&mut self, name: &str) -> Option<Extern> {
         let index = self.instance?;

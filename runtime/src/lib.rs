@@ -29,6 +29,7 @@ mod instance;
 mod limits;
 mod linker;
 mod module;
+mod perf_map;
 mod store;
 mod trap;
 mod typed;

@@ -83,6 +83,9 @@ impl Module {
             pieces.push((t, Symbol::ArrayTrampoline));
         }
         let code = CodeMemory::publish(&pieces, info.names.clone())?;
+        if engine.config().perf_map {
+            crate::perf_map::record(&code)?;
+        }
         let n = compiled.functions.len();
         let func_code = (0..n).map(|i| code.function_address(i) as usize).collect();
         let array_trampolines = compiled

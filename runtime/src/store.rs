@@ -155,34 +155,18 @@ impl<T> Store<T> {
     /// `Config::consume_fuel`. Running out is `TrapCode::OutOfFuel`; the store can be
     /// refuelled and used again.
     pub fn set_fuel(&mut self, fuel: u64) -> Result<()> {
-        let s = &self.0.opaque;
-        if s.engine.config().fuel.is_none() {
-            return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));
-        }
-        s.vm.set_fuel_consumed(-(fuel.min(i64::MAX as u64) as i64));
-        Ok(())
+        self.0.opaque.set_fuel(fuel)
     }
 
     /// Fuel left. Requires `Config::consume_fuel`.
     pub fn get_fuel(&self) -> Result<u64> {
-        let s = &self.0.opaque;
-        if s.engine.config().fuel.is_none() {
-            return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));
-        }
-        Ok(s.vm.fuel_consumed().min(0).unsigned_abs())
+        self.0.opaque.get_fuel()
     }
 
     /// Interrupts wasm once the engine's epoch has advanced `ticks` more times.
     /// Requires `Config::epoch_interruption`. `u64::MAX` means never.
     pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<()> {
-        let s = &self.0.opaque;
-        if !s.engine.config().epoch_interruption {
-            return Err(Error::config(
-                "epoch interruption is not enabled (Config::epoch_interruption)",
-            ));
-        }
-        s.vm.set_epoch_deadline(s.engine.current_epoch().saturating_add(ticks));
-        Ok(())
+        self.0.opaque.set_epoch_deadline(ticks)
     }
 
     /// Interrupts wasm (`TrapCode::Interrupted`) once `timeout` has passed, measured by
@@ -288,6 +272,32 @@ impl<S: AsContextMut + ?Sized> AsContextMut for &mut S {
 }
 
 impl StoreOpaque {
+    pub(crate) fn set_fuel(&self, fuel: u64) -> Result<()> {
+        if self.engine.config().fuel.is_none() {
+            return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));
+        }
+        self.vm.set_fuel_left(fuel);
+        Ok(())
+    }
+
+    pub(crate) fn set_epoch_deadline(&self, ticks: u64) -> Result<()> {
+        if !self.engine.config().epoch_interruption {
+            return Err(Error::config(
+                "epoch interruption is not enabled (Config::epoch_interruption)",
+            ));
+        }
+        self.vm
+            .set_epoch_deadline(self.engine.current_epoch().saturating_add(ticks));
+        Ok(())
+    }
+
+    pub(crate) fn get_fuel(&self) -> Result<u64> {
+        if self.engine.config().fuel.is_none() {
+            return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));
+        }
+        Ok(self.vm.fuel_left())
+    }
+
     pub(crate) fn check(&self, id: StoreId) -> Result<()> {
         if id == self.id {
             Ok(())
@@ -422,9 +432,23 @@ impl StoreOpaque {
         let Some(code) = TrapCode::from_kind(t.kind) else {
             return self.take_pending();
         };
-        if code == TrapCode::OutOfFuel {
-            // The exact count died with the trapping frame's variable: none is left.
-            self.vm.set_fuel_consumed(self.vm.fuel_consumed().max(0));
+        if self.engine.config().fuel.is_some() {
+            if code == TrapCode::OutOfFuel {
+                // The segment that trapped cost more than was left: none is left.
+                self.vm.set_fuel_left(0);
+            } else if let Some(counter) = t.pinned {
+                // In a wasm function the pinned register holds the counter as of the
+                // function's last call boundary, and the trampoline that would have
+                // stored it back was unwound. (In a trampoline it may not: there the
+                // store context is already up to date.)
+                let in_wasm = t
+                    .frames
+                    .first()
+                    .is_some_and(|&pc| code_memory::lookup_frame(pc).is_some());
+                if in_wasm {
+                    self.vm.set_fuel_counter(counter);
+                }
+            }
         }
         let frames: Vec<FrameInfo> = t
             .frames

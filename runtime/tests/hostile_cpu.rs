@@ -4,10 +4,11 @@
 //!
 //! The cost model (see `jit/src/translate/interrupts.rs`): every operator reached costs 1
 //! (structural ones too; an `end` or `else` after a branch is unreachable and free);
-//! costs are added per straight-line segment; function entries and loop headers trap
-//! with `OutOfFuel` when the consumption (which starts at minus the store's fuel) is
-//! positive. The simulators below replay each bomb's segments against that rule and
-//! predict how many times its counter global `$n` is incremented before the trap.
+//! costs are charged at the end of each straight-line segment (before a branch, call or
+//! return), and a charge that exceeds the fuel left traps with `OutOfFuel` (after the
+//! segment ran), so the store is never overdrawn. The simulators below replay each
+//! bomb's segments against that rule and predict how many times its counter global `$n`
+//! is incremented before the trap.
 //! (`interrupts.rs` covers a counted `loop` at a few fuel values; this file covers the
 //! other shapes.)
 
@@ -190,10 +191,10 @@ impl Bombs {
     }
 }
 
-/// Replays a bomb against the fuel rule: `entry` is a function-entry or loop-header
-/// check, `charge` a segment's cost. Returns `Err` at the check that traps.
+/// Replays a bomb against the fuel rule: `charge` is the end of a segment, which
+/// returns `Err` when it traps.
 struct Meter {
-    consumed: i64,
+    left: u64,
     /// How many times the bomb's counter was incremented.
     count: u64,
 }
@@ -201,72 +202,64 @@ struct Meter {
 impl Meter {
     fn new(fuel: u64) -> Meter {
         Meter {
-            consumed: -(fuel as i64),
+            left: fuel,
             count: 0,
         }
     }
 
-    fn check(&self) -> Result<(), ()> {
-        if self.consumed > 0 {
-            Err(())
-        } else {
-            Ok(())
-        }
-    }
-
-    fn charge(&mut self, cost: i64) {
-        self.consumed += cost;
+    fn charge(&mut self, cost: u64) -> Result<(), ()> {
+        self.left = self.left.checked_sub(cost).ok_or(())?;
+        Ok(())
     }
 }
 
-/// `ping(n)`: entry check; `global.get, i32.const, i32.add, global.set, local.get,
-/// i32.eqz, if` (7); then `i32.const, else` (2) or twice `local.get, i32.const, i32.sub,
-/// i32.const, call_indirect` (5) + callee, then `i32.add, end` (2); the body's `end` (1).
+/// `ping(n)`: `global.get, i32.const, i32.add, global.set, local.get, i32.eqz, if` (7);
+/// then `i32.const, else` (2) or twice `local.get, i32.const, i32.sub, i32.const,
+/// call_indirect` (5) + callee, then `i32.add, end` (2); the body's `end` (1).
 fn simulate_ping(m: &mut Meter, n: u32) -> Result<(), ()> {
-    m.check()?;
     m.count += 1;
-    m.charge(7);
+    m.charge(7)?;
     if n == 0 {
-        m.charge(2 + 1);
-        return Ok(());
+        return m.charge(2 + 1);
     }
-    m.charge(5);
+    m.charge(5)?;
     simulate_ping(m, n - 1)?;
-    m.charge(5);
+    m.charge(5)?;
     simulate_ping(m, n - 1)?;
-    m.charge(2 + 1);
-    Ok(())
+    m.charge(2 + 1)
 }
 
-/// `$tN`: entry check; `global.get, i32.const, i32.add, global.set` (4); for inner
-/// nodes `call` (1) + callee, `call` (1) + callee; the body's `end` (1).
+/// `$tN`: `global.get, i32.const, i32.add, global.set` (4); for inner nodes `call` (1)
+/// + callee, `call` (1) + callee; the body's `end` (1).
 fn simulate_tree(m: &mut Meter, level: u32) -> Result<(), ()> {
-    m.check()?;
     m.count += 1;
-    m.charge(4);
     if level < TREE_DEPTH {
-        m.charge(1);
+        m.charge(4 + 1)?;
         simulate_tree(m, level + 1)?;
-        m.charge(1);
+        m.charge(1)?;
         simulate_tree(m, level + 1)?;
+        m.charge(1)
+    } else {
+        m.charge(4 + 1)
     }
-    m.charge(1);
-    Ok(())
 }
 
-/// Entry check; `loop` (1); at each header a check, then `global.get, i32.const,
-/// i32.add, global.set, block, global.get, i32.const, i32.and, br_table` (9), plus the
-/// `br` (1) when the target left the block.
+/// `loop` (1); then per iteration `global.get, i32.const, i32.add, global.set, block,
+/// global.get, i32.const, i32.and, br_table` (9), plus the `br` (1) when the target left
+/// the block.
 fn simulate_br_table_spin(m: &mut Meter) {
-    m.check().expect("the entry check passes with any fuel");
-    m.charge(1);
-    while m.check().is_ok() {
+    if m.charge(1).is_err() {
+        return;
+    }
+    loop {
         m.count += 1;
-        m.charge(9);
+        if m.charge(9).is_err() {
+            return;
+        }
         let index = (m.count as u32) & BR_TABLE_MASK;
         let restarts_directly = index < BR_TABLE_TARGETS && index.is_multiple_of(3);
-        if !restarts_directly {
-            m.charge(1);
+        if !restarts_directly && m.charge(1).is_err() {
+            return;
         }
     }
 }
@@ -276,8 +269,8 @@ const FUELS: [u64; 9] = [0, 1, 2, 9, 10, 11, 100, 12_345, 1_000_000];
 #[test]
 fn loop_br_0_is_stopped_by_fuel_at_every_amount() {
     let mut b = Bombs::new();
-    // `loop` costs 1 and each `br 0` 1: with F fuel the header check passes F times
-    // (consumption 1 - F, 2 - F, ..., 0) and the next one traps; no amount escapes.
+    // `loop` costs 1 and each `br 0` 1: with F fuel the charge F + 1 traps; no amount
+    // escapes.
     for fuel in (0..=64).chain([1_000, 999_999, 10_000_000]) {
         b.out_of_fuel("spin", &[], fuel);
     }
@@ -288,9 +281,7 @@ fn loop_br_0_is_stopped_by_fuel_at_every_amount() {
 fn loop_fuel_is_charged_exactly_per_iteration() {
     // `countdown(n)`: `loop` (1), then n iterations of `local.get, i32.const, i32.sub,
     // local.tee, br_if` (5), then the loop's and the body's `end` (2): 5n + 3 in all.
-    // The header check before iteration k (1-based) sees consumption
-    // 1 + 5(k - 1) - F, so the loop finishes iff F >= 5n - 4; the final segment may
-    // overdraw the store, which the next check then refuses.
+    // Every charge is checked, so it finishes iff F >= 5n + 3 and leaves F - (5n + 3).
     let mut b = Bombs::new();
     let countdown = b
         .instance
@@ -299,9 +290,8 @@ fn loop_fuel_is_charged_exactly_per_iteration() {
     let n: u64 = 1000;
     let cost = 5 * n + 3;
     for (fuel, finishes, left) in [
-        (5 * n - 5, false, 0),
-        (5 * n - 4, true, 0),
-        (cost - 1, true, 0),
+        (5 * n - 4, false, 0),
+        (cost - 1, false, 0),
         (cost, true, 0),
         (cost + 1, true, 1),
         (cost + 1000, true, 1000),
@@ -311,15 +301,15 @@ fn loop_fuel_is_charged_exactly_per_iteration() {
         if finishes {
             r.unwrap_or_else(|e| panic!("countdown({n}) on {fuel} fuel: {e}"));
         } else {
-            expect_trap(r, TrapCode::OutOfFuel, "countdown one fuel short");
+            expect_trap(r, TrapCode::OutOfFuel, "countdown short of fuel");
         }
         assert_eq!(b.store.get_fuel().expect("fuel on"), left, "fuel {fuel}");
     }
-    // Overdrawn by 1 (5n - 4 fuel for a 5n + 3 cost), the store refuses the next entry.
-    b.store.set_fuel(5 * n - 4).expect("fuel on");
+    // With none left, not even `ok` (2) runs.
+    b.store.set_fuel(cost).expect("fuel on");
     countdown
         .call(&mut b.store, n as i32)
-        .expect("the last segment is not checked");
+        .expect("exactly enough fuel");
     let ok = b
         .instance
         .get_typed_func::<(), i32>(&b.store, "ok")
@@ -327,7 +317,7 @@ fn loop_fuel_is_charged_exactly_per_iteration() {
     expect_trap(
         ok.call(&mut b.store, ()),
         TrapCode::OutOfFuel,
-        "an overdrawn store",
+        "a store with no fuel left",
     );
     b.assert_healthy();
 }
@@ -344,7 +334,7 @@ fn mutual_recursion_through_call_indirect_is_stopped_by_fuel_exactly() {
     // And a small instance of it finishes on exactly the simulated cost.
     let mut m = Meter::new(u64::MAX >> 2);
     simulate_ping(&mut m, 10).expect("ping(10) finishes");
-    let cost = (m.consumed + (u64::MAX >> 2) as i64) as u64;
+    let cost = (u64::MAX >> 2) - m.left;
     assert_eq!(m.count, (1 << 11) - 1);
     b.store.set_fuel(cost + 7).expect("fuel on");
     b.reset_counter();

@@ -192,3 +192,172 @@ fn fuel_and_epochs_together() {
         TrapCode::OutOfFuel
     );
 }
+
+/// Fuel crosses host calls, re-entry and traps exactly: the counter travels between
+/// wasm functions in a register, and each boundary with the host must hand it over.
+const FUEL_PASSING: &str = r#"(module
+  (import "host" "probe" (func $probe))
+  (import "host" "refill" (func $refill))
+  (import "host" "reenter" (func $reenter))
+  ;; 1 (loop) + 5 per iteration + 2 (the loop's and the body's `end`).
+  (func $burn (param i32)
+    (loop $l (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))
+  (func (export "probe_twice")
+    (call $probe)
+    (call $burn (i32.const 10))
+    (call $probe))
+  (func (export "burn10") (call $burn (i32.const 10)))
+  (func (export "trap_after_burn") (call $burn (i32.const 10)) unreachable)
+  (func (export "refill_then_spin") (call $refill) (loop $l (br $l)))
+  (func (export "outer") (call $reenter)))"#;
+
+fn fuel_passing() -> (Store<Vec<u64>>, Instance) {
+    let engine = Engine::new(Config::new().consume_fuel(true)).expect("engine");
+    let module = Module::new(&engine, FUEL_PASSING).expect("compiles");
+    let mut linker = Linker::new(&engine);
+    linker
+        .func_wrap("host", "probe", |mut c: Caller<'_, Vec<u64>>| {
+            let fuel = c.get_fuel().expect("fuel on");
+            c.data_mut().push(fuel);
+        })
+        .expect("probe")
+        .func_wrap("host", "refill", |mut c: Caller<'_, Vec<u64>>| {
+            c.set_fuel(50).expect("fuel on");
+        })
+        .expect("refill")
+        .func_wrap("host", "reenter", |mut c: Caller<'_, Vec<u64>>| {
+            let f = c
+                .get_export("burn10")
+                .and_then(|e| e.into_func())
+                .expect("burn10");
+            f.call(&mut c, &[], &mut []).expect("burn10 runs");
+        })
+        .expect("reenter");
+    let mut store = Store::new(&engine, Vec::new());
+    let instance = linker.instantiate(&mut store, &module).expect("instantiates");
+    (store, instance)
+}
+
+fn call0(store: &mut Store<Vec<u64>>, instance: &Instance, name: &str) -> Result<()> {
+    let f = instance.get_func(&*store, name).expect("export");
+    f.call(&mut *store, &[], &mut [])
+}
+
+#[test]
+fn fuel_is_exact_across_host_calls_reentry_and_traps() {
+    let (mut store, instance) = fuel_passing();
+    // `call` (1) before the first probe; `i32.const, call` (2) + burn(10) (53) + `call`
+    // (1) before the second; the body's `end` (1) after it.
+    store.set_fuel(1000).expect("fuel on");
+    call0(&mut store, &instance, "probe_twice").expect("runs");
+    assert_eq!(store.data(), &[999, 943]);
+    assert_eq!(store.get_fuel().expect("fuel on"), 942);
+
+    // Wasm called back from a host function charges the same store: `call` (1), then
+    // burn10 (`i32.const, call`, 53, `end`: 56), then `end` (1).
+    store.set_fuel(1000).expect("fuel on");
+    call0(&mut store, &instance, "outer").expect("runs");
+    assert_eq!(store.get_fuel().expect("fuel on"), 1000 - 58);
+
+    // A trap keeps what was charged up to the trapping function's last call: the
+    // `i32.const, call` (2) and the callee (53).
+    store.set_fuel(1000).expect("fuel on");
+    let err = call0(&mut store, &instance, "trap_after_burn").expect_err("traps");
+    assert_eq!(err.as_trap().map(Trap::code), Some(TrapCode::Unreachable));
+    assert_eq!(store.get_fuel().expect("fuel on"), 1000 - 55);
+
+    // Fuel set by a host function is what the calling wasm continues with.
+    store.set_fuel(u64::MAX).expect("fuel on");
+    let err = call0(&mut store, &instance, "refill_then_spin").expect_err("runs out");
+    assert_eq!(err.as_trap().map(Trap::code), Some(TrapCode::OutOfFuel));
+    assert_eq!(store.get_fuel().expect("fuel on"), 0);
+
+    // And the store keeps working.
+    store.set_fuel(1000).expect("fuel on");
+    store.data_mut().clear();
+    call0(&mut store, &instance, "probe_twice").expect("runs");
+    assert_eq!(store.data(), &[999, 943]);
+}
+
+#[test]
+fn a_deadline_moved_by_a_host_function_applies_to_its_caller() {
+    // The deadline travels with wasm (in a register when fuel is off): a host call that
+    // moves it must be seen by the wasm that called it, with and without fuel.
+    for fuel in [false, true] {
+        let engine =
+            Engine::new(Config::new().epoch_interruption(true).consume_fuel(fuel)).expect("engine");
+        let module = Module::new(
+            &engine,
+            r#"(module
+                 (import "host" "expire" (func $expire))
+                 (func (export "run") (call $expire) (loop $l (br $l))))"#,
+        )
+        .expect("compiles");
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "expire", |mut c: Caller<'_, ()>| {
+                c.set_epoch_deadline(0).expect("epochs on");
+            })
+            .expect("expire");
+        let mut store = Store::new(&engine, ());
+        if fuel {
+            store.set_fuel(u64::MAX).expect("fuel on");
+        }
+        store.set_epoch_deadline(u64::MAX).expect("epochs on");
+        let instance = linker.instantiate(&mut store, &module).expect("instantiates");
+        let run = instance
+            .get_typed_func::<(), ()>(&store, "run")
+            .expect("run");
+        expect_interrupted(run.call(&mut store, ()), fuel);
+        // The store's own deadline applies again on the next call.
+        store.set_epoch_deadline(0).expect("epochs on");
+        expect_interrupted(run.call(&mut store, ()), fuel);
+    }
+}
+
+fn expect_interrupted(r: Result<()>, fuel: bool) {
+    let err = r.expect_err("the loop must be interrupted");
+    assert_eq!(
+        err.as_trap().map(Trap::code),
+        Some(TrapCode::Interrupted),
+        "fuel {fuel}: {err}"
+    );
+}
+
+#[test]
+fn fuel_charged_across_if_arms_and_blocks_is_exact_on_every_path() {
+    // Costs before an `if` are charged with the arm taken, and a block's cost carries
+    // on through its `end` when nothing branched there: every path still pays exactly
+    // its operators. Then path: `block, local.get, if, i32.const, else` (5); else path:
+    // `block, local.get, if, i32.const, end` (5); both then `end, end` (2). The `br_if`
+    // shape: `block, local.get, br_if` (3), then either the branch, which skips the
+    // block's `end`, or `i32.const, drop, end` (3); then `i32.const, end` (2).
+    let engine = Engine::new(Config::new().consume_fuel(true)).expect("engine");
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (func (export "arms") (param i32) (result i32)
+               (block (result i32)
+                 (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2)))))
+             (func (export "skip") (param i32) (result i32)
+               (block (br_if 0 (local.get 0)) (drop (i32.const 5)))
+               (i32.const 0)))"#,
+    )
+    .expect("compiles");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    for (name, arg, cost) in [("arms", 1, 7), ("arms", 0, 7), ("skip", 1, 5), ("skip", 0, 8)] {
+        let f = instance
+            .get_typed_func::<i32, i32>(&store, name)
+            .expect("export");
+        store.set_fuel(1000).expect("fuel on");
+        f.call(&mut store, arg).expect("runs");
+        assert_eq!(store.get_fuel().expect("fuel on"), 1000 - cost, "{name}({arg})");
+        // One short traps; exactly enough runs.
+        store.set_fuel(cost - 1).expect("fuel on");
+        let err = f.call(&mut store, arg).expect_err("one short");
+        assert_eq!(err.as_trap().map(Trap::code), Some(TrapCode::OutOfFuel));
+        store.set_fuel(cost).expect("fuel on");
+        f.call(&mut store, arg).expect("exactly enough");
+    }
+}

@@ -25,6 +25,10 @@ pub(crate) enum FrameKind {
         /// The block's parameters, re-pushed for the `else` arm.
         else_params: Vec<Value>,
         else_seen: bool,
+        /// Fuel cost pending when the `if` branched: each arm starts with it (each
+        /// arm's block has the `if` as its only predecessor), so the segment before
+        /// the `if` is charged together with the arm's.
+        else_fuel: i64,
     },
 }
 
@@ -136,7 +140,7 @@ impl FuncTranslator<'_, '_> {
         let dest = self.new_block_with(&results);
         let then_block = self.b.create_block();
         let else_block = self.b.create_block();
-        self.flush_fuel();
+        let else_fuel = self.pending_fuel();
         self.b.ins().brif(cond, then_block, &[], else_block, &[]);
         self.b.seal_block(then_block);
         self.b.seal_block(else_block);
@@ -147,6 +151,7 @@ impl FuncTranslator<'_, '_> {
                 else_block,
                 else_params,
                 else_seen: false,
+                else_fuel,
             },
             dest,
             params: params.len(),
@@ -176,16 +181,19 @@ impl FuncTranslator<'_, '_> {
             else_block,
             else_params,
             else_seen,
+            else_fuel,
         } = &mut frame.kind
         else {
             unreachable!("validated: else only follows if");
         };
         *else_seen = true;
         let else_block = *else_block;
+        let else_fuel = *else_fuel;
         let params = else_params.clone();
         self.stack.truncate(height);
         self.stack.extend(params);
         self.b.switch_to_block(else_block);
+        self.set_pending_fuel(else_fuel);
         self.reachable = true;
         Ok(())
     }
@@ -196,9 +204,15 @@ impl FuncTranslator<'_, '_> {
             return Ok(());
         }
         let mut frame = self.control.pop().expect("validated: end matches a frame");
+        // Only a block or loop never branched to ends in a block with one predecessor,
+        // its fallthrough: there the segment's fuel cost carries on.
+        let merges = !matches!(frame.kind, FrameKind::Block | FrameKind::Loop { .. })
+            || frame.branched_to;
         if self.reachable {
             let vals = self.peekn(frame.results).to_vec();
-            self.flush_fuel();
+            if merges {
+                self.flush_fuel();
+            }
             self.jump(frame.dest, &vals);
             frame.branched_to = true;
         }
@@ -207,9 +221,12 @@ impl FuncTranslator<'_, '_> {
                 else_block,
                 else_params,
                 else_seen: false,
+                else_fuel,
             } => {
                 // No `else`: the false arm passes the parameters through as results.
                 self.b.switch_to_block(*else_block);
+                self.set_pending_fuel(*else_fuel);
+                self.flush_fuel();
                 let a = self.block_args(else_params);
                 self.b.ins().jump(frame.dest, &a);
                 frame.branched_to = true;

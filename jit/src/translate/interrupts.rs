@@ -2,14 +2,20 @@
 //!
 //! Fuel: operator costs are added up at compile time per straight-line segment and
 //! added to a Cranelift variable at the segment's end (before any branch, call or
-//! return). The variable is loaded from `VMStoreContext::fuel_consumed` at function
-//! entry and after calls, and stored back before calls and returns. It counts up from
-//! minus the store's fuel; function entries and loop headers trap with `OutOfFuel` when
-//! it is positive. So neither a loop nor a loop-free call tree escapes metering.
+//! return). Between functions the counter lives in Cranelift's pinned register (r15 on
+//! x86-64, reserved in every function of a fuel-metering engine): the variable is taken
+//! from it at function entry and after calls, and put back before calls and returns, so
+//! calls cost no memory traffic. Trampolines move it to and from
+//! `VMStoreContext::fuel_counter` when control enters or leaves wasm. It holds
+//! `u64::MAX - fuel left`, and every addition traps with `OutOfFuel` when it carries,
+//! that is when the segment cost more than was left: the store is never overdrawn.
+//! Every loop iteration and every call ends a segment, so neither a loop nor a
+//! loop-free call tree escapes metering (given non-zero costs).
 //!
-//! Epochs: the store's deadline is kept in a variable (reloaded after calls); function
-//! entries and loop headers load the engine's epoch and trap with `Interrupted` once it
-//! has reached the deadline.
+//! Epochs: function entries and loop headers load the engine's epoch and trap with
+//! `Interrupted` once it has reached the store's deadline. Without fuel the deadline
+//! lives in the pinned register (the trampolines load it); with fuel, in a variable
+//! loaded from the store context at entry and after calls. See `crate::pinned`.
 
 use super::FuncTranslator;
 use crate::signatures::POINTER;
@@ -26,16 +32,19 @@ pub(crate) struct Interrupts {
     fuel: Option<Variable>,
     /// Cost of the current segment, not yet added to `fuel`.
     pending: i64,
-    /// The epoch deadline (when epochs are on).
-    deadline: Option<Variable>,
-    /// Additions to `fuel` since it was last loaded from memory.
-    chain: u32,
+    /// Where the epoch deadline is (when epochs are on).
+    deadline: Option<Deadline>,
 }
 
-/// After this many additions the fuel variable is stored and reloaded opaquely: a long
-/// chain of constant additions makes Cranelift's e-graph rewriting quadratic in its
-/// length.
-const MAX_FUEL_CHAIN: u32 = 64;
+/// Where a function finds the store's epoch deadline.
+#[derive(Clone, Copy)]
+enum Deadline {
+    /// In the pinned register (epochs without fuel): never reloaded.
+    Pinned,
+    /// In a variable loaded from the store context at entry and after calls (the
+    /// pinned register holds the fuel counter).
+    Variable(Variable),
+}
 
 impl FuncTranslator<'_, '_> {
     fn store_context(&mut self) -> Value {
@@ -52,8 +61,11 @@ impl FuncTranslator<'_, '_> {
             self.interrupts.fuel = Some(var);
         }
         if self.env.epoch_interruption {
-            let var = self.b.declare_var(I64);
-            self.interrupts.deadline = Some(var);
+            self.interrupts.deadline = Some(if self.env.fuel.is_some() {
+                Deadline::Variable(self.b.declare_var(I64))
+            } else {
+                Deadline::Pinned
+            });
         }
         self.reload_interrupt_state();
         self.check_interrupts();
@@ -66,7 +78,22 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Adds the current segment's cost to the fuel variable.
+    /// The cost of the current segment so far (not yet charged).
+    pub(crate) fn pending_fuel(&self) -> i64 {
+        self.interrupts.pending
+    }
+
+    /// Makes `cost` the cost of the current segment so far (when starting a block whose
+    /// only predecessor left that much uncharged).
+    pub(crate) fn set_pending_fuel(&mut self, cost: i64) {
+        self.interrupts.pending = cost;
+    }
+
+    /// Adds the current segment's cost to the fuel variable, trapping with `OutOfFuel`
+    /// if that overdraws the store. The counter holds `u64::MAX - fuel left`, so the
+    /// addition carries exactly when the cost exceeds what is left: charging and
+    /// checking are one `add` and one never-taken branch. The trapping addition also
+    /// keeps Cranelift from folding chains of charges together.
     pub(crate) fn flush_fuel(&mut self) {
         let Some(var) = self.interrupts.fuel else {
             return;
@@ -74,54 +101,36 @@ impl FuncTranslator<'_, '_> {
         let pending = std::mem::take(&mut self.interrupts.pending);
         if pending != 0 {
             let v = self.b.use_var(var);
-            let v = self.b.ins().iadd_imm_s(v, pending);
+            let cost = self.b.ins().iconst(I64, pending);
+            let v = self
+                .b
+                .ins()
+                .uadd_overflow_trap(v, cost, TrapKind::OutOfFuel.code());
             self.b.def_var(var, v);
-            self.interrupts.chain += 1;
-            if self.interrupts.chain >= MAX_FUEL_CHAIN {
-                self.restart_fuel_chain(var);
-            }
         }
     }
 
-    /// Stores the fuel variable and reloads it with an atomic load, which Cranelift
-    /// cannot forward from the store: the reloaded value starts a new chain.
-    fn restart_fuel_chain(&mut self, var: Variable) {
-        let ctx = self.store_context();
-        let v = self.b.use_var(var);
-        let flags = MemFlagsData::trusted();
-        self.b
-            .ins()
-            .store(flags, v, ctx, store_context::FUEL_CONSUMED as i32);
-        let addr = self
-            .b
-            .ins()
-            .iadd_imm_s(ctx, i64::from(store_context::FUEL_CONSUMED));
-        let v = self.b.ins().atomic_load(I64, flags, addr);
-        self.b.def_var(var, v);
-        self.interrupts.chain = 0;
-    }
-
-    /// Traps when fuel is exhausted or the epoch deadline has passed.
+    /// Charges the pending fuel (which checks it) and traps when the epoch deadline
+    /// has passed.
     pub(crate) fn check_interrupts(&mut self) {
         self.flush_fuel();
-        if let Some(var) = self.interrupts.fuel {
-            let v = self.b.use_var(var);
-            let out = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, v, 0);
-            self.trap_if(out, TrapKind::OutOfFuel);
-        }
-        if let Some(var) = self.interrupts.deadline {
-            let ctx = self.store_context();
+        if let Some(deadline) = self.interrupts.deadline {
+            // The epoch pointer is reloaded from the vmctx at each check rather than
+            // kept in a register for the whole function, where it would crowd out the
+            // function's own values. Each check's atomic load (below) keeps Cranelift
+            // from merging the reload with the previous check's.
             let flags = MemFlagsData::trusted();
-            let ptr = self.b.ins().load(
-                POINTER,
-                flags.with_readonly().with_can_move(),
-                ctx,
-                store_context::EPOCH_PTR as i32,
-            );
+            let ptr = self
+                .b
+                .ins()
+                .load(POINTER, flags, self.vmctx, VmOffsets::EPOCH_PTR as i32);
             // Another thread advances the epoch: an atomic load is never merged with an
             // earlier one (a plain load in a store-free loop would be).
             let epoch = self.b.ins().atomic_load(I64, flags, ptr);
-            let deadline = self.b.use_var(var);
+            let deadline = match deadline {
+                Deadline::Pinned => self.b.ins().get_pinned_reg(I64),
+                Deadline::Variable(var) => self.b.use_var(var),
+            };
             let late = self
                 .b
                 .ins()
@@ -130,39 +139,27 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Stores the fuel variable into the store context (before calls and returns).
+    /// Hands the fuel counter to the callee (before calls and returns): it travels in
+    /// the pinned register, never through memory.
     pub(crate) fn spill_fuel(&mut self) {
         self.flush_fuel();
         if let Some(var) = self.interrupts.fuel {
-            let ctx = self.store_context();
             let v = self.b.use_var(var);
-            self.b.ins().store(
-                MemFlagsData::trusted(),
-                v,
-                ctx,
-                store_context::FUEL_CONSUMED as i32,
-            );
+            self.b.ins().set_pinned_reg(v);
         }
     }
 
-    /// Loads fuel and deadline from the store context (at entry and after calls, which
-    /// may have consumed fuel or moved the deadline).
+    /// Takes the fuel counter from the pinned register and loads a deadline variable
+    /// from the store context (at entry and after calls, which may have consumed fuel
+    /// or, through the host, moved the deadline).
     pub(crate) fn reload_interrupt_state(&mut self) {
-        let (fuel, deadline) = (self.interrupts.fuel, self.interrupts.deadline);
-        if fuel.is_none() && deadline.is_none() {
-            return;
-        }
-        let ctx = self.store_context();
-        let flags = MemFlagsData::trusted();
-        if let Some(var) = fuel {
-            let v = self
-                .b
-                .ins()
-                .load(I64, flags, ctx, store_context::FUEL_CONSUMED as i32);
+        if let Some(var) = self.interrupts.fuel {
+            let v = self.b.ins().get_pinned_reg(I64);
             self.b.def_var(var, v);
-            self.interrupts.chain = 0;
         }
-        if let Some(var) = deadline {
+        if let Some(Deadline::Variable(var)) = self.interrupts.deadline {
+            let ctx = self.store_context();
+            let flags = MemFlagsData::trusted();
             let v = self
                 .b
                 .ins()

@@ -116,6 +116,24 @@ impl CodeMemory {
         unsafe { self.mmap.as_ptr().add(self.functions[i].start) }
     }
 
+    /// Each function's address, size and name (`module::name`, or `wasm-function[i]`),
+    /// for profilers.
+    pub fn symbols(&self) -> impl Iterator<Item = (usize, usize, String)> + '_ {
+        let base = self.mmap.as_ptr() as usize;
+        let module = self.names.module.as_deref().unwrap_or("wasm");
+        self.functions.iter().map(move |f| {
+            let name = match f.symbol {
+                Symbol::Wasm(i) => match self.names.funcs.get(&i) {
+                    Some(n) => format!("{module}::{n}"),
+                    None => format!("{module}::wasm-function[{}]", i.as_u32()),
+                },
+                Symbol::ArrayTrampoline => "kiln::array-to-wasm-trampoline".to_string(),
+                Symbol::HostTrampoline => "kiln::wasm-to-host-trampoline".to_string(),
+            };
+            (base + f.start, f.end - f.start, name)
+        })
+    }
+
     fn contains(&self, pc: usize) -> bool {
         let start = self.mmap.as_ptr() as usize;
         pc >= start && pc < start + self.mmap.len()

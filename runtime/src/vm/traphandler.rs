@@ -23,6 +23,9 @@ pub struct TrapRecord {
     /// Program counters of the wasm frames, innermost first (return addresses for all
     /// but the first).
     pub frames: Vec<usize>,
+    /// Cranelift's pinned register at the fault (the fuel counter as of the trapping
+    /// function's last call boundary, when fuel is on); `None` if not from a fault.
+    pub pinned: Option<u64>,
 }
 
 /// One entry into generated code on this thread.
@@ -102,6 +105,7 @@ pub unsafe fn call_catching(
     Err(trap.unwrap_or(TrapRecord {
         kind: TrapKind::HostError,
         frames: Vec::new(),
+        pinned: None,
     }))
 }
 
@@ -134,11 +138,11 @@ pub fn init() {
     });
 }
 
-/// Program counter, frame pointer and stack pointer at the fault.
+/// Program counter, frame pointer, stack pointer and pinned register at the fault.
 ///
 /// # Safety
 /// `ctx` must be the `ucontext_t` passed to a signal handler.
-unsafe fn registers(ctx: *mut c_void) -> (usize, usize, usize) {
+unsafe fn registers(ctx: *mut c_void) -> (usize, usize, usize, u64) {
     let ctx = ctx.cast::<libc::ucontext_t>();
     #[cfg(target_arch = "x86_64")]
     {
@@ -148,13 +152,14 @@ unsafe fn registers(ctx: *mut c_void) -> (usize, usize, usize) {
             gregs[libc::REG_RIP as usize] as usize,
             gregs[libc::REG_RBP as usize] as usize,
             gregs[libc::REG_RSP as usize] as usize,
+            gregs[libc::REG_R15 as usize] as u64,
         )
     }
     #[cfg(target_arch = "aarch64")]
     {
         // SAFETY: the kernel passes a valid ucontext_t.
         let mc = unsafe { &(*ctx).uc_mcontext };
-        (mc.pc as usize, mc.regs[29] as usize, mc.sp as usize)
+        (mc.pc as usize, mc.regs[29] as usize, mc.sp as usize, mc.regs[21])
     }
 }
 
@@ -165,7 +170,7 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
     let act = CURRENT.with(Cell::get);
     if !act.is_null() {
         // SAFETY: the kernel passes a valid context to a SA_SIGINFO handler.
-        let (pc, fp, sp) = unsafe { registers(ctx) };
+        let (pc, fp, sp, pinned) = unsafe { registers(ctx) };
         let kind = code_memory::lookup_trap(pc).or_else(|| {
             // A fault inside generated code that is not a trap site can only be the
             // thread's own stack guard: the wasm stack limit lies below the real stack.
@@ -185,7 +190,11 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
             // SAFETY: `act` is the live activation of this thread (see `call_catching`);
             // the jump resumes in its `kiln_call_catching` frame, which is still live.
             unsafe {
-                (*act).trap = Some(TrapRecord { kind, frames });
+                (*act).trap = Some(TrapRecord {
+                    kind,
+                    frames,
+                    pinned: Some(pinned),
+                });
                 kiln_unwind((*act).jmp_buf);
             }
         }

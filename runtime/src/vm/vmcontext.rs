@@ -51,8 +51,8 @@ pub struct VMStoreContext {
     /// Lowest address the wasm stack may reach; `usize::MAX` forbids entering wasm
     /// until the runtime sets it on entry.
     pub stack_limit: UnsafeCell<usize>,
-    /// Fuel consumed, counting up from minus the fuel given; positive = exhausted.
-    pub fuel_consumed: UnsafeCell<i64>,
+    /// `u64::MAX - fuel left`: generated code adds each cost and traps on carry.
+    pub fuel_counter: UnsafeCell<u64>,
     /// Interrupt once the engine's epoch reaches this value.
     pub epoch_deadline: UnsafeCell<u64>,
     /// The engine's epoch counter.
@@ -69,7 +69,7 @@ impl VMStoreContext {
     pub fn new(epoch: *const std::sync::atomic::AtomicU64) -> Self {
         VMStoreContext {
             stack_limit: UnsafeCell::new(usize::MAX),
-            fuel_consumed: UnsafeCell::new(0),
+            fuel_counter: UnsafeCell::new(u64::MAX),
             epoch_deadline: UnsafeCell::new(u64::MAX),
             epoch,
         }
@@ -87,21 +87,27 @@ impl VMStoreContext {
         unsafe { *self.stack_limit.get() = v }
     }
 
-    /// Fuel consumed (see the field).
-    pub fn fuel_consumed(&self) -> i64 {
+    /// Fuel left (the counter holds its complement).
+    pub fn fuel_left(&self) -> u64 {
         // SAFETY: see `Send` above: no generated code runs while `&self` is used.
-        unsafe { *self.fuel_consumed.get() }
+        !unsafe { *self.fuel_counter.get() }
     }
 
-    /// Sets the fuel consumed.
-    pub fn set_fuel_consumed(&self, v: i64) {
-        // SAFETY: as in `fuel_consumed`.
-        unsafe { *self.fuel_consumed.get() = v }
+    /// Sets the raw counter (`u64::MAX - fuel left`).
+    pub fn set_fuel_counter(&self, counter: u64) {
+        // SAFETY: as in `fuel_left`.
+        unsafe { *self.fuel_counter.get() = counter }
+    }
+
+    /// Sets the fuel left.
+    pub fn set_fuel_left(&self, fuel: u64) {
+        // SAFETY: as in `fuel_left`.
+        unsafe { *self.fuel_counter.get() = !fuel }
     }
 
     /// Sets the epoch deadline.
     pub fn set_epoch_deadline(&self, v: u64) {
-        // SAFETY: as in `fuel_consumed`.
+        // SAFETY: as in `fuel_left`.
         unsafe { *self.epoch_deadline.get() = v }
     }
 }
@@ -203,8 +209,8 @@ mod tests {
             store_context::STACK_LIMIT as usize
         );
         assert_eq!(
-            offset_of!(VMStoreContext, fuel_consumed),
-            store_context::FUEL_CONSUMED as usize
+            offset_of!(VMStoreContext, fuel_counter),
+            store_context::FUEL_COUNTER as usize
         );
         assert_eq!(
             offset_of!(VMStoreContext, epoch_deadline),
