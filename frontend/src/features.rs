@@ -63,8 +63,18 @@ impl Features {
 
     /// A module failed validation under `self`. If it validates once exactly one more
     /// proposal (or a known group) is enabled, name that proposal.
+    ///
+    /// A module invalid even with every proposal enabled is simply invalid: that one
+    /// extra validation settles the common case (and a huge hostile module costs two
+    /// validations, not one per proposal).
     pub(crate) fn name_missing_proposal(self, bytes: &[u8]) -> Option<&'static str> {
         let base = self.wasmparser();
+        if Validator::new_with_features(WasmFeatures::all())
+            .validate_all(bytes)
+            .is_err()
+        {
+            return None;
+        }
         OTHER_PROPOSALS.iter().find_map(|&(extra, name)| {
             if base.contains(extra) {
                 return None;

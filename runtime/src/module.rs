@@ -82,7 +82,7 @@ impl Module {
         for t in &compiled.array_trampolines {
             pieces.push((t, Symbol::ArrayTrampoline));
         }
-        let code = CodeMemory::publish(&pieces, info.names.clone())?;
+        let code = CodeMemory::publish(&pieces, info.names.clone(), engine.config().code_padding)?;
         if engine.config().perf_map {
             crate::perf_map::record(&code)?;
         }

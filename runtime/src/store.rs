@@ -198,6 +198,12 @@ impl<T> Store<T> {
         self.0.opaque.last_limit_hit
     }
 
+    /// Returns the most recent refusal and forgets it, so that the next call reports
+    /// only refusals made after this one.
+    pub fn take_last_limit_hit(&mut self) -> Option<LimitHit> {
+        self.0.opaque.last_limit_hit.take()
+    }
+
     /// Consumes the store, returning its data.
     pub fn into_data(self) -> T {
         let inner = *self.0;
@@ -401,6 +407,18 @@ impl StoreOpaque {
         func_ref: usize,
         values: &mut [ValRaw],
     ) -> Result<()> {
+        // Generated code checks the deadline only where a function could run long (loop
+        // headers, entries of functions that call): a call from the host past its
+        // deadline is refused here, so it runs no wasm at all.
+        if self.engine.config().epoch_interruption
+            && self.engine.current_epoch() >= self.vm.epoch_deadline()
+        {
+            return Err(self.trap_error(TrapRecord {
+                kind: kiln_jit::TrapKind::Interrupted,
+                frames: Vec::new(),
+                pinned: None,
+            }));
+        }
         // The outermost entry from the host sets the limit; re-entries keep it, so all
         // nested wasm shares one budget.
         let outermost = self.vm.stack_limit() == usize::MAX;

@@ -97,6 +97,14 @@ fn table_growth_past_the_limit_returns_minus_one() {
         store.last_limit_hit().map(|h| h.kind),
         Some(ResourceKind::TableElements)
     );
+    // Taking the record clears it: a later growth within the limit reports nothing.
+    assert_eq!(
+        store.take_last_limit_hit().map(|h| h.kind),
+        Some(ResourceKind::TableElements)
+    );
+    assert_eq!(store.last_limit_hit(), None);
+    assert_eq!(tgrow.call(&mut store, 0).expect("call"), 10);
+    assert_eq!(store.take_last_limit_hit(), None);
 }
 
 #[test]

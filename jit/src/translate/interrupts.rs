@@ -54,8 +54,11 @@ impl FuncTranslator<'_, '_> {
             .load(POINTER, flags, self.vmctx, VmOffsets::STORE_CONTEXT as i32)
     }
 
-    /// Sets up the variables and checks at function entry.
-    pub(crate) fn interrupts_at_entry(&mut self) {
+    /// Sets up the variables, and checks at function entry. A function that makes no
+    /// calls gets no entry check for epochs: without calls it can only run long in a
+    /// loop, whose header is checked, and every call chain into it passes the entry
+    /// check of its caller.
+    pub(crate) fn interrupts_at_entry(&mut self, makes_calls: bool) {
         if self.env.fuel.is_some() {
             let var = self.b.declare_var(I64);
             self.interrupts.fuel = Some(var);
@@ -68,7 +71,11 @@ impl FuncTranslator<'_, '_> {
             });
         }
         self.reload_interrupt_state();
-        self.check_interrupts();
+        if makes_calls {
+            self.check_interrupts();
+        } else {
+            self.flush_fuel();
+        }
     }
 
     /// Adds the cost of the operator named `op` to the current segment.
@@ -115,15 +122,14 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn check_interrupts(&mut self) {
         self.flush_fuel();
         if let Some(deadline) = self.interrupts.deadline {
-            // The epoch pointer is reloaded from the vmctx at each check rather than
-            // kept in a register for the whole function, where it would crowd out the
-            // function's own values. Each check's atomic load (below) keeps Cranelift
-            // from merging the reload with the previous check's.
+            // The epoch pointer never changes: Cranelift may hoist its load.
             let flags = MemFlagsData::trusted();
-            let ptr = self
-                .b
-                .ins()
-                .load(POINTER, flags, self.vmctx, VmOffsets::EPOCH_PTR as i32);
+            let ptr = self.b.ins().load(
+                POINTER,
+                flags.with_readonly().with_can_move(),
+                self.vmctx,
+                VmOffsets::EPOCH_PTR as i32,
+            );
             // Another thread advances the epoch: an atomic load is never merged with an
             // earlier one (a plain load in a store-free loop would be).
             let epoch = self.b.ins().atomic_load(I64, flags, ptr);

@@ -51,14 +51,20 @@ pub struct FrameSymbol {
 impl CodeMemory {
     /// Copies `functions` into fresh executable memory, patches their libcall
     /// relocations, and registers the code for trap lookups.
+    /// With `padding`, each function starts that many bytes past a 64-byte boundary
+    /// (see `Config::code_padding`).
     pub fn publish(
         functions: &[(&CompiledFunction, Symbol)],
         names: Names,
+        padding: Option<usize>,
     ) -> io::Result<Arc<Self>> {
         let mut size = 0usize;
         let mut starts = Vec::with_capacity(functions.len());
         for (f, _) in functions {
-            size = size.next_multiple_of(f.alignment.max(16) as usize);
+            size = match padding {
+                None => size.next_multiple_of((f.alignment as usize).max(16)),
+                Some(p) => size.next_multiple_of(64) + p,
+            };
             starts.push(size);
             size += f.code.len();
         }

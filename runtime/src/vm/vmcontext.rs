@@ -105,6 +105,12 @@ impl VMStoreContext {
         unsafe { *self.fuel_counter.get() = !fuel }
     }
 
+    /// The epoch deadline.
+    pub fn epoch_deadline(&self) -> u64 {
+        // SAFETY: as in `fuel_left`.
+        unsafe { *self.epoch_deadline.get() }
+    }
+
     /// Sets the epoch deadline.
     pub fn set_epoch_deadline(&self, v: u64) {
         // SAFETY: as in `fuel_left`.
