@@ -1,6 +1,11 @@
 //! Shared pieces of Kiln's measurement binaries: finding the sightglass workloads and
 //! timing the region between their `bench.start` and `bench.end` calls, the way
-//! sightglass does.
+//! sightglass does; running them on Kiln ([`kiln_runner`]) and on Wasmtime 48
+//! ([`wasmtime_runner`]) alike, and checking what they print ([`check`]).
+
+pub mod check;
+pub mod kiln_runner;
+pub mod wasmtime_runner;
 
 use kiln::{Engine, Linker, Module, Store};
 use kiln_wasi::{DirPerms, I32Exit, Output, OutputPipe, WasiCtx, WasiCtxBuilder};
@@ -45,6 +50,157 @@ pub fn workloads(group: &str, filter: Option<&str>) -> std::io::Result<Vec<Workl
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// Every `.wasm` in every folder of the sightglass directory (all groups), sorted by
+/// name, optionally filtered by substring of the name (`shootout/shootout-fib2`,
+/// `bz2/benchmark`, ...).
+pub fn all_workloads(filter: Option<&str>) -> std::io::Result<Vec<Workload>> {
+    let dir = workloads_dir();
+    let mut groups = Vec::new();
+    for entry in std::fs::read_dir(&dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot list {}: {e}", dir.display())))?
+    {
+        let path = entry?.path();
+        if path.is_dir() {
+            if let Some(name) = path.file_name() {
+                groups.push(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    groups.sort();
+    let mut out = Vec::new();
+    for g in groups {
+        out.extend(workloads(&g, filter)?);
+    }
+    Ok(out)
+}
+
+/// What one run of a workload left: the measured region and the program's output.
+#[derive(Debug, Clone, Default)]
+pub struct RunOutput {
+    /// The time between `bench.start` and `bench.end`; `None` if the program did not
+    /// call both.
+    pub region: Option<Duration>,
+    /// Everything written to stdout.
+    pub stdout: Vec<u8>,
+    /// Everything written to stderr.
+    pub stderr: Vec<u8>,
+    /// The exit status: 0 when `_start` returned, else the `proc_exit` code.
+    pub status: i32,
+}
+
+/// The time `bench.start` and `bench.end` measured, kept in a store's data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Region {
+    began: Option<Instant>,
+    took: Option<Duration>,
+}
+
+impl Region {
+    /// `bench.start`.
+    pub fn start(&mut self) {
+        self.began = Some(Instant::now());
+    }
+
+    /// `bench.end`.
+    pub fn end(&mut self) {
+        let now = Instant::now();
+        if let Some(b) = self.began {
+            self.took = Some(now - b);
+        }
+    }
+
+    /// The measured time, if both were called.
+    pub fn took(&self) -> Option<Duration> {
+        self.took
+    }
+}
+
+/// One engine's way of running a workload, in the phases the comparison times. Both
+/// [`kiln_runner::KilnHost`] and [`wasmtime_runner::WasmtimeHost`] implement it.
+pub trait Runner {
+    /// A compiled module.
+    type Module;
+    /// An instance ready to run `_start`.
+    type Run;
+    /// The engine's name in reports.
+    const NAME: &'static str;
+    /// Compiles a module from its binary form.
+    fn compile(&self, bytes: &[u8]) -> Result<Self::Module, String>;
+    /// Builds the WASI context and store and instantiates `module` for `w`.
+    fn instantiate(&self, module: &Self::Module, w: &Workload) -> Result<Self::Run, String>;
+    /// Runs `_start`.
+    fn run(run: Self::Run) -> Result<RunOutput, String>;
+}
+
+impl Runner for kiln_runner::KilnHost {
+    type Module = kiln::Module;
+    type Run = kiln_runner::KilnRun;
+    const NAME: &'static str = "Kiln";
+    fn compile(&self, bytes: &[u8]) -> Result<Self::Module, String> {
+        kiln_runner::KilnHost::compile(self, bytes)
+    }
+    fn instantiate(&self, module: &Self::Module, w: &Workload) -> Result<Self::Run, String> {
+        kiln_runner::KilnHost::instantiate(self, module, w)
+    }
+    fn run(run: Self::Run) -> Result<RunOutput, String> {
+        run.run()
+    }
+}
+
+impl Runner for wasmtime_runner::WasmtimeHost {
+    type Module = wasmtime::Module;
+    type Run = wasmtime_runner::WasmtimeRun;
+    const NAME: &'static str = "Wasmtime";
+    fn compile(&self, bytes: &[u8]) -> Result<Self::Module, String> {
+        wasmtime_runner::WasmtimeHost::compile(self, bytes)
+    }
+    fn instantiate(&self, module: &Self::Module, w: &Workload) -> Result<Self::Run, String> {
+        wasmtime_runner::WasmtimeHost::instantiate(self, module, w)
+    }
+    fn run(run: Self::Run) -> Result<RunOutput, String> {
+        run.run()
+    }
+}
+
+/// Compiles, instantiates and runs `w` once on `r` and checks its output against
+/// `expected` (and that it timed a region). Returns the compiled module.
+pub fn run_checked<R: Runner>(
+    r: &R,
+    bytes: &[u8],
+    w: &Workload,
+    expected: &check::Expected,
+) -> Result<R::Module, String> {
+    let module = r.compile(bytes).map_err(|e| format!("compile: {e}"))?;
+    let out = R::run(r.instantiate(&module, w)?)?;
+    expected.check(&out)?;
+    if out.region.is_none() {
+        return Err("bench.start and bench.end were not both called".into());
+    }
+    Ok(module)
+}
+
+/// Formats `d` with 3 significant figures and a unit (ns, µs, ms, s).
+pub fn fmt_duration(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    let (v, unit) = if ns < 1e3 {
+        (ns, "ns")
+    } else if ns < 1e6 {
+        (ns / 1e3, "µs")
+    } else if ns < 1e9 {
+        (ns / 1e6, "ms")
+    } else {
+        (ns / 1e9, "s")
+    };
+    let decimals = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{v:.decimals$} {unit}")
 }
 
 /// Runs `module` once as sightglass does (WASI `_start`, folder pre-opened as `.`,
