@@ -30,15 +30,25 @@ pub enum LibCall {
     X86Pshufb,
 }
 
-/// An absolute 8-byte address of a [`LibCall`] to write at `offset`.
+/// A reference from generated code to a routine, patched when the code is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relocation {
     /// Offset within the function's code.
     pub offset: u32,
-    /// The routine whose address goes there.
-    pub target: LibCall,
+    /// What is referenced.
+    pub target: RelocTarget,
     /// Added to the address.
     pub addend: i64,
+}
+
+/// What a [`Relocation`] refers to, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelocTarget {
+    /// The absolute 8-byte address of a host routine.
+    LibCall(LibCall),
+    /// A 4-byte displacement, relative to the relocation's own address, to a defined
+    /// function of the same module (published in the same code memory): a direct call.
+    Function(kiln_frontend::DefinedFuncIndex),
 }
 
 /// An instruction that may trap, and why.

@@ -1,6 +1,8 @@
 //! Configures Cranelift for the host and drives compilation of modules and trampolines.
 
-use crate::compiled::{CompiledFunction, CompiledModule, LibCall, Relocation, TrapSite};
+use crate::compiled::{
+    CompiledFunction, CompiledModule, LibCall, RelocTarget, Relocation, TrapSite,
+};
 use crate::error::{Error, ErrorKind};
 use crate::pinned::Pinned;
 use crate::translate::{translate_function, ModuleEnv};
@@ -338,6 +340,8 @@ impl Compiler {
     }
 
     fn emit_context(&self, ctx: &mut Context) -> Result<CompiledFunction, Error> {
+        // Direct calls name their callee by defined-function index (namespace 0).
+        let user_names = ctx.func.params.user_named_funcs().clone();
         let compiled = self.run_cranelift(ctx)?;
         let buffer = &compiled.buffer;
         let mut traps = Vec::new();
@@ -356,20 +360,27 @@ impl Compiler {
         traps.sort_by_key(|t| t.offset);
         let mut relocs = Vec::new();
         for r in buffer.relocs() {
-            let target = match &r.target {
-                FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => libcall(*lc)?,
-                other => {
+            use cranelift_codegen::binemit::Reloc;
+            let target = match (&r.target, r.kind) {
+                (FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)), Reloc::Abs8) => {
+                    RelocTarget::LibCall(libcall(*lc)?)
+                }
+                (
+                    FinalizedRelocTarget::ExternalName(ExternalName::User(name)),
+                    Reloc::X86CallPCRel4,
+                ) => {
+                    let callee = user_names.get(*name).filter(|n| n.namespace == 0);
+                    let callee = callee.ok_or_else(|| {
+                        Error::new(ErrorKind::Codegen(format!("unknown callee {name:?}")))
+                    })?;
+                    RelocTarget::Function(DefinedFuncIndex::from_u32(callee.index))
+                }
+                (other, kind) => {
                     return Err(Error::new(ErrorKind::Codegen(format!(
-                        "unexpected relocation target {other:?}"
+                        "unexpected relocation {kind:?} to {other:?}"
                     ))))
                 }
             };
-            if r.kind != cranelift_codegen::binemit::Reloc::Abs8 {
-                return Err(Error::new(ErrorKind::Codegen(format!(
-                    "unexpected relocation kind {:?}",
-                    r.kind
-                ))));
-            }
             relocs.push(Relocation {
                 offset: r.offset,
                 target,

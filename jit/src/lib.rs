@@ -18,7 +18,7 @@ mod trap;
 mod vmoffsets;
 
 pub use builtins::Builtin;
-pub use compiled::{CompiledFunction, CompiledModule, LibCall, Relocation, TrapSite};
+pub use compiled::{CompiledFunction, CompiledModule, LibCall, RelocTarget, Relocation, TrapSite};
 pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;

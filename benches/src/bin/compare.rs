@@ -33,6 +33,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// The Wasmtime the crate depends on (pinned in Cargo.toml).
 const WASMTIME_VERSION: &str = "48.0.8";
 
+/// Execution regions shorter than this on both engines are not program time.
+const MIN_REGION: Duration = Duration::from_micros(10);
+
 /// Ratios above this count as a loss worth looking at.
 const THRESHOLD: f64 = 1.25;
 
@@ -337,12 +340,24 @@ fn table(rows: &[Row], phase: Phase, runs: usize) {
     println!("| workload | Kiln median | Wasmtime median | Kiln/Wasmtime |");
     println!("| --- | ---: | ---: | ---: |");
     let mut ratios = Vec::new();
+    let mut too_short = 0;
     for r in rows {
         let (k, kd) = cell(&r.kiln, phase);
         let (t, td) = cell(&r.wasmtime, phase);
         let ratio = match (kd, td) {
             (Some(k), Some(t)) if !t.is_zero() => {
                 let x = k.as_secs_f64() / t.as_secs_f64();
+                if phase == Phase::Execute && k.max(t) < MIN_REGION {
+                    // What is timed is mostly the two bench host calls themselves.
+                    too_short += 1;
+                    println!(
+                        "| {} (too short to time) | {} | {} | ({x:.2}) |",
+                        r.name,
+                        fmt_duration(k),
+                        fmt_duration(t)
+                    );
+                    continue;
+                }
                 ratios.push(x);
                 if x > THRESHOLD {
                     format!("**{x:.2}**")
@@ -364,6 +379,13 @@ fn table(rows: &[Row], phase: Phase, runs: usize) {
         "\n{above} of {} timed workloads above {THRESHOLD} (Kiln more than 25% slower).\n",
         ratios.len()
     );
+    if too_short > 0 {
+        println!(
+            "{too_short} workloads whose region is under {MIN_REGION:?} on both engines are \
+             shown in parentheses and left out of the geomean: their time is mostly the \
+             `bench.start`/`bench.end` host calls, not the program.\n"
+        );
+    }
 }
 
 fn main() -> ExitCode {

@@ -1,19 +1,42 @@
-//! `call` and `call_indirect`. Every call loads its target from a `VMFuncRef`, so
-//! replacing a function's code only means writing its `wasm_call` slot.
+//! `call` and `call_indirect`. A call to a function defined in the same module is a
+//! direct, PC-relative call (its callee vmctx is the caller's); every other call loads
+//! its target and callee vmctx from a `VMFuncRef`.
 
 use super::{FuncTranslator, Result};
 use crate::signatures::POINTER;
 use crate::TrapKind;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I32;
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, SigRef, Value};
-use kiln_frontend::{FuncIndex, TableIndex, TypeIndex};
+use cranelift_codegen::ir::{
+    ExtFuncData, ExternalName, FuncRef, Inst, InstBuilder, MemFlagsData, SigRef,
+    UserExternalName, Value,
+};
+use kiln_frontend::{DefinedFuncIndex, FuncIndex, TableIndex, TypeIndex};
 
 impl FuncTranslator<'_, '_> {
+    /// Pops `ty`'s arguments and makes the call `emit` builds from the full argument
+    /// list (callee vmctx, caller vmctx, parameters), pushing its results.
+    fn call_with(
+        &mut self,
+        ty: TypeIndex,
+        callee_vmctx: Value,
+        emit: impl FnOnce(&mut Self, &[Value]) -> Inst,
+    ) {
+        let nparams = self.env.info.types[ty.index()].params().len();
+        let mut args = Vec::with_capacity(nparams + 2);
+        args.push(callee_vmctx);
+        args.push(self.vmctx);
+        let params = self.popn(nparams);
+        args.extend(self.canonical_all(&params));
+        self.spill_fuel();
+        let call = emit(self, &args);
+        let results = self.b.inst_results(call).to_vec();
+        self.stack.extend_from_slice(&results);
+        self.reload_interrupt_state();
+    }
+
     /// Calls through the `VMFuncRef` at `func_ref` with the top operands as arguments.
     fn call_func_ref(&mut self, func_ref: Value, sig: SigRef, ty: TypeIndex) {
-        let ft = &self.env.info.types[ty.index()];
-        let (nparams, nresults) = (ft.params().len(), ft.results().len());
         let flags = MemFlagsData::trusted();
         let code = self
             .b
@@ -23,25 +46,45 @@ impl FuncTranslator<'_, '_> {
             self.b
                 .ins()
                 .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);
-        let mut args = Vec::with_capacity(nparams + 2);
-        args.push(callee_vmctx);
-        args.push(self.vmctx);
-        let params = self.popn(nparams);
-        args.extend(self.canonical_all(&params));
-        self.spill_fuel();
-        let call = self.b.ins().call_indirect(sig, code, &args);
-        let results = self.b.inst_results(call).to_vec();
-        debug_assert_eq!(results.len(), nresults);
-        self.stack.extend_from_slice(&results);
-        self.reload_interrupt_state();
+        self.call_with(ty, callee_vmctx, |t, args| {
+            t.b.ins().call_indirect(sig, code, args)
+        });
+    }
+
+    /// The `FuncRef` of defined function `d`, imported into this function once.
+    fn direct_callee(&mut self, d: DefinedFuncIndex, sig: SigRef) -> FuncRef {
+        if let Some(&f) = self.direct_callees.get(&d) {
+            return f;
+        }
+        let name = self
+            .b
+            .func
+            .declare_imported_user_function(UserExternalName::new(0, d.as_u32()));
+        let f = self.b.import_function(ExtFuncData {
+            name: ExternalName::User(name),
+            signature: sig,
+            colocated: true,
+            patchable: false,
+        });
+        self.direct_callees.insert(d, f);
+        f
     }
 
     pub(crate) fn visit_call(&mut self, function_index: u32) -> Result {
         let f = FuncIndex::from_u32(function_index);
         let ty = self.env.info.funcs[f.index()];
         let sig = self.wasm_sig(ty);
-        let func_ref = self.func_ref_address(f);
-        self.call_func_ref(func_ref, sig, ty);
+        match self.env.info.defined_func_index(f) {
+            Some(d) => {
+                let callee = self.direct_callee(d, sig);
+                let vmctx = self.vmctx;
+                self.call_with(ty, vmctx, |t, args| t.b.ins().call(callee, args));
+            }
+            None => {
+                let func_ref = self.func_ref_address(f);
+                self.call_func_ref(func_ref, sig, ty);
+            }
+        }
         Ok(())
     }
 

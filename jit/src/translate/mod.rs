@@ -50,6 +50,8 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     sigs: HashMap<TypeIndex, SigRef>,
     pub(crate) interrupts: interrupts::Interrupts,
     builtin_sigs: HashMap<crate::Builtin, SigRef>,
+    /// Defined functions called directly, imported once each.
+    direct_callees: HashMap<kiln_frontend::DefinedFuncIndex, ir::FuncRef>,
 }
 
 /// Translates defined function `index` of `env`'s module into `func`.
@@ -106,6 +108,7 @@ pub(crate) fn translate_function(
         sigs: HashMap::new(),
         interrupts: Default::default(),
         builtin_sigs: HashMap::new(),
+        direct_callees: HashMap::new(),
     };
     t.declare_locals(entry, ty, &body)?;
     let calls = env.epoch_interruption && makes_calls(&body)?;

@@ -4,7 +4,7 @@
 use super::libcalls;
 use super::mmap::Mmap;
 use kiln_frontend::{FuncIndex, Names};
-use kiln_jit::{CompiledFunction, TrapKind};
+use kiln_jit::{CompiledFunction, RelocTarget, TrapKind};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, RwLock};
@@ -84,18 +84,38 @@ impl CodeMemory {
                 );
             }
             for r in &f.relocs {
-                let target = libcalls::address(r.target).ok_or_else(|| {
-                    io::Error::other(format!("no {:?} routine on this host", r.target))
-                })?;
-                let value = (target as i64).wrapping_add(r.addend);
                 let at = start + r.offset as usize;
-                assert!(
-                    at + 8 <= start + f.code.len(),
-                    "relocation inside the function"
-                );
-                // SAFETY: `at .. at + 8` is inside this function's code (asserted), in
-                // our writable mapping; the write may be unaligned.
-                unsafe { mmap.as_ptr().add(at).cast::<i64>().write_unaligned(value) };
+                match r.target {
+                    RelocTarget::LibCall(lc) => {
+                        let target = libcalls::address(lc).ok_or_else(|| {
+                            io::Error::other(format!("no {lc:?} routine on this host"))
+                        })?;
+                        let value = (target as i64).wrapping_add(r.addend);
+                        assert!(
+                            at + 8 <= start + f.code.len(),
+                            "relocation inside the function"
+                        );
+                        // SAFETY: `at .. at + 8` is inside this function's code
+                        // (asserted), in our writable mapping; the write may be unaligned.
+                        unsafe { mmap.as_ptr().add(at).cast::<i64>().write_unaligned(value) };
+                    }
+                    RelocTarget::Function(callee) => {
+                        let callee_start = *starts.get(callee.index()).ok_or_else(|| {
+                            io::Error::other(format!("call to unknown function {callee:?}"))
+                        })?;
+                        // Both ends lie in this one mapping, far below 2 GiB apart.
+                        let value = (callee_start as i64 - at as i64).wrapping_add(r.addend);
+                        let value = i32::try_from(value)
+                            .map_err(|_| io::Error::other("code larger than 2 GiB"))?;
+                        assert!(
+                            at + 4 <= start + f.code.len(),
+                            "relocation inside the function"
+                        );
+                        // SAFETY: `at .. at + 4` is inside this function's code
+                        // (asserted), in our writable mapping; the write may be unaligned.
+                        unsafe { mmap.as_ptr().add(at).cast::<i32>().write_unaligned(value) };
+                    }
+                }
             }
             traps.extend(f.traps.iter().map(|t| (start + t.offset as usize, t.kind)));
             locs.push(FunctionLoc {
