@@ -139,9 +139,8 @@ impl Compiler {
         for (name, value) in settings {
             flags.set(name, value).map_err(config_error)?;
         }
-        if Pinned::for_config(config.fuel.is_some(), config.epoch_interruption) != Pinned::Nothing
-        {
-            // The fuel counter or the epoch deadline lives in the pinned register.
+        if Pinned::for_config(config.fuel.is_some()) != Pinned::Nothing {
+            // The fuel counter lives in the pinned register.
             flags
                 .set("enable_pinned_reg", "true")
                 .map_err(config_error)?;
@@ -164,7 +163,7 @@ impl Compiler {
     }
 
     fn pinned(&self) -> Pinned {
-        Pinned::for_config(self.config.fuel.is_some(), self.config.epoch_interruption)
+        Pinned::for_config(self.config.fuel.is_some())
     }
 
     /// Host calling convention (of builtins, host entries and array trampolines).

@@ -1,9 +1,10 @@
 //! What Cranelift's pinned register (r15 on x86-64) carries through generated code.
 //!
-//! Wasm functions, and the trampolines around them, keep one per-store value there for
-//! the whole time control is in wasm, so that calls need not pass it through memory.
-//! Host code preserves the register (it is callee-saved in the host convention), and
-//! the trampolines move the value to and from the store context at every boundary.
+//! With fuel on, wasm functions and the trampolines around them keep the store's fuel
+//! counter there for the whole time control is in wasm, so that calls need not pass it
+//! through memory. Host code preserves the register (it is callee-saved in the host
+//! convention), and the trampolines move the value to and from the store context at
+//! every boundary.
 
 /// The pinned register's role in an engine's code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,18 +13,15 @@ pub(crate) enum Pinned {
     Nothing,
     /// The fuel counter (`store_context::FUEL_COUNTER`), read and written by wasm.
     FuelCounter,
-    /// The epoch deadline (`store_context::EPOCH_DEADLINE`), read by wasm; used when
-    /// epochs are on and fuel is off.
-    EpochDeadline,
 }
 
 impl Pinned {
-    /// The role for an engine with these instrumentation settings.
-    pub(crate) fn for_config(fuel: bool, epochs: bool) -> Pinned {
-        match (fuel, epochs) {
-            (true, _) => Pinned::FuelCounter,
-            (false, true) => Pinned::EpochDeadline,
-            (false, false) => Pinned::Nothing,
+    /// The role for an engine that does or does not meter fuel.
+    pub(crate) fn for_config(fuel: bool) -> Pinned {
+        if fuel {
+            Pinned::FuelCounter
+        } else {
+            Pinned::Nothing
         }
     }
 }

@@ -20,7 +20,6 @@ fn pinned_home(
     let offset = match pinned {
         Pinned::Nothing => return None,
         Pinned::FuelCounter => crate::store_context::FUEL_COUNTER,
-        Pinned::EpochDeadline => crate::store_context::EPOCH_DEADLINE,
     };
     let flags = MemFlagsData::trusted().with_readonly();
     let ctx = b.ins().load(
@@ -36,8 +35,8 @@ fn pinned_home(
 /// calls the function in the wasm convention, stores its results back into `values`.
 ///
 /// It also loads the store's pinned value (see `Pinned`) into the pinned register for
-/// the call, stores it back afterwards if wasm changes it, and restores the register
-/// for its host caller (to which it is callee-saved).
+/// the call, stores it back afterwards, and restores the register for its host caller
+/// (to which it is callee-saved).
 pub(crate) fn array_to_wasm(
     ty: &FuncType,
     host: CallConv,
@@ -78,10 +77,8 @@ pub(crate) fn array_to_wasm(
     let call = b.ins().call_indirect(sig, code, &args);
     let results = b.inst_results(call).to_vec();
     if let Some((host_value, home)) = saved {
-        if pinned == Pinned::FuelCounter {
-            let v = b.ins().get_pinned_reg(I64);
-            b.ins().store(flags, v, home, 0);
-        }
+        let v = b.ins().get_pinned_reg(I64);
+        b.ins().store(flags, v, home, 0);
         b.ins().set_pinned_reg(host_value);
     }
     for (i, r) in results.into_iter().enumerate() {
@@ -98,8 +95,7 @@ pub(crate) fn array_to_wasm(
 /// reports failure, and returns the results the host wrote into the array.
 ///
 /// It stores a pinned fuel counter into the store context for the host (which may
-/// read or set the fuel), and reloads the pinned value afterwards (the host may have
-/// changed the fuel or the deadline).
+/// read or set the fuel), and reloads it afterwards (the host may have changed it).
 pub(crate) fn wasm_to_host(
     ty: &FuncType,
     host: CallConv,
@@ -137,7 +133,7 @@ pub(crate) fn wasm_to_host(
     let sig = b.import_signature(host_entry_signature(host));
     let len = b.ins().iconst(I32, i64::from(slots));
     let home = pinned_home(&mut b, pinned, caller);
-    if let (Some(home), Pinned::FuelCounter) = (home, pinned) {
+    if let Some(home) = home {
         let v = b.ins().get_pinned_reg(I64);
         b.ins().store(flags, v, home, 0);
     }

@@ -138,11 +138,8 @@ impl VmOffsets {
     pub const STORE_CONTEXT: u32 = 8;
     /// Offset of `builtins: *const VMBuiltins`.
     pub const BUILTINS: u32 = 16;
-    /// Offset of `epoch: *const AtomicU64`, the engine's epoch counter (a copy of the
-    /// store context's, one load closer to the checks).
-    pub const EPOCH_PTR: u32 = 24;
     /// Offset of the `type_ids` array.
-    pub const TYPE_IDS: u32 = 32;
+    pub const TYPE_IDS: u32 = 24;
 
     /// The layout for `info`'s instances.
     pub fn new(info: &ModuleInfo) -> Self {
@@ -271,15 +268,15 @@ mod tests {
         .expect("valid text");
         let info = kiln_frontend::parse(&bytes, Default::default()).expect("valid module");
         let o = VmOffsets::new(&info);
-        assert_eq!(o.type_id(TypeIndex::from_u32(1)), 36);
-        assert_eq!(o.imported_func(FuncIndex::from_u32(0)), 40);
-        assert_eq!(o.imported_table(TableIndex::from_u32(0)), 48);
-        assert_eq!(o.imported_memory(MemoryIndex::from_u32(0)), 56);
-        assert_eq!(o.imported_global(GlobalIndex::from_u32(0)), 64);
-        assert_eq!(o.defined_table(DefinedTableIndex::from_u32(0)), 72);
+        assert_eq!(o.type_id(TypeIndex::from_u32(1)), 28);
+        assert_eq!(o.imported_func(FuncIndex::from_u32(0)), 32);
+        assert_eq!(o.imported_table(TableIndex::from_u32(0)), 40);
+        assert_eq!(o.imported_memory(MemoryIndex::from_u32(0)), 48);
+        assert_eq!(o.imported_global(GlobalIndex::from_u32(0)), 56);
+        assert_eq!(o.defined_table(DefinedTableIndex::from_u32(0)), 64);
         assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)) % 16, 0);
-        assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)), 96);
-        assert_eq!(o.defined_func_ref(DefinedFuncIndex::from_u32(1)), 112 + 24);
-        assert_eq!(o.size(), 160);
+        assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)), 80);
+        assert_eq!(o.defined_func_ref(DefinedFuncIndex::from_u32(1)), 96 + 24);
+        assert_eq!(o.size(), 144);
     }
 }

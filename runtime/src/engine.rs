@@ -151,10 +151,20 @@ struct EngineInner {
     epoch: AtomicU64,
     /// Set by the first `Store::set_timeout`: whether the ticker could be started.
     ticker: OnceLock<bool>,
+    /// Stores to interrupt when the epoch passes their deadline.
+    pub(crate) interruptible: crate::vm::Interruptible,
     compiler: Compiler,
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature id.
     host_trampolines: Mutex<HashMap<u32, Arc<CodeMemory>>>,
+}
+
+impl EngineInner {
+    /// Advances the epoch and interrupts the stores whose deadline that reaches.
+    fn advance_epoch(&self) {
+        let epoch = self.epoch.fetch_add(1, Ordering::Release) + 1;
+        self.interruptible.interrupt_expired(epoch);
+    }
 }
 
 /// Compiles modules and owns what all stores of it share. Cheap to clone.
@@ -204,6 +214,7 @@ impl Engine {
             config: config.clone(),
             epoch: AtomicU64::new(0),
             ticker: OnceLock::new(),
+            interruptible: Default::default(),
             compiler,
             types: Mutex::default(),
             host_trampolines: Mutex::default(),
@@ -221,12 +232,16 @@ impl Engine {
     /// Advances the epoch by one: stores whose deadline is reached are interrupted at
     /// their next function entry or loop header.
     pub fn increment_epoch(&self) {
-        self.0.epoch.fetch_add(1, Ordering::Release);
+        self.0.advance_epoch();
     }
 
     /// The current epoch.
     pub fn current_epoch(&self) -> u64 {
         self.0.epoch.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn interruptible(&self) -> &crate::vm::Interruptible {
+        &self.0.interruptible
     }
 
     pub(crate) fn epoch_ptr(&self) -> *const AtomicU64 {
@@ -288,7 +303,6 @@ impl Engine {
 /// One thread per process advances the epochs of all engines that use timeouts.
 mod ticker {
     use super::{EngineInner, EPOCH_TICK};
-    use std::sync::atomic::Ordering;
     use std::sync::{Mutex, OnceLock, Weak};
 
     static ENGINES: Mutex<Vec<Weak<EngineInner>>> = Mutex::new(Vec::new());
@@ -314,7 +328,7 @@ mod ticker {
             let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
             engines.retain(|w| match w.upgrade() {
                 Some(engine) => {
-                    engine.epoch.fetch_add(1, Ordering::Release);
+                    engine.advance_epoch();
                     true
                 }
                 None => false,

@@ -91,6 +91,17 @@ pub struct StoreOpaque {
     limiter: Option<Box<dyn ResourceLimiter>>,
     /// The most recent request a limit refused.
     last_limit_hit: Option<LimitHit>,
+    /// The stack limit the outermost wasm entry set (restored if an interrupt is
+    /// withdrawn by moving the deadline).
+    wasm_stack_limit: usize,
+}
+
+impl Drop for StoreOpaque {
+    fn drop(&mut self) {
+        if self.engine.config().epoch_interruption {
+            self.engine.interruptible().unregister(&self.vm);
+        }
+    }
 }
 
 /// A store and its host data. `#[repr(C)]` so that generated code's pointer to the
@@ -116,7 +127,7 @@ impl<T> std::fmt::Debug for Store<T> {
 impl<T> Store<T> {
     /// A new store of `engine` holding `data`.
     pub fn new(engine: &Engine, data: T) -> Store<T> {
-        Store(Box::new(StoreInner {
+        let store = Store(Box::new(StoreInner {
             opaque: StoreOpaque {
                 id: StoreId(NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed)),
                 engine: engine.clone(),
@@ -131,9 +142,15 @@ impl<T> Store<T> {
                 pending: None,
                 limiter: None,
                 last_limit_hit: None,
+                wasm_stack_limit: usize::MAX,
             },
             data,
-        }))
+        }));
+        if engine.config().epoch_interruption {
+            // Unregistered in `StoreOpaque::drop`; the context is boxed, so it stays put.
+            engine.interruptible().register(&store.0.opaque.vm);
+        }
+        store
     }
 
     /// The host data.
@@ -292,8 +309,16 @@ impl StoreOpaque {
                 "epoch interruption is not enabled (Config::epoch_interruption)",
             ));
         }
-        self.vm
-            .set_epoch_deadline(self.engine.current_epoch().saturating_add(ticks));
+        let now = self.engine.current_epoch();
+        self.vm.set_epoch_deadline(now.saturating_add(ticks));
+        if ticks == 0 {
+            // Already due (set from a host function while wasm runs): the ticker will
+            // not come by before the next tick, so interrupt the running wasm now.
+            self.vm.interrupt_if_running();
+        } else {
+            // Moved into the future: a pending interrupt no longer applies.
+            self.vm.resume(self.wasm_stack_limit);
+        }
         Ok(())
     }
 
@@ -425,7 +450,8 @@ impl StoreOpaque {
         if outermost {
             let here = &outermost as *const bool as usize;
             let max = self.engine.config().max_wasm_stack;
-            self.vm.set_stack_limit(here.saturating_sub(max));
+            self.wasm_stack_limit = here.saturating_sub(max);
+            self.vm.set_stack_limit(self.wasm_stack_limit);
         }
         // SAFETY: `array_call` is the trampoline of `func_ref`'s signature, taken from
         // its module (kept alive by the function); `values` was sized by the caller for
@@ -439,10 +465,17 @@ impl StoreOpaque {
                 values.as_mut_ptr(),
             )
         };
+        // A stack check failed against the interrupt limit: the deadline has passed.
+        let interrupted = self.vm.interrupted();
         if outermost {
             self.vm.set_stack_limit(usize::MAX);
         }
-        r.map_err(|t| self.trap_error(t))
+        r.map_err(|mut t| {
+            if interrupted && t.kind == kiln_jit::TrapKind::StackOverflow {
+                t.kind = kiln_jit::TrapKind::Interrupted;
+            }
+            self.trap_error(t)
+        })
     }
 
     /// Turns a caught trap into an `Error`, resolving its backtrace.

@@ -290,7 +290,14 @@ fn a_deadline_moved_by_a_host_function_applies_to_its_caller() {
             &engine,
             r#"(module
                  (import "host" "expire" (func $expire))
-                 (func (export "run") (call $expire) (loop $l (br $l))))"#,
+                 (func (export "run") (call $expire) (loop $l (br $l)))
+                 ;; 2^60 calls and no loop: only function entries can stop it.
+                 (func $tree (param i32) (result i32)
+                   (if (result i32) (i32.eqz (local.get 0))
+                     (then (i32.const 1))
+                     (else (i32.add (call $tree (i32.sub (local.get 0) (i32.const 1)))
+                                    (call $tree (i32.sub (local.get 0) (i32.const 1)))))))
+                 (func (export "run_tree") (call $expire) (drop (call $tree (i32.const 60)))))"#,
         )
         .expect("compiles");
         let mut linker = Linker::new(&engine);
@@ -312,7 +319,37 @@ fn a_deadline_moved_by_a_host_function_applies_to_its_caller() {
         // The store's own deadline applies again on the next call.
         store.set_epoch_deadline(0).expect("epochs on");
         expect_interrupted(run.call(&mut store, ()), fuel);
+        // Recursion without loops is stopped at function entries.
+        store.set_epoch_deadline(u64::MAX).expect("epochs on");
+        let run_tree = instance
+            .get_typed_func::<(), ()>(&store, "run_tree")
+            .expect("run_tree");
+        expect_interrupted(run_tree.call(&mut store, ()), fuel);
     }
+}
+
+#[test]
+fn a_manual_epoch_increment_from_another_thread_stops_recursion() {
+    // No ticker: the embedder advances the epoch itself, and the recursing store (which
+    // has no loop to check) must stop at its next function entry.
+    let (mut store, instance) = setup(Config::new().epoch_interruption(true));
+    let engine = store.engine().clone();
+    store.set_epoch_deadline(1).expect("epochs on");
+    let bumper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        engine.increment_epoch();
+    });
+    assert_eq!(
+        trap_of(&mut store, &instance, "mutual", &[]),
+        TrapCode::Interrupted
+    );
+    bumper.join().expect("bumper thread");
+    // The store works normally afterwards.
+    store.set_epoch_deadline(u64::MAX).expect("epochs on");
+    let ok = instance
+        .get_typed_func::<(), i32>(&store, "ok")
+        .expect("typed");
+    assert_eq!(ok.call(&mut store, ()).expect("runs"), 42);
 }
 
 fn expect_interrupted(r: Result<()>, fuel: bool) {

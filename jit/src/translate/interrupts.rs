@@ -12,10 +12,12 @@
 //! Every loop iteration and every call ends a segment, so neither a loop nor a
 //! loop-free call tree escapes metering (given non-zero costs).
 //!
-//! Epochs: function entries and loop headers load the engine's epoch and trap with
-//! `Interrupted` once it has reached the store's deadline. Without fuel the deadline
-//! lives in the pinned register (the trampolines load it); with fuel, in a variable
-//! loaded from the store context at entry and after calls. See `crate::pinned`.
+//! Epochs: the runtime compares each store's deadline with the engine's epoch whenever
+//! the epoch advances, and interrupts a store running wasm past its deadline by setting
+//! its stack limit to `INTERRUPT_STACK_LIMIT` (sign bit set), which no stack pointer
+//! satisfies. Function entries need no check of their own: the prologue's stack check
+//! traps (and the runtime reports `Interrupted`). Loop headers load the stack limit and
+//! trap with `Interrupted` when its sign bit is set: one load, one test, one branch.
 
 use super::FuncTranslator;
 use crate::signatures::POINTER;
@@ -32,18 +34,6 @@ pub(crate) struct Interrupts {
     fuel: Option<Variable>,
     /// Cost of the current segment, not yet added to `fuel`.
     pending: i64,
-    /// Where the epoch deadline is (when epochs are on).
-    deadline: Option<Deadline>,
-}
-
-/// Where a function finds the store's epoch deadline.
-#[derive(Clone, Copy)]
-enum Deadline {
-    /// In the pinned register (epochs without fuel): never reloaded.
-    Pinned,
-    /// In a variable loaded from the store context at entry and after calls (the
-    /// pinned register holds the fuel counter).
-    Variable(Variable),
 }
 
 impl FuncTranslator<'_, '_> {
@@ -54,28 +44,15 @@ impl FuncTranslator<'_, '_> {
             .load(POINTER, flags, self.vmctx, VmOffsets::STORE_CONTEXT as i32)
     }
 
-    /// Sets up the variables, and checks at function entry. A function that makes no
-    /// calls gets no entry check for epochs: without calls it can only run long in a
-    /// loop, whose header is checked, and every call chain into it passes the entry
-    /// check of its caller.
-    pub(crate) fn interrupts_at_entry(&mut self, makes_calls: bool) {
+    /// Sets up the fuel variable at function entry. There is no epoch check here: the
+    /// runtime interrupts function entries through the stack limit the prologue
+    /// already checks (see the module comment).
+    pub(crate) fn interrupts_at_entry(&mut self) {
         if self.env.fuel.is_some() {
             let var = self.b.declare_var(I64);
             self.interrupts.fuel = Some(var);
         }
-        if self.env.epoch_interruption {
-            self.interrupts.deadline = Some(if self.env.fuel.is_some() {
-                Deadline::Variable(self.b.declare_var(I64))
-            } else {
-                Deadline::Pinned
-            });
-        }
         self.reload_interrupt_state();
-        if makes_calls {
-            self.check_interrupts();
-        } else {
-            self.flush_fuel();
-        }
     }
 
     /// Adds the cost of the operator named `op` to the current segment.
@@ -121,26 +98,21 @@ impl FuncTranslator<'_, '_> {
     /// has passed.
     pub(crate) fn check_interrupts(&mut self) {
         self.flush_fuel();
-        if let Some(deadline) = self.interrupts.deadline {
-            // The epoch pointer never changes: Cranelift may hoist its load.
-            let flags = MemFlagsData::trusted();
-            let ptr = self.b.ins().load(
-                POINTER,
-                flags.with_readonly().with_can_move(),
-                self.vmctx,
-                VmOffsets::EPOCH_PTR as i32,
-            );
-            // Another thread advances the epoch: an atomic load is never merged with an
-            // earlier one (a plain load in a store-free loop would be).
-            let epoch = self.b.ins().atomic_load(I64, flags, ptr);
-            let deadline = match deadline {
-                Deadline::Pinned => self.b.ins().get_pinned_reg(I64),
-                Deadline::Variable(var) => self.b.use_var(var),
-            };
-            let late = self
+        if self.env.epoch_interruption {
+            // The stack limit is `INTERRUPT_STACK_LIMIT` (sign bit set) once the
+            // store's deadline has passed. Another thread writes it: an atomic load is
+            // never merged with an earlier one (a plain load in a store-free loop would
+            // be).
+            let ctx = self.store_context();
+            let addr = self
                 .b
                 .ins()
-                .icmp(IntCC::UnsignedGreaterThanOrEqual, epoch, deadline);
+                .iadd_imm_s(ctx, i64::from(store_context::STACK_LIMIT));
+            let limit = self
+                .b
+                .ins()
+                .atomic_load(POINTER, MemFlagsData::trusted(), addr);
+            let late = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, limit, 0);
             self.trap_if(late, TrapKind::Interrupted);
         }
     }
@@ -155,21 +127,11 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Takes the fuel counter from the pinned register and loads a deadline variable
-    /// from the store context (at entry and after calls, which may have consumed fuel
-    /// or, through the host, moved the deadline).
+    /// Takes the fuel counter from the pinned register (at entry and after calls, which
+    /// consume fuel).
     pub(crate) fn reload_interrupt_state(&mut self) {
         if let Some(var) = self.interrupts.fuel {
             let v = self.b.ins().get_pinned_reg(I64);
-            self.b.def_var(var, v);
-        }
-        if let Some(Deadline::Variable(var)) = self.interrupts.deadline {
-            let ctx = self.store_context();
-            let flags = MemFlagsData::trusted();
-            let v = self
-                .b
-                .ins()
-                .load(I64, flags, ctx, store_context::EPOCH_DEADLINE as i32);
             self.b.def_var(var, v);
         }
     }

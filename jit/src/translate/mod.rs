@@ -111,8 +111,7 @@ pub(crate) fn translate_function(
         direct_callees: HashMap::new(),
     };
     t.declare_locals(entry, ty, &body)?;
-    let calls = env.epoch_interruption && makes_calls(&body)?;
-    t.interrupts_at_entry(calls);
+    t.interrupts_at_entry();
     t.control.push(Frame {
         kind: FrameKind::Function,
         dest: exit,
@@ -129,20 +128,6 @@ pub(crate) fn translate_function(
     }
     t.b.finalize(env.frontend_config);
     Ok(())
-}
-
-/// Whether `body` calls other wasm functions (directly or through a table).
-fn makes_calls(body: &wasmparser::FunctionBody<'_>) -> Result<bool> {
-    let mut ops = body.get_operators_reader()?;
-    while !ops.eof() {
-        if matches!(
-            ops.read()?,
-            wasmparser::Operator::Call { .. } | wasmparser::Operator::CallIndirect { .. }
-        ) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 impl<'a, 'f> FuncTranslator<'a, 'f> {

@@ -3,6 +3,7 @@
 
 use kiln_jit::VMCTX_MAGIC;
 use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// What a funcref points to; every call goes through one (see `kiln_jit::func_ref`).
 #[repr(C)]
@@ -44,47 +45,90 @@ pub struct VMGlobalDefinition {
     pub storage: UnsafeCell<[u8; 16]>,
 }
 
+/// The stack limit that interrupts running wasm: another thread sets it when a store's
+/// epoch deadline has passed. Every prologue's stack check fails against it (it lies
+/// above any user-space stack pointer, and far enough below `usize::MAX` that adding a
+/// frame size cannot wrap), and loop headers test its sign bit.
+pub const INTERRUPT_STACK_LIMIT: usize = 1 << 63;
+
 /// Per-store state that generated code reads.
+///
+/// `stack_limit` and `epoch_deadline` are atomics because the epoch ticker (another
+/// thread) reads the deadline and may set the limit to `INTERRUPT_STACK_LIMIT`
+/// (`interrupt_if_running`). Generated code reads both with plain aligned 8-byte
+/// loads, which are single-copy atomic on the supported targets.
 #[repr(C)]
 #[derive(Debug)]
 pub struct VMStoreContext {
-    /// Lowest address the wasm stack may reach; `usize::MAX` forbids entering wasm
-    /// until the runtime sets it on entry.
-    pub stack_limit: UnsafeCell<usize>,
+    /// Lowest address the wasm stack may reach: `usize::MAX` while no wasm runs (set
+    /// on entry from the host), `INTERRUPT_STACK_LIMIT` once interrupted.
+    pub stack_limit: AtomicUsize,
     /// `u64::MAX - fuel left`: generated code adds each cost and traps on carry.
     pub fuel_counter: UnsafeCell<u64>,
     /// Interrupt once the engine's epoch reaches this value.
-    pub epoch_deadline: UnsafeCell<u64>,
+    pub epoch_deadline: AtomicU64,
     /// The engine's epoch counter.
     pub epoch: *const std::sync::atomic::AtomicU64,
 }
 
-// SAFETY: the cells are only accessed by the thread that holds the store (generated
-// code running for it, or the store's own methods); `epoch` points to an atomic owned by
-// the engine, which the store keeps alive.
+// SAFETY: the cell (`fuel_counter`) is only accessed by the thread that holds the store
+// (generated code running for it, or the store's own methods); other threads touch only
+// the atomics. `epoch` points to an atomic owned by the engine, which the store keeps
+// alive.
 unsafe impl Send for VMStoreContext {}
 
 impl VMStoreContext {
     /// A context for a store of the engine whose epoch counter is `epoch`.
     pub fn new(epoch: *const std::sync::atomic::AtomicU64) -> Self {
         VMStoreContext {
-            stack_limit: UnsafeCell::new(usize::MAX),
+            stack_limit: AtomicUsize::new(usize::MAX),
             fuel_counter: UnsafeCell::new(u64::MAX),
-            epoch_deadline: UnsafeCell::new(u64::MAX),
+            epoch_deadline: AtomicU64::new(u64::MAX),
             epoch,
         }
     }
 
     /// The stack limit (see the field).
     pub fn stack_limit(&self) -> usize {
-        // SAFETY: see `Send` above: no generated code runs while `&self` is used.
-        unsafe { *self.stack_limit.get() }
+        self.stack_limit.load(Ordering::Relaxed)
     }
 
-    /// Sets the stack limit.
+    /// Sets the stack limit (on the store's own thread, entering or leaving wasm).
     pub fn set_stack_limit(&self, v: usize) {
-        // SAFETY: as in `stack_limit`.
-        unsafe { *self.stack_limit.get() = v }
+        self.stack_limit.store(v, Ordering::Relaxed);
+    }
+
+    /// Makes the next wasm function entry trap, if wasm is running (from any thread).
+    /// A store not in wasm is left alone: entry from the host checks the deadline.
+    pub fn interrupt_if_running(&self) {
+        let mut current = self.stack_limit();
+        while current != usize::MAX && current != INTERRUPT_STACK_LIMIT {
+            match self.stack_limit.compare_exchange_weak(
+                current,
+                INTERRUPT_STACK_LIMIT,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Whether `interrupt_if_running` interrupted the running wasm.
+    pub fn interrupted(&self) -> bool {
+        self.stack_limit() == INTERRUPT_STACK_LIMIT
+    }
+
+    /// Undoes `interrupt_if_running` (on the store's own thread, when its deadline
+    /// moved into the future): `limit` is the limit wasm was entered with.
+    pub fn resume(&self, limit: usize) {
+        let _ = self.stack_limit.compare_exchange(
+            INTERRUPT_STACK_LIMIT,
+            limit,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// Fuel left (the counter holds its complement).
@@ -107,14 +151,12 @@ impl VMStoreContext {
 
     /// The epoch deadline.
     pub fn epoch_deadline(&self) -> u64 {
-        // SAFETY: as in `fuel_left`.
-        unsafe { *self.epoch_deadline.get() }
+        self.epoch_deadline.load(Ordering::Relaxed)
     }
 
     /// Sets the epoch deadline.
     pub fn set_epoch_deadline(&self, v: u64) {
-        // SAFETY: as in `fuel_left`.
-        unsafe { *self.epoch_deadline.get() = v }
+        self.epoch_deadline.store(v, Ordering::Relaxed);
     }
 }
 

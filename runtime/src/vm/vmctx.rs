@@ -41,8 +41,7 @@ unsafe impl Sync for VmCtx {}
 const HEADER: usize = std::mem::size_of::<VMInstanceHeader>();
 
 impl VmCtx {
-    /// A zeroed vmctx with its header, magic, store context, builtins and epoch pointer
-    /// set. `store_context` must point to the store's live context.
+    /// A zeroed vmctx with its header, magic, store context and builtins set.
     pub fn new(offsets: VmOffsets, store_context: *const VMStoreContext) -> Self {
         let layout = Layout::from_size_align(HEADER + offsets.size() as usize, 16)
             .expect("vmctx size fits in isize");
@@ -59,8 +58,6 @@ impl VmCtx {
         v.write(VmOffsets::MAGIC, MAGIC);
         v.write(VmOffsets::STORE_CONTEXT, store_context);
         v.write(VmOffsets::BUILTINS, super::builtins::table());
-        // SAFETY: the caller passes its store's live context.
-        v.write(VmOffsets::EPOCH_PTR, unsafe { (*store_context).epoch });
         v
     }
 
