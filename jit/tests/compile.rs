@@ -101,6 +101,21 @@ fn baseline_cpu_uses_libcalls_for_rounding() {
     assert_eq!(m.functions[0].relocs.len(), 1);
     assert_eq!(
         m.functions[0].relocs[0].target,
-        kiln_jit::LibCall::NearestF32
+        kiln_jit::RelocTarget::LibCall(kiln_jit::LibCall::NearestF32)
     );
+}
+
+#[test]
+fn calls_within_a_module_are_direct_and_relocated() {
+    let m = compile(
+        "(module (func $a (result i32) (call $b)) (func $b (result i32) (i32.const 7)))",
+        CpuFeatures::Native,
+    );
+    let relocs = &m.functions[0].relocs;
+    assert_eq!(relocs.len(), 1);
+    assert_eq!(
+        relocs[0].target,
+        kiln_jit::RelocTarget::Function(kiln_frontend::DefinedFuncIndex::from_u32(1))
+    );
+    assert!(m.functions[1].relocs.is_empty());
 }
