@@ -62,7 +62,8 @@ impl Features {
     }
 
     /// A module failed validation under `self`. If it validates once exactly one more
-    /// proposal (or a known group) is enabled, name that proposal.
+    /// proposal (or a known group) is enabled, name that proposal; if it needs some
+    /// other combination, say so.
     ///
     /// A module invalid even with every proposal enabled is simply invalid: that one
     /// extra validation settles the common case (and a huge hostile module costs two
@@ -84,5 +85,7 @@ impl Features {
                 .is_ok()
                 .then_some(name)
         })
+        // Valid with every proposal, but with none of the known ones or groups alone.
+        .or(Some("a combination of later proposals"))
     }
 }

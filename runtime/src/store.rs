@@ -448,7 +448,7 @@ impl StoreOpaque {
         // nested wasm shares one budget.
         let outermost = self.vm.stack_limit() == usize::MAX;
         if outermost {
-            let here = &outermost as *const bool as usize;
+            let here = vm::stack_pointer();
             let max = self.engine.config().max_wasm_stack;
             self.wasm_stack_limit = here.saturating_sub(max);
             self.vm.set_stack_limit(self.wasm_stack_limit);

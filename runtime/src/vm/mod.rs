@@ -25,3 +25,22 @@ pub use table::VmTable;
 pub use traphandler::{call_catching, TrapRecord};
 pub use vmcontext::{VMStoreContext, ValRaw};
 pub use vmctx::VmCtx;
+
+/// The current stack pointer. (The address of a local is not good enough: sanitizers
+/// may move locals to a heap "fake stack", and the wasm stack limit computed from it
+/// would then be meaningless.)
+#[inline(always)]
+pub fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: copies a register into a register; touches no memory and no flags.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: as above.
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    sp
+}

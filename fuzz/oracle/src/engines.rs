@@ -1,0 +1,122 @@
+//! Engines, created once per process and shared by every check.
+
+use kiln::{Config, CpuFeatures, Engine, FuelCosts, OptLevel};
+use std::sync::OnceLock;
+
+type Cached<T> = OnceLock<Result<T, String>>;
+
+fn cached<T>(
+    cell: &'static Cached<T>,
+    make: impl FnOnce() -> Result<T, String>,
+) -> Result<&'static T, String> {
+    cell.get_or_init(make).as_ref().map_err(Clone::clone)
+}
+
+/// Kiln's fuel costs set to Wasmtime's flat costs (0 for `nop`, `drop`, `block`, `loop`,
+/// `unreachable`, `return`, `else` and `end`; 1 for everything else), so that the same
+/// fuel runs out at about the same point on both engines. Wasmtime also charges per byte
+/// or element for bulk memory and table operations, which Kiln does not: fuel still
+/// differs, and running out of it is never compared (see `differential`).
+fn wasmtime_like_costs() -> FuelCosts {
+    let mut costs = FuelCosts::new(1);
+    for op in [
+        "Nop",
+        "Drop",
+        "Block",
+        "Loop",
+        "Unreachable",
+        "Return",
+        "Else",
+        "End",
+    ] {
+        costs.set(op, 0);
+    }
+    costs
+}
+
+/// Kiln for the differential check: fuel on with Wasmtime-like costs, verifier on.
+pub(crate) fn kiln_differential() -> Result<&'static Engine, String> {
+    static ENGINE: Cached<Engine> = OnceLock::new();
+    cached(&ENGINE, || {
+        Engine::new(
+            Config::new()
+                .cranelift_verifier(true)
+                .parallel_compilation(false)
+                .fuel_costs(wasmtime_like_costs()),
+        )
+        .map_err(|e| format!("cannot create Kiln's engine: {e}"))
+    })
+}
+
+/// Kiln for the limits check: fuel and epoch interruption on, verifier on.
+pub(crate) fn kiln_limits() -> Result<&'static Engine, String> {
+    static ENGINE: Cached<Engine> = OnceLock::new();
+    cached(&ENGINE, || {
+        Engine::new(
+            Config::new()
+                .cranelift_verifier(true)
+                .parallel_compilation(false)
+                .consume_fuel(true)
+                .epoch_interruption(true),
+        )
+        .map_err(|e| format!("cannot create Kiln's engine: {e}"))
+    })
+}
+
+/// Kiln engines for the compile check, all with the verifier on: they differ in what
+/// the generated code looks like.
+pub(crate) fn kiln_compile(variant: crate::CompileEngine) -> Result<&'static Engine, String> {
+    use crate::CompileEngine as V;
+    static ENGINES: [Cached<Engine>; 5] = [const { OnceLock::new() }; 5];
+    let (i, configure): (usize, fn(&mut Config)) = match variant {
+        V::Default => (0, |_| {}),
+        V::Instrumented => (1, |c| {
+            c.consume_fuel(true).epoch_interruption(true);
+        }),
+        V::Unoptimized => (2, |c| {
+            c.opt_level(OptLevel::None);
+        }),
+        V::Baseline => (3, |c| {
+            c.cpu_features(CpuFeatures::Baseline)
+                .opt_level(OptLevel::SpeedAndSize);
+        }),
+        V::Parallel => (4, |c| {
+            c.parallel_compilation(true).consume_fuel(true);
+        }),
+    };
+    cached(&ENGINES[i], || {
+        let mut config = Config::new();
+        config.cranelift_verifier(true).parallel_compilation(false);
+        configure(&mut config);
+        Engine::new(&config).map_err(|e| format!("cannot create Kiln's {variant:?} engine: {e}"))
+    })
+}
+
+/// Wasmtime 48 for the differential check: Kiln's feature set exactly, fuel on, no NaN
+/// canonicalization, the default 512 KiB wasm stack (as Kiln's).
+pub(crate) fn wasmtime() -> Result<&'static wasmtime::Engine, String> {
+    static ENGINE: Cached<wasmtime::Engine> = OnceLock::new();
+    cached(&ENGINE, || {
+        let mut c = wasmtime::Config::new();
+        c.consume_fuel(true)
+            .parallel_compilation(false)
+            .cranelift_nan_canonicalization(false)
+            .max_wasm_stack(512 << 10)
+            .wasm_bulk_memory(true)
+            .wasm_reference_types(true)
+            .wasm_multi_value(true)
+            .wasm_simd(true)
+            .wasm_relaxed_simd(false)
+            .wasm_tail_call(false)
+            .wasm_function_references(false)
+            .wasm_gc(false)
+            .wasm_exceptions(false)
+            .wasm_multi_memory(false)
+            .wasm_memory64(false)
+            .wasm_extended_const(false)
+            .wasm_wide_arithmetic(false)
+            .wasm_custom_page_sizes(false)
+            .wasm_stack_switching(false);
+        wasmtime::Engine::new(&c).map_err(|e| format!("cannot create Wasmtime's engine: {e:#}"))
+    })
+}
