@@ -76,16 +76,18 @@ impl Features {
         {
             return None;
         }
-        OTHER_PROPOSALS.iter().find_map(|&(extra, name)| {
-            if base.contains(extra) {
-                return None;
-            }
-            Validator::new_with_features(base | extra)
-                .validate_all(bytes)
-                .is_ok()
-                .then_some(name)
-        })
-        // Valid with every proposal, but with none of the known ones or groups alone.
-        .or(Some("a combination of later proposals"))
+        OTHER_PROPOSALS
+            .iter()
+            .find_map(|&(extra, name)| {
+                if base.contains(extra) {
+                    return None;
+                }
+                Validator::new_with_features(base | extra)
+                    .validate_all(bytes)
+                    .is_ok()
+                    .then_some(name)
+            })
+            // Valid with every proposal, but with none of the known ones or groups alone.
+            .or(Some("a combination of later proposals"))
     }
 }

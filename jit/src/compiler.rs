@@ -302,7 +302,12 @@ impl Compiler {
         let mut ctx = Context::new();
         ctx.set_disasm(true);
         ctx.func.name = UserFuncName::user(0, index.as_u32());
-        translate_function(&env, index, &mut ctx.func, &mut FunctionBuilderContext::new())?;
+        translate_function(
+            &env,
+            index,
+            &mut ctx.func,
+            &mut FunctionBuilderContext::new(),
+        )?;
         let compiled = self.run_cranelift(&mut ctx)?;
         let text = compiled.vcode.clone().unwrap_or_default();
         Ok((text, compiled.code_buffer().to_vec()))

@@ -1,9 +1,9 @@
 //! Trampolines between the host's array-call convention and the wasm convention.
 
+use crate::pinned::Pinned;
 use crate::signatures::{
     array_call_signature, host_entry_signature, ir_type, wasm_signature, POINTER,
 };
-use crate::pinned::Pinned;
 use crate::{TrapKind, VAL_RAW_SIZE};
 use cranelift_codegen::ir::types::{I32, I64};
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind};

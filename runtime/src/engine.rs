@@ -294,7 +294,7 @@ impl Engine {
             Default::default(),
             self.0.config.code_padding,
         )
-            .map_err(Error::from)?;
+        .map_err(Error::from)?;
         cache.insert(id, code.clone());
         Ok((code, id))
     }

@@ -234,7 +234,9 @@ fn fuel_passing() -> (Store<Vec<u64>>, Instance) {
         })
         .expect("reenter");
     let mut store = Store::new(&engine, Vec::new());
-    let instance = linker.instantiate(&mut store, &module).expect("instantiates");
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiates");
     (store, instance)
 }
 
@@ -311,7 +313,9 @@ fn a_deadline_moved_by_a_host_function_applies_to_its_caller() {
             store.set_fuel(u64::MAX).expect("fuel on");
         }
         store.set_epoch_deadline(u64::MAX).expect("epochs on");
-        let instance = linker.instantiate(&mut store, &module).expect("instantiates");
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiates");
         let run = instance
             .get_typed_func::<(), ()>(&store, "run")
             .expect("run");
@@ -383,13 +387,22 @@ fn fuel_charged_across_if_arms_and_blocks_is_exact_on_every_path() {
     .expect("compiles");
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
-    for (name, arg, cost) in [("arms", 1, 7), ("arms", 0, 7), ("skip", 1, 5), ("skip", 0, 8)] {
+    for (name, arg, cost) in [
+        ("arms", 1, 7),
+        ("arms", 0, 7),
+        ("skip", 1, 5),
+        ("skip", 0, 8),
+    ] {
         let f = instance
             .get_typed_func::<i32, i32>(&store, name)
             .expect("export");
         store.set_fuel(1000).expect("fuel on");
         f.call(&mut store, arg).expect("runs");
-        assert_eq!(store.get_fuel().expect("fuel on"), 1000 - cost, "{name}({arg})");
+        assert_eq!(
+            store.get_fuel().expect("fuel on"),
+            1000 - cost,
+            "{name}({arg})"
+        );
         // One short traps; exactly enough runs.
         store.set_fuel(cost - 1).expect("fuel on");
         let err = f.call(&mut store, arg).expect_err("one short");

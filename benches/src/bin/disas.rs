@@ -38,7 +38,8 @@ fn main() -> Result<(), String> {
         let name = info.func_name(f).unwrap_or("");
         let selected = wanted.is_empty()
             || wanted.iter().any(|w| {
-                w.parse::<u32>().ok() == Some(f.as_u32()) || (!w.is_empty() && name.contains(w.as_str()))
+                w.parse::<u32>().ok() == Some(f.as_u32())
+                    || (!w.is_empty() && name.contains(w.as_str()))
             });
         if selected {
             println!("== function {} {name}", f.as_u32());
@@ -66,7 +67,14 @@ fn run_objdump(code: &[u8]) -> Result<String, String> {
     let path = std::env::temp_dir().join(format!("kiln-disas-{}.bin", std::process::id()));
     std::fs::write(&path, code).map_err(|e| e.to_string())?;
     let out = std::process::Command::new("objdump")
-        .args(["-D", "-b", "binary", "-m", "i386:x86-64", "--no-show-raw-insn"])
+        .args([
+            "-D",
+            "-b",
+            "binary",
+            "-m",
+            "i386:x86-64",
+            "--no-show-raw-insn",
+        ])
         .arg(&path)
         .output()
         .map_err(|e| format!("objdump: {e}"))?;

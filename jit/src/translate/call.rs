@@ -8,8 +8,8 @@ use crate::TrapKind;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I32;
 use cranelift_codegen::ir::{
-    ExtFuncData, ExternalName, FuncRef, Inst, InstBuilder, MemFlagsData, SigRef,
-    UserExternalName, Value,
+    ExtFuncData, ExternalName, FuncRef, Inst, InstBuilder, MemFlagsData, SigRef, UserExternalName,
+    Value,
 };
 use kiln_frontend::{DefinedFuncIndex, FuncIndex, TableIndex, TypeIndex};
 

@@ -206,8 +206,8 @@ impl FuncTranslator<'_, '_> {
         let mut frame = self.control.pop().expect("validated: end matches a frame");
         // Only a block or loop never branched to ends in a block with one predecessor,
         // its fallthrough: there the segment's fuel cost carries on.
-        let merges = !matches!(frame.kind, FrameKind::Block | FrameKind::Loop { .. })
-            || frame.branched_to;
+        let merges =
+            !matches!(frame.kind, FrameKind::Block | FrameKind::Loop { .. }) || frame.branched_to;
         if self.reachable {
             let vals = self.peekn(frame.results).to_vec();
             if merges {

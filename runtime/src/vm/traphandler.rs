@@ -159,7 +159,12 @@ unsafe fn registers(ctx: *mut c_void) -> (usize, usize, usize, u64) {
     {
         // SAFETY: the kernel passes a valid ucontext_t.
         let mc = unsafe { &(*ctx).uc_mcontext };
-        (mc.pc as usize, mc.regs[29] as usize, mc.sp as usize, mc.regs[21])
+        (
+            mc.pc as usize,
+            mc.regs[29] as usize,
+            mc.sp as usize,
+            mc.regs[21],
+        )
     }
 }
 
