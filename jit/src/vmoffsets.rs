@@ -81,12 +81,9 @@ pub mod store_context {
     /// `fuel_counter: u64`: `u64::MAX - fuel left`; an addition that carries means out
     /// of fuel. Generated code keeps it in a variable and stores it around calls.
     pub const FUEL_COUNTER: u32 = 8;
-    /// `epoch_deadline: u64`: interrupt once the engine's epoch reaches this value.
-    pub const EPOCH_DEADLINE: u32 = 16;
-    /// `epoch: *const u64`: the engine's epoch counter.
-    pub const EPOCH_PTR: u32 = 24;
-    /// Size of the struct.
-    pub const SIZE: u32 = 32;
+    /// Size of the struct. (Its last field, the epoch deadline, is the runtime's own:
+    /// generated code learns of a passed deadline through `STACK_LIMIT`.)
+    pub const SIZE: u32 = 24;
 }
 
 /// `VMHostFuncContext`: the `vmctx` of a host function. Its first field is the function's

@@ -244,10 +244,6 @@ impl Engine {
         &self.0.interruptible
     }
 
-    pub(crate) fn epoch_ptr(&self) -> *const AtomicU64 {
-        &self.0.epoch
-    }
-
     /// Registers the engine with the process-wide ticker thread (started once), which
     /// advances the epoch of every live registered engine every `EPOCH_TICK`. `false` if
     /// the thread cannot be started.

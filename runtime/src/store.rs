@@ -131,7 +131,7 @@ impl<T> Store<T> {
             opaque: StoreOpaque {
                 id: StoreId(NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed)),
                 engine: engine.clone(),
-                vm: Box::new(VMStoreContext::new(engine.epoch_ptr())),
+                vm: Box::new(VMStoreContext::new()),
                 instances: Vec::new(),
                 memories: Vec::new(),
                 tables: Vec::new(),

@@ -65,26 +65,23 @@ pub struct VMStoreContext {
     pub stack_limit: AtomicUsize,
     /// `u64::MAX - fuel left`: generated code adds each cost and traps on carry.
     pub fuel_counter: UnsafeCell<u64>,
-    /// Interrupt once the engine's epoch reaches this value.
+    /// Interrupt once the engine's epoch reaches this value (read by the runtime only).
     pub epoch_deadline: AtomicU64,
-    /// The engine's epoch counter.
-    pub epoch: *const std::sync::atomic::AtomicU64,
 }
 
-// SAFETY: the cell (`fuel_counter`) is only accessed by the thread that holds the store
-// (generated code running for it, or the store's own methods); other threads touch only
-// the atomics. `epoch` points to an atomic owned by the engine, which the store keeps
-// alive.
-unsafe impl Send for VMStoreContext {}
+impl Default for VMStoreContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl VMStoreContext {
-    /// A context for a store of the engine whose epoch counter is `epoch`.
-    pub fn new(epoch: *const std::sync::atomic::AtomicU64) -> Self {
+    /// A context for a new store: not in wasm, no fuel, no deadline.
+    pub fn new() -> Self {
         VMStoreContext {
             stack_limit: AtomicUsize::new(usize::MAX),
             fuel_counter: UnsafeCell::new(u64::MAX),
             epoch_deadline: AtomicU64::new(u64::MAX),
-            epoch,
         }
     }
 
@@ -133,7 +130,8 @@ impl VMStoreContext {
 
     /// Fuel left (the counter holds its complement).
     pub fn fuel_left(&self) -> u64 {
-        // SAFETY: see `Send` above: no generated code runs while `&self` is used.
+        // SAFETY: the cell is only touched on the thread that holds the store (other
+        // threads use only the atomics), and no generated code runs while `&self` is used.
         !unsafe { *self.fuel_counter.get() }
     }
 
@@ -259,14 +257,6 @@ mod tests {
         assert_eq!(
             offset_of!(VMStoreContext, fuel_counter),
             store_context::FUEL_COUNTER as usize
-        );
-        assert_eq!(
-            offset_of!(VMStoreContext, epoch_deadline),
-            store_context::EPOCH_DEADLINE as usize
-        );
-        assert_eq!(
-            offset_of!(VMStoreContext, epoch),
-            store_context::EPOCH_PTR as usize
         );
         assert_eq!(size_of::<VMStoreContext>(), store_context::SIZE as usize);
 
