@@ -38,19 +38,6 @@ pub use value::{TrapKind, Value};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// AddressSanitizer's default options in cargo-fuzz builds (which pass `--cfg fuzzing`):
-/// turn off `detect_stack_use_after_return`. With it on, ASan moves locals whose address
-/// is taken to a heap-allocated "fake stack", and Kiln derives its wasm stack limit from
-/// the address of a local (`Store`'s call path), so the limit comes out wrong and deep
-/// recursion through a builtin overflows the real stack (see
-/// `fuzz/regressions/limits/asan-fake-stack-recursion.wat`). `ASAN_OPTIONS` still
-/// overrides this.
-#[cfg(fuzzing)]
-#[no_mangle]
-pub extern "C" fn __asan_default_options() -> *const std::ffi::c_char {
-    c"detect_stack_use_after_return=0".as_ptr()
-}
-
 /// The four fuzz targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
