@@ -65,12 +65,16 @@ pub struct TrapSite {
 pub struct CompiledFunction {
     /// Machine code; position-independent except for `relocs`.
     pub code: Vec<u8>,
-    /// Required alignment of the code's start, in bytes.
+    /// Required alignment of the code's start, in bytes (1 unless its constants need more).
     pub alignment: u32,
     /// Trapping instructions, sorted by offset.
     pub traps: Vec<TrapSite>,
     /// Libcall addresses to patch in.
     pub relocs: Vec<Relocation>,
+    /// Where the code should start past a [`PLACEMENT_LINE`](crate::PLACEMENT_LINE)-byte
+    /// boundary so that its innermost loops straddle as few fetch lines as possible
+    /// (a multiple of `alignment`), or `None` when placement makes no difference.
+    pub loop_placement: Option<u32>,
 }
 
 /// A module's compiled code.

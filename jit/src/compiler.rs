@@ -5,6 +5,7 @@ use crate::compiled::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::pinned::Pinned;
+use crate::placement::loop_placement;
 use crate::translate::{translate_function, ModuleEnv};
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
@@ -118,7 +119,7 @@ impl Compiler {
             OptLevel::Speed => "speed",
             OptLevel::SpeedAndSize => "speed_and_size",
         };
-        let settings: [(&str, &str); 9] = [
+        let settings: [(&str, &str); 10] = [
             ("opt_level", opt),
             (
                 "enable_verifier",
@@ -135,6 +136,8 @@ impl Compiler {
             ("enable_heap_access_spectre_mitigation", "false"),
             ("enable_table_access_spectre_mitigation", "false"),
             ("unwind_info", "false"),
+            // Block offsets and edges, from which `placement` finds the loops.
+            ("machine_code_cfg_info", "true"),
         ];
         for (name, value) in settings {
             flags.set(name, value).map_err(config_error)?;
@@ -391,11 +394,19 @@ impl Compiler {
                 addend: r.addend,
             });
         }
+        let alignment = buffer.alignment;
+        let loop_placement = loop_placement(
+            &compiled.bb_starts,
+            &compiled.bb_edges,
+            compiled.code_buffer().len() as u32,
+            alignment,
+        );
         Ok(CompiledFunction {
             code: compiled.code_buffer().to_vec(),
-            alignment: buffer.alignment.max(16),
+            alignment,
             traps,
             relocs,
+            loop_placement,
         })
     }
 }

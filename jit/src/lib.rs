@@ -11,6 +11,7 @@ mod compiler;
 mod error;
 mod fuel;
 mod pinned;
+mod placement;
 mod signatures;
 mod trampoline;
 mod translate;
@@ -22,6 +23,7 @@ pub use compiled::{CompiledFunction, CompiledModule, LibCall, RelocTarget, Reloc
 pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
+pub use placement::LINE as PLACEMENT_LINE;
 pub use trap::TrapKind;
 pub use vmoffsets::{
     func_ref, global, host_func, memory, store_context, table, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,

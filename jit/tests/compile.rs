@@ -119,3 +119,31 @@ fn calls_within_a_module_are_direct_and_relocated() {
     );
     assert!(m.functions[1].relocs.is_empty());
 }
+
+/// A function with a small hot loop asks to start where the loop fits one 64-byte line;
+/// a function without loops has no preference.
+#[test]
+fn loop_placement_is_chosen_for_loops_only() {
+    let m = compile(
+        r#"(module
+          (memory 1)
+          (func (export "sieve") (param $k i32) (result i32) (local $j i32)
+            (local.set $j (i32.shl (local.get $k) (i32.const 1)))
+            (loop $inner
+              (i32.store8 offset=3744 (local.get $j) (i32.const 0))
+              (br_if $inner (i32.lt_u
+                (local.tee $j (i32.add (local.get $j) (local.get $k)))
+                (i32.const 8193))))
+            (local.get $j))
+          (func (export "straight") (param i32) (result i32)
+            (i32.add (local.get 0) (i32.const 1))))"#,
+        CpuFeatures::Native,
+    );
+    let looped = &m.functions[0];
+    let offset = looped
+        .loop_placement
+        .expect("a function with a loop has a preferred placement");
+    assert!(offset < kiln_jit::PLACEMENT_LINE);
+    assert_eq!(offset % looped.alignment.max(1), 0);
+    assert_eq!(m.functions[1].loop_placement, None);
+}

@@ -27,7 +27,7 @@ pub struct Config {
     pub(crate) fuel: Option<FuelCosts>,
     pub(crate) epoch_interruption: bool,
     pub(crate) perf_map: bool,
-    pub(crate) code_padding: Option<usize>,
+    pub(crate) code_placement: CodePlacement,
 }
 
 impl Default for Config {
@@ -44,9 +44,29 @@ impl Default for Config {
             fuel: None,
             epoch_interruption: false,
             perf_map: false,
-            code_padding: None,
+            code_placement: CodePlacement::Loops,
         }
     }
+}
+
+/// Where compiled functions start in executable memory.
+///
+/// Cranelift cannot align loop headers, and where a small hot loop falls against 64-byte
+/// instruction-fetch lines moves some programs by up to 2× on this project's machines
+/// (BENCHMARKS.md, "Code placement"). A function's start is the one thing left to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CodePlacement {
+    /// Each function with loops starts where its loops straddle the fewest 64-byte
+    /// lines, inner loops first (chosen by the JIT from its block layout; up to 63
+    /// bytes of padding before it); others start at the next 16-byte boundary.
+    #[default]
+    Loops,
+    /// Every function at the next boundary its code needs (16 bytes at least).
+    Packed,
+    /// Every function this many bytes (modulo 64, rounded up to what its constants
+    /// need) past a 64-byte boundary. For benchmarks, to average a comparison over
+    /// placements.
+    Offset(u32),
 }
 
 impl Config {
@@ -120,12 +140,9 @@ impl Config {
         self
     }
 
-    /// Starts every function `bytes` (0, 16, 32 or 48) past a 64-byte boundary,
-    /// instead of at any 16-byte boundary. For benchmarks: where loops fall relative
-    /// to instruction-fetch boundaries moves some programs' speed by up to 2× on this
-    /// project's machines, so comparisons of code generators average over placements.
-    pub fn code_padding(&mut self, bytes: usize) -> &mut Self {
-        self.code_padding = Some(bytes.next_multiple_of(16) % 64);
+    /// Where each compiled function starts (default: [`CodePlacement::Loops`]).
+    pub fn code_placement(&mut self, placement: CodePlacement) -> &mut Self {
+        self.code_placement = placement;
         self
     }
 
@@ -288,7 +305,7 @@ impl Engine {
         let code = CodeMemory::publish(
             &[(&compiled, Symbol::HostTrampoline)],
             Default::default(),
-            self.0.config.code_padding,
+            self.0.config.code_placement,
         )
         .map_err(Error::from)?;
         cache.insert(id, code.clone());

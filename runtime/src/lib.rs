@@ -37,7 +37,7 @@ mod types;
 mod values;
 mod vm;
 
-pub use engine::{Config, CpuFeatures, Engine, FuelCosts, OptLevel, EPOCH_TICK};
+pub use engine::{CodePlacement, Config, CpuFeatures, Engine, FuelCosts, OptLevel, EPOCH_TICK};
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
 pub use func::{Caller, Func, HostCallable};

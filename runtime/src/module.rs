@@ -82,7 +82,8 @@ impl Module {
         for t in &compiled.array_trampolines {
             pieces.push((t, Symbol::ArrayTrampoline));
         }
-        let code = CodeMemory::publish(&pieces, info.names.clone(), engine.config().code_padding)?;
+        let code =
+            CodeMemory::publish(&pieces, info.names.clone(), engine.config().code_placement)?;
         if engine.config().perf_map {
             crate::perf_map::record(&code)?;
         }

@@ -6,7 +6,9 @@
 //! ```
 //! A function is named by its name-section name (substring match) or its function index.
 //! `--objdump` prints the final bytes through `objdump` (with offsets) instead of
-//! Cranelift's listing.
+//! Cranelift's listing. `--wasmtime` prints what Wasmtime 48 makes of the same functions
+//! (its precompiled object through `objdump`), for side-by-side reading. `--placement`
+//! prints each function's size and the start offset `CodePlacement::Loops` picks for it.
 
 use kiln_frontend::{parse, DefinedFuncIndex, Features};
 use kiln_jit::{Compiler, CompilerConfig, FuelCosts};
@@ -16,6 +18,8 @@ fn main() -> Result<(), String> {
     let mut wanted = Vec::new();
     let mut config = CompilerConfig::default();
     let mut objdump = false;
+    let mut wasmtime = false;
+    let mut placement = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -23,6 +27,8 @@ fn main() -> Result<(), String> {
             "--fuel" => config.fuel = Some(FuelCosts::default()),
             "--epochs" => config.epoch_interruption = true,
             "--objdump" => objdump = true,
+            "--wasmtime" => wasmtime = true,
+            "--placement" => placement = true,
             _ if file.is_none() => file = Some(a),
             other => return Err(format!("unexpected argument {other}")),
         }
@@ -32,6 +38,16 @@ fn main() -> Result<(), String> {
     let bytes = wat_or_wasm(bytes)?;
     let info = parse(&bytes, Features::default()).map_err(|e| e.to_string())?;
     let compiler = Compiler::new(config).map_err(|e| e.to_string())?;
+    let placements = if placement {
+        let compiled = compiler.compile_module(&info).map_err(|e| e.to_string())?;
+        compiled
+            .functions
+            .iter()
+            .map(|f| (f.loop_placement, f.code.len()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     for d in 0..info.num_defined_funcs() {
         let d = DefinedFuncIndex::from_u32(d);
         let f = info.func_index(d);
@@ -41,7 +57,15 @@ fn main() -> Result<(), String> {
                 w.parse::<u32>().ok() == Some(f.as_u32())
                     || (!w.is_empty() && name.contains(w.as_str()))
             });
-        if selected {
+        if selected && placement {
+            let (at, len) = placements[d.as_u32() as usize];
+            println!(
+                "function {} {name}: {len} bytes, loop placement {at:?}",
+                f.as_u32()
+            );
+        } else if selected && wasmtime {
+            print!("{}", wasmtime_function(&bytes, f.as_u32())?);
+        } else if selected {
             println!("== function {} {name}", f.as_u32());
             let (text, code) = compiler.disassemble(&info, d).map_err(|e| e.to_string())?;
             if objdump {
@@ -81,4 +105,35 @@ fn run_objdump(code: &[u8]) -> Result<String, String> {
     let _ = std::fs::remove_file(&path);
     let text = String::from_utf8_lossy(&out.stdout);
     Ok(text.lines().skip(7).map(|l| format!("{l}\n")).collect())
+}
+
+/// Wasmtime's machine code for function `index` (its symbol `wasm[0]::function[index]`).
+fn wasmtime_function(bytes: &[u8], index: u32) -> Result<String, String> {
+    let engine = wasmtime::Engine::default();
+    let object = engine
+        .precompile_module(bytes)
+        .map_err(|e| format!("wasmtime: {e}"))?;
+    let path = std::env::temp_dir().join(format!("kiln-disas-{}.cwasm", std::process::id()));
+    std::fs::write(&path, object).map_err(|e| e.to_string())?;
+    let prefix = format!("wasm[0]::function[{index}]");
+    let symbols = std::process::Command::new("objdump")
+        .arg("-t")
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("objdump: {e}"))?;
+    let symbols = String::from_utf8_lossy(&symbols.stdout);
+    let symbol = symbols
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .find(|s| *s == prefix || s.starts_with(&format!("{prefix}::")))
+        .ok_or_else(|| format!("no symbol {prefix} in Wasmtime's object"))?;
+    let out = std::process::Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn", "--no-addresses"])
+        .arg(format!("--disassemble={symbol}"))
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("objdump: {e}"))?;
+    let _ = std::fs::remove_file(&path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.lines().skip(5).map(|l| format!("{l}\n")).collect())
 }

@@ -11,11 +11,11 @@
 //! configuration is the geometric mean over placements of the median over runs.
 //! Prints a markdown table of times and ratios.
 
-use kiln::{Config, Engine, Module};
+use kiln::{CodePlacement, Config, Engine, Module};
 use kiln_benches::{geomean, median, run_region, workloads};
 use std::time::Duration;
 
-const PLACEMENTS: [usize; 4] = [0, 16, 32, 48];
+const PLACEMENTS: [u32; 4] = [0, 16, 32, 48];
 
 fn main() -> Result<(), String> {
     let mut runs = 5usize;
@@ -35,7 +35,8 @@ fn main() -> Result<(), String> {
         .map(|&padding| {
             let base = || {
                 let mut c = Config::new();
-                c.perf_map(perf_map).code_padding(padding);
+                c.perf_map(perf_map)
+                    .code_placement(CodePlacement::Offset(padding));
                 c
             };
             let e = |c: &Config| Engine::new(c).map_err(|e| e.to_string());

@@ -3,8 +3,9 @@
 
 use super::libcalls;
 use super::mmap::Mmap;
+use crate::engine::CodePlacement;
 use kiln_frontend::{FuncIndex, Names};
-use kiln_jit::{CompiledFunction, RelocTarget, TrapKind};
+use kiln_jit::{CompiledFunction, RelocTarget, TrapKind, PLACEMENT_LINE};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, RwLock};
@@ -51,20 +52,16 @@ pub struct FrameSymbol {
 impl CodeMemory {
     /// Copies `functions` into fresh executable memory, patches their libcall
     /// relocations, and registers the code for trap lookups.
-    /// With `padding`, each function starts that many bytes past a 64-byte boundary
-    /// (see `Config::code_padding`).
+    /// Each function starts where `placement` says (see `CodePlacement`).
     pub fn publish(
         functions: &[(&CompiledFunction, Symbol)],
         names: Names,
-        padding: Option<usize>,
+        placement: CodePlacement,
     ) -> io::Result<Arc<Self>> {
         let mut size = 0usize;
         let mut starts = Vec::with_capacity(functions.len());
         for (f, _) in functions {
-            size = match padding {
-                None => size.next_multiple_of((f.alignment as usize).max(16)),
-                Some(p) => size.next_multiple_of(64) + p,
-            };
+            size = start_of(size, f, placement);
             starts.push(size);
             size += f.code.len();
         }
@@ -239,4 +236,64 @@ pub fn lookup_frame(pc: usize) -> Option<FrameSymbol> {
         _ => None,
     })
     .flatten()
+}
+
+/// Where a function goes when the code before it ends at `end`.
+fn start_of(end: usize, f: &CompiledFunction, placement: CodePlacement) -> usize {
+    const LINE: usize = PLACEMENT_LINE as usize;
+    // What the code needs (constant-pool alignment; Cranelift's x64 minimum is 1 byte).
+    let required = (f.alignment as usize).max(1);
+    let offset = match placement {
+        CodePlacement::Packed => None,
+        CodePlacement::Loops => f.loop_placement.map(|o| o as usize),
+        CodePlacement::Offset(o) => Some((o as usize % LINE).next_multiple_of(required) % LINE),
+    };
+    match offset {
+        // Function entries at 16-byte boundaries, as compilers lay out code.
+        None => end.next_multiple_of(required.max(16)),
+        // The first address at or after `end` that lies `offset` past a line boundary
+        // (a wider alignment than a line wins).
+        Some(offset) => {
+            let at = end + (offset + LINE - end % LINE) % LINE;
+            at.next_multiple_of(required)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn func(alignment: u32, loop_placement: Option<u32>) -> CompiledFunction {
+        CompiledFunction {
+            code: vec![0xc3],
+            alignment,
+            loop_placement,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn placements() {
+        let plain = func(16, None);
+        let looped = func(16, Some(48));
+        for end in [0usize, 1, 16, 60, 64, 100] {
+            let packed = end.next_multiple_of(16);
+            assert_eq!(start_of(end, &plain, CodePlacement::Packed), packed);
+            assert_eq!(start_of(end, &looped, CodePlacement::Packed), packed);
+            assert_eq!(start_of(end, &plain, CodePlacement::Loops), packed);
+            let at = start_of(end, &looped, CodePlacement::Loops);
+            assert!(at >= end && at % 64 == 48 && at - end < 64, "{end} -> {at}");
+            let at = start_of(end, &plain, CodePlacement::Offset(20));
+            assert!(at >= end && at % 64 == 32 && at - end < 64, "{end} -> {at}");
+            let byte = func(1, Some(37));
+            let at = start_of(end, &byte, CodePlacement::Loops);
+            assert!(at >= end && at % 64 == 37 && at - end < 64, "{end} -> {at}");
+            let at = start_of(end, &byte, CodePlacement::Offset(70));
+            assert!(at >= end && at % 64 == 6 && at - end < 64, "{end} -> {at}");
+        }
+        // A wider alignment than the offset allows wins.
+        let wide = func(64, None);
+        assert_eq!(start_of(1, &wide, CodePlacement::Offset(16)), 64);
+    }
 }
