@@ -28,6 +28,7 @@ pub struct Config {
     pub(crate) epoch_interruption: bool,
     pub(crate) perf_map: bool,
     pub(crate) code_placement: CodePlacement,
+    pub(crate) memory_init_cow: bool,
 }
 
 impl Default for Config {
@@ -45,6 +46,7 @@ impl Default for Config {
             epoch_interruption: false,
             perf_map: false,
             code_placement: CodePlacement::Loops,
+            memory_init_cow: true,
         }
     }
 }
@@ -137,6 +139,16 @@ impl Config {
     /// `/tmp/perf-<pid>.map`, so that `perf report` names generated code (default: off).
     pub fn perf_map(&mut self, on: bool) -> &mut Self {
         self.perf_map = on;
+        self
+    }
+
+    /// Initialize memories from a copy-on-write image of the module's data segments,
+    /// built once per module in a memfd, instead of copying the segments into each new
+    /// instance (default: on). Instantiation then touches no data pages; each page is
+    /// copied when first written. Used only where it cannot be told apart from copying
+    /// (see `Module`); otherwise segments are copied either way.
+    pub fn memory_init_cow(&mut self, on: bool) -> &mut Self {
+        self.memory_init_cow = on;
         self
     }
 

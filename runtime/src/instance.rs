@@ -290,8 +290,13 @@ impl StoreOpaque {
             .enumerate()
         {
             let def = vmctx.defined_memory(DefinedMemoryIndex::from_u32(d as u32));
-            let mem = VmMemory::new(*ty, reservation, guard, Some(def))
+            let mut mem = VmMemory::new(*ty, reservation, guard, Some(def))
                 .map_err(|e| Error::instantiation(format!("cannot reserve linear memory: {e}")))?;
+            if let Some(image) = &m.memory_image {
+                mem.map_image(image).map_err(|e| {
+                    Error::instantiation(format!("cannot map the memory image: {e}"))
+                })?;
+            }
             self.memories.push(mem);
             memories.push(self.memories.len() - 1);
         }
@@ -306,6 +311,8 @@ impl StoreOpaque {
             self.tables.push(table);
             tables.push(self.tables.len() - 1);
         }
+        self.funcs.reserve(info.num_defined_funcs() as usize);
+        self.func_by_ref.reserve(info.num_defined_funcs() as usize);
         for d in 0..info.num_defined_funcs() {
             let di = DefinedFuncIndex::from_u32(d);
             let ty = info.funcs[info.func_index(di).index()];
@@ -324,10 +331,7 @@ impl StoreOpaque {
             self.funcs.push(FuncData {
                 func_ref,
                 type_id,
-                kind: FuncKind::Wasm {
-                    array_call,
-                    _module: module.clone(),
-                },
+                kind: FuncKind::Wasm { array_call },
             });
             self.func_by_ref.insert(func_ref, self.funcs.len() - 1);
             funcs.push(self.funcs.len() - 1);
@@ -388,8 +392,15 @@ impl StoreOpaque {
                 ElemSegmentKind::Passive => {}
             }
         }
+        // With a memory image, the active segments are already in place (and were known
+        // to fit); they are only dropped.
+        let mapped = module.0.memory_image.is_some();
         for (i, seg) in info.datas.iter().enumerate() {
             if let DataSegmentKind::Active { memory, offset } = &seg.kind {
+                if mapped {
+                    self.data_drop(inst, i as u32);
+                    continue;
+                }
                 let d = &self.instances[inst];
                 let offset = self.eval(&d.globals, &d.funcs, offset).get_u32();
                 let len = seg.data.len() as u32;

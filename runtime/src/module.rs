@@ -3,8 +3,11 @@
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
-use crate::vm::{CodeMemory, Symbol};
-use kiln_frontend::{DefinedFuncIndex, EntityIndex, Features, FuncIndex, ModuleInfo};
+use crate::vm::{CodeMemory, MemoryImage, Symbol};
+use kiln_frontend::{
+    ConstExpr, DataIndex, DataSegmentKind, DefinedFuncIndex, EntityIndex, Features, FuncIndex,
+    ModuleInfo, WASM_PAGE_SIZE,
+};
 use kiln_jit::VmOffsets;
 use std::sync::Arc;
 
@@ -21,6 +24,9 @@ pub(crate) struct ModuleInner {
     pub(crate) func_code: Vec<usize>,
     /// Array-call trampoline by `TypeIndex`, for types of defined functions.
     pub(crate) array_trampolines: Vec<Option<usize>>,
+    /// The defined memory's contents after its active data segments, when instances
+    /// map it instead of copying the segments (see [`memory_image`]).
+    pub(crate) memory_image: Option<MemoryImage>,
 }
 
 /// A compiled module. Cheap to clone.
@@ -95,6 +101,11 @@ impl Module {
             .map(|t| t.map(|t| code.function_address(n + t as usize) as usize))
             .collect();
         let type_ids = info.types.iter().map(|t| engine.type_id(t)).collect();
+        let memory_image = if engine.config().memory_init_cow {
+            memory_image(&info)?
+        } else {
+            None
+        };
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             offsets: VmOffsets::new(&info),
@@ -103,6 +114,7 @@ impl Module {
             type_ids,
             func_code,
             array_trampolines,
+            memory_image,
         })))
     }
 
@@ -151,4 +163,46 @@ impl Module {
     pub(crate) fn func_type(&self, f: FuncIndex) -> &FuncType {
         self.0.info.func_type(f)
     }
+}
+
+/// A copy-on-write image of the module's memory after its active data segments, when
+/// mapping it at instantiation is indistinguishable from applying the segments:
+/// - the module defines its one memory (nothing else can see it before instantiation);
+/// - every active data segment has a constant offset and fits the memory's initial
+///   size, so applying them cannot fail;
+/// - the module imports no table. Instantiation applies element segments before data
+///   segments, and if one fails, functions already written to an *imported* table would
+///   show the memory without its data; with no imported table, a failed instantiation
+///   leaves nothing that can reach the memory.
+fn memory_image(info: &ModuleInfo) -> Result<Option<MemoryImage>> {
+    if info.num_imported_memories != 0 || info.memories.len() != 1 || info.num_imported_tables != 0
+    {
+        return Ok(None);
+    }
+    let size = info.memories[0].minimum.saturating_mul(WASM_PAGE_SIZE);
+    let mut segments = Vec::new();
+    let mut end = 0u64;
+    for (i, seg) in info.datas.iter().enumerate() {
+        let DataSegmentKind::Active { offset, .. } = &seg.kind else {
+            continue;
+        };
+        let ConstExpr::I32(offset) = *offset else {
+            return Ok(None);
+        };
+        let bytes = info.data_bytes(DataIndex::from_u32(i as u32));
+        let seg_end = u64::from(offset as u32) + bytes.len() as u64;
+        if seg_end > size {
+            return Ok(None);
+        }
+        if !bytes.is_empty() {
+            end = end.max(seg_end);
+            segments.push((offset as u32 as usize, bytes));
+        }
+    }
+    if segments.is_empty() {
+        return Ok(None);
+    }
+    let image = MemoryImage::new(end as usize, segments)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create a memory image: {e}")))?;
+    Ok(Some(image))
 }

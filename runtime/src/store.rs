@@ -10,6 +10,7 @@ use crate::vm::{
 };
 use std::any::Any;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
@@ -22,10 +23,10 @@ pub(crate) struct StoreId(u64);
 pub(crate) enum FuncKind {
     /// Defined by an instance of a module.
     Wasm {
-        /// Host-to-wasm trampoline of its signature.
+        /// Host-to-wasm trampoline of its signature. The code stays alive through the
+        /// defining instance's `InstanceData::module`: a store keeps every instance
+        /// until it is dropped itself.
         array_call: usize,
-        /// Keeps the code alive.
-        _module: Module,
     },
     /// A host function; its context owns the closure.
     Host {
@@ -37,6 +38,34 @@ pub(crate) enum FuncKind {
         /// Keeps the wasm-to-host trampoline alive.
         _trampoline: std::sync::Arc<vm::CodeMemory>,
     },
+}
+
+/// Hashes addresses for `func_by_ref`: every instantiation inserts one per function,
+/// so the default SipHash showed in instantiation profiles. Addresses are not chosen by
+/// guests, so no flooding resistance is needed.
+#[derive(Default)]
+pub(crate) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, address: usize) {
+        self.write_u64(address as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // Fibonacci hashing, folded so the table's index bits see the high bits too.
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
 }
 
 /// A function of the store.
@@ -83,7 +112,7 @@ pub struct StoreOpaque {
     pub(crate) globals: Vec<VmGlobal>,
     pub(crate) funcs: Vec<FuncData>,
     /// `VMFuncRef` address → index in `funcs`.
-    pub(crate) func_by_ref: HashMap<usize, usize>,
+    pub(crate) func_by_ref: HashMap<usize, usize, BuildHasherDefault<AddressHasher>>,
     /// Host values behind externrefs; the raw reference is the index plus one.
     pub(crate) externrefs: Vec<Box<dyn Any + Send + Sync>>,
     pending: Option<Pending>,
@@ -137,7 +166,7 @@ impl<T> Store<T> {
                 tables: Vec::new(),
                 globals: Vec::new(),
                 funcs: Vec::new(),
-                func_by_ref: HashMap::new(),
+                func_by_ref: HashMap::default(),
                 externrefs: Vec::new(),
                 pending: None,
                 limiter: None,

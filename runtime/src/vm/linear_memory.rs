@@ -1,5 +1,6 @@
 //! Guard-page linear memory: one reservation per memory; growing only changes protection.
 
+use super::memory_image::MemoryImage;
 use super::mmap::Mmap;
 use kiln_frontend::WASM_PAGE_SIZE;
 use std::io;
@@ -71,6 +72,18 @@ impl LinearMemory {
         Some(old)
     }
 
+    /// Replaces the first `image.len()` bytes with a copy-on-write mapping of `image`.
+    /// Meant for a memory just created, before anything reads it.
+    pub fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
+        if image.len() > self.len {
+            return Err(io::Error::other("memory image larger than the memory"));
+        }
+        // SAFETY: `[base, base + image.len())` is page-aligned (the reservation starts on
+        // a page, the image is whole pages), lies inside our accessible region (checked
+        // above), and `&mut self` means no reference into it is alive.
+        unsafe { image.map_at(self.base()) }
+    }
+
     /// The accessible bytes.
     pub fn data(&self) -> &[u8] {
         // SAFETY: `[base, base + len)` is mapped read-write for as long as `self` lives
@@ -101,5 +114,28 @@ mod tests {
         m.data_mut()[3 * 65536 - 1] = 1;
         assert_eq!(m.grow(1), None);
         assert_eq!(m.grow(0), Some(3));
+    }
+
+    #[test]
+    fn image_is_mapped_copy_on_write() {
+        let image = MemoryImage::new(
+            10_000,
+            [(0, &b"abc"[..]), (8192, &b"xyz"[..]), (1, &b"B"[..])],
+        )
+        .expect("image");
+        assert_eq!(image.len() % super::super::mmap::page_size(), 0);
+        let mut a = LinearMemory::new(1, None, 1 << 32, 1 << 20).expect("reserve");
+        let mut b = LinearMemory::new(2, None, 1 << 32, 1 << 20).expect("reserve");
+        a.map_image(&image).expect("map");
+        b.map_image(&image).expect("map");
+        assert_eq!(&a.data()[..4], b"aBc\0");
+        assert_eq!(&a.data()[8192..8195], b"xyz");
+        a.data_mut()[0] = b'Z';
+        assert_eq!(b.data()[0], b'a', "writes stay private");
+        assert_eq!(a.data()[65535], 0);
+        assert_eq!(b.grow(1), Some(2));
+        assert_eq!(b.data()[3 * 65536 - 1], 0);
+        let mut tiny = LinearMemory::new(0, None, 1 << 32, 1 << 20).expect("reserve");
+        assert!(tiny.map_image(&image).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! A memory of a store: the linear memory and the definition generated code reads.
 
 use super::linear_memory::LinearMemory;
+use super::memory_image::MemoryImage;
 use super::vmcontext::VMMemoryDefinition;
 use kiln_frontend::MemoryType;
 use std::io;
@@ -92,6 +93,11 @@ impl VmMemory {
         let r = self.mem.grow(delta);
         self.sync();
         r
+    }
+
+    /// Maps `image` over the start of this fresh memory (see `LinearMemory::map_image`).
+    pub fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
+        self.mem.map_image(image)
     }
 
     /// The accessible bytes.
