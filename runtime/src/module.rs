@@ -102,7 +102,7 @@ impl Module {
             .collect();
         let type_ids = info.types.iter().map(|t| engine.type_id(t)).collect();
         let memory_image = if engine.config().memory_init_cow {
-            memory_image(&info)?
+            memory_image(&info)
         } else {
             None
         };
@@ -174,10 +174,10 @@ impl Module {
 ///   segments, and if one fails, functions already written to an *imported* table would
 ///   show the memory without its data; with no imported table, a failed instantiation
 ///   leaves nothing that can reach the memory.
-fn memory_image(info: &ModuleInfo) -> Result<Option<MemoryImage>> {
+fn memory_image(info: &ModuleInfo) -> Option<MemoryImage> {
     if info.num_imported_memories != 0 || info.memories.len() != 1 || info.num_imported_tables != 0
     {
-        return Ok(None);
+        return None;
     }
     let size = info.memories[0].minimum.saturating_mul(WASM_PAGE_SIZE);
     let mut segments = Vec::new();
@@ -187,12 +187,12 @@ fn memory_image(info: &ModuleInfo) -> Result<Option<MemoryImage>> {
             continue;
         };
         let ConstExpr::I32(offset) = *offset else {
-            return Ok(None);
+            return None;
         };
         let bytes = info.data_bytes(DataIndex::from_u32(i as u32));
         let seg_end = u64::from(offset as u32) + bytes.len() as u64;
         if seg_end > size {
-            return Ok(None);
+            return None;
         }
         if !bytes.is_empty() {
             end = end.max(seg_end);
@@ -200,9 +200,9 @@ fn memory_image(info: &ModuleInfo) -> Result<Option<MemoryImage>> {
         }
     }
     if segments.is_empty() {
-        return Ok(None);
+        return None;
     }
-    let image = MemoryImage::new(end as usize, segments)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot create a memory image: {e}")))?;
-    Ok(Some(image))
+    // The image is an optimization: when the process is out of file descriptors (each
+    // image holds one), instances copy the segments instead.
+    MemoryImage::new(end as usize, segments).ok()
 }
