@@ -90,24 +90,23 @@ fn wat_or_wasm(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
 fn run_objdump(code: &[u8]) -> Result<String, String> {
     let path = std::env::temp_dir().join(format!("kiln-disas-{}.bin", std::process::id()));
     std::fs::write(&path, code).map_err(|e| e.to_string())?;
-    let out = std::process::Command::new("objdump")
-        .args([
+    let text = objdump(
+        &[
             "-D",
             "-b",
             "binary",
             "-m",
             "i386:x86-64",
             "--no-show-raw-insn",
-        ])
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("objdump: {e}"))?;
+        ],
+        &path,
+    );
     let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().skip(7).map(|l| format!("{l}\n")).collect())
+    Ok(text?.lines().skip(7).map(|l| format!("{l}\n")).collect())
 }
 
-/// Wasmtime's machine code for function `index` (its symbol `wasm[0]::function[index]`).
+/// Wasmtime's machine code for function `index` (its symbol `wasm[0]::function[index]`),
+/// at its address in Wasmtime's `.text`.
 fn wasmtime_function(bytes: &[u8], index: u32) -> Result<String, String> {
     let engine = wasmtime::Engine::default();
     let object = engine
@@ -115,25 +114,35 @@ fn wasmtime_function(bytes: &[u8], index: u32) -> Result<String, String> {
         .map_err(|e| format!("wasmtime: {e}"))?;
     let path = std::env::temp_dir().join(format!("kiln-disas-{}.cwasm", std::process::id()));
     std::fs::write(&path, object).map_err(|e| e.to_string())?;
+    let text = wasmtime_symbol(&path, index);
+    let _ = std::fs::remove_file(&path);
+    Ok(text?.lines().skip(5).map(|l| format!("{l}\n")).collect())
+}
+
+fn wasmtime_symbol(object: &std::path::Path, index: u32) -> Result<String, String> {
     let prefix = format!("wasm[0]::function[{index}]");
-    let symbols = std::process::Command::new("objdump")
-        .arg("-t")
-        .arg(&path)
-        .output()
-        .map_err(|e| format!("objdump: {e}"))?;
-    let symbols = String::from_utf8_lossy(&symbols.stdout);
+    let symbols = objdump(&["-t"], object)?;
     let symbol = symbols
         .lines()
         .filter_map(|l| l.split_whitespace().last())
         .find(|s| *s == prefix || s.starts_with(&format!("{prefix}::")))
         .ok_or_else(|| format!("no symbol {prefix} in Wasmtime's object"))?;
+    objdump(
+        &[
+            "-d",
+            "--no-show-raw-insn",
+            &format!("--disassemble={symbol}"),
+        ],
+        object,
+    )
+}
+
+/// `objdump ARGS FILE`'s standard output.
+fn objdump(args: &[&str], file: &std::path::Path) -> Result<String, String> {
     let out = std::process::Command::new("objdump")
-        .args(["-d", "--no-show-raw-insn", "--no-addresses"])
-        .arg(format!("--disassemble={symbol}"))
-        .arg(&path)
+        .args(args)
+        .arg(file)
         .output()
         .map_err(|e| format!("objdump: {e}"))?;
-    let _ = std::fs::remove_file(&path);
-    let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.lines().skip(5).map(|l| format!("{l}\n")).collect())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
