@@ -217,3 +217,52 @@ fn externrefs_round_trip() {
         Some("hello")
     );
 }
+
+/// Every code placement runs the same code: functions with loops, constants that need
+/// 16-byte alignment (v128 and f64 constant pools), calls between them.
+#[test]
+fn code_placements_do_not_change_results() {
+    let wat = r#"(module
+      (func $sum (export "sum") (param $n i32) (result f64) (local $acc f64)
+        (loop $l
+          (local.set $acc (f64.add (local.get $acc) (f64.mul (f64.convert_i32_u (local.get $n)) (f64.const 1.5))))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
+        (local.get $acc))
+      (func (export "lanes") (param $x i32) (result i32)
+        (i32x4.extract_lane 2
+          (i32x4.add (i32x4.splat (local.get $x)) (v128.const i32x4 1 2 3 4))))
+      (func (export "both") (param i32) (result f64)
+        (f64.add (call $sum (local.get 0)) (f64.const 0.25))))"#;
+    for placement in [
+        CodePlacement::Loops,
+        CodePlacement::Packed,
+        CodePlacement::Offset(0),
+        CodePlacement::Offset(5),
+        CodePlacement::Offset(48),
+    ] {
+        let engine = Engine::new(Config::new().code_placement(placement)).expect("engine");
+        let module = Module::new(&engine, wat).expect("compiles");
+        let mut store = Store::new(&engine, ());
+        let i = Instance::new(&mut store, &module, &[]).expect("instantiates");
+        let sum = i.get_typed_func::<i32, f64>(&store, "sum").expect("sum");
+        let lanes = i
+            .get_typed_func::<i32, i32>(&store, "lanes")
+            .expect("lanes");
+        let both = i.get_typed_func::<i32, f64>(&store, "both").expect("both");
+        assert_eq!(
+            sum.call(&mut store, 100).expect("call"),
+            7575.0,
+            "{placement:?}"
+        );
+        assert_eq!(
+            lanes.call(&mut store, 10).expect("call"),
+            13,
+            "{placement:?}"
+        );
+        assert_eq!(
+            both.call(&mut store, 4).expect("call"),
+            15.25,
+            "{placement:?}"
+        );
+    }
+}
