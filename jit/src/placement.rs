@@ -9,6 +9,8 @@
 //! touch the fewest lines (relative to the fewest each could touch), counting deeper
 //! loops as hotter, from Cranelift's block layout (`machine_code_cfg_info`).
 
+use std::collections::BTreeMap;
+
 /// Fetch-line size the placement optimizes for.
 pub const LINE: u32 = 64;
 
@@ -22,6 +24,11 @@ const MIN_GAIN: f64 = 0.25;
 
 /// Nesting beyond this adds no more weight (keeps the weights from overflowing).
 const MAX_DEPTH: u32 = 12;
+
+/// Functions with more loops than this are left packed: no one placement suits them
+/// all, and the search's cost grows with the square of the count (a hostile module can
+/// have tens of thousands).
+const MAX_LOOPS: usize = 256;
 
 /// A loop in code-offset terms: the header's offset and the end of its last block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,19 +55,27 @@ pub fn loop_placement(
         return None;
     }
     let loops = loops(block_starts, edges, code_len);
-    if loops.is_empty() {
+    if loops.is_empty() || loops.len() > MAX_LOOPS {
         return None;
     }
     // A loop's cost at an offset is the number of lines it touches relative to the
     // fewest it could touch: a 30-byte loop straddling two lines fetches twice what it
     // needs, a 600-byte loop touching 11 lines instead of 10 only a tenth more.
+    // Weight and fewest lines per loop, computed once (quadratic in the number of
+    // loops, which `MAX_LOOPS` bounds).
+    let shapes: Vec<(f64, u32)> = loops
+        .iter()
+        .map(|l| {
+            let depth = loops.iter().filter(|o| contains(o, l)).count() as u32;
+            let weight = DEPTH_WEIGHT.powi(depth.min(MAX_DEPTH) as i32);
+            (weight, (l.end - l.start).div_ceil(LINE).max(1))
+        })
+        .collect();
     let cost = |offset: u32| -> f64 {
         loops
             .iter()
-            .map(|l| {
-                let depth = loops.iter().filter(|o| contains(o, l)).count() as u32;
-                let weight = DEPTH_WEIGHT.powi(depth.min(MAX_DEPTH) as i32);
-                let fewest = (l.end - l.start).div_ceil(LINE).max(1);
+            .zip(&shapes)
+            .map(|(l, &(weight, fewest))| {
                 weight * f64::from(crossings(l, offset) + 1) / f64::from(fewest)
             })
             .sum()
@@ -86,18 +101,16 @@ fn loops(block_starts: &[u32], edges: &[(u32, u32)], code_len: u32) -> Vec<Loop>
         let next = block_starts.partition_point(|&s| s <= start);
         block_starts.get(next).copied().unwrap_or(code_len)
     };
-    let mut loops: Vec<Loop> = Vec::new();
+    let mut ends: BTreeMap<u32, u32> = BTreeMap::new();
     for &(from, to) in edges {
-        if to > from {
-            continue;
-        }
-        let end = end_of(from);
-        match loops.iter_mut().find(|l| l.start == to) {
-            Some(l) => l.end = l.end.max(end),
-            None => loops.push(Loop { start: to, end }),
+        if to <= from {
+            let end = ends.entry(to).or_insert(0);
+            *end = (*end).max(end_of(from));
         }
     }
-    loops
+    ends.into_iter()
+        .map(|(start, end)| Loop { start, end })
+        .collect()
 }
 
 /// Whether `outer` strictly contains `inner`.
@@ -184,6 +197,16 @@ mod tests {
         ];
         let got = loop_placement(&starts, &edges, 0x1d0, 1).expect("a preference");
         assert!([23, 24, 57, 58, 59].contains(&got), "{got}");
+    }
+
+    #[test]
+    fn too_many_loops_are_left_packed() {
+        // 300 one-block loops of 40 bytes: each could avoid straddling, but the search
+        // is bounded.
+        let starts: Vec<u32> = (0..300).map(|i| i * 40).collect();
+        let edges: Vec<(u32, u32)> = starts.iter().map(|&s| (s, s)).collect();
+        assert_eq!(loop_placement(&starts, &edges, 300 * 40, 1), None);
+        assert_eq!(loop_placement(&starts[..1], &edges[..1], 40, 1), Some(0));
     }
 
     #[test]
