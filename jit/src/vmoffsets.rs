@@ -79,7 +79,8 @@ pub mod store_context {
     /// `stack_limit: usize`: the lowest address the wasm stack may reach.
     pub const STACK_LIMIT: u32 = 0;
     /// `fuel_counter: u64`: `u64::MAX - fuel left`; an addition that carries means out
-    /// of fuel. Generated code keeps it in a variable and stores it around calls.
+    /// of fuel. Inside wasm it lives in the pinned register; only the trampolines load
+    /// it from here and store it back.
     pub const FUEL_COUNTER: u32 = 8;
     /// Size of the struct. (Its last field, the epoch deadline, is the runtime's own:
     /// generated code learns of a passed deadline through `STACK_LIMIT`.)

@@ -400,6 +400,7 @@ fn compare_state(pair: &mut Pair, module: &kiln::Module, when: &str) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kiln::TrapCode;
 
     fn trap(t: TrapKind) -> Outcome {
         Err(Stop::Trap(t))
@@ -416,25 +417,32 @@ mod tests {
         assert!(matches!(
             compare(
                 "c",
-                &trap(TrapKind::Unreachable),
-                &trap(TrapKind::Unreachable)
+                &trap(TrapKind::Known(TrapCode::Unreachable)),
+                &trap(TrapKind::Known(TrapCode::Unreachable))
             ),
             Ok(Verdict::Agree { trapped: true })
         ));
         assert!(compare(
             "c",
-            &trap(TrapKind::Unreachable),
-            &trap(TrapKind::MemoryOutOfBounds)
+            &trap(TrapKind::Known(TrapCode::Unreachable)),
+            &trap(TrapKind::Known(TrapCode::MemoryOutOfBounds))
         )
         .is_err());
-        assert!(compare("c", &ok(1), &trap(TrapKind::Unreachable)).is_err());
-        for t in [TrapKind::OutOfFuel, TrapKind::StackOverflow] {
+        assert!(compare("c", &ok(1), &trap(TrapKind::Known(TrapCode::Unreachable))).is_err());
+        for t in [
+            TrapKind::Known(TrapCode::OutOfFuel),
+            TrapKind::Known(TrapCode::StackOverflow),
+        ] {
             assert!(matches!(
                 compare("c", &ok(1), &trap(t.clone())),
                 Ok(Verdict::Inconclusive(_))
             ));
             assert!(matches!(
-                compare("c", &trap(t.clone()), &trap(TrapKind::Unreachable)),
+                compare(
+                    "c",
+                    &trap(t.clone()),
+                    &trap(TrapKind::Known(TrapCode::Unreachable))
+                ),
                 Ok(Verdict::Inconclusive(_))
             ));
         }
@@ -443,6 +451,11 @@ mod tests {
             compare("c", &error, &error.clone()),
             Ok(Verdict::Agree { .. })
         ));
-        assert!(compare("c", &error, &trap(TrapKind::MemoryOutOfBounds)).is_err());
+        assert!(compare(
+            "c",
+            &error,
+            &trap(TrapKind::Known(TrapCode::MemoryOutOfBounds))
+        )
+        .is_err());
     }
 }

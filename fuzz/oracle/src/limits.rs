@@ -7,7 +7,7 @@ use crate::generate;
 use crate::value::{TrapKind, Value};
 use crate::{engines, split_args, watchdog, Failure, Target};
 use arbitrary::Unstructured;
-use kiln::{ErrorKind, Extern, Instance, Store, StoreLimits, Val};
+use kiln::{ErrorKind, Extern, Instance, Store, StoreLimits, TrapCode, Val};
 use std::time::{Duration, Instant};
 
 /// Fuel given before instantiation and before every call, for half the inputs; the other
@@ -150,8 +150,8 @@ pub fn check_limits(wasm: &[u8], arg_data: &[u8]) -> Result<LimitsReport, Failur
                 Some(t) => {
                     let kind = TrapKind::from_kiln(t.code());
                     match kind {
-                        TrapKind::OutOfFuel => report.out_of_fuel += 1,
-                        TrapKind::Interrupted => report.interrupted += 1,
+                        TrapKind::Known(TrapCode::OutOfFuel) => report.out_of_fuel += 1,
+                        TrapKind::Known(TrapCode::Interrupted) => report.interrupted += 1,
                         _ => report.other_traps += 1,
                     }
                     check_trap(&store, kind, elapsed, &what).map_err(fail)?;
@@ -178,7 +178,7 @@ fn check_trap(
     what: &str,
 ) -> Result<(), String> {
     match kind {
-        TrapKind::OutOfFuel => {
+        TrapKind::Known(TrapCode::OutOfFuel) => {
             let left = store
                 .get_fuel()
                 .map_err(|e| format!("cannot read fuel: {e}"))?;
@@ -186,7 +186,7 @@ fn check_trap(
                 return Err(format!("{what} ran out of fuel with {left} fuel left"));
             }
         }
-        TrapKind::Interrupted if elapsed < LIMITS_TIMEOUT => {
+        TrapKind::Known(TrapCode::Interrupted) if elapsed < LIMITS_TIMEOUT => {
             return Err(format!(
                 "{what} was interrupted after {elapsed:?}, before its {LIMITS_TIMEOUT:?} timeout"
             ));

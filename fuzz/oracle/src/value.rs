@@ -1,6 +1,7 @@
 //! Values and traps in a form both engines map to, and how they are compared.
 
 use arbitrary::Unstructured;
+use kiln::TrapCode;
 use std::fmt;
 
 /// A wasm value as the oracle compares it. References are compared by null-ness only
@@ -206,79 +207,49 @@ impl Value {
     }
 }
 
-/// Why wasm stopped, in terms both engines map to.
+/// Why wasm stopped. Kiln's trap codes are the shared vocabulary; Wasmtime's codes map
+/// onto them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrapKind {
-    /// `unreachable`
-    Unreachable,
-    /// Integer division or remainder by zero.
-    IntegerDivisionByZero,
-    /// Signed division overflow, float-to-int out of range.
-    IntegerOverflow,
-    /// NaN to integer.
-    BadConversionToInteger,
-    /// `call_indirect` through null.
-    IndirectCallToNull,
-    /// `call_indirect` signature mismatch.
-    BadSignature,
-    /// Table access out of bounds.
-    TableOutOfBounds,
-    /// Memory access out of bounds.
-    MemoryOutOfBounds,
-    /// Stack exhausted.
-    StackOverflow,
-    /// Fuel exhausted.
-    OutOfFuel,
-    /// Epoch deadline reached.
-    Interrupted,
-    /// A trap code the oracle does not know (its name).
+    /// A code both engines have, named by Kiln's enum.
+    Known(TrapCode),
+    /// A trap code with no counterpart (its engine and name).
     Other(String),
 }
 
 impl TrapKind {
     /// Kiln's trap code.
-    pub(crate) fn from_kiln(code: kiln::TrapCode) -> TrapKind {
-        use kiln::TrapCode as C;
-        match code {
-            C::Unreachable => TrapKind::Unreachable,
-            C::IntegerDivisionByZero => TrapKind::IntegerDivisionByZero,
-            C::IntegerOverflow => TrapKind::IntegerOverflow,
-            C::BadConversionToInteger => TrapKind::BadConversionToInteger,
-            C::IndirectCallToNull => TrapKind::IndirectCallToNull,
-            C::BadSignature => TrapKind::BadSignature,
-            C::TableOutOfBounds => TrapKind::TableOutOfBounds,
-            C::MemoryOutOfBounds => TrapKind::MemoryOutOfBounds,
-            C::StackOverflow => TrapKind::StackOverflow,
-            C::OutOfFuel => TrapKind::OutOfFuel,
-            C::Interrupted => TrapKind::Interrupted,
-            other => TrapKind::Other(format!("kiln {other:?}")),
-        }
+    pub(crate) fn from_kiln(code: TrapCode) -> TrapKind {
+        TrapKind::Known(code)
     }
 
     /// Wasmtime's trap code.
     pub(crate) fn from_wasmtime(trap: wasmtime::Trap) -> TrapKind {
         use wasmtime::Trap as T;
-        match trap {
-            T::UnreachableCodeReached => TrapKind::Unreachable,
-            T::IntegerDivisionByZero => TrapKind::IntegerDivisionByZero,
-            T::IntegerOverflow => TrapKind::IntegerOverflow,
-            T::BadConversionToInteger => TrapKind::BadConversionToInteger,
-            T::IndirectCallToNull => TrapKind::IndirectCallToNull,
-            T::BadSignature => TrapKind::BadSignature,
-            T::TableOutOfBounds => TrapKind::TableOutOfBounds,
-            T::MemoryOutOfBounds => TrapKind::MemoryOutOfBounds,
-            T::StackOverflow => TrapKind::StackOverflow,
-            T::OutOfFuel => TrapKind::OutOfFuel,
-            T::Interrupt => TrapKind::Interrupted,
-            other => TrapKind::Other(format!("wasmtime {other:?}")),
-        }
+        TrapKind::Known(match trap {
+            T::UnreachableCodeReached => TrapCode::Unreachable,
+            T::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
+            T::IntegerOverflow => TrapCode::IntegerOverflow,
+            T::BadConversionToInteger => TrapCode::BadConversionToInteger,
+            T::IndirectCallToNull => TrapCode::IndirectCallToNull,
+            T::BadSignature => TrapCode::BadSignature,
+            T::TableOutOfBounds => TrapCode::TableOutOfBounds,
+            T::MemoryOutOfBounds => TrapCode::MemoryOutOfBounds,
+            T::StackOverflow => TrapCode::StackOverflow,
+            T::OutOfFuel => TrapCode::OutOfFuel,
+            T::Interrupt => TrapCode::Interrupted,
+            other => return TrapKind::Other(format!("wasmtime {other:?}")),
+        })
     }
 
     /// Traps that end the comparison of a module instead of being compared: the engines'
     /// fuel costs differ, and so do their frame sizes (the spec leaves the depth at which
     /// the stack is exhausted to the implementation).
     pub(crate) fn inconclusive(&self) -> bool {
-        matches!(self, TrapKind::OutOfFuel | TrapKind::StackOverflow)
+        matches!(
+            self,
+            TrapKind::Known(TrapCode::OutOfFuel | TrapCode::StackOverflow)
+        )
     }
 }
 
