@@ -22,6 +22,28 @@ const DEPTH_WEIGHT: f64 = 8.0;
 /// 14-line loop by ±20 % on this machine) more than on line crossings.
 const MIN_GAIN: f64 = 0.25;
 
+/// Where compiled functions start in executable memory: the policy the runtime applies
+/// when it publishes code (the jit only reports each function's preference,
+/// [`CompiledFunction::loop_placement`](crate::CompiledFunction)).
+///
+/// Cranelift cannot align loop headers, and where a small hot loop falls against 64-byte
+/// instruction-fetch lines moves some programs by up to 2× on this project's machines
+/// (BENCHMARKS.md, "Code placement"). A function's start is the one thing left to choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CodePlacement {
+    /// Each function with loops starts where its loops straddle the fewest 64-byte
+    /// lines, inner loops first (chosen by the JIT from its block layout; up to 63
+    /// bytes of padding before it); others start at the next 16-byte boundary.
+    #[default]
+    Loops,
+    /// Every function at the next boundary its code needs (16 bytes at least).
+    Packed,
+    /// Every function this many bytes (modulo 64, rounded up to what its constants
+    /// need) past a 64-byte boundary. For benchmarks, to average a comparison over
+    /// placements.
+    Offset(u32),
+}
+
 /// Nesting beyond this adds no more weight (keeps the weights from overflowing).
 const MAX_DEPTH: u32 = 12;
 

@@ -1,8 +1,9 @@
 //! The layout of the runtime structures that generated code touches.
 //!
-//! This file is the *only* contract between the jit and the runtime: the jit computes
-//! every address it emits from these numbers, and the runtime's `#[repr(C)]` structs are
-//! pinned to them with `offset_of!` tests. Nothing else about the runtime is known here.
+//! This file is the layout part of the contract between the jit and the runtime (the
+//! crate docs list the rest): the jit computes every address it emits from these numbers,
+//! and the runtime's `#[repr(C)]` structs are pinned to them with `offset_of!` tests.
+//! Nothing else about the runtime's data is known here.
 //!
 //! ```text
 //! VMContext (one per instance)
@@ -25,7 +26,8 @@ use kiln_frontend::{
     GlobalIndex, MemoryIndex, ModuleInfo, TableIndex, TypeIndex,
 };
 
-/// Written at offset 0 of every vmctx; checked by debug assertions in the runtime.
+/// Written at offset 0 of every vmctx; debug builds of the runtime check it wherever
+/// they step from a vmctx to its instance header (builtins and host entries).
 pub const VMCTX_MAGIC: u32 = u32::from_le_bytes(*b"kiln");
 
 /// Size of one `ValRaw` slot in the array-call convention (host ↔ wasm trampolines).
@@ -48,7 +50,7 @@ pub mod func_ref {
 }
 
 /// `VMMemoryDefinition`: a linear memory as generated code sees it.
-pub mod memory {
+pub mod memory_definition {
     /// `base: *mut u8`. Never changes for the life of the memory (static reservation).
     pub const BASE: u32 = 0;
     /// `current_length: u64`, in bytes.
@@ -59,7 +61,7 @@ pub mod memory {
 
 /// `VMTableDefinition`: a table as generated code sees it. Elements are pointer-sized:
 /// a funcref is `*const VMFuncRef` (null = `ref.null`), an externref a store-local id.
-pub mod table {
+pub mod table_definition {
     /// `base: *mut usize`. May move when the table grows.
     pub const BASE: u32 = 0;
     /// `current_elements: u32`.
@@ -69,7 +71,7 @@ pub mod table {
 }
 
 /// `VMGlobalDefinition`: 16 bytes of storage, the value at offset 0, little-endian.
-pub mod global {
+pub mod global_definition {
     /// Size (and alignment) of the storage.
     pub const SIZE: u32 = 16;
 }
@@ -157,12 +159,12 @@ impl VmOffsets {
         let imported_memories = imported_tables + PTR * num_imported_tables;
         let imported_globals = imported_memories + PTR * num_imported_memories;
         let defined_tables = imported_globals + PTR * num_imported_globals;
-        let defined_memories = defined_tables + table::SIZE * num_defined_tables;
+        let defined_memories = defined_tables + table_definition::SIZE * num_defined_tables;
         let defined_globals = align(
-            defined_memories + memory::SIZE * num_defined_memories,
-            global::SIZE,
+            defined_memories + memory_definition::SIZE * num_defined_memories,
+            global_definition::SIZE,
         );
-        let defined_func_refs = defined_globals + global::SIZE * num_defined_globals;
+        let defined_func_refs = defined_globals + global_definition::SIZE * num_defined_globals;
         let size = align(defined_func_refs + func_ref::SIZE * num_defined_funcs, 16);
         VmOffsets {
             num_types,
@@ -224,19 +226,19 @@ impl VmOffsets {
     /// Offset of defined table `t`'s `VMTableDefinition`.
     pub fn defined_table(&self, t: DefinedTableIndex) -> u32 {
         assert!(t.as_u32() < self.num_defined_tables);
-        self.defined_tables + table::SIZE * t.as_u32()
+        self.defined_tables + table_definition::SIZE * t.as_u32()
     }
 
     /// Offset of defined memory `m`'s `VMMemoryDefinition`.
     pub fn defined_memory(&self, m: DefinedMemoryIndex) -> u32 {
         assert!(m.as_u32() < self.num_defined_memories);
-        self.defined_memories + memory::SIZE * m.as_u32()
+        self.defined_memories + memory_definition::SIZE * m.as_u32()
     }
 
     /// Offset of defined global `g`'s storage.
     pub fn defined_global(&self, g: DefinedGlobalIndex) -> u32 {
         assert!(g.as_u32() < self.num_defined_globals);
-        self.defined_globals + global::SIZE * g.as_u32()
+        self.defined_globals + global_definition::SIZE * g.as_u32()
     }
 
     /// Offset of defined function `f`'s `VMFuncRef`.

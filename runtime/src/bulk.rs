@@ -1,9 +1,12 @@
-//! Bulk memory and table operations, shared by builtins (called from generated code),
-//! instantiation (active segments) and the host API. Each checks bounds first and
-//! changes nothing when it fails.
+//! The store's side of the builtins generated code calls: `impl BuiltinHost for
+//! StoreOpaque` (memory and table growth, bulk memory and table operations, segment
+//! drops), and the growth helpers the host API shares with it. Instantiation applies
+//! active segments through the same methods. Each checks bounds first and changes
+//! nothing when it fails.
 
 use crate::store::StoreOpaque;
 use crate::vm::table::range;
+use crate::vm::BuiltinHost;
 use kiln_frontend::DataIndex;
 
 /// `[start, start + len)` as a range if it fits in `size`.
@@ -12,6 +15,7 @@ fn mem_range(start: u64, len: u64, size: usize) -> Option<std::ops::Range<usize>
     (end <= size as u64).then_some(start as usize..end as usize)
 }
 
+/// Growth, shared by generated code and the host API.
 impl StoreOpaque {
     fn memory_of(&self, inst: usize, mem: u32) -> usize {
         self.instances[inst].memories[mem as usize]
@@ -19,13 +23,6 @@ impl StoreOpaque {
 
     fn table_of(&self, inst: usize, table: u32) -> usize {
         self.instances[inst].tables[table as usize]
-    }
-
-    /// `memory.grow`: the old size in pages, or `u32::MAX` (-1).
-    pub(crate) fn memory_grow_raw(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {
-        let m = self.memory_of(inst, mem);
-        self.grow_memory(m, delta.into())
-            .map_or(u32::MAX, |old| old as u32)
     }
 
     /// Grows store memory `m` by `delta` pages if its type and the limiter allow.
@@ -51,17 +48,18 @@ impl StoreOpaque {
         self.approve_table(size, desired, max).ok()?;
         self.tables[t].grow(delta, init)
     }
+}
+
+impl BuiltinHost for StoreOpaque {
+    /// `memory.grow`: the old size in pages, or `u32::MAX` (-1).
+    fn memory_grow(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {
+        let m = self.memory_of(inst, mem);
+        self.grow_memory(m, delta.into())
+            .map_or(u32::MAX, |old| old as u32)
+    }
 
     /// `memory.copy`.
-    pub(crate) fn memory_copy(
-        &mut self,
-        inst: usize,
-        dm: u32,
-        dst: u64,
-        sm: u32,
-        src: u64,
-        len: u64,
-    ) -> bool {
+    fn memory_copy(&mut self, inst: usize, dm: u32, dst: u64, sm: u32, src: u64, len: u64) -> bool {
         let (d, s) = (self.memory_of(inst, dm), self.memory_of(inst, sm));
         if d == s {
             let data = self.memories[d].data_mut();
@@ -87,20 +85,13 @@ impl StoreOpaque {
         true
     }
 
-    /// `memory.fill`.
-    pub(crate) fn memory_fill(
-        &mut self,
-        inst: usize,
-        mem: u32,
-        dst: u64,
-        val: u8,
-        len: u64,
-    ) -> bool {
+    /// `memory.fill` (with the low byte of `val`).
+    fn memory_fill(&mut self, inst: usize, mem: u32, dst: u64, val: u32, len: u64) -> bool {
         let m = self.memory_of(inst, mem);
         let data = self.memories[m].data_mut();
         match mem_range(dst, len, data.len()) {
             Some(r) => {
-                data[r].fill(val);
+                data[r].fill(val as u8);
                 true
             }
             None => false,
@@ -108,7 +99,7 @@ impl StoreOpaque {
     }
 
     /// `memory.init`: a dropped segment behaves as empty.
-    pub(crate) fn memory_init(
+    fn memory_init(
         &mut self,
         inst: usize,
         mem: u32,
@@ -136,45 +127,24 @@ impl StoreOpaque {
     }
 
     /// `data.drop`.
-    pub(crate) fn data_drop(&mut self, inst: usize, data: u32) {
+    fn data_drop(&mut self, inst: usize, data: u32) {
         self.instances[inst].dropped_data[data as usize] = true;
     }
 
     /// `table.grow`: the old size, or `u32::MAX` (-1).
-    pub(crate) fn table_grow_raw(
-        &mut self,
-        inst: usize,
-        table: u32,
-        delta: u32,
-        init: usize,
-    ) -> u32 {
+    fn table_grow(&mut self, inst: usize, table: u32, delta: u32, init: usize) -> u32 {
         let t = self.table_of(inst, table);
         self.grow_table(t, delta, init).unwrap_or(u32::MAX)
     }
 
     /// `table.fill`.
-    pub(crate) fn table_fill(
-        &mut self,
-        inst: usize,
-        table: u32,
-        dst: u32,
-        val: usize,
-        len: u32,
-    ) -> bool {
+    fn table_fill(&mut self, inst: usize, table: u32, dst: u32, val: usize, len: u32) -> bool {
         let t = self.table_of(inst, table);
         self.tables[t].fill(dst, val, len)
     }
 
     /// `table.copy`.
-    pub(crate) fn table_copy(
-        &mut self,
-        inst: usize,
-        dt: u32,
-        st: u32,
-        dst: u32,
-        src: u32,
-        len: u32,
-    ) -> bool {
+    fn table_copy(&mut self, inst: usize, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> bool {
         let (d, s) = (self.table_of(inst, dt), self.table_of(inst, st));
         if d == s {
             return self.tables[d].copy_within(dst, src, len);
@@ -189,7 +159,7 @@ impl StoreOpaque {
     }
 
     /// `table.init`: a dropped segment behaves as empty.
-    pub(crate) fn table_init(
+    fn table_init(
         &mut self,
         inst: usize,
         table: u32,
@@ -207,7 +177,7 @@ impl StoreOpaque {
     }
 
     /// `elem.drop`.
-    pub(crate) fn elem_drop(&mut self, inst: usize, elem: u32) {
+    fn elem_drop(&mut self, inst: usize, elem: u32) {
         self.instances[inst].elems[elem as usize] = Box::new([]);
     }
 }

@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use crate::types::FuncType;
 use crate::vm::{CodeMemory, Symbol};
+pub use kiln_jit::{CodePlacement, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
-pub use kiln_jit::{CpuFeatures, FuelCosts, OptLevel};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -49,26 +49,6 @@ impl Default for Config {
             memory_init_cow: true,
         }
     }
-}
-
-/// Where compiled functions start in executable memory.
-///
-/// Cranelift cannot align loop headers, and where a small hot loop falls against 64-byte
-/// instruction-fetch lines moves some programs by up to 2× on this project's machines
-/// (BENCHMARKS.md, "Code placement"). A function's start is the one thing left to choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CodePlacement {
-    /// Each function with loops starts where its loops straddle the fewest 64-byte
-    /// lines, inner loops first (chosen by the JIT from its block layout; up to 63
-    /// bytes of padding before it); others start at the next 16-byte boundary.
-    #[default]
-    Loops,
-    /// Every function at the next boundary its code needs (16 bytes at least).
-    Packed,
-    /// Every function this many bytes (modulo 64, rounded up to what its constants
-    /// need) past a 64-byte boundary. For benchmarks, to average a comparison over
-    /// placements.
-    Offset(u32),
 }
 
 impl Config {

@@ -9,6 +9,8 @@ use crate::typed::{TypedFunc, WasmParams, WasmResults};
 use crate::types::FuncType;
 use crate::values::{check_type, Val};
 use crate::vm::{self, HostFuncCtx, ValRaw};
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A function of a store: defined by wasm or by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,6 +92,34 @@ impl<T> AsContextMut for Caller<'_, T> {
     }
 }
 
+/// A host function bound to its store type: what `vm` calls.
+struct HostFn<T, H> {
+    callable: H,
+    _store: PhantomData<fn(T)>,
+}
+
+impl<T: 'static, H: HostCallable<T>> vm::HostCall for HostFn<T, H> {
+    type Store = StoreInner<T>;
+
+    /// Runs the callable, parking its error or panic in the store.
+    fn call(&self, store: &mut StoreInner<T>, caller: Option<usize>, values: &mut [ValRaw]) -> u32 {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.callable.call(Caller::new(store, caller), values)
+        }));
+        match result {
+            Ok(Ok(())) => 0,
+            Ok(Err(e)) => {
+                store.opaque.set_pending_error(e);
+                1
+            }
+            Err(panic) => {
+                store.opaque.set_pending_panic(panic);
+                1
+            }
+        }
+    }
+}
+
 /// A host function taking and returning `Val`s.
 struct DynamicFunc<F> {
     ty: FuncType,
@@ -149,7 +179,7 @@ impl Func {
         ty: &FuncType,
         h: H,
     ) -> Func {
-        let store_ptr = (store as *mut StoreInner<T>).cast::<u8>();
+        let store_ptr: *mut StoreInner<T> = store;
         let s = &mut store.opaque;
         // A trampoline is a dozen instructions of fixed shape: failing to compile one
         // is a bug in Kiln, not a property of any input.
@@ -157,10 +187,14 @@ impl Func {
             .engine
             .host_trampoline(ty)
             .unwrap_or_else(|e| panic!("compiling the host trampoline for {ty} failed: {e}"));
-        let entry: vm::vmcontext::HostEntry = vm::host_func::entry::<T, H>;
-        let ctx = HostFuncCtx::new(h, entry, code.function_address(0), type_id, store_ptr);
+        let callable = HostFn {
+            callable: h,
+            _store: PhantomData,
+        };
+        let ctx = HostFuncCtx::new(callable, code.function_address(0), type_id, store_ptr);
+        let entry = ctx.entry();
         let func_ref = ctx.func_ref() as usize;
-        let vmctx = (&*ctx as *const HostFuncCtx<H>) as usize;
+        let vmctx = (&*ctx as *const HostFuncCtx<HostFn<T, H>>) as usize;
         s.funcs.push(FuncData {
             func_ref,
             type_id,
@@ -212,6 +246,10 @@ impl Func {
     }
 
     /// Calls with raw slots sized and typed for the signature.
+    #[allow(
+        unsafe_code,
+        reason = "calls a host entry; the store establishes its contract"
+    )]
     pub(crate) fn call_raw<T>(
         &self,
         store: &mut StoreInner<T>,

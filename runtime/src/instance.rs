@@ -1,6 +1,7 @@
 //! `Instance` and instantiation, following the spec's order: check imports, allocate
 //! state, initialize globals, apply element then data segments (stopping at the first
-//! that traps), and run the start function.
+//! that traps), and run the start function. The `impl StoreOpaque` here holds
+//! instantiation and export lookup.
 
 use crate::error::{Error, Result};
 use crate::externals::{Extern, Global, Memory, Table};
@@ -12,8 +13,8 @@ use crate::store::{
 use crate::trap::{Trap, TrapCode};
 use crate::typed::{TypedFunc, WasmParams, WasmResults};
 use crate::types::limits_match;
-use crate::vm::vmcontext::VMFuncRef;
-use crate::vm::{ValRaw, VmCtx, VmGlobal, VmMemory, VmTable};
+use crate::vm::structs::VMFuncRef;
+use crate::vm::{BuiltinHost, ValRaw, VmCtx, VmGlobal, VmMemory, VmTable};
 use kiln_frontend::{
     ConstExpr, DataSegmentKind, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex,
     DefinedTableIndex, ElemItems, ElemSegmentKind, EntityIndex, GlobalIndex, TypeIndex,
@@ -255,7 +256,8 @@ impl StoreOpaque {
         }
         let vmctx = VmCtx::new(m.offsets.clone(), &*self.vm);
         let index = self.instances.len();
-        vmctx.set_header(self, index);
+        let store: *mut dyn BuiltinHost = self;
+        vmctx.set_header(store, index);
         for (i, &id) in m.type_ids.iter().enumerate() {
             vmctx.set_type_id(TypeIndex::from_u32(i as u32), id);
         }

@@ -19,6 +19,14 @@
 //!
 //! Data flows one way: bytes → `kiln-frontend` (parse, validate) → `kiln-jit` (Cranelift
 //! code and metadata) → this crate (memory, traps, calls).
+//!
+//! `unsafe` is denied outside `vm`, the floor every API module stands on (and which
+//! imports nothing from them). Two functions are the exception, each allowed by name:
+//! the calls through code pointers that enter wasm (`Store`'s `invoke_wasm`) and a host
+//! function called from the host (`Func`'s `call_raw`), whose contracts the store
+//! establishes.
+
+#![deny(unsafe_code)]
 
 mod bulk;
 mod engine;
@@ -35,6 +43,7 @@ mod trap;
 mod typed;
 mod types;
 mod values;
+#[allow(unsafe_code, reason = "vm is the unsafe floor of the runtime")]
 mod vm;
 
 pub use engine::{CodePlacement, Config, CpuFeatures, Engine, FuelCosts, OptLevel, EPOCH_TICK};

@@ -1,4 +1,9 @@
 //! `Store<T>`: owns instances and every memory, table, global and function they use.
+//!
+//! This file is the home of `StoreOpaque` (the part of a store that does not depend on
+//! `T`): its fields, and the `impl` for fuel, deadlines, limit approvals, parked host
+//! errors, and entering wasm. Two other concerns implement it where they live: the
+//! builtins generated code calls (`bulk.rs`) and instantiation (`instance.rs`).
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
@@ -33,7 +38,7 @@ pub(crate) enum FuncKind {
         /// `HostFuncCtx<F>` as `*mut u8` (owned by `_ctx`).
         vmctx: usize,
         /// Its host entry.
-        entry: vm::vmcontext::HostEntry,
+        entry: vm::structs::HostEntry,
         _ctx: Box<dyn Any + Send + Sync>,
         /// Keeps the wasm-to-host trampoline alive.
         _trampoline: std::sync::Arc<vm::CodeMemory>,
@@ -257,12 +262,6 @@ impl<T> Store<T> {
     }
 }
 
-impl<T> StoreInner<T> {
-    pub(crate) fn opaque_mut(&mut self) -> &mut StoreOpaque {
-        &mut self.opaque
-    }
-}
-
 /// Shared access to a store, for APIs that only read.
 pub trait AsContext {
     /// The host data type.
@@ -455,6 +454,10 @@ impl StoreOpaque {
     }
 
     /// Runs the array-call trampoline `array_call` on `values`, catching traps.
+    #[allow(
+        unsafe_code,
+        reason = "enters generated code; the store establishes its contract"
+    )]
     pub(crate) fn invoke_wasm(
         &mut self,
         array_call: usize,

@@ -60,7 +60,7 @@ impl FuncTranslator<'_, '_> {
             crate::signatures::POINTER,
             MemFlagsData::trusted(),
             def,
-            crate::memory::CURRENT_LENGTH as i32,
+            crate::memory_definition::CURRENT_LENGTH as i32,
         )
     }
 }

@@ -55,9 +55,12 @@ impl FuncTranslator<'_, '_> {
                 (self.b.ins().load(POINTER, invariant, self.vmctx, off), 0)
             }
         };
-        self.b
-            .ins()
-            .load(POINTER, invariant, def, off + crate::memory::BASE as i32)
+        self.b.ins().load(
+            POINTER,
+            invariant,
+            def,
+            off + crate::memory_definition::BASE as i32,
+        )
     }
 
     /// Pops the index and returns `(address, static offset)` for an access of `size`

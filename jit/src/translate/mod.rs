@@ -1,7 +1,12 @@
 //! The Wasm → Cranelift IR translator for one function body.
 //!
 //! [`FuncTranslator`] holds the translation state; its operator methods are spread over
-//! one file per concern (`control`, `numeric`, `memory`, `table`, `call`, `variables`).
+//! one file per concern: `control` (blocks, branches), `numeric` (scalar operators),
+//! `simd` (`v128` operators), `memory` (loads, stores, memory instructions), `bounds`
+//! (every bounds-check decision), `table` (table and reference instructions), `call`
+//! (direct, indirect and builtin calls), `variables` (locals and globals), and
+//! `interrupts` (fuel and epoch checks). `env` holds the per-module environment shared by
+//! every function.
 //! [`Visitor`] is the thin `VisitOperator` impl generated from wasmparser's operator list:
 //! it skips dead code and routes each supported operator to the method of the same name.
 

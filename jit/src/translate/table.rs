@@ -34,10 +34,12 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn table_element_address(&mut self, table: TableIndex, index: Value) -> Value {
         let def = self.table_definition(table);
         let flags = MemFlagsData::trusted();
-        let bound = self
-            .b
-            .ins()
-            .load(I32, flags, def, crate::table::CURRENT_ELEMENTS as i32);
+        let bound = self.b.ins().load(
+            I32,
+            flags,
+            def,
+            crate::table_definition::CURRENT_ELEMENTS as i32,
+        );
         let oob = self
             .b
             .ins()
@@ -46,7 +48,7 @@ impl FuncTranslator<'_, '_> {
         let base = self
             .b
             .ins()
-            .load(POINTER, flags, def, crate::table::BASE as i32);
+            .load(POINTER, flags, def, crate::table_definition::BASE as i32);
         let index = self.b.ins().uextend(I64, index);
         let byte_offset = self.b.ins().ishl_imm_u(index, 3);
         self.b.ins().iadd(base, byte_offset)
@@ -96,7 +98,7 @@ impl FuncTranslator<'_, '_> {
             I32,
             MemFlagsData::trusted(),
             def,
-            crate::table::CURRENT_ELEMENTS as i32,
+            crate::table_definition::CURRENT_ELEMENTS as i32,
         );
         self.push(v);
         Ok(())

@@ -1,10 +1,17 @@
-//! The `VMBuiltins` table: runtime functions generated code calls. Its shape comes from
-//! `kiln_jit::for_each_builtin!`, the single list both sides derive from.
+//! The `VMBuiltins` table: runtime functions generated code calls. Everything here is
+//! derived from `kiln_jit::for_each_builtin!`, the single list both sides use:
+//! - [`BuiltinHost`], the trait the store implements (one method per builtin, taking
+//!   the calling instance's index and the builtin's arguments);
+//! - the `extern "C"` shims generated code calls, which find the store through the
+//!   calling vmctx's header and forward to it;
+//! - the table of those shims every vmctx points to.
+//!
+//! `vm` knows nothing else about stores: the header holds a `*mut dyn BuiltinHost`.
 
-use super::vmctx;
-use crate::store::StoreOpaque;
+use super::instance_vmctx;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// A builtin parameter or result as generated code passes it.
 macro_rules! abi_type {
     (vmctx) => { *mut u8 };
     (ptr) => { usize };
@@ -14,16 +21,92 @@ macro_rules! abi_type {
     (void) => { () };
 }
 
-macro_rules! declare_table {
-    ($($(#[$doc:meta])* $name:ident($($param:ident),*) -> $ret:ident;)*) => {
+/// A builtin result as the store returns it: `status` is `true` on success.
+macro_rules! host_type {
+    (status) => {
+        bool
+    };
+    ($other:ident) => {
+        abi_type!($other)
+    };
+}
+
+/// What a shim returns when the store's method panics (a panic may not unwind into
+/// generated code): failure, or -1 for the growth builtins.
+macro_rules! on_panic {
+    (status) => {
+        1
+    };
+    (i32) => {
+        u32::MAX
+    };
+    (void) => {
+        ()
+    };
+}
+
+/// The store's answer as generated code expects it.
+macro_rules! to_abi {
+    (status, $e:expr) => {
+        u32::from(!$e)
+    };
+    ($other:ident, $e:expr) => {
+        $e
+    };
+}
+
+/// Names a builtin's parameters by position (`a`, `b`, ...), then emits one item with
+/// them: a trait method (`@method`) or a shim (`@shim`).
+macro_rules! with_param_names {
+    ($what:ident $name:ident $ret:ident [$($param:ident)*] $(#[$doc:meta])*) => {
+        with_param_names!(@go $what $name $ret [$($param)*] [a b c d e f g h] [] $(#[$doc])*);
+    };
+    (@go $what:ident $name:ident $ret:ident [$p:ident $($ps:ident)*] [$n:ident $($ns:ident)*]
+        [$($acc:tt)*] $(#[$doc:meta])*) => {
+        with_param_names!(@go $what $name $ret [$($ps)*] [$($ns)*] [$($acc)* $n: $p,] $(#[$doc])*);
+    };
+    (@go method $name:ident $ret:ident [] [$($unused:ident)*] [$($n:ident: $p:ident,)*]
+        $(#[$doc:meta])*) => {
+        $(#[$doc])*
+        fn $name(&mut self, instance: usize, $($n: abi_type!($p)),*) -> host_type!($ret);
+    };
+    (@go shim $name:ident $ret:ident [] [$($unused:ident)*] [$($n:ident: $p:ident,)*]
+        $(#[$doc:meta])*) => {
+        /// # Safety
+        /// Called by generated code with its own vmctx.
+        pub(super) unsafe extern "C" fn $name(vmctx: *mut u8, $($n: abi_type!($p)),*) -> abi_type!($ret) {
+            // SAFETY: forwarded contract.
+            unsafe {
+                with_instance(vmctx, on_panic!($ret), |s, instance| {
+                    to_abi!($ret, s.$name(instance, $($n),*))
+                })
+            }
+        }
+    };
+}
+
+macro_rules! declare_builtins {
+    ($($(#[$doc:meta])* $name:ident(vmctx $(, $param:ident)*) -> $ret:ident;)*) => {
+        /// The runtime side of every builtin, implemented by the store that owns the
+        /// calling instance. `instance` is the caller's index in that store; `status`
+        /// results are `true` on success (`false` traps with the builtin's trap kind).
+        pub trait BuiltinHost {
+            $(with_param_names!(method $name $ret [$($param)*] $(#[$doc])*);)*
+        }
+
         /// Function pointers in `Builtin` order.
         #[repr(C)]
         pub struct VMBuiltins {
-            $($name: unsafe extern "C" fn($(abi_type!($param)),*) -> abi_type!($ret),)*
+            $($name: unsafe extern "C" fn(abi_type!(vmctx) $(, abi_type!($param))*) -> abi_type!($ret),)*
+        }
+
+        mod shims {
+            use super::with_instance;
+            $(with_param_names!(shim $name $ret [$($param)*]);)*
         }
 
         static TABLE: VMBuiltins = VMBuiltins {
-            $($name: impls::$name,)*
+            $($name: shims::$name,)*
         };
 
         #[cfg(test)]
@@ -31,7 +114,7 @@ macro_rules! declare_table {
     };
 }
 
-kiln_jit::for_each_builtin!(declare_table);
+kiln_jit::for_each_builtin!(declare_builtins);
 
 /// The table every vmctx points to.
 pub fn table() -> *const VMBuiltins {
@@ -47,165 +130,15 @@ pub fn table() -> *const VMBuiltins {
 unsafe fn with_instance<R>(
     vmctx: *mut u8,
     on_panic: R,
-    f: impl FnOnce(&mut StoreOpaque, usize) -> R,
+    f: impl FnOnce(&mut dyn BuiltinHost, usize) -> R,
 ) -> R {
-    // SAFETY: per the contract.
+    // SAFETY: per the contract, `vmctx` is live, so its header is, and the header's
+    // store outlives its instances and is not borrowed elsewhere during the call.
     let (store, instance) = unsafe {
-        let h = vmctx::header(vmctx);
+        let h = instance_vmctx::header(vmctx);
         (&mut *(*h).store, (*h).instance)
     };
     catch_unwind(AssertUnwindSafe(|| f(store, instance))).unwrap_or(on_panic)
-}
-
-fn status(ok: bool) -> u32 {
-    u32::from(!ok)
-}
-
-mod impls {
-    use super::{status, with_instance};
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u32) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe { with_instance(vmctx, u32::MAX, |s, i| s.memory_grow_raw(i, mem, delta)) }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn memory_copy(
-        vmctx: *mut u8,
-        dm: u32,
-        dst: u64,
-        sm: u32,
-        src: u64,
-        len: u64,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, 1, |s, i| {
-                status(s.memory_copy(i, dm, dst, sm, src, len))
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn memory_fill(
-        vmctx: *mut u8,
-        mem: u32,
-        dst: u64,
-        val: u32,
-        len: u64,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, 1, |s, i| {
-                status(s.memory_fill(i, mem, dst, val as u8, len))
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn memory_init(
-        vmctx: *mut u8,
-        mem: u32,
-        data: u32,
-        dst: u64,
-        src: u32,
-        len: u32,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, 1, |s, i| {
-                status(s.memory_init(i, mem, data, dst, src, len))
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn data_drop(vmctx: *mut u8, data: u32) {
-        // SAFETY: forwarded contract.
-        unsafe { with_instance(vmctx, (), |s, i| s.data_drop(i, data)) }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn table_grow(
-        vmctx: *mut u8,
-        table: u32,
-        delta: u32,
-        init: usize,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, u32::MAX, |s, i| {
-                s.table_grow_raw(i, table, delta, init)
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn table_fill(
-        vmctx: *mut u8,
-        table: u32,
-        dst: u32,
-        val: usize,
-        len: u32,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, 1, |s, i| {
-                status(s.table_fill(i, table, dst, val, len))
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn table_copy(
-        vmctx: *mut u8,
-        dt: u32,
-        st: u32,
-        dst: u32,
-        src: u32,
-        len: u32,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, 1, |s, i| {
-                status(s.table_copy(i, dt, st, dst, src, len))
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn table_init(
-        vmctx: *mut u8,
-        table: u32,
-        elem: u32,
-        dst: u32,
-        src: u32,
-        len: u32,
-    ) -> u32 {
-        // SAFETY: forwarded contract.
-        unsafe {
-            with_instance(vmctx, 1, |s, i| {
-                status(s.table_init(i, table, elem, dst, src, len))
-            })
-        }
-    }
-
-    /// # Safety
-    /// Called by generated code with its own vmctx.
-    pub unsafe extern "C" fn elem_drop(vmctx: *mut u8, elem: u32) {
-        // SAFETY: forwarded contract.
-        unsafe { with_instance(vmctx, (), |s, i| s.elem_drop(i, elem)) }
-    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 
 use super::libcalls;
 use super::mmap::Mmap;
-use crate::engine::CodePlacement;
 use kiln_frontend::{FuncIndex, Names};
-use kiln_jit::{CompiledFunction, RelocTarget, TrapKind, PLACEMENT_LINE};
+use kiln_jit::{CodePlacement, CompiledFunction, RelocTarget, TrapKind, PLACEMENT_LINE};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, RwLock};

@@ -1,6 +1,6 @@
 //! A global of a store.
 
-use super::vmcontext::VMGlobalDefinition;
+use super::structs::VMGlobalDefinition;
 use kiln_frontend::GlobalType;
 
 /// A store's global: 16 bytes of storage in a vmctx or owned here.

@@ -1,38 +1,44 @@
-//! The context of a host function: its funcref, the entry its trampoline calls, and the
-//! Rust callable itself.
+//! A host function's context: its funcref, the entry its trampoline calls, and the
+//! function itself. What the function does and which store it runs on belong to the API
+//! layer; `vm` only needs [`HostCall`].
 
-use super::vmcontext::{HostEntry, VMFuncRef, VMHostFuncHeader, ValRaw};
-use super::vmctx;
-use crate::func::{Caller, HostCallable};
-use crate::store::{StoreInner, StoreOpaque};
+use super::instance_vmctx;
+use super::structs::{HostEntry, VMFuncRef, VMHostFuncHeader, ValRaw};
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+/// A host function as `vm` sees it: something that runs on a store of type `Store`.
+pub trait HostCall: Send + Sync + 'static {
+    /// The store the function runs on.
+    type Store;
+
+    /// Runs the function on `store`, called from the instance `caller` of that store
+    /// (`None` when called from the host). Returns 0 on success; otherwise the failure
+    /// has been parked in the store, to be reported once wasm has been unwound. Must
+    /// not unwind: generated code may be on the stack.
+    fn call(&self, store: &mut Self::Store, caller: Option<usize>, values: &mut [ValRaw]) -> u32;
+}
 
 /// A host function's vmctx. `#[repr(C)]` with the header first, as generated
 /// trampolines expect.
 #[repr(C)]
-pub struct HostFuncCtx<F> {
+pub struct HostFuncCtx<F: HostCall> {
     header: VMHostFuncHeader,
-    /// The owning `StoreInner<T>`, which outlives the context (it owns it).
-    store: *mut u8,
+    /// The owning store, which outlives the context (it owns it).
+    store: *mut F::Store,
     func: F,
 }
 
 // SAFETY: the header's raw pointers refer to this very allocation and to engine-owned
-// code; `F` itself is `Send`.
-unsafe impl<F: Send> Send for HostFuncCtx<F> {}
+// code, and the store pointer is only dereferenced by `entry`, whose caller holds the
+// store; `F` itself is `Send`.
+unsafe impl<F: HostCall> Send for HostFuncCtx<F> {}
 // SAFETY: shared access reads the header and calls `F: Sync` through `&F`.
-unsafe impl<F: Sync> Sync for HostFuncCtx<F> {}
+unsafe impl<F: HostCall> Sync for HostFuncCtx<F> {}
 
-impl<F> HostFuncCtx<F> {
-    /// Boxes `func` with a funcref pointing at its own context.
-    pub fn new(
-        func: F,
-        entry: HostEntry,
-        wasm_call: *const u8,
-        type_id: u32,
-        store: *mut u8,
-    ) -> Box<Self> {
+impl<F: HostCall> HostFuncCtx<F> {
+    /// Boxes `func` with a funcref pointing at its own context. `wasm_call` is the
+    /// wasm-to-host trampoline of the function's signature, `store` the store that will
+    /// own the context.
+    pub fn new(func: F, wasm_call: *const u8, type_id: u32, store: *mut F::Store) -> Box<Self> {
         let mut b = Box::new(HostFuncCtx {
             header: VMHostFuncHeader {
                 func_ref: VMFuncRef {
@@ -40,7 +46,7 @@ impl<F> HostFuncCtx<F> {
                     vmctx: std::ptr::null_mut(),
                     type_id,
                 },
-                entry,
+                entry: entry::<F>,
             },
             store,
             func,
@@ -53,18 +59,21 @@ impl<F> HostFuncCtx<F> {
     pub fn func_ref(&self) -> *const VMFuncRef {
         &self.header.func_ref
     }
+
+    /// The entry the trampoline calls, with this context as its callee vmctx.
+    pub fn entry(&self) -> HostEntry {
+        self.header.entry
+    }
 }
 
-/// The host entry of a function whose context is a `HostFuncCtx<F>` of a `Store<T>`.
-/// Returns 0 on success; otherwise leaves the error (or panic) in the store for the
-/// runtime to report once wasm has been unwound.
+/// The host entry of a function whose context is a `HostFuncCtx<F>`.
+/// Returns 0 on success (see [`HostCall::call`]).
 ///
 /// # Safety
-/// `callee_vmctx` must be a live `HostFuncCtx<F>` whose store is a `StoreInner<T>` not
-/// otherwise borrowed during the call. `caller_vmctx` must be null (a call from the
-/// host) or the vmctx of a live instance of that store. `values` must point to `len`
-/// slots.
-pub unsafe extern "C" fn entry<T: 'static, F: HostCallable<T>>(
+/// `callee_vmctx` must be a live `HostFuncCtx<F>` whose store is live and not otherwise
+/// borrowed during the call. `caller_vmctx` must be null (a call from the host) or the
+/// vmctx of a live instance of that store. `values` must point to `len` slots.
+unsafe extern "C" fn entry<F: HostCall>(
     callee_vmctx: *mut u8,
     caller_vmctx: *mut u8,
     values: *mut ValRaw,
@@ -74,37 +83,13 @@ pub unsafe extern "C" fn entry<T: 'static, F: HostCallable<T>>(
     let ctx = unsafe { &*callee_vmctx.cast::<HostFuncCtx<F>>() };
     // SAFETY: per the contract, `values` holds `len` slots.
     let values = unsafe { std::slice::from_raw_parts_mut(values, len as usize) };
-    let instance = if caller_vmctx.is_null() {
+    let caller = if caller_vmctx.is_null() {
         None
     } else {
         // SAFETY: the caller is a live instance; its header names it.
-        Some(unsafe { (*vmctx::header(caller_vmctx)).instance })
+        Some(unsafe { instance_vmctx::instance_of(caller_vmctx) })
     };
-    // SAFETY: per the contract, the store is a live, unborrowed `StoreInner<T>`.
-    let store = unsafe { &mut *ctx.store.cast::<StoreInner<T>>() };
-    call(store, instance, &ctx.func, values)
-}
-
-/// Runs `func`, stashing its error or panic in the store. 0 on success.
-pub(crate) fn call<T: 'static, F: HostCallable<T>>(
-    store: &mut StoreInner<T>,
-    instance: Option<usize>,
-    func: &F,
-    values: &mut [ValRaw],
-) -> u32 {
-    let result = catch_unwind(AssertUnwindSafe(|| {
-        func.call(Caller::new(store, instance), values)
-    }));
-    let opaque: &mut StoreOpaque = store.opaque_mut();
-    match result {
-        Ok(Ok(())) => 0,
-        Ok(Err(e)) => {
-            opaque.set_pending_error(e);
-            1
-        }
-        Err(panic) => {
-            opaque.set_pending_panic(panic);
-            1
-        }
-    }
+    // SAFETY: per the contract, the store is live and unborrowed.
+    let store = unsafe { &mut *ctx.store };
+    ctx.func.call(store, caller, values)
 }

@@ -6,7 +6,7 @@
 //! prologue's stack check, and the runtime reports that as `Interrupted`. Loop headers
 //! check the epoch themselves.
 
-use super::vmcontext::VMStoreContext;
+use super::structs::VMStoreContext;
 use std::sync::Mutex;
 
 /// A registered store context.

@@ -2,7 +2,7 @@
 
 use super::linear_memory::LinearMemory;
 use super::memory_image::MemoryImage;
-use super::vmcontext::VMMemoryDefinition;
+use super::structs::VMMemoryDefinition;
 use kiln_frontend::MemoryType;
 use std::io;
 

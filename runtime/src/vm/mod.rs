@@ -1,32 +1,39 @@
-//! Everything that touches raw memory, signals or generated code. All of Kiln's
-//! `unsafe` lives here (plus the C jump buffer in `setjmp.c`).
+//! Everything that touches raw memory, signals or generated code: the runtime's unsafe
+//! floor (plus the C jump buffer in `setjmp.c`). The crate denies `unsafe` everywhere
+//! else, with two named exceptions (see the crate docs).
+//!
+//! `vm` imports nothing from the API modules above it (`tests/layering.rs` checks): what
+//! it needs from a store is a trait the store implements ([`BuiltinHost`] for builtins,
+//! [`HostCall`] for host functions), and what it needs from the engine's configuration
+//! comes from `kiln_jit`.
 
 pub mod backtrace;
 pub mod builtins;
 pub mod code_memory;
 pub mod global;
 pub mod host_func;
+pub mod instance_vmctx;
 pub mod interrupts;
 pub mod libcalls;
 pub mod linear_memory;
 pub mod memory;
 pub mod memory_image;
 pub mod mmap;
+pub mod structs;
 pub mod table;
 pub mod traphandler;
-pub mod vmcontext;
-pub mod vmctx;
 
+pub use builtins::BuiltinHost;
 pub use code_memory::{CodeMemory, Symbol};
 pub use global::VmGlobal;
-pub use host_func::HostFuncCtx;
+pub use host_func::{HostCall, HostFuncCtx};
+pub use instance_vmctx::VmCtx;
 pub use interrupts::Interruptible;
 pub use memory::VmMemory;
 pub use memory_image::MemoryImage;
+pub use structs::{VMStoreContext, ValRaw};
 pub use table::VmTable;
 pub use traphandler::{call_catching, TrapRecord};
-pub use vmcontext::{VMStoreContext, ValRaw};
-pub use vmctx::VmCtx;
 
 /// The current stack pointer. (The address of a local is not good enough: sanitizers
 /// may move locals to a heap "fake stack", and the wasm stack limit computed from it

@@ -1,6 +1,6 @@
 //! A table of a store: pointer-sized raw references and the definition generated code reads.
 
-use super::vmcontext::VMTableDefinition;
+use super::structs::VMTableDefinition;
 use kiln_frontend::TableType;
 
 /// A store's table. Elements are raw references: a funcref is a `*const VMFuncRef`

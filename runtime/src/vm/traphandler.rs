@@ -8,7 +8,7 @@
 //! entered wasm. Faults anywhere else are passed to the previously installed handler.
 
 use super::code_memory;
-use super::vmcontext::ValRaw;
+use super::structs::ValRaw;
 use kiln_jit::TrapKind;
 use std::cell::Cell;
 use std::ffi::c_void;

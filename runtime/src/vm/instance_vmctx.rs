@@ -1,11 +1,12 @@
-//! Allocation of an instance's `VMContext` and typed access to its fields.
+//! An instance's vmctx: its allocation, the header in front of it, and typed access to
+//! its fields.
 //!
 //! The allocation is a [`VMInstanceHeader`] immediately followed by the vmctx whose layout
-//! `VmOffsets` gives. Generated code only sees the vmctx; builtins step back to the header
-//! to find the store and the instance.
+//! `VmOffsets` gives. Generated code only sees the vmctx; builtins and host entries step
+//! back to the header to find the store and the instance.
 
-use super::vmcontext::*;
-use crate::store::StoreOpaque;
+use super::builtins::BuiltinHost;
+use super::structs::*;
 use kiln_frontend::{
     DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, FuncIndex,
     GlobalIndex, MemoryIndex, TableIndex, TypeIndex,
@@ -17,8 +18,8 @@ use std::ptr::NonNull;
 /// Runtime-only data in front of every vmctx.
 #[repr(C, align(16))]
 pub struct VMInstanceHeader {
-    /// The owning store.
-    pub store: *mut StoreOpaque,
+    /// The owning store, as builtins see it.
+    pub store: *mut dyn BuiltinHost,
     /// The instance's index in the store.
     pub instance: usize,
 }
@@ -82,7 +83,7 @@ impl VmCtx {
     }
 
     /// Records the owning store and the instance's index.
-    pub fn set_header(&self, store: *mut StoreOpaque, instance: usize) {
+    pub fn set_header(&self, store: *mut dyn BuiltinHost, instance: usize) {
         // SAFETY: the header lies at the start of our allocation.
         unsafe {
             self.alloc
@@ -150,11 +151,28 @@ impl Drop for VmCtx {
     }
 }
 
-/// The header of the instance owning `vmctx`.
+/// The header of the instance owning `vmctx`. Debug builds check the vmctx's magic
+/// number first, so a pointer that is not a vmctx fails loudly there.
 ///
 /// # Safety
 /// `vmctx` must be the pointer of a live `VmCtx` (as passed by generated code).
 pub unsafe fn header(vmctx: *mut u8) -> *mut VMInstanceHeader {
+    #[cfg(debug_assertions)]
+    {
+        // SAFETY: per the contract, `vmctx` is live, and its magic is at this offset.
+        let magic = unsafe { vmctx.add(VmOffsets::MAGIC as usize).cast::<u32>().read() };
+        assert_eq!(magic, MAGIC, "not a vmctx");
+    }
     // SAFETY: per the contract, the header directly precedes the vmctx.
     unsafe { vmctx.sub(HEADER).cast::<VMInstanceHeader>() }
+}
+
+/// The index in its store of the instance owning `vmctx`.
+///
+/// # Safety
+/// As for [`header`].
+pub unsafe fn instance_of(vmctx: *mut u8) -> usize {
+    // SAFETY: per the contract, the header is live and initialized (`set_header` runs
+    // before any code can receive the vmctx).
+    unsafe { (*header(vmctx)).instance }
 }

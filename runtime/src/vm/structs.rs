@@ -217,7 +217,10 @@ pub const MAGIC: u32 = VMCTX_MAGIC;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_jit::{func_ref, global, host_func, memory, store_context, table, VAL_RAW_SIZE};
+    use kiln_jit::{
+        func_ref, global_definition, host_func, memory_definition, store_context, table_definition,
+        VAL_RAW_SIZE,
+    };
     use std::mem::{offset_of, size_of};
 
     #[test]
@@ -230,24 +233,39 @@ mod tests {
         assert_eq!(offset_of!(VMFuncRef, type_id), func_ref::TYPE_ID as usize);
         assert_eq!(size_of::<VMFuncRef>(), func_ref::SIZE as usize);
 
-        assert_eq!(offset_of!(VMMemoryDefinition, base), memory::BASE as usize);
+        assert_eq!(
+            offset_of!(VMMemoryDefinition, base),
+            memory_definition::BASE as usize
+        );
         assert_eq!(
             offset_of!(VMMemoryDefinition, current_length),
-            memory::CURRENT_LENGTH as usize
+            memory_definition::CURRENT_LENGTH as usize
         );
-        assert_eq!(size_of::<VMMemoryDefinition>(), memory::SIZE as usize);
+        assert_eq!(
+            size_of::<VMMemoryDefinition>(),
+            memory_definition::SIZE as usize
+        );
 
-        assert_eq!(offset_of!(VMTableDefinition, base), table::BASE as usize);
+        assert_eq!(
+            offset_of!(VMTableDefinition, base),
+            table_definition::BASE as usize
+        );
         assert_eq!(
             offset_of!(VMTableDefinition, current_elements),
-            table::CURRENT_ELEMENTS as usize
+            table_definition::CURRENT_ELEMENTS as usize
         );
-        assert_eq!(size_of::<VMTableDefinition>(), table::SIZE as usize);
+        assert_eq!(
+            size_of::<VMTableDefinition>(),
+            table_definition::SIZE as usize
+        );
 
-        assert_eq!(size_of::<VMGlobalDefinition>(), global::SIZE as usize);
+        assert_eq!(
+            size_of::<VMGlobalDefinition>(),
+            global_definition::SIZE as usize
+        );
         assert_eq!(
             std::mem::align_of::<VMGlobalDefinition>(),
-            global::SIZE as usize
+            global_definition::SIZE as usize
         );
 
         assert_eq!(
