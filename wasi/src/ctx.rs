@@ -58,10 +58,7 @@ impl WasiCtxBuilder {
     /// `"."` or `"/data"`), with `perms`. Pre-opens get descriptors 3, 4, ... in the
     /// order they are added. Fails if `host` cannot be opened as a directory.
     pub fn preopened_dir(
-        &mut self,
-        host: impl AsRef<Path>,
-        guest: impl Into<String>,
-        perms: DirPerms,
+        &mut self, host: impl AsRef<Path>, guest: impl Into<String>, perms: DirPerms,
     ) -> Result<&mut Self, kiln::Error> {
         let host = host.as_ref();
         if self.preopens.len() + 3 >= MAX_FDS as usize {

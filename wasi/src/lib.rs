@@ -69,5 +69,5 @@ pub use ctx::{DirPerms, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
 pub use fdtable::MAX_FDS;
 pub use funcs::proc::I32Exit;
-pub use linker::add_to_linker;
+pub use linker::{add_to_linker, WASI_FUNCTIONS};
 pub use stdio::{Output, OutputPipe, Stdin};

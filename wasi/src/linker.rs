@@ -1,334 +1,164 @@
 //! `add_to_linker`: defines every `wasi_snapshot_preview1` function.
 //!
-//! Functions of up to six parameters are typed closures (`func_wrap`); `path_open`
-//! (9), `path_link` (7) and `path_filestat_set_times` (7) exceed what `func_wrap`
-//! supports and take `Val`s (`func_new`).
+//! [`for_each_wasi_function!`] is the one list of them. A function's WASI name is its
+//! Rust name, and its wasm signature is derived from its Rust parameter types (`u32` →
+//! `i32`, `u64`/`i64` → `i64`) by [`WasiFunc`]. Each parameter list is therefore written
+//! once, in `funcs/`, and registration cannot drift from it.
 
 use crate::ctx::WasiCtx;
-use crate::funcs::{
-    args, clock, fd, fd_io, open, path, poll, proc, random, readdir, sock, with_ctx, with_mem, Get,
-};
-use kiln::{Caller, FuncType, Linker, Val, ValType};
+use crate::errno::WasiResult;
+use crate::funcs::{self, Get};
+use crate::memory::GuestMemory;
+use kiln::{Caller, Linker, WasmRet, WasmTy};
 
 const MODULE: &str = "wasi_snapshot_preview1";
 
-/// A typed host function that uses guest memory: `|ctx, mem, params| body`.
-macro_rules! mem_fn {
-    ($l:ident, $get:ident, $name:literal, |$ctx:ident, $mem:ident $(, $p:ident: $t:ty)*| $body:expr) => {
-        $l.func_wrap(MODULE, $name, move |mut caller: Caller<'_, _>, $($p: $t),*| -> kiln::Result<i32> {
-            with_mem(&mut caller, $get, |$ctx, $mem| $body)
-        })?;
+/// Invokes `$mac!` with every WASI function as `family::name`, in the order of the
+/// snapshot's documentation. `family` is the file in `funcs/` that implements it.
+macro_rules! for_each_wasi_function {
+    ($mac:ident) => {
+        $mac! {
+            args::args_get, args::args_sizes_get, args::environ_get, args::environ_sizes_get,
+            clock::clock_res_get, clock::clock_time_get,
+            fd::fd_advise, fd::fd_allocate, fd::fd_close, fd::fd_datasync, fd::fd_fdstat_get,
+            fd::fd_fdstat_set_flags, fd::fd_fdstat_set_rights, fd::fd_filestat_get,
+            fd::fd_filestat_set_size, fd::fd_filestat_set_times, fd_io::fd_pread,
+            fd::fd_prestat_get, fd::fd_prestat_dir_name, fd_io::fd_pwrite, fd_io::fd_read,
+            readdir::fd_readdir, fd::fd_renumber, fd_io::fd_seek, fd::fd_sync, fd_io::fd_tell,
+            fd_io::fd_write,
+            path::path_create_directory, path::path_filestat_get, path::path_filestat_set_times,
+            path::path_link, open::path_open, path::path_readlink, path::path_remove_directory,
+            path::path_rename, path::path_symlink, path::path_unlink_file,
+            poll::poll_oneoff, proc::proc_exit, proc::proc_raise, proc::sched_yield,
+            random::random_get,
+            sock::sock_accept, sock::sock_recv, sock::sock_send, sock::sock_shutdown,
+        }
     };
 }
 
-/// A typed host function that needs only the context: `|ctx, params| body`.
-macro_rules! ctx_fn {
-    ($l:ident, $get:ident, $name:literal, |$ctx:ident $(, $p:ident: $t:ty)*| $body:expr) => {
-        $l.func_wrap(MODULE, $name, move |mut caller: Caller<'_, _>, $($p: $t),*| -> kiln::Result<i32> {
-            with_ctx(&mut caller, $get, |$ctx| $body)
-        })?;
+macro_rules! names {
+    ($($family:ident::$name:ident,)*) => {
+        /// The name of every WASI function [`add_to_linker`] defines.
+        pub const WASI_FUNCTIONS: &[&str] = &[$(stringify!($name)),*];
     };
 }
 
-/// Parameter `i` of a `func_new` host function, as `u32`/`u64`.
-fn p32(p: &[Val], i: usize) -> kiln::Result<u32> {
-    match p.get(i) {
-        Some(Val::I32(v)) => Ok(*v as u32),
-        _ => Err(kiln::Error::msg("WASI: expected an i32 argument")),
-    }
-}
-
-fn p64(p: &[Val], i: usize) -> kiln::Result<u64> {
-    match p.get(i) {
-        Some(Val::I64(v)) => Ok(*v as u64),
-        _ => Err(kiln::Error::msg("WASI: expected an i64 argument")),
-    }
-}
+for_each_wasi_function!(names);
 
 /// Defines every `wasi_snapshot_preview1` function in `linker`; `get` maps the store
 /// data to its [`WasiCtx`].
 pub fn add_to_linker<T: 'static>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut WasiCtx,
+    linker: &mut Linker<T>, get: fn(&mut T) -> &mut WasiCtx,
 ) -> Result<(), kiln::Error> {
-    let l = linker;
-    let g: Get<T> = get;
-
-    // Arguments and environment.
-    mem_fn!(
-        l,
-        g,
-        "args_get",
-        |c, m, argv: u32, buf: u32| args::args_get(c, m, argv, buf)
-    );
-    mem_fn!(l, g, "args_sizes_get", |c, m, n: u32, size: u32| {
-        args::args_sizes_get(c, m, n, size)
-    });
-    mem_fn!(l, g, "environ_get", |c, m, env: u32, buf: u32| {
-        args::environ_get(c, m, env, buf)
-    });
-    mem_fn!(l, g, "environ_sizes_get", |c, m, n: u32, size: u32| {
-        args::environ_sizes_get(c, m, n, size)
-    });
-
-    // Clocks, randomness, processes.
-    mem_fn!(l, g, "clock_res_get", |_c, m, id: u32, out: u32| {
-        clock::clock_res_get(m, id, out)
-    });
-    mem_fn!(
-        l,
-        g,
-        "clock_time_get",
-        |_c, m, id: u32, precision: u64, out: u32| { clock::clock_time_get(m, id, precision, out) }
-    );
-    mem_fn!(l, g, "random_get", |_c, m, buf: u32, len: u32| {
-        random::random_get(m, buf, len)
-    });
-    l.func_wrap(MODULE, "proc_exit", |code: u32| -> kiln::Result<()> {
-        Err(proc::proc_exit(code))
-    })?;
-    ctx_fn!(l, g, "proc_raise", |_c, sig: u32| proc::proc_raise(sig));
-    ctx_fn!(l, g, "sched_yield", |_c| proc::sched_yield());
-    mem_fn!(
-        l,
-        g,
-        "poll_oneoff",
-        |c, m, subs: u32, events: u32, n: u32, out: u32| {
-            poll::poll_oneoff(c, m, subs, events, n, out)
-        }
-    );
-
-    // Descriptors.
-    ctx_fn!(
-        l,
-        g,
-        "fd_advise",
-        |c, fd: u32, offset: u64, len: u64, advice: u32| {
-            fd::fd_advise(c, fd, offset, len, advice)
-        }
-    );
-    ctx_fn!(l, g, "fd_allocate", |c, fd: u32, offset: u64, len: u64| {
-        fd::fd_allocate(c, fd, offset, len)
-    });
-    ctx_fn!(l, g, "fd_close", |c, fd: u32| fd::fd_close(c, fd));
-    ctx_fn!(l, g, "fd_datasync", |c, fd: u32| fd::fd_sync(c, fd, true));
-    ctx_fn!(l, g, "fd_sync", |c, fd: u32| fd::fd_sync(c, fd, false));
-    mem_fn!(l, g, "fd_fdstat_get", |c, m, fd: u32, out: u32| {
-        fd::fd_fdstat_get(c, m, fd, out)
-    });
-    ctx_fn!(l, g, "fd_fdstat_set_flags", |c, fd: u32, flags: u32| {
-        fd::fd_fdstat_set_flags(c, fd, flags)
-    });
-    ctx_fn!(
-        l,
-        g,
-        "fd_fdstat_set_rights",
-        |c, fd: u32, base: u64, inh: u64| { fd::fd_fdstat_set_rights(c, fd, base, inh) }
-    );
-    mem_fn!(l, g, "fd_filestat_get", |c, m, fd: u32, out: u32| {
-        fd::fd_filestat_get(c, m, fd, out)
-    });
-    ctx_fn!(l, g, "fd_filestat_set_size", |c, fd: u32, size: u64| {
-        fd::fd_filestat_set_size(c, fd, size)
-    });
-    ctx_fn!(
-        l,
-        g,
-        "fd_filestat_set_times",
-        |c, fd: u32, atim: u64, mtim: u64, flags: u32| {
-            fd::fd_filestat_set_times(c, fd, atim, mtim, flags)
-        }
-    );
-    mem_fn!(l, g, "fd_prestat_get", |c, m, fd: u32, out: u32| {
-        fd::fd_prestat_get(c, m, fd, out)
-    });
-    mem_fn!(
-        l,
-        g,
-        "fd_prestat_dir_name",
-        |c, m, fd: u32, path: u32, len: u32| { fd::fd_prestat_dir_name(c, m, fd, path, len) }
-    );
-    ctx_fn!(
-        l,
-        g,
-        "fd_renumber",
-        |c, from: u32, to: u32| fd::fd_renumber(c, from, to)
-    );
-    mem_fn!(l, g, "fd_read", |c,
-                              m,
-                              fd: u32,
-                              iovs: u32,
-                              n: u32,
-                              out: u32| {
-        fd_io::fd_read(c, m, fd, iovs, n, out)
-    });
-    mem_fn!(l, g, "fd_pread", |c,
-                               m,
-                               fd: u32,
-                               iovs: u32,
-                               n: u32,
-                               offset: u64,
-                               out: u32| {
-        fd_io::fd_pread(c, m, fd, iovs, n, offset, out)
-    });
-    mem_fn!(l, g, "fd_write", |c,
-                               m,
-                               fd: u32,
-                               iovs: u32,
-                               n: u32,
-                               out: u32| {
-        fd_io::fd_write(c, m, fd, iovs, n, out)
-    });
-    mem_fn!(
-        l,
-        g,
-        "fd_pwrite",
-        |c, m, fd: u32, iovs: u32, n: u32, offset: u64, out: u32| {
-            fd_io::fd_pwrite(c, m, fd, iovs, n, offset, out)
-        }
-    );
-    mem_fn!(l, g, "fd_seek", |c,
-                              m,
-                              fd: u32,
-                              offset: i64,
-                              whence: u32,
-                              out: u32| {
-        fd_io::fd_seek(c, m, fd, offset, whence, out)
-    });
-    mem_fn!(l, g, "fd_tell", |c, m, fd: u32, out: u32| fd_io::fd_tell(
-        c, m, fd, out
-    ));
-    mem_fn!(
-        l,
-        g,
-        "fd_readdir",
-        |c, m, fd: u32, buf: u32, len: u32, cookie: u64, out: u32| {
-            readdir::fd_readdir(c, m, fd, buf, len, cookie, out)
-        }
-    );
-
-    // Paths.
-    mem_fn!(
-        l,
-        g,
-        "path_create_directory",
-        |c, m, fd: u32, path: u32, len: u32| { path::path_create_directory(c, m, fd, path, len) }
-    );
-    mem_fn!(
-        l,
-        g,
-        "path_remove_directory",
-        |c, m, fd: u32, path: u32, len: u32| { path::path_remove_directory(c, m, fd, path, len) }
-    );
-    mem_fn!(
-        l,
-        g,
-        "path_unlink_file",
-        |c, m, fd: u32, path: u32, len: u32| { path::path_unlink_file(c, m, fd, path, len) }
-    );
-    mem_fn!(
-        l,
-        g,
-        "path_filestat_get",
-        |c, m, fd: u32, flags: u32, path: u32, len: u32, out: u32| {
-            path::path_filestat_get(c, m, fd, flags, path, len, out)
-        }
-    );
-    mem_fn!(
-        l,
-        g,
-        "path_readlink",
-        |c, m, fd: u32, path: u32, len: u32, buf: u32, buf_len: u32, out: u32| {
-            path::path_readlink(c, m, fd, path, len, buf, buf_len, out)
-        }
-    );
-    mem_fn!(
-        l,
-        g,
-        "path_rename",
-        |c, m, fd: u32, old: u32, old_len: u32, new_fd: u32, new: u32, new_len: u32| {
-            path::path_rename(c, m, fd, old, old_len, new_fd, new, new_len)
-        }
-    );
-    mem_fn!(
-        l,
-        g,
-        "path_symlink",
-        |c, m, old: u32, old_len: u32, fd: u32, new: u32, new_len: u32| {
-            path::path_symlink(c, m, old, old_len, fd, new, new_len)
-        }
-    );
-
-    use ValType::{I32, I64};
-    l.func_new(
-        MODULE,
-        "path_open",
-        FuncType::new([I32, I32, I32, I32, I32, I64, I64, I32, I32], [I32]),
-        move |mut caller, p, r| {
-            let (fd, dirflags, path, len, oflags) =
-                (p32(p, 0)?, p32(p, 1)?, p32(p, 2)?, p32(p, 3)?, p32(p, 4)?);
-            let (base, inheriting, fdflags, out) = (p64(p, 5)?, p64(p, 6)?, p32(p, 7)?, p32(p, 8)?);
-            let e = with_mem(&mut caller, g, |c, m| {
-                open::path_open(
-                    c, m, fd, dirflags, path, len, oflags, base, inheriting, fdflags, out,
-                )
-            })?;
-            r[0] = Val::I32(e);
-            Ok(())
-        },
-    )?;
-    l.func_new(
-        MODULE,
-        "path_link",
-        FuncType::new([I32; 7], [I32]),
-        move |mut caller, p, r| {
-            let (old_fd, old_flags, old, old_len) =
-                (p32(p, 0)?, p32(p, 1)?, p32(p, 2)?, p32(p, 3)?);
-            let (new_fd, new, new_len) = (p32(p, 4)?, p32(p, 5)?, p32(p, 6)?);
-            let e = with_mem(&mut caller, g, |c, m| {
-                path::path_link(c, m, old_fd, old_flags, old, old_len, new_fd, new, new_len)
-            })?;
-            r[0] = Val::I32(e);
-            Ok(())
-        },
-    )?;
-    l.func_new(
-        MODULE,
-        "path_filestat_set_times",
-        FuncType::new([I32, I32, I32, I32, I64, I64, I32], [I32]),
-        move |mut caller, p, r| {
-            let (fd, flags, path, len) = (p32(p, 0)?, p32(p, 1)?, p32(p, 2)?, p32(p, 3)?);
-            let (atim, mtim, fst) = (p64(p, 4)?, p64(p, 5)?, p32(p, 6)?);
-            let e = with_mem(&mut caller, g, |c, m| {
-                path::path_filestat_set_times(c, m, fd, flags, path, len, atim, mtim, fst)
-            })?;
-            r[0] = Val::I32(e);
-            Ok(())
-        },
-    )?;
-
-    // Sockets: none exist.
-    ctx_fn!(l, g, "sock_accept", |c, fd: u32, _flags: u32, _out: u32| {
-        sock::not_a_socket(c, fd)
-    });
-    ctx_fn!(
-        l,
-        g,
-        "sock_recv",
-        |c, fd: u32, _data: u32, _len: u32, _flags: u32, _n: u32, _oflags: u32| {
-            sock::not_a_socket(c, fd)
-        }
-    );
-    ctx_fn!(l, g, "sock_send", |c,
-                                fd: u32,
-                                _data: u32,
-                                _len: u32,
-                                _flags: u32,
-                                _n: u32| {
-        sock::not_a_socket(c, fd)
-    });
-    ctx_fn!(l, g, "sock_shutdown", |c, fd: u32, _how: u32| {
-        sock::not_a_socket(c, fd)
-    });
+    macro_rules! define {
+        ($($family:ident::$name:ident,)*) => {
+            $(funcs::$family::$name.define(linker, stringify!($name), get)?;)*
+        };
+    }
+    for_each_wasi_function!(define);
     Ok(())
+}
+
+/// What a WASI function returns, as wasm sees it: an errno, or (`proc_exit`) nothing,
+/// because the call ends with a host error.
+trait WasiReturn: 'static {
+    /// The host function's return type.
+    type Wasm: WasmRet;
+    /// The function's outcome.
+    fn into_wasm(self) -> Self::Wasm;
+    /// A failure before the function could run (the module exports no memory).
+    fn host_error(e: kiln::Error) -> Self::Wasm;
+}
+
+impl WasiReturn for WasiResult<()> {
+    type Wasm = kiln::Result<i32>;
+    fn into_wasm(self) -> kiln::Result<i32> {
+        Ok(funcs::errno(self))
+    }
+    fn host_error(e: kiln::Error) -> kiln::Result<i32> {
+        Err(e)
+    }
+}
+
+impl WasiReturn for kiln::Error {
+    type Wasm = kiln::Result<()>;
+    fn into_wasm(self) -> kiln::Result<()> {
+        Err(self)
+    }
+    fn host_error(e: kiln::Error) -> kiln::Result<()> {
+        Err(e)
+    }
+}
+
+/// Marks a function taking `(&mut WasiCtx, &mut GuestMemory, params...)`: it runs with
+/// the calling instance's exported `memory`.
+struct WithMemory;
+
+/// Marks a function taking `(&mut WasiCtx, params...)`.
+struct ContextOnly;
+
+/// A Rust function that implements a WASI function. `Marker` is `(WithMemory, A, B,
+/// ...)` or `(ContextOnly, A, B, ...)` with the parameter types, which makes the wasm
+/// signature.
+trait WasiFunc<T, Marker> {
+    /// Defines the function as `wasi_snapshot_preview1::name`.
+    fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>) -> kiln::Result<()>;
+}
+
+macro_rules! wasi_func {
+    ($(($($p:ident $v:ident),*);)*) => {$(
+        impl<T: 'static, F, R: WasiReturn, $($p: WasmTy),*> WasiFunc<T, (WithMemory, $($p,)*)> for F
+        where
+            F: Fn(&mut WasiCtx, &mut GuestMemory<'_>, $($p),*) -> R + Copy + Send + Sync + 'static,
+        {
+            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>) -> kiln::Result<()> {
+                linker.func_wrap(MODULE, name, move |mut caller: Caller<'_, T>, $($v: $p),*| {
+                    match funcs::with_mem(&mut caller, get, |ctx, mem| self(ctx, mem, $($v),*)) {
+                        Ok(r) => r.into_wasm(),
+                        Err(e) => R::host_error(e),
+                    }
+                })?;
+                Ok(())
+            }
+        }
+
+        impl<T: 'static, F, R: WasiReturn, $($p: WasmTy),*> WasiFunc<T, (ContextOnly, $($p,)*)> for F
+        where
+            F: Fn(&mut WasiCtx, $($p),*) -> R + Copy + Send + Sync + 'static,
+        {
+            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>) -> kiln::Result<()> {
+                linker.func_wrap(MODULE, name, move |mut caller: Caller<'_, T>, $($v: $p),*| {
+                    funcs::with_ctx(&mut caller, get, |ctx| self(ctx, $($v),*)).into_wasm()
+                })?;
+                Ok(())
+            }
+        }
+    )*};
+}
+
+wasi_func! {
+    ();
+    (A a);
+    (A a, B b);
+    (A a, B b, C c);
+    (A a, B b, C c, D d);
+    (A a, B b, C c, D d, E e);
+    (A a, B b, C c, D d, E e, G g);
+    (A a, B b, C c, D d, E e, G g, H h);
+    (A a, B b, C c, D d, E e, G g, H h, I i);
+    (A a, B b, C c, D d, E e, G g, H h, I i, J j);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WASI_FUNCTIONS;
+
+    #[test]
+    fn the_list_is_the_whole_snapshot() {
+        assert_eq!(WASI_FUNCTIONS.len(), 46);
+        let mut sorted = WASI_FUNCTIONS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 46, "no name twice");
+    }
 }

@@ -22,9 +22,7 @@ fn sizes<'a>(items: impl Iterator<Item = &'a [&'a [u8]]>) -> WasiResult<(u32, u3
 /// Writes pointers at `ptrs` and NUL-terminated strings (each the concatenation of its
 /// parts) at `buf`.
 fn write_list<'a>(
-    mem: &mut GuestMemory<'_>,
-    mut ptrs: u32,
-    mut buf: u32,
+    mem: &mut GuestMemory<'_>, mut ptrs: u32, mut buf: u32,
     items: impl Iterator<Item = &'a [&'a [u8]]>,
 ) -> WasiResult<()> {
     for parts in items {
@@ -53,10 +51,7 @@ fn env_parts(ctx: &WasiCtx) -> Vec<[&[u8]; 3]> {
 }
 
 pub(crate) fn args_sizes_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    argc: u32,
-    buf_size: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, argc: u32, buf_size: u32,
 ) -> WasiResult<()> {
     let parts = arg_parts(ctx);
     let (n, size) = sizes(parts.iter().map(|p| p.as_slice()))?;
@@ -65,20 +60,14 @@ pub(crate) fn args_sizes_get(
 }
 
 pub(crate) fn args_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    argv: u32,
-    buf: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, argv: u32, buf: u32,
 ) -> WasiResult<()> {
     let parts = arg_parts(ctx);
     write_list(mem, argv, buf, parts.iter().map(|p| p.as_slice()))
 }
 
 pub(crate) fn environ_sizes_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    count: u32,
-    buf_size: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, count: u32, buf_size: u32,
 ) -> WasiResult<()> {
     let parts = env_parts(ctx);
     let (n, size) = sizes(parts.iter().map(|p| p.as_slice()))?;
@@ -87,10 +76,7 @@ pub(crate) fn environ_sizes_get(
 }
 
 pub(crate) fn environ_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    environ: u32,
-    buf: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, environ: u32, buf: u32,
 ) -> WasiResult<()> {
     let parts = env_parts(ctx);
     write_list(mem, environ, buf, parts.iter().map(|p| p.as_slice()))

@@ -1,5 +1,6 @@
 //! `clock_res_get`, `clock_time_get`.
 
+use crate::ctx::WasiCtx;
 use crate::errno::{Errno, WasiResult};
 use crate::funcs::timestamp;
 use crate::memory::GuestMemory;
@@ -26,16 +27,15 @@ pub(crate) fn now(id: u32) -> WasiResult<u64> {
     Ok(nanos(clock_gettime(host_clock(id)?)))
 }
 
-pub(crate) fn clock_res_get(mem: &mut GuestMemory<'_>, id: u32, out: u32) -> WasiResult<()> {
+pub(crate) fn clock_res_get(
+    _ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, id: u32, out: u32,
+) -> WasiResult<()> {
     let res = nanos(clock_getres(host_clock(id)?)).max(1);
     mem.write_u64(out, res)
 }
 
 pub(crate) fn clock_time_get(
-    mem: &mut GuestMemory<'_>,
-    id: u32,
-    _precision: u64,
-    out: u32,
+    _ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, id: u32, _precision: u64, out: u32,
 ) -> WasiResult<()> {
     let t = now(id)?;
     mem.write_u64(out, t)

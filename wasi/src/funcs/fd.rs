@@ -29,11 +29,7 @@ fn file(ctx: &WasiCtx, fd: u32, rights: u64) -> WasiResult<&crate::fdtable::File
 }
 
 pub(crate) fn fd_advise(
-    ctx: &mut WasiCtx,
-    fd: u32,
-    offset: u64,
-    len: u64,
-    advice: u32,
+    ctx: &mut WasiCtx, fd: u32, offset: u64, len: u64, advice: u32,
 ) -> WasiResult<()> {
     let advice = match advice {
         0 => Advice::Normal,
@@ -67,7 +63,17 @@ pub(crate) fn fd_allocate(ctx: &mut WasiCtx, fd: u32, offset: u64, len: u64) -> 
     )?)
 }
 
-pub(crate) fn fd_sync(ctx: &mut WasiCtx, fd: u32, data_only: bool) -> WasiResult<()> {
+/// `fd_sync`: data and metadata.
+pub(crate) fn fd_sync(ctx: &mut WasiCtx, fd: u32) -> WasiResult<()> {
+    sync(ctx, fd, false)
+}
+
+/// `fd_datasync`: data only.
+pub(crate) fn fd_datasync(ctx: &mut WasiCtx, fd: u32) -> WasiResult<()> {
+    sync(ctx, fd, true)
+}
+
+fn sync(ctx: &mut WasiCtx, fd: u32, data_only: bool) -> WasiResult<()> {
     let e = ctx.fds.get(fd)?;
     e.require(if data_only {
         rights::FD_DATASYNC
@@ -105,10 +111,7 @@ fn file_flags(f: &File) -> WasiResult<u16> {
 }
 
 pub(crate) fn fd_fdstat_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, out: u32,
 ) -> WasiResult<()> {
     let e = ctx.fds.get(fd)?;
     let (ty, flags) = match &e.desc {
@@ -165,10 +168,7 @@ pub(crate) fn fd_fdstat_set_flags(ctx: &mut WasiCtx, fd: u32, flags: u32) -> Was
 }
 
 pub(crate) fn fd_fdstat_set_rights(
-    ctx: &mut WasiCtx,
-    fd: u32,
-    base: u64,
-    inheriting: u64,
+    ctx: &mut WasiCtx, fd: u32, base: u64, inheriting: u64,
 ) -> WasiResult<()> {
     let e = ctx.fds.get_mut(fd)?;
     if base & !e.base != 0 || inheriting & !e.inheriting != 0 {
@@ -180,10 +180,7 @@ pub(crate) fn fd_fdstat_set_rights(
 }
 
 pub(crate) fn fd_filestat_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, out: u32,
 ) -> WasiResult<()> {
     let e = ctx.fds.get(fd)?;
     e.require(rights::FD_FILESTAT_GET)?;
@@ -214,10 +211,7 @@ pub(crate) fn fd_filestat_set_size(ctx: &mut WasiCtx, fd: u32, size: u64) -> Was
 
 /// A time to set: `None` to leave as is.
 pub(crate) fn time_spec(
-    flags: u16,
-    value: u64,
-    set: u16,
-    now: u16,
+    flags: u16, value: u64, set: u16, now: u16,
 ) -> WasiResult<Option<fs_set_times::SystemTimeSpec>> {
     match (flags & set != 0, flags & now != 0) {
         (true, true) => Err(Errno::INVAL),
@@ -234,9 +228,7 @@ pub(crate) fn time_spec(
 
 /// Both times of a `fstflags` call (`EINVAL` for unknown bits or set-and-now).
 pub(crate) fn time_specs(
-    atim: u64,
-    mtim: u64,
-    flags: u32,
+    atim: u64, mtim: u64, flags: u32,
 ) -> WasiResult<(
     Option<fs_set_times::SystemTimeSpec>,
     Option<fs_set_times::SystemTimeSpec>,
@@ -253,11 +245,7 @@ pub(crate) fn time_specs(
 }
 
 pub(crate) fn fd_filestat_set_times(
-    ctx: &mut WasiCtx,
-    fd: u32,
-    atim: u64,
-    mtim: u64,
-    flags: u32,
+    ctx: &mut WasiCtx, fd: u32, atim: u64, mtim: u64, flags: u32,
 ) -> WasiResult<()> {
     use fs_set_times::SetTimes;
     let (a, m) = time_specs(atim, mtim, flags)?;
@@ -288,10 +276,7 @@ fn preopen_name(e: &Entry) -> WasiResult<&str> {
 }
 
 pub(crate) fn fd_prestat_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, out: u32,
 ) -> WasiResult<()> {
     let name = preopen_name(ctx.fds.get(fd)?)?;
     let len = u32::try_from(name.len()).map_err(|_| Errno::NAMETOOLONG)?;
@@ -302,11 +287,7 @@ pub(crate) fn fd_prestat_get(
 }
 
 pub(crate) fn fd_prestat_dir_name(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    path: u32,
-    len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let name = preopen_name(ctx.fds.get(fd)?)?;
     if name.len() > len as usize {

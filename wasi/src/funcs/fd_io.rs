@@ -18,9 +18,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 /// returned data ends the call (another read could block). An error after some bytes
 /// moved reports those bytes instead.
 fn read_iovs(
-    mem: &mut GuestMemory<'_>,
-    list: &Iovecs,
-    stream: bool,
+    mem: &mut GuestMemory<'_>, list: &Iovecs, stream: bool,
     mut read: impl FnMut(&mut [u8], u64) -> WasiResult<usize>,
 ) -> WasiResult<u32> {
     let mut done: u32 = 0;
@@ -49,9 +47,7 @@ fn read_iovs(
 
 /// Writes the buffers of `list` with `write(buf, done_so_far)`, like `read_iovs`.
 fn write_iovs(
-    mem: &GuestMemory<'_>,
-    list: &Iovecs,
-    mut write: impl FnMut(&[u8], u64) -> WasiResult<usize>,
+    mem: &GuestMemory<'_>, list: &Iovecs, mut write: impl FnMut(&[u8], u64) -> WasiResult<usize>,
 ) -> WasiResult<u32> {
     let mut done: u32 = 0;
     for i in 0..list.count() {
@@ -84,13 +80,8 @@ fn at(offset: u64, done: u64) -> WasiResult<u64> {
 
 /// Reads at the current position (`pos == None`) or at `pos`.
 fn read(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    iovs: u32,
-    iovs_len: u32,
-    pos: Option<u64>,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32,
+    pos: Option<u64>, out: u32,
 ) -> WasiResult<()> {
     let list = mem.iovecs(iovs, iovs_len)?;
     mem.check(out, 4)?;
@@ -120,23 +111,13 @@ fn read(
 }
 
 pub(crate) fn fd_read(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    iovs: u32,
-    iovs_len: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, out: u32,
 ) -> WasiResult<()> {
     read(ctx, mem, fd, iovs, iovs_len, None, out)
 }
 
 pub(crate) fn fd_pread(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    iovs: u32,
-    iovs_len: u32,
-    offset: u64,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, offset: u64,
     out: u32,
 ) -> WasiResult<()> {
     read(ctx, mem, fd, iovs, iovs_len, Some(offset), out)
@@ -144,13 +125,8 @@ pub(crate) fn fd_pread(
 
 /// Writes at the current position (`pos == None`; the end in append mode) or at `pos`.
 fn write(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    iovs: u32,
-    iovs_len: u32,
-    pos: Option<u64>,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32,
+    pos: Option<u64>, out: u32,
 ) -> WasiResult<()> {
     let list = mem.iovecs(iovs, iovs_len)?;
     mem.check(out, 4)?;
@@ -177,23 +153,13 @@ fn write(
 }
 
 pub(crate) fn fd_write(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    iovs: u32,
-    iovs_len: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, out: u32,
 ) -> WasiResult<()> {
     write(ctx, mem, fd, iovs, iovs_len, None, out)
 }
 
 pub(crate) fn fd_pwrite(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    iovs: u32,
-    iovs_len: u32,
-    offset: u64,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32, offset: u64,
     out: u32,
 ) -> WasiResult<()> {
     write(ctx, mem, fd, iovs, iovs_len, Some(offset), out)
@@ -213,12 +179,7 @@ fn seek(ctx: &mut WasiCtx, fd: u32, to: SeekFrom, needed: u64) -> WasiResult<u64
 }
 
 pub(crate) fn fd_seek(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    offset: i64,
-    how: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, offset: i64, how: u32, out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 8)?;
     let to = match narrow::<u8>(how)? {
@@ -238,10 +199,7 @@ pub(crate) fn fd_seek(
 }
 
 pub(crate) fn fd_tell(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 8)?;
     let pos = seek(ctx, fd, SeekFrom::Current(0), rights::FD_TELL)?;

@@ -1,5 +1,7 @@
 //! The `wasi_snapshot_preview1` functions, one file per group. Each takes the context
-//! and, where it touches guest memory, a [`GuestMemory`]; each returns the errno.
+//! and, where it touches guest memory, a [`GuestMemory`], then the wasm parameters;
+//! each returns the errno (`proc_exit` returns the host error that ends the call).
+//! `linker.rs` lists them and derives their wasm signatures from these Rust ones.
 
 pub(crate) mod args;
 pub(crate) mod clock;
@@ -35,11 +37,10 @@ pub(crate) fn errno(r: WasiResult<()>) -> i32 {
 /// The context is moved out of the store for the call (and back after), so that `f`
 /// can hold it and the memory at once. A module without a `memory` export cannot pass
 /// pointers: that is a host error (the call traps), as in other runtimes.
-pub(crate) fn with_mem<T>(
-    caller: &mut Caller<'_, T>,
-    get: Get<T>,
-    f: impl FnOnce(&mut WasiCtx, &mut GuestMemory<'_>) -> WasiResult<()>,
-) -> kiln::Result<i32> {
+pub(crate) fn with_mem<T, R>(
+    caller: &mut Caller<'_, T>, get: Get<T>,
+    f: impl FnOnce(&mut WasiCtx, &mut GuestMemory<'_>) -> R,
+) -> kiln::Result<R> {
     let memory = caller
         .get_export("memory")
         .and_then(Extern::into_memory)
@@ -49,16 +50,14 @@ pub(crate) fn with_mem<T>(
     let mut ctx = std::mem::take(get(caller.data_mut()));
     let r = f(&mut ctx, &mut GuestMemory::new(memory.data_mut(caller)));
     *get(caller.data_mut()) = ctx;
-    Ok(errno(r))
+    Ok(r)
 }
 
 /// Runs `f` with the WASI context only.
-pub(crate) fn with_ctx<T>(
-    caller: &mut Caller<'_, T>,
-    get: Get<T>,
-    f: impl FnOnce(&mut WasiCtx) -> WasiResult<()>,
-) -> kiln::Result<i32> {
-    Ok(errno(f(get(caller.data_mut()))))
+pub(crate) fn with_ctx<T, R>(
+    caller: &mut Caller<'_, T>, get: Get<T>, f: impl FnOnce(&mut WasiCtx) -> R,
+) -> R {
+    f(get(caller.data_mut()))
 }
 
 /// Nanoseconds as a WASI timestamp from seconds and nanoseconds (0 before 1970).

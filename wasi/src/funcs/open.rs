@@ -23,17 +23,8 @@ pub(crate) struct OpenArgs<'a> {
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
 pub(crate) fn path_open(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    dirflags: u32,
-    path: u32,
-    path_len: u32,
-    oflags: u32,
-    rights_base: u64,
-    _rights_inheriting: u64,
-    fdflags: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, dirflags: u32, path: u32, path_len: u32,
+    oflags: u32, rights_base: u64, _rights_inheriting: u64, fdflags: u32, out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 4)?;
     let path = mem.str(path, path_len)?;

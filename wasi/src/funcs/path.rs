@@ -24,11 +24,7 @@ fn dir(ctx: &WasiCtx, fd: u32, right: u64, mutating: bool) -> WasiResult<&DirDes
 }
 
 pub(crate) fn path_create_directory(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    path: u32,
-    len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.str(path, len)?;
     let d = dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?;
@@ -36,11 +32,7 @@ pub(crate) fn path_create_directory(
 }
 
 pub(crate) fn path_remove_directory(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    path: u32,
-    len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.str(path, len)?;
     let d = dir(ctx, fd, rights::PATH_REMOVE_DIRECTORY, true)?;
@@ -48,11 +40,7 @@ pub(crate) fn path_remove_directory(
 }
 
 pub(crate) fn path_unlink_file(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    path: u32,
-    len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.str(path, len)?;
     let d = dir(ctx, fd, rights::PATH_UNLINK_FILE, true)?;
@@ -60,12 +48,7 @@ pub(crate) fn path_unlink_file(
 }
 
 pub(crate) fn path_filestat_get(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    flags: u32,
-    path: u32,
-    len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, flags: u32, path: u32, len: u32,
     out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 64)?;
@@ -81,15 +64,8 @@ pub(crate) fn path_filestat_get(
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
 pub(crate) fn path_filestat_set_times(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    flags: u32,
-    path: u32,
-    len: u32,
-    atim: u64,
-    mtim: u64,
-    fst_flags: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, flags: u32, path: u32, len: u32,
+    atim: u64, mtim: u64, fst_flags: u32,
 ) -> WasiResult<()> {
     let path = mem.str(path, len)?;
     let (a, m) = time_specs(atim, mtim, fst_flags)?;
@@ -107,15 +83,8 @@ pub(crate) fn path_filestat_set_times(
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
 pub(crate) fn path_link(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    old_fd: u32,
-    old_flags: u32,
-    old_path: u32,
-    old_len: u32,
-    new_fd: u32,
-    new_path: u32,
-    new_len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, old_fd: u32, old_flags: u32, old_path: u32,
+    old_len: u32, new_fd: u32, new_path: u32, new_len: u32,
 ) -> WasiResult<()> {
     let old_path = mem.str(old_path, old_len)?;
     let new_path = mem.str(new_path, new_len)?;
@@ -130,14 +99,8 @@ pub(crate) fn path_link(
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
 pub(crate) fn path_rename(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    old_fd: u32,
-    old_path: u32,
-    old_len: u32,
-    new_fd: u32,
-    new_path: u32,
-    new_len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, old_fd: u32, old_path: u32, old_len: u32,
+    new_fd: u32, new_path: u32, new_len: u32,
 ) -> WasiResult<()> {
     let old_path = mem.str(old_path, old_len)?;
     let new_path = mem.str(new_path, new_len)?;
@@ -147,13 +110,8 @@ pub(crate) fn path_rename(
 }
 
 pub(crate) fn path_symlink(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    old_path: u32,
-    old_len: u32,
-    fd: u32,
-    new_path: u32,
-    new_len: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, old_path: u32, old_len: u32, fd: u32,
+    new_path: u32, new_len: u32,
 ) -> WasiResult<()> {
     let target = mem.str(old_path, old_len)?;
     let link = mem.str(new_path, new_len)?;
@@ -165,14 +123,8 @@ pub(crate) fn path_symlink(
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
 pub(crate) fn path_readlink(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    path: u32,
-    len: u32,
-    buf: u32,
-    buf_len: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32, buf: u32,
+    buf_len: u32, out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 4)?;
     mem.check(buf, u64::from(buf_len))?;

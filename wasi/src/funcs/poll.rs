@@ -36,11 +36,7 @@ enum Status {
 
 /// `userdata`, event type and status of subscription `i`.
 fn status(
-    ctx: &WasiCtx,
-    mem: &GuestMemory<'_>,
-    subs: u32,
-    i: u32,
-    epoch: &Epoch,
+    ctx: &WasiCtx, mem: &GuestMemory<'_>, subs: u32, i: u32, epoch: &Epoch,
 ) -> WasiResult<(u64, u8, Status)> {
     let at = subs + i * size::SUBSCRIPTION;
     let userdata = mem.read_u64(at)?;
@@ -130,12 +126,7 @@ fn host_stdin_ready(timeout: Option<Duration>) -> bool {
 }
 
 pub(crate) fn poll_oneoff(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    subs: u32,
-    events: u32,
-    n: u32,
-    out: u32,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, subs: u32, events: u32, n: u32, out: u32,
 ) -> WasiResult<()> {
     if n == 0 {
         // Waiting for nothing would block forever.

@@ -1,5 +1,6 @@
 //! `proc_exit`, `proc_raise`, `sched_yield`.
 
+use crate::ctx::WasiCtx;
 use crate::errno::{Errno, WasiResult};
 use std::fmt;
 
@@ -16,18 +17,19 @@ impl fmt::Display for I32Exit {
 
 impl std::error::Error for I32Exit {}
 
-/// `proc_exit`: ends the instance with `code`.
-pub(crate) fn proc_exit(code: u32) -> kiln::Error {
+/// `proc_exit`: ends the instance with `code` (a host error, so the function returns
+/// nothing to wasm).
+pub(crate) fn proc_exit(_ctx: &mut WasiCtx, code: u32) -> kiln::Error {
     kiln::Error::host(I32Exit(code as i32))
 }
 
 /// `proc_raise`: signals are not supported.
-pub(crate) fn proc_raise(_sig: u32) -> WasiResult<()> {
+pub(crate) fn proc_raise(_ctx: &mut WasiCtx, _sig: u32) -> WasiResult<()> {
     Err(Errno::NOSYS)
 }
 
 /// `sched_yield`
-pub(crate) fn sched_yield() -> WasiResult<()> {
+pub(crate) fn sched_yield(_ctx: &mut WasiCtx) -> WasiResult<()> {
     std::thread::yield_now();
     Ok(())
 }

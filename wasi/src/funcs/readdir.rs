@@ -41,12 +41,7 @@ impl Out<'_, '_> {
 }
 
 pub(crate) fn fd_readdir(
-    ctx: &mut WasiCtx,
-    mem: &mut GuestMemory<'_>,
-    fd: u32,
-    buf: u32,
-    buf_len: u32,
-    cookie: u64,
+    ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, buf: u32, buf_len: u32, cookie: u64,
     out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 4)?;

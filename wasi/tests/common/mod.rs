@@ -176,25 +176,14 @@ impl Guest {
 
     /// `path_open` following symlinks: the new fd, or the errno.
     pub fn open(
-        &mut self,
-        dir: u32,
-        path: &str,
-        oflags: i32,
-        rights: i64,
-        fdflags: i32,
+        &mut self, dir: u32, path: &str, oflags: i32, rights: i64, fdflags: i32,
     ) -> Result<u32, i32> {
         self.open_at(dir, 1, path, oflags, rights, fdflags)
     }
 
     /// `path_open` with lookup flags `dirflags`: the new fd, or the errno.
     pub fn open_at(
-        &mut self,
-        dir: u32,
-        dirflags: u32,
-        path: &str,
-        oflags: i32,
-        rights: i64,
-        fdflags: i32,
+        &mut self, dir: u32, dirflags: u32, path: &str, oflags: i32, rights: i64, fdflags: i32,
     ) -> Result<u32, i32> {
         let (p, l) = self.string(path);
         let args = [
