@@ -13,6 +13,8 @@
 //! cargo bench -p kiln-benches --bench calls -- --quick
 //! ```
 
+#![forbid(unsafe_code)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::time::{Duration, Instant};
 

@@ -13,6 +13,8 @@
 //! `Module::new`), not the dropping of the module. Modules are checked to compile on
 //! each engine before they are timed.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use common::Selection;

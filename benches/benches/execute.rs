@@ -13,6 +13,8 @@
 //! program afresh (untimed) and runs `_start`; a sample is the sum of the regions.
 //! Every timed run's output is checked as well: a wrong one stops the bench.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use common::Selection;

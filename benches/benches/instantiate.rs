@@ -8,6 +8,8 @@
 //! cargo bench -p kiln-benches --bench instantiate
 //! ```
 
+#![forbid(unsafe_code)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use std::time::{Duration, Instant};

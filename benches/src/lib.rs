@@ -3,6 +3,8 @@
 //! sightglass does; running them on Kiln ([`kiln_runner`]) and on Wasmtime 48
 //! ([`wasmtime_runner`]) alike, and checking what they print ([`check`]).
 
+#![forbid(unsafe_code)]
+
 pub mod check;
 pub mod kiln_runner;
 pub mod wasmtime_runner;

@@ -11,6 +11,8 @@
 //! program from running (a missing file, a malformed module, a missing import, bad
 //! arguments).
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod limits;
 

@@ -7,6 +7,8 @@
 //! Nothing here knows about Cranelift or machine code: the description is plain data
 //! with typed index spaces (imported entities first, then defined ones, as in Wasm).
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod features;
 mod index;

@@ -4,6 +4,8 @@
 //! big-stack thread) and returns a [`FileReport`]. The `kiln-spec-tests` binary and the
 //! `spec` integration test are thin wrappers around it.
 
+#![forbid(unsafe_code)]
+
 mod batch;
 mod count;
 mod error;

@@ -6,6 +6,8 @@
 //! `spec: N passed, N failed, N skipped`. Exits non-zero if a check failed that is not in
 //! the expected-failures list, or a listed check passed.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -6,6 +6,8 @@
 //! failure that now passes. Each file runs on its own big-stack thread inside `run_file`,
 //! with its own store.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 
 use kiln_spec_tests::{default_suite_dir, run_file, wast_files, RunOptions};

@@ -22,6 +22,8 @@
 //! Every timed run's output is checked too. Markdown tables of medians go to stdout,
 //! progress to stderr.
 
+#![forbid(unsafe_code)]
+
 use kiln::OptLevel;
 use kiln_benches::check::Expected;
 use kiln_benches::kiln_runner::KilnHost;

@@ -10,6 +10,8 @@
 //! (its precompiled object through `objdump`), for side-by-side reading. `--placement`
 //! prints each function's size and the start offset `CodePlacement::Loops` picks for it.
 
+#![forbid(unsafe_code)]
+
 use kiln_frontend::{parse, DefinedFuncIndex, Features};
 use kiln_jit::{Compiler, CompilerConfig, FuelCosts};
 

@@ -11,6 +11,8 @@
 //! configuration is the geometric mean over placements of the median over runs.
 //! Prints a markdown table of times and ratios.
 
+#![forbid(unsafe_code)]
+
 use kiln::{CodePlacement, Config, Engine, Module};
 use kiln_benches::{geomean, median, run_region, workloads};
 use std::time::Duration;

@@ -8,6 +8,8 @@
 //! Each memory reserves `Config::memory_reservation` (4 GiB + 32 MiB guard by default)
 //! of address space, of which only the accessible pages are backed.
 
+#![forbid(unsafe_code)]
+
 use kiln::{Engine, Instance, Module, Store};
 use std::time::Instant;
 

@@ -12,6 +12,8 @@
 //! times one exported `(i32) -> i32` function of a text module instead of sightglass
 //! programs.
 
+#![forbid(unsafe_code)]
+
 use kiln::{CodePlacement, Config, Engine, Instance, Module, Store};
 use kiln_benches::{all_workloads, geomean, median, run_region};
 use std::time::{Duration, Instant};

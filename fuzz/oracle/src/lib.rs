@@ -2,7 +2,7 @@
 //!
 //! Every check takes the raw bytes a fuzzer (or the deterministic smoke test) hands it and
 //! either passes or returns a [`Failure`] describing what Kiln got wrong. The cargo-fuzz
-//! targets in `fuzz/fuzz_targets/` are one-line calls into [`fuzz`] (which runs
+//! targets in `fuzz/targets/fuzz_targets/` are one-line calls into [`fuzz`] (which runs
 //! [`Target::check`] and panics on a failure); the smoke
 //! test (`tests/smoke.rs`) runs the same checks on inputs derived from fixed seeds, and
 //! `tests/regressions.rs` replays every file under `fuzz/regressions/<target>/`.
