@@ -28,11 +28,10 @@ impl FuncTranslator<'_, '_> {
         args.push(self.vmctx);
         let params = self.popn(nparams);
         args.extend(self.canonical_all(&params));
-        self.spill_fuel();
+        self.flush_fuel();
         let call = emit(self, &args);
         let results = self.b.inst_results(call).to_vec();
         self.stack.extend_from_slice(&results);
-        self.reload_interrupt_state();
     }
 
     /// Calls through the `VMFuncRef` at `func_ref` with the top operands as arguments.

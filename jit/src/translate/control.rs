@@ -248,7 +248,7 @@ impl FuncTranslator<'_, '_> {
             if self.reachable {
                 let vals = self.popn(frame.results);
                 let vals = self.canonical_all(&vals);
-                self.spill_fuel();
+                self.flush_fuel();
                 self.b.ins().return_(&vals);
             }
             self.reachable = false;
@@ -315,7 +315,7 @@ impl FuncTranslator<'_, '_> {
         let n = self.control[0].results;
         let vals = self.peekn(n).to_vec();
         let vals = self.canonical_all(&vals);
-        self.spill_fuel();
+        self.flush_fuel();
         self.b.ins().return_(&vals);
         self.reachable = false;
         Ok(())

@@ -24,7 +24,7 @@ pub struct TrapRecord {
     /// but the first).
     pub frames: Vec<usize>,
     /// Cranelift's pinned register at the fault (the fuel counter as of the trapping
-    /// function's last call boundary, when fuel is on); `None` if not from a fault.
+    /// function's last charge, when fuel is on); `None` if not from a fault.
     pub pinned: Option<u64>,
 }
 
