@@ -1,7 +1,8 @@
 //! `Module`: a compiled module, shareable between stores of its engine.
 
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::source;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use crate::vm::{CodeMemory, MemoryImage, Symbol};
 use kiln_frontend::{
@@ -55,28 +56,27 @@ pub enum ExternType {
 }
 
 impl Module {
-    /// Compiles a module from its binary or text form.
+    /// Compiles a module from its binary or text form. Bytes that are neither (no
+    /// `\0asm` magic, and not text starting with `(`) are refused without parsing.
     pub fn new(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Module> {
         let bytes = bytes.as_ref();
-        if bytes.starts_with(b"\0asm") {
-            return Module::from_binary(engine, bytes);
-        }
-        let binary = wat::parse_bytes(bytes)
-            .map_err(|e| kiln_frontend::Error::invalid(format!("text format: {e}"), 0))?;
-        Module::from_binary(engine, &binary)
+        check_size(engine, bytes.len() as u64)?;
+        Module::from_binary(engine, &source::to_binary(bytes, false)?)
     }
 
-    /// Compiles a module from a file (binary or text).
+    /// Compiles a module from a file: binary, or text if the name ends in `.wat` or the
+    /// contents look like text. Only a regular file of at most `Config::max_module_size`
+    /// bytes is read; anything else is refused before reading.
     pub fn from_file(engine: &Engine, path: impl AsRef<std::path::Path>) -> Result<Module> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
-        })?;
-        Module::new(engine, bytes)
+        let bytes = source::read_module_file(path, engine.config().max_module_size)?;
+        let text = path.extension().is_some_and(|e| e == "wat");
+        Module::from_binary(engine, &source::to_binary(&bytes, text)?)
     }
 
     /// Compiles a module from its binary form.
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        check_size(engine, bytes.len() as u64)?;
         let info = kiln_frontend::parse(bytes, Features::default())?;
         let compiled = engine.compiler().compile_module(&info)?;
         let mut pieces =
@@ -163,6 +163,17 @@ impl Module {
     pub(crate) fn func_type(&self, f: FuncIndex) -> &FuncType {
         self.0.info.func_type(f)
     }
+}
+
+fn check_size(engine: &Engine, size: u64) -> Result<()> {
+    let max = engine.config().max_module_size;
+    if size > max {
+        return Err(Error::msg(format!(
+            "the module is {size} bytes, more than the limit of {max} bytes \
+             (Config::max_module_size)"
+        )));
+    }
+    Ok(())
 }
 
 /// A copy-on-write image of the module's memory after its active data segments, when

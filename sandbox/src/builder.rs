@@ -220,23 +220,19 @@ impl SandboxBuilder {
             return Err(Error::Unsupported(refused.join("; ")));
         }
         self.wasi.validate(self.id)?;
-        let bytes =
-            match &self.source {
-                None => {
-                    return Err(Error::Config(
-                        "no module given: call `.source(path)` or `.bytes(bytes)`".into(),
-                    ))
-                }
-                Some(Source::Bytes(b)) => std::borrow::Cow::Borrowed(b.as_slice()),
-                Some(Source::File(path)) => std::fs::read(path)
-                    .map(std::borrow::Cow::Owned)
-                    .map_err(|e| {
-                        std::io::Error::new(
-                            e.kind(),
-                            format!("cannot read module `{}`: {e}", path.display()),
-                        )
-                    })?,
-            };
+        let bytes = match &self.source {
+            None => {
+                return Err(Error::Config(
+                    "no module given: call `.source(path)` or `.bytes(bytes)`".into(),
+                ))
+            }
+            Some(Source::Bytes(b)) => std::borrow::Cow::Borrowed(b.as_slice()),
+            // Only a regular file, of at most 1 GiB, is read.
+            Some(Source::File(path)) => std::borrow::Cow::Owned(kiln::read_module_file(
+                path,
+                kiln::DEFAULT_MAX_MODULE_SIZE,
+            )?),
+        };
         let backend = Backend::new(
             &self.backend,
             Setup {
