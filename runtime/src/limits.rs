@@ -99,6 +99,9 @@ pub trait ResourceLimiter: Send + Sync {
     }
 }
 
+/// Host bytes one table element occupies (a pointer), as limits count them.
+pub const TABLE_ELEMENT_BYTES: u64 = 8;
+
 /// Default limits on counts, as in Wasmtime.
 pub const DEFAULT_MAX_INSTANCES: usize = 10_000;
 /// Default most memories per store.
@@ -145,7 +148,8 @@ impl StoreLimits {
         self
     }
 
-    /// Most bytes all of the store's memories may have together.
+    /// Most bytes all of the store's memories and tables may have together (a table
+    /// element counts [`TABLE_ELEMENT_BYTES`]).
     pub fn total_memory(mut self, bytes: u64) -> Self {
         self.total_memory = Some(bytes);
         self
@@ -206,20 +210,40 @@ impl ResourceLimiter for StoreLimits {
         Ok(())
     }
 
+    /// Checks the per-table element limit, then counts the table's storage
+    /// ([`TABLE_ELEMENT_BYTES`] per element) against the total memory budget: tables
+    /// are host memory a guest can fill as surely as linear memory.
     fn table_growing(
         &mut self,
-        _current: u32,
+        current: u32,
         desired: u32,
         _maximum: Option<u32>,
     ) -> Result<(), LimitHit> {
-        match self.table_elements {
-            Some(limit) if desired > limit => Err(LimitHit {
-                kind: ResourceKind::TableElements,
-                limit: limit.into(),
-                requested: desired.into(),
-            }),
-            _ => Ok(()),
+        if let Some(limit) = self.table_elements {
+            if desired > limit {
+                return Err(LimitHit {
+                    kind: ResourceKind::TableElements,
+                    limit: limit.into(),
+                    requested: desired.into(),
+                });
+            }
         }
+        let (current, desired) = (
+            u64::from(current) * TABLE_ELEMENT_BYTES,
+            u64::from(desired) * TABLE_ELEMENT_BYTES,
+        );
+        let total = self.total_used - current.min(self.total_used) + desired;
+        if let Some(limit) = self.total_memory {
+            if total > limit {
+                return Err(LimitHit {
+                    kind: ResourceKind::Memory,
+                    limit,
+                    requested: total,
+                });
+            }
+        }
+        self.total_used = total;
+        Ok(())
     }
 
     fn instances(&self) -> usize {

@@ -40,7 +40,8 @@ fn memory_growth_past_the_limit_returns_minus_one() {
 #[test]
 fn total_memory_is_bounded_per_store() {
     let mut store = Store::new(&Engine::default(), ());
-    store.limiter(StoreLimits::new().total_memory(3 * PAGE));
+    // Three pages, and the two instances' one-element tables.
+    store.limiter(StoreLimits::new().total_memory(3 * PAGE + 2 * TABLE_ELEMENT_BYTES));
     let a = instantiate(&mut store, GROWER).expect("first instance");
     let b = instantiate(&mut store, GROWER).expect("second instance");
     let ga = a.get_typed_func::<i32, i32>(&store, "grow").expect("typed");
@@ -191,4 +192,54 @@ fn the_wasm_stack_limit_is_configurable() {
         large > 8 * small,
         "16x the stack, far deeper recursion: {small} vs {large}"
     );
+}
+
+/// Tables are host memory too: a 4 KB module declaring 40 tables of 10 million
+/// elements (and `table.fill`ing them) once reached 3 GB resident under a 64 KiB
+/// memory limit. Their storage counts against the same budget as linear memory.
+#[test]
+fn tables_count_against_the_memory_budget() {
+    let tables: String = (0..40)
+        .map(|i| format!("(table $t{i} 10000000 funcref)"))
+        .collect();
+    let wat = format!("(module {tables})");
+    let mut store = Store::new(&Engine::default(), ());
+    store.limiter(StoreLimits::new().total_memory(64 << 10));
+    let err = instantiate(&mut store, &wat).expect_err("80 MB of table storage");
+    let ErrorKind::ResourceExhausted(hit) = err.kind() else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (hit.kind, hit.limit),
+        (ResourceKind::Memory, 64 << 10),
+        "{hit}"
+    );
+    // Growth counts too: a small table may not grow past the budget.
+    let mut store = Store::new(&Engine::default(), ());
+    store.limiter(StoreLimits::new().total_memory(PAGE + 1000 * TABLE_ELEMENT_BYTES));
+    let i = instantiate(&mut store, GROWER).expect("one page and one element fit");
+    let tgrow = i
+        .get_typed_func::<i32, i32>(&store, "tgrow")
+        .expect("typed");
+    assert_eq!(
+        tgrow.call(&mut store, 999).expect("call"),
+        1,
+        "1000 elements fit"
+    );
+    assert_eq!(tgrow.call(&mut store, 1).expect("call"), -1, "1001 do not");
+    let hit = store.last_limit_hit().expect("recorded");
+    assert_eq!(hit.kind, ResourceKind::Memory);
+    // A variant: a table grown with table.fill's help in a loop stays bounded too.
+    let filler = r#"(module (table $t 0 funcref)
+      (func (export "bomb") (result i32) (local i32)
+        (loop $l
+          (if (i32.ne (table.grow $t (ref.null func) (i32.const 65536)) (i32.const -1))
+            (then (table.fill $t (i32.const 0) (ref.null func) (table.size $t)) (br $l))))
+        (table.size $t)))"#;
+    let mut store = Store::new(&Engine::default(), ());
+    store.limiter(StoreLimits::new().total_memory(4 << 20));
+    let i = instantiate(&mut store, filler).expect("instantiates");
+    let bomb = i.get_typed_func::<(), i32>(&store, "bomb").expect("typed");
+    let size = bomb.call(&mut store, ()).expect("call") as u64;
+    assert!(size * TABLE_ELEMENT_BYTES <= 4 << 20, "{size} elements");
 }

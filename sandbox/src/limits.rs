@@ -128,22 +128,25 @@ impl Growth {
         true
     }
 
-    /// Whether a table may grow to `desired` elements.
-    pub fn table(&mut self, desired: u64, maximum: Option<u64>) -> bool {
+    /// Whether a table may grow from `current` to `desired` elements. Its storage
+    /// (`kiln::TABLE_ELEMENT_BYTES` per element) counts against the memory limit, as
+    /// on Kiln's backend.
+    pub fn table(&mut self, current: u64, desired: u64, maximum: Option<u64>) -> bool {
         if maximum.is_some_and(|m| desired > m) {
             return false;
         }
-        match self.table_limit {
-            Some(limit) if desired > limit => {
+        if let Some(limit) = self.table_limit {
+            if desired > limit {
                 self.log.record(LimitHit {
                     kind: ResourceKind::TableElements,
                     limit,
                     requested: desired,
                 });
-                false
+                return false;
             }
-            _ => true,
         }
+        let bytes = |n: u64| n.saturating_mul(kiln::TABLE_ELEMENT_BYTES);
+        self.memory(bytes(current), bytes(desired), None)
     }
 }
 
@@ -155,7 +158,7 @@ mod tests {
     #[test]
     fn growth_totals_memories_and_records_hits() {
         let limits = Limits {
-            memory: Some(100),
+            memory: Some(140),
             table_elements: Some(5),
             ..Limits::default()
         };
@@ -163,17 +166,17 @@ mod tests {
         let mut g = Growth::new(&limits, log.clone());
         assert!(g.memory(0, 60, None));
         assert!(g.memory(0, 40, None));
-        assert!(!g.memory(40, 41, None));
+        assert!(!g.memory(40, 81, None));
         assert!(!g.memory(0, 10, Some(5)), "past its own maximum");
-        assert!(g.table(5, None));
-        assert!(!g.table(6, None));
+        assert!(g.table(0, 5, None), "5 elements: 40 bytes, 140 in all");
+        assert!(!g.table(5, 6, None));
         assert_eq!(
             log.take(),
             vec![
                 LimitHit {
                     kind: ResourceKind::Memory,
-                    limit: 100,
-                    requested: 101
+                    limit: 140,
+                    requested: 141
                 },
                 LimitHit {
                     kind: ResourceKind::TableElements,

@@ -45,11 +45,13 @@ impl w::ResourceLimiter for Limiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> w::Result<bool> {
-        Ok(self.0.table(desired as u64, maximum.map(|m| m as u64)))
+        Ok(self
+            .0
+            .table(current as u64, desired as u64, maximum.map(|m| m as u64)))
     }
 }
 
