@@ -104,6 +104,27 @@ pub(crate) fn wasm_to_host(
 ) -> ir::Function {
     let mut func =
         ir::Function::with_name_signature(ir::UserFuncName::default(), wasm_signature(ty));
+    // The host is entered only with the whole host stack reserve below the limit: the
+    // prologue checks the store's stack limit like every wasm function's, so a host
+    // call from the deepest wasm frame, or after an interrupt, traps instead.
+    let vmctx = func.create_global_value(ir::GlobalValueData::VMContext);
+    let readonly = func
+        .dfg
+        .mem_flags
+        .insert_unchecked(MemFlagsData::trusted().with_readonly());
+    let store_ctx = func.create_global_value(ir::GlobalValueData::Load {
+        base: vmctx,
+        offset: (crate::host_func::STORE_CONTEXT as i32).into(),
+        global_type: POINTER,
+        flags: readonly,
+    });
+    let stack_limit = func.create_global_value(ir::GlobalValueData::Load {
+        base: store_ctx,
+        offset: (crate::store_context::STACK_LIMIT as i32).into(),
+        global_type: POINTER,
+        flags: readonly,
+    });
+    func.stack_limit = Some(stack_limit);
     let mut fb = FunctionBuilderContext::new();
     let mut b = FunctionBuilder::new(&mut func, &mut fb);
     let entry = b.create_block();

@@ -97,8 +97,11 @@ pub mod host_func {
     /// `entry: extern "C" fn(callee_vmctx, caller_vmctx, values: *mut ValRaw, len: u32) -> u32`
     /// returning 0 on success and non-zero when the host function failed.
     pub const ENTRY: u32 = super::func_ref::SIZE;
+    /// `store_context: *const VMStoreContext`: the owning store's context, whose stack
+    /// limit the wasm-to-host trampoline checks before entering host code.
+    pub const STORE_CONTEXT: u32 = ENTRY + 8;
     /// Size of the fixed part.
-    pub const SIZE: u32 = ENTRY + 8;
+    pub const SIZE: u32 = STORE_CONTEXT + 8;
 }
 
 /// Offsets into one module's `VMContext`.

@@ -191,7 +191,14 @@ impl Func {
             callable: h,
             _store: PhantomData,
         };
-        let ctx = HostFuncCtx::new(callable, code.function_address(0), type_id, store_ptr);
+        let store_context: *const vm::VMStoreContext = &*s.vm;
+        let ctx = HostFuncCtx::new(
+            callable,
+            code.function_address(0),
+            type_id,
+            store_ptr,
+            store_context,
+        );
         let entry = ctx.entry();
         let func_ref = ctx.func_ref() as usize;
         let vmctx = (&*ctx as *const HostFuncCtx<HostFn<T, H>>) as usize;

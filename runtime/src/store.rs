@@ -480,9 +480,7 @@ impl StoreOpaque {
         // nested wasm shares one budget.
         let outermost = self.vm.stack_limit() == usize::MAX;
         if outermost {
-            let here = vm::stack_pointer();
-            let max = self.engine.config().max_wasm_stack;
-            self.wasm_stack_limit = here.saturating_sub(max);
+            self.wasm_stack_limit = self.wasm_stack_limit_here();
             self.vm.set_stack_limit(self.wasm_stack_limit);
         }
         // SAFETY: `array_call` is the trampoline of `func_ref`'s signature, taken from
@@ -510,6 +508,20 @@ impl StoreOpaque {
         })
     }
 
+    /// The lowest address wasm entered from here may reach: `max_wasm_stack` below the
+    /// stack pointer, but never into the thread's last `host_stack_reserve` bytes. On a
+    /// thread with less room than the reserve, wasm cannot run at all: its first
+    /// function's stack check traps with `StackOverflow`.
+    fn wasm_stack_limit_here(&self) -> usize {
+        let config = self.engine.config();
+        let here = vm::stack_pointer();
+        let wanted = here.saturating_sub(config.max_wasm_stack);
+        match vm::thread_stack::low_address() {
+            Some(low) => wanted.max(low.saturating_add(config.host_stack_reserve)),
+            None => wanted,
+        }
+    }
+
     /// Turns a caught trap into an `Error`, resolving its backtrace.
     pub(crate) fn trap_error(&mut self, t: TrapRecord) -> Error {
         let Some(code) = TrapCode::from_kind(t.kind) else {
@@ -520,10 +532,10 @@ impl StoreOpaque {
                 // The segment that trapped cost more than was left: none is left.
                 self.vm.set_fuel_left(0);
             } else if let Some(counter) = t.pinned {
-                // In a wasm function the pinned register holds the counter as of the
-                // function's last call boundary, and the trampoline that would have
-                // stored it back was unwound. (In a trampoline it may not: there the
-                // store context is already up to date.)
+                // In a wasm function the pinned register holds the counter as of its
+                // last charge, and the trampoline that would have stored it back was
+                // unwound. (In a trampoline it may not: there the store context is
+                // already up to date.)
                 let in_wasm = t
                     .frames
                     .first()

@@ -172,7 +172,15 @@ fn huge_frames_overflow_cleanly() {
         "at least 4 frames of ~80 KB fit in 512 KiB: {d}"
     );
     // On a 256 KiB thread, with a wasm stack limit below its size.
-    let engine = Engine::new(Config::new().max_wasm_stack(200 << 10)).expect("engine");
+    // A small host reserve, so that the wasm stack limit lies below the 80 KB frames
+    // the thread has room for: the frame that crosses the thread's end is caught by
+    // its page probes, not by the limit.
+    let engine = Engine::new(
+        Config::new()
+            .max_wasm_stack(200 << 10)
+            .host_stack_reserve(16 << 10),
+    )
+    .expect("engine");
     let module = Module::new(&engine, huge_frames_wat(LOCALS)).expect("compiles");
     on_thread("small-stack", 256 << 10, move || {
         overflow_huge_frames(&engine, &module, LOCALS, 1)
@@ -313,4 +321,73 @@ fn huge_frames_on_a_thread_smaller_than_the_wasm_stack_limit() {
             expect_trap(r, TrapCode::StackOverflow, "huge frames on a small thread");
         },
     );
+}
+
+/// Recursion with a host call in every frame: the deepest frame's host call must find
+/// the host's stack reserve, whatever the wasm stack limit and the thread's size. Before
+/// the reserve, `--max-wasm-stack 8MiB` on a 512 KiB thread (or the default 512 KiB on
+/// a 512 KiB thread) let wasm take the whole thread, and the host function overflowed
+/// the real stack: "thread has overflowed its stack", SIGABRT.
+const HOST_IN_EVERY_FRAME: &str = r#"(module
+  (import "host" "work" (func $work (param i32) (result i32)))
+  (global $depth (export "depth") (mut i32) (i32.const 0))
+  (func $r (export "r") (param i32) (result i32)
+    (global.set $depth (i32.add (global.get $depth) (i32.const 1)))
+    (drop (call $work (local.get 0)))
+    (call $r (local.get 0)))
+  (func (export "ok") (result i32) (i32.const 42)))"#;
+
+/// Runs `r` on a thread of `thread` bytes with `max_wasm_stack`, where the host function
+/// puts `host_frame` bytes on the stack at every call. Returns the depth reached.
+fn recurse_through_the_host(thread: usize, max_wasm_stack: usize, host_frame: usize) -> i32 {
+    on_thread("host-in-every-frame", thread, move || {
+        let engine = Engine::new(Config::new().max_wasm_stack(max_wasm_stack)).expect("engine");
+        let module = Module::new(&engine, HOST_IN_EVERY_FRAME).expect("compiles");
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "work", move |x: i32| -> i32 {
+                // A host function with a real frame: debug-built host code, formatting,
+                // cap-std calls and the like take tens of KiB.
+                if host_frame >= 32 << 10 {
+                    let frame = std::hint::black_box([x as u8; 32 << 10]);
+                    i32::from(frame[x as usize % frame.len()])
+                } else {
+                    let frame = std::hint::black_box([x as u8; 8 << 10]);
+                    i32::from(frame[x as usize % frame.len()])
+                }
+            })
+            .expect("defines");
+        let mut store = Store::new(&engine, ());
+        let i = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiates");
+        let r = i.get_typed_func::<i32, i32>(&store, "r").expect("r");
+        for _ in 0..3 {
+            expect_trap(r.call(&mut store, 1), TrapCode::StackOverflow, "r");
+        }
+        assert_store_healthy(&mut store);
+        let ok = i.get_typed_func::<(), i32>(&store, "ok").expect("ok");
+        assert_eq!(ok.call(&mut store, ()).expect("usable"), 42);
+        i.get_global(&store, "depth")
+            .expect("depth")
+            .get(&store)
+            .i32()
+            .expect("i32")
+    })
+}
+
+#[test]
+fn host_calls_keep_their_stack_reserve() {
+    in_child_process("host_calls_keep_their_stack_reserve", || {
+        // A wasm limit far beyond the thread: clamped to what the thread has.
+        let d = recurse_through_the_host(512 << 10, 8 << 20, 32 << 10);
+        assert!(d > 100, "recursed {d} times");
+        // The default limit, as large as the thread.
+        let d = recurse_through_the_host(512 << 10, 512 << 10, 32 << 10);
+        assert!(d > 100, "recursed {d} times");
+        // A thread smaller than the limit, and a smaller host frame.
+        let d = recurse_through_the_host(256 << 10, 512 << 10, 8 << 10);
+        assert!(d > 10, "recursed {d} times");
+        assert_process_healthy();
+    });
 }

@@ -3,7 +3,7 @@
 //! layer; `vm` only needs [`HostCall`].
 
 use super::instance_vmctx;
-use super::structs::{HostEntry, VMFuncRef, VMHostFuncHeader, ValRaw};
+use super::structs::{HostEntry, VMFuncRef, VMHostFuncHeader, VMStoreContext, ValRaw};
 
 /// A host function as `vm` sees it: something that runs on a store of type `Store`.
 pub trait HostCall: Send + Sync + 'static {
@@ -37,8 +37,14 @@ unsafe impl<F: HostCall> Sync for HostFuncCtx<F> {}
 impl<F: HostCall> HostFuncCtx<F> {
     /// Boxes `func` with a funcref pointing at its own context. `wasm_call` is the
     /// wasm-to-host trampoline of the function's signature, `store` the store that will
-    /// own the context.
-    pub fn new(func: F, wasm_call: *const u8, type_id: u32, store: *mut F::Store) -> Box<Self> {
+    /// own the context, and `store_context` that store's context.
+    pub fn new(
+        func: F,
+        wasm_call: *const u8,
+        type_id: u32,
+        store: *mut F::Store,
+        store_context: *const VMStoreContext,
+    ) -> Box<Self> {
         let mut b = Box::new(HostFuncCtx {
             header: VMHostFuncHeader {
                 func_ref: VMFuncRef {
@@ -47,6 +53,7 @@ impl<F: HostCall> HostFuncCtx<F> {
                     type_id,
                 },
                 entry: entry::<F>,
+                store_context,
             },
             store,
             func,

@@ -21,6 +21,7 @@ pub mod memory_image;
 pub mod mmap;
 pub mod structs;
 pub mod table;
+pub mod thread_stack;
 pub mod traphandler;
 
 pub use builtins::BuiltinHost;

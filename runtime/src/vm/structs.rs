@@ -173,6 +173,8 @@ pub struct VMHostFuncHeader {
     pub func_ref: VMFuncRef,
     /// Called by the trampoline.
     pub entry: HostEntry,
+    /// The owning store's context (the trampoline checks its stack limit).
+    pub store_context: *const VMStoreContext,
 }
 
 /// One slot of the array-call convention.
@@ -285,6 +287,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMHostFuncHeader, entry),
             host_func::ENTRY as usize
+        );
+        assert_eq!(
+            offset_of!(VMHostFuncHeader, store_context),
+            host_func::STORE_CONTEXT as usize
         );
         assert_eq!(size_of::<VMHostFuncHeader>(), host_func::SIZE as usize);
 
