@@ -6,6 +6,7 @@ use crate::compiled::{
 use crate::error::{Error, ErrorKind};
 use crate::pinned::Pinned;
 use crate::placement::loop_placement;
+use crate::shape::{CompileBudget, FunctionPlan};
 use crate::translate::{translate_function, ModuleEnv};
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
@@ -15,6 +16,7 @@ use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::FunctionBuilderContext;
 use kiln_frontend::{DefinedFuncIndex, FuncType, ModuleInfo};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Cranelift optimization level.
@@ -74,6 +76,12 @@ pub struct CompilerConfig {
     pub fuel: Option<crate::FuelCosts>,
     /// Check the store's epoch deadline at function entries and loop headers.
     pub epoch_interruption: bool,
+    /// Spectre v1 guards: every explicit memory bounds check and every table access
+    /// clamps its address with a conditional move (`select_spectre_guard`), so a
+    /// mispredicted check cannot load out of bounds speculatively.
+    pub spectre_guards: bool,
+    /// What one function may cost to compile, and the cheaper paths past it.
+    pub budget: CompileBudget,
 }
 
 impl Default for CompilerConfig {
@@ -86,6 +94,8 @@ impl Default for CompilerConfig {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             fuel: None,
             epoch_interruption: false,
+            spectre_guards: true,
+            budget: CompileBudget::default(),
         }
     }
 }
@@ -94,6 +104,9 @@ impl Default for CompilerConfig {
 #[derive(Clone)]
 pub struct Compiler {
     isa: Arc<OwnedTargetIsa>,
+    /// The same target with `opt_level=none` and single-pass register allocation, for
+    /// functions past the budget's size or pressure limits (see `crate::shape`).
+    cheap_isa: Arc<OwnedTargetIsa>,
     config: CompilerConfig,
 }
 
@@ -113,14 +126,27 @@ fn config_error(e: impl std::fmt::Display) -> Error {
 impl Compiler {
     /// A compiler for the host.
     pub fn new(config: CompilerConfig) -> Result<Self, Error> {
-        let mut flags = settings::builder();
         let opt = match config.opt_level {
             OptLevel::None => "none",
             OptLevel::Speed => "speed",
             OptLevel::SpeedAndSize => "speed_and_size",
         };
-        let settings: [(&str, &str); 10] = [
+        let isa = Self::isa(&config, opt, "backtracking")?;
+        let cheap_isa = Self::isa(&config, "none", "single_pass")?;
+        Ok(Compiler {
+            isa: Arc::new(isa),
+            cheap_isa: Arc::new(cheap_isa),
+            config,
+        })
+    }
+
+    /// The host's ISA with Kiln's settings at optimization level `opt` and with the
+    /// register allocator `regalloc`.
+    fn isa(config: &CompilerConfig, opt: &str, regalloc: &str) -> Result<OwnedTargetIsa, Error> {
+        let mut flags = settings::builder();
+        let settings: [(&str, &str); 11] = [
             ("opt_level", opt),
+            ("regalloc_algorithm", regalloc),
             (
                 "enable_verifier",
                 if config.verifier { "true" } else { "false" },
@@ -133,6 +159,9 @@ impl Compiler {
             // compares against the configured limit, which may lie below the real stack).
             ("enable_probestack", "true"),
             ("probestack_strategy", "inline"),
+            // Kiln's translator emits its own bounds checks, and its own Spectre guards
+            // (`spectre_guards`); these flags govern only Cranelift's heap and table
+            // helpers, which Kiln does not use.
             ("enable_heap_access_spectre_mitigation", "false"),
             ("enable_table_access_spectre_mitigation", "false"),
             ("unwind_info", "false"),
@@ -151,13 +180,9 @@ impl Compiler {
         let isa_builder =
             cranelift_native::builder_with_options(config.cpu_features == CpuFeatures::Native)
                 .map_err(config_error)?;
-        let isa = isa_builder
+        isa_builder
             .finish(settings::Flags::new(flags))
-            .map_err(config_error)?;
-        Ok(Compiler {
-            isa: Arc::new(isa),
-            config,
-        })
+            .map_err(config_error)
     }
 
     /// The settings this compiler was made with.
@@ -183,6 +208,7 @@ impl Compiler {
             frontend_config: self.isa.frontend_config(),
             fuel: self.config.fuel.as_ref(),
             epoch_interruption: self.config.epoch_interruption,
+            spectre_guards: self.config.spectre_guards,
         }
     }
 
@@ -190,20 +216,24 @@ impl Compiler {
     pub fn compile_module(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
         let env = self.module_env(info);
         let n = info.num_defined_funcs() as usize;
-        let threads = self.config.threads.clamp(1, n.max(1));
+        let (plans, threads) = self
+            .config
+            .budget
+            .plan(info, self.config.threads.clamp(1, n.max(1)))?;
         let functions = if threads <= 1 {
             let mut ctx = Context::new();
             let mut fb = FunctionBuilderContext::new();
             (0..n)
-                .map(|i| self.compile_function(&env, i, &mut ctx, &mut fb))
+                .map(|i| self.compile_function(&env, i, &plans[i], &mut ctx, &mut fb))
                 .collect::<Result<Vec<_>, _>>()?
         } else {
-            self.compile_parallel(&env, n, threads)?
+            self.compile_parallel(&env, &plans, threads)?
         };
 
         // One array trampoline per distinct signature of the defined functions.
         let mut array_trampolines = Vec::new();
-        let mut seen: Vec<&FuncType> = Vec::new();
+        // Interned by hash: a module may have a million distinct signatures.
+        let mut seen: HashMap<&FuncType, u32> = HashMap::new();
         let mut array_trampoline_of_type = vec![None; info.types.len()];
         for d in 0..info.num_defined_funcs() {
             let t = info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()];
@@ -211,8 +241,8 @@ impl Compiler {
                 continue;
             }
             let ft = &info.types[t.index()];
-            let slot = match seen.iter().position(|s| *s == ft) {
-                Some(i) => i,
+            let slot = match seen.get(ft) {
+                Some(&i) => i,
                 None => {
                     let func = trampoline::array_to_wasm(
                         ft,
@@ -221,11 +251,13 @@ impl Compiler {
                         self.pinned(),
                     );
                     array_trampolines.push(self.emit(func)?);
-                    seen.push(ft);
-                    seen.len() - 1
+                    let i = u32::try_from(array_trampolines.len() - 1)
+                        .expect("at most one trampoline per function");
+                    seen.insert(ft, i);
+                    i
                 }
             };
-            array_trampoline_of_type[t.index()] = Some(slot as u32);
+            array_trampoline_of_type[t.index()] = Some(slot);
         }
         Ok(CompiledModule {
             functions,
@@ -237,9 +269,10 @@ impl Compiler {
     fn compile_parallel(
         &self,
         env: &ModuleEnv<'_>,
-        n: usize,
+        plans: &[FunctionPlan],
         threads: usize,
     ) -> Result<Vec<CompiledFunction>, Error> {
+        let n = plans.len();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results: Vec<Result<Vec<(usize, CompiledFunction)>, Error>> = std::thread::scope(|s| {
             let workers: Vec<_> = (0..threads)
@@ -253,7 +286,8 @@ impl Compiler {
                             if i >= n {
                                 return Ok(out);
                             }
-                            out.push((i, self.compile_function(env, i, &mut ctx, &mut fb)?));
+                            let f = self.compile_function(env, i, &plans[i], &mut ctx, &mut fb)?;
+                            out.push((i, f));
                         }
                     })
                 })
@@ -285,13 +319,16 @@ impl Compiler {
         &self,
         env: &ModuleEnv<'_>,
         i: usize,
+        plan: &FunctionPlan,
         ctx: &mut Context,
         fb: &mut FunctionBuilderContext,
     ) -> Result<CompiledFunction, Error> {
         ctx.clear();
         ctx.func.name = UserFuncName::user(0, i as u32);
-        translate_function(env, DefinedFuncIndex::from_u32(i as u32), &mut ctx.func, fb)?;
-        self.emit_context(ctx)
+        let index = DefinedFuncIndex::from_u32(i as u32);
+        let stats = translate_function(env, index, &mut ctx.func, fb, plan.locals_in)?;
+        let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
+        self.emit_context(ctx, cheap)
     }
 
     /// The machine code Cranelift makes for defined function `index`, as Cranelift's
@@ -305,13 +342,17 @@ impl Compiler {
         let mut ctx = Context::new();
         ctx.set_disasm(true);
         ctx.func.name = UserFuncName::user(0, index.as_u32());
-        translate_function(
+        let (plans, _) = self.config.budget.plan(info, 1)?;
+        let plan = &plans[index.index()];
+        let stats = translate_function(
             &env,
             index,
             &mut ctx.func,
             &mut FunctionBuilderContext::new(),
+            plan.locals_in,
         )?;
-        let compiled = self.run_cranelift(&mut ctx)?;
+        let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
+        let compiled = self.run_cranelift(&mut ctx, cheap)?;
         let text = compiled.vcode.clone().unwrap_or_default();
         Ok((text, compiled.code_buffer().to_vec()))
     }
@@ -334,22 +375,25 @@ impl Compiler {
 
     fn emit(&self, func: ir::Function) -> Result<CompiledFunction, Error> {
         let mut ctx = Context::for_function(func);
-        self.emit_context(&mut ctx)
+        self.emit_context(&mut ctx, false)
     }
 
+    /// Runs Cranelift on `ctx`, with the cheap settings if `cheap`.
     fn run_cranelift<'c>(
         &self,
         ctx: &'c mut Context,
+        cheap: bool,
     ) -> Result<&'c cranelift_codegen::CompiledCode, Error> {
-        let isa: &dyn cranelift_codegen::isa::TargetIsa = &**self.isa;
+        let isa = if cheap { &self.cheap_isa } else { &self.isa };
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = &***isa;
         ctx.compile(isa, &mut ControlPlane::default())
             .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))
     }
 
-    fn emit_context(&self, ctx: &mut Context) -> Result<CompiledFunction, Error> {
+    fn emit_context(&self, ctx: &mut Context, cheap: bool) -> Result<CompiledFunction, Error> {
         // Direct calls name their callee by defined-function index (namespace 0).
         let user_names = ctx.func.params.user_named_funcs().clone();
-        let compiled = self.run_cranelift(ctx)?;
+        let compiled = self.run_cranelift(ctx, cheap)?;
         let buffer = &compiled.buffer;
         let mut traps = Vec::new();
         for t in buffer.traps() {

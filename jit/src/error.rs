@@ -23,6 +23,8 @@ pub enum ErrorKind {
     Codegen(String),
     /// The compiler could not be configured for this host.
     Config(String),
+    /// Compiling would exceed a limit of the compile budget.
+    Limit(String),
 }
 
 impl Error {
@@ -62,6 +64,7 @@ impl fmt::Display for Error {
             ErrorKind::Read(m) => write!(f, "cannot read function body: {m}"),
             ErrorKind::Codegen(m) => write!(f, "code generation failed: {m}"),
             ErrorKind::Config(m) => write!(f, "cannot configure the compiler: {m}"),
+            ErrorKind::Limit(m) => write!(f, "compile budget exceeded: {m}"),
         }
     }
 }

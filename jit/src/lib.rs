@@ -27,6 +27,7 @@ mod error;
 mod fuel;
 mod pinned;
 mod placement;
+mod shape;
 mod signatures;
 mod trampoline;
 mod translate;
@@ -39,6 +40,7 @@ pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
 pub use placement::{CodePlacement, LINE as PLACEMENT_LINE};
+pub use shape::{function_shape, CompileBudget, FunctionShape, DEFAULT_MAX_SSA_COST};
 pub use trap::TrapKind;
 pub use vmoffsets::{
     func_ref, global_definition, host_func, memory_definition, store_context, table_definition,

@@ -3,12 +3,15 @@
 use crate::error::{Error, Result};
 use crate::types::FuncType;
 use crate::vm::{CodeMemory, Symbol};
-pub use kiln_jit::{CodePlacement, CpuFeatures, FuelCosts, OptLevel};
+pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
+
+/// The default of `Config::host_stack_reserve`.
+pub const DEFAULT_HOST_STACK_RESERVE: usize = 128 << 10;
 
 /// How often the ticker advances the epoch of engines whose stores set timeouts.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -21,6 +24,7 @@ pub struct Config {
     pub(crate) cpu_features: CpuFeatures,
     pub(crate) parallel_compilation: bool,
     pub(crate) max_wasm_stack: usize,
+    pub(crate) host_stack_reserve: usize,
     pub(crate) memory_reservation: u64,
     pub(crate) memory_guard: u64,
     pub(crate) max_table_elements: u32,
@@ -29,6 +33,9 @@ pub struct Config {
     pub(crate) perf_map: bool,
     pub(crate) code_placement: CodePlacement,
     pub(crate) memory_init_cow: bool,
+    pub(crate) spectre_guards: bool,
+    pub(crate) max_module_size: u64,
+    pub(crate) compile_budget: CompileBudget,
 }
 
 impl Default for Config {
@@ -39,6 +46,7 @@ impl Default for Config {
             cpu_features: CpuFeatures::Native,
             parallel_compilation: true,
             max_wasm_stack: 512 << 10,
+            host_stack_reserve: DEFAULT_HOST_STACK_RESERVE,
             memory_reservation: 1 << 32,
             memory_guard: 32 << 20,
             max_table_elements: 10_000_000,
@@ -47,6 +55,9 @@ impl Default for Config {
             perf_map: false,
             code_placement: CodePlacement::Loops,
             memory_init_cow: true,
+            spectre_guards: true,
+            max_module_size: crate::source::DEFAULT_MAX_MODULE_SIZE,
+            compile_budget: CompileBudget::default(),
         }
     }
 }
@@ -82,10 +93,23 @@ impl Config {
     }
 
     /// Bytes of native stack wasm may use per entry from the host (default 512 KiB).
-    /// Going past it is `TrapCode::StackOverflow`. Must be well below the stack size
-    /// of the threads that call into wasm.
+    /// Going past it is `TrapCode::StackOverflow`. It is clamped, on each entry, to
+    /// what the calling thread's stack has left above [`host_stack_reserve`]: wasm
+    /// never takes the stack host functions need, whatever the thread's size, so a
+    /// limit larger than the thread allows means "as much as the thread allows".
+    ///
+    /// [`host_stack_reserve`]: Config::host_stack_reserve
     pub fn max_wasm_stack(&mut self, bytes: usize) -> &mut Self {
         self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Bytes of native stack kept for host code below the lowest point wasm may reach
+    /// (default 128 KiB): host functions called from the deepest wasm frame, and the
+    /// runtime's own work, run in it. A host function is never entered without it: the
+    /// wasm-to-host trampoline checks the stack limit like every wasm function.
+    pub fn host_stack_reserve(&mut self, bytes: usize) -> &mut Self {
+        self.host_stack_reserve = bytes;
         self
     }
 
@@ -129,6 +153,40 @@ impl Config {
     /// (see `Module`); otherwise segments are copied either way.
     pub fn memory_init_cow(&mut self, on: bool) -> &mut Self {
         self.memory_init_cow = on;
+        self
+    }
+
+    /// The largest module, in bytes, that `Module::new`, `from_binary` and `from_file`
+    /// accept (default 1 GiB); a larger one is refused before it is read or parsed.
+    pub fn max_module_size(&mut self, bytes: u64) -> &mut Self {
+        self.max_module_size = bytes;
+        self
+    }
+
+    /// What compiling one module may cost, and the cheaper paths a function takes past
+    /// it (see [`CompileBudget`]): a function whose SSA construction would blow up keeps
+    /// its locals in stack slots, a huge or high-pressure one is compiled without
+    /// optimizations and with single-pass register allocation, and a module whose
+    /// functions would need more compiler memory than `max_memory` is refused.
+    pub fn compile_budget(&mut self, budget: CompileBudget) -> &mut Self {
+        self.compile_budget = budget;
+        self
+    }
+
+    /// The most memory compilation may take, estimated from the functions compiled at
+    /// once (default 1.5 GiB): shorthand for `compile_budget`'s `max_memory`.
+    pub fn max_compile_memory(&mut self, bytes: u64) -> &mut Self {
+        self.compile_budget.max_memory = bytes;
+        self
+    }
+
+    /// Spectre v1 guards (default: on): every explicit memory bounds check and every
+    /// table access (`call_indirect`, `table.get`, `table.set`) clamps its address with a
+    /// conditional move, so a mispredicted check cannot read out of bounds
+    /// speculatively. Memories whose accesses the guard region covers need no check
+    /// and get no guard. BENCHMARKS.md gives the cost.
+    pub fn spectre_guards(&mut self, on: bool) -> &mut Self {
+        self.spectre_guards = on;
         self
     }
 
@@ -218,6 +276,8 @@ impl Engine {
             },
             fuel: config.fuel.clone(),
             epoch_interruption: config.epoch_interruption,
+            spectre_guards: config.spectre_guards,
+            budget: config.compile_budget,
         })?;
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),

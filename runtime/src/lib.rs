@@ -38,6 +38,7 @@ mod limits;
 mod linker;
 mod module;
 mod perf_map;
+mod source;
 mod store;
 mod trap;
 mod typed;
@@ -46,14 +47,18 @@ mod values;
 #[allow(unsafe_code, reason = "vm is the unsafe floor of the runtime")]
 mod vm;
 
-pub use engine::{CodePlacement, Config, CpuFeatures, Engine, FuelCosts, OptLevel, EPOCH_TICK};
+pub use engine::{
+    CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, OptLevel,
+    DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
 pub use func::{Caller, Func, HostCallable};
 pub use instance::Instance;
-pub use limits::{LimitHit, ResourceKind, ResourceLimiter, StoreLimits};
+pub use limits::{LimitHit, ResourceKind, ResourceLimiter, StoreLimits, TABLE_ELEMENT_BYTES};
 pub use linker::Linker;
 pub use module::{ExternType, Module};
+pub use source::{read_module_file, DEFAULT_MAX_MODULE_SIZE};
 pub use store::{AsContext, AsContextMut, Store, StoreInner};
 pub use trap::{FrameInfo, Trap, TrapCode};
 pub use typed::{IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};

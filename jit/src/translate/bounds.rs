@@ -8,6 +8,13 @@
 //! `reservation >= 2^32` and `offset + size <= guard`: then no check is emitted and the
 //! fault becomes `MemoryOutOfBounds` in the runtime's signal handler. Otherwise one
 //! explicit compare against the current length is emitted.
+//!
+//! Spectre v1: a mispredicted explicit check would let the access run speculatively
+//! out of bounds. With `spectre_guards` (the default), the access's whole effective
+//! address is computed and replaced by null when the check fails, with
+//! `select_spectre_guard` (a conditional move, never a branch); the access then faults
+//! at null, which is its registered trap site (`MemoryOutOfBounds`), and no branch is
+//! needed. Without guards, the check branches to a trap.
 
 use super::FuncTranslator;
 use crate::TrapKind;
@@ -38,18 +45,38 @@ pub(crate) fn check_for(tunables: &crate::Tunables, offset: u64, size: u64) -> C
 }
 
 impl FuncTranslator<'_, '_> {
-    /// Emits whatever check the access `index + offset .. + size` of `mem` needs.
-    /// `index` is the zero-extended 64-bit index.
-    pub(crate) fn bounds_check(&mut self, mem: MemoryIndex, index: Value, offset: u64, size: u64) {
-        match check_for(&self.env.tunables, offset, size) {
-            Check::GuardPage => {}
-            Check::Explicit => {
-                // offset < 2^32 and size <= 16, so the sum cannot overflow 64 bits.
-                let end = self.b.ins().iadd_imm_s(index, (offset + size) as i64);
-                let len = self.memory_length(mem);
-                let oob = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
-                self.trap_if(oob, TrapKind::MemoryOutOfBounds);
-            }
+    /// The address of the access `index + offset .. + size` of `mem`, after whatever
+    /// check it needs, as `(address, static offset)` for the load or store. `index` is
+    /// the zero-extended 64-bit index; `base` the memory's base address.
+    pub(crate) fn checked_address(
+        &mut self,
+        mem: MemoryIndex,
+        base: Value,
+        index: Value,
+        offset: u64,
+        size: u64,
+    ) -> (Value, i32) {
+        let check = check_for(&self.env.tunables, offset, size);
+        if check == Check::GuardPage {
+            let addr = self.b.ins().iadd(base, index);
+            return match i32::try_from(offset) {
+                Ok(off) => (addr, off),
+                Err(_) => (self.b.ins().iadd_imm_s(addr, offset as i64), 0),
+            };
+        }
+        // offset < 2^32 and size <= 16, so the sum cannot overflow 64 bits.
+        let end = self.b.ins().iadd_imm_s(index, (offset + size) as i64);
+        let len = self.memory_length(mem);
+        let oob = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        let addr = self.b.ins().iadd(base, index);
+        let addr = self.b.ins().iadd_imm_s(addr, offset as i64);
+        if self.env.spectre_guards {
+            let null = self.b.ins().iconst(crate::signatures::POINTER, 0);
+            let addr = self.b.ins().select_spectre_guard(oob, null, addr);
+            (addr, 0)
+        } else {
+            self.trap_if(oob, TrapKind::MemoryOutOfBounds);
+            (addr, 0)
         }
     }
 

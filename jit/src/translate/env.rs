@@ -21,4 +21,6 @@ pub(crate) struct ModuleEnv<'a> {
     pub(crate) fuel: Option<&'a crate::FuelCosts>,
     /// Whether epoch deadlines are checked.
     pub(crate) epoch_interruption: bool,
+    /// Guard explicit bounds checks and table accesses against speculation.
+    pub(crate) spectre_guards: bool,
 }

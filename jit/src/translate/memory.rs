@@ -72,13 +72,8 @@ impl FuncTranslator<'_, '_> {
         };
         let index = self.pop();
         let index = self.b.ins().uextend(I64, index);
-        self.bounds_check(mem, index, memarg.offset, size);
         let base = self.heap_base(mem);
-        let addr = self.b.ins().iadd(base, index);
-        match i32::try_from(memarg.offset) {
-            Ok(off) => (addr, off),
-            Err(_) => (self.b.ins().iadd_imm_s(addr, memarg.offset as i64), 0),
-        }
+        self.checked_address(mem, base, index, memarg.offset, size)
     }
 
     fn load(&mut self, memarg: MemArg, ty: Type, ext: Ext) -> Result {

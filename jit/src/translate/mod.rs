@@ -24,6 +24,7 @@ mod variables;
 pub(crate) use env::ModuleEnv;
 
 use crate::error::Error;
+use crate::shape::LocalsIn;
 use crate::signatures::{ir_type, wasm_signature, POINTER};
 use control::{Frame, FrameKind};
 use cranelift_codegen::ir::{self, types, InstBuilder, SigRef, Type, Value};
@@ -43,7 +44,7 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     /// The control stack; the bottom frame is the function body.
     pub(crate) control: Vec<Frame>,
     /// Locals, params first.
-    pub(crate) locals: Vec<Variable>,
+    pub(crate) locals: Vec<Local>,
     /// Whether the current position can be reached.
     pub(crate) reachable: bool,
     /// Blocks opened in unreachable code, whose `end`s are skipped.
@@ -59,13 +60,31 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     direct_callees: HashMap<kiln_frontend::DefinedFuncIndex, ir::FuncRef>,
 }
 
-/// Translates defined function `index` of `env`'s module into `func`.
+/// Where one local lives (see `crate::shape`).
+#[derive(Clone, Copy)]
+pub(crate) enum Local {
+    /// A Cranelift variable.
+    Var(Variable),
+    /// A stack slot holding a value of this type.
+    Slot(ir::StackSlot, Type),
+}
+
+/// What translation saw, for choosing how to compile the result.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TranslationStats {
+    /// The deepest the operand stack got: values live at once.
+    pub(crate) peak_stack: usize,
+}
+
+/// Translates defined function `index` of `env`'s module into `func`, with its locals
+/// where `locals_in` says.
 pub(crate) fn translate_function(
     env: &ModuleEnv<'_>,
     index: DefinedFuncIndex,
     func: &mut ir::Function,
     fb_ctx: &mut FunctionBuilderContext,
-) -> Result {
+    locals_in: LocalsIn,
+) -> Result<TranslationStats> {
     let info = env.info;
     let ty = info.func_type(info.func_index(index));
     func.signature = wasm_signature(ty);
@@ -115,8 +134,7 @@ pub(crate) fn translate_function(
         builtin_sigs: HashMap::new(),
         direct_callees: HashMap::new(),
     };
-    t.declare_locals(entry, ty, &body)?;
-    t.interrupts_at_entry();
+    t.declare_locals(entry, ty, &body, locals_in)?;
     t.control.push(Frame {
         kind: FrameKind::Function,
         dest: exit,
@@ -126,13 +144,15 @@ pub(crate) fn translate_function(
         branched_to: false,
     });
 
+    let mut stats = TranslationStats::default();
     let mut ops = body.get_operators_reader()?;
     while !ops.eof() {
         t.offset = ops.original_position() as usize;
         ops.visit_operator(&mut Visitor(&mut t))??;
+        stats.peak_stack = stats.peak_stack.max(t.stack.len());
     }
     t.b.finalize(env.frontend_config);
-    Ok(())
+    Ok(stats)
 }
 
 impl<'a, 'f> FuncTranslator<'a, 'f> {
@@ -141,24 +161,46 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         entry: ir::Block,
         ty: &FuncType,
         body: &wasmparser::FunctionBody<'_>,
+        locals_in: LocalsIn,
     ) -> Result {
         for (i, &p) in ty.params().iter().enumerate() {
-            let var = self.b.declare_var(ir_type(p));
             let v = self.b.block_params(entry)[i + 2];
-            self.b.def_var(var, v);
-            self.locals.push(var);
+            self.declare_local(ir_type(p), v, locals_in);
         }
         for local in body.get_locals_reader()? {
             let (count, vt) = local?;
             let vt = ir_type(vt.into());
+            if count == 0 {
+                continue;
+            }
+            let zero = self.zero(vt);
             for _ in 0..count {
-                let var = self.b.declare_var(vt);
-                let zero = self.zero(vt);
-                self.b.def_var(var, zero);
-                self.locals.push(var);
+                self.declare_local(vt, zero, locals_in);
             }
         }
         Ok(())
+    }
+
+    /// Adds a local of type `ty` holding `init`.
+    fn declare_local(&mut self, ty: Type, init: Value, locals_in: LocalsIn) {
+        let local = match locals_in {
+            LocalsIn::Variables => {
+                let var = self.b.declare_var(ty);
+                self.b.def_var(var, init);
+                Local::Var(var)
+            }
+            LocalsIn::Slots => {
+                let size = ty.bytes();
+                let slot = self.b.create_sized_stack_slot(ir::StackSlotData::new(
+                    ir::StackSlotKind::ExplicitSlot,
+                    size,
+                    size.trailing_zeros() as u8,
+                ));
+                self.b.ins().stack_store(POINTER, init, slot, 0);
+                Local::Slot(slot, ty)
+            }
+        };
+        self.locals.push(local);
     }
 
     /// The zero (or null) value of a type.

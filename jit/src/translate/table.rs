@@ -30,7 +30,10 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Address of element `index` (an i32) of `table`, trapping with
-    /// `TableOutOfBounds` when it is out of range.
+    /// `TableOutOfBounds` when it is out of range. With Spectre guards on, the address
+    /// is also replaced by null when out of range, by a conditional move the access
+    /// depends on, so a mispredicted check cannot read past the table speculatively
+    /// (`call_indirect` would otherwise call through what it read).
     pub(crate) fn table_element_address(&mut self, table: TableIndex, index: Value) -> Value {
         let def = self.table_definition(table);
         let flags = MemFlagsData::trusted();
@@ -51,7 +54,13 @@ impl FuncTranslator<'_, '_> {
             .load(POINTER, flags, def, crate::table_definition::BASE as i32);
         let index = self.b.ins().uextend(I64, index);
         let byte_offset = self.b.ins().ishl_imm_u(index, 3);
-        self.b.ins().iadd(base, byte_offset)
+        let addr = self.b.ins().iadd(base, byte_offset);
+        if self.env.spectre_guards {
+            let null = self.b.ins().iconst(POINTER, 0);
+            self.b.ins().select_spectre_guard(oob, null, addr)
+        } else {
+            addr
+        }
     }
 
     /// The `VMFuncRef` address of function `f` (what `ref.func f` evaluates to).

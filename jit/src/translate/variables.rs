@@ -1,29 +1,42 @@
 //! Locals, globals, constants, `drop` and `select`.
 
-use super::{FuncTranslator, Result};
-use crate::signatures::ir_type;
+use super::{FuncTranslator, Local, Result};
+use crate::signatures::{ir_type, POINTER};
 use cranelift_codegen::ir::{self, InstBuilder, Value};
 use kiln_frontend::wasmparser::{Ieee32, Ieee64, ValType};
 use kiln_frontend::GlobalIndex;
 
 impl FuncTranslator<'_, '_> {
     pub(crate) fn visit_local_get(&mut self, local_index: u32) -> Result {
-        let v = self.b.use_var(self.locals[local_index as usize]);
+        let v = match self.locals[local_index as usize] {
+            Local::Var(var) => self.b.use_var(var),
+            Local::Slot(slot, ty) => self.b.ins().stack_load(POINTER, ty, slot, 0),
+        };
         self.push(v);
         Ok(())
+    }
+
+    /// Writes `v` (already canonical) to a local.
+    fn write_local(&mut self, local_index: u32, v: Value) {
+        match self.locals[local_index as usize] {
+            Local::Var(var) => self.b.def_var(var, v),
+            Local::Slot(slot, _) => {
+                self.b.ins().stack_store(POINTER, v, slot, 0);
+            }
+        }
     }
 
     pub(crate) fn visit_local_set(&mut self, local_index: u32) -> Result {
         let v = self.pop();
         let v = self.canonical(v);
-        self.b.def_var(self.locals[local_index as usize], v);
+        self.write_local(local_index, v);
         Ok(())
     }
 
     pub(crate) fn visit_local_tee(&mut self, local_index: u32) -> Result {
         let v = *self.peekn(1).first().expect("validated: tee operand");
         let v = self.canonical(v);
-        self.b.def_var(self.locals[local_index as usize], v);
+        self.write_local(local_index, v);
         Ok(())
     }
 
