@@ -1,5 +1,6 @@
 //! `Func`, host functions and `Caller`.
 
+use crate::deadline::Deadline;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::externals::Extern;
@@ -66,6 +67,14 @@ impl<'a, T> Caller<'a, T> {
     /// `Store::set_epoch_deadline`).
     pub fn set_epoch_deadline(&mut self, ticks: u64) -> Result<()> {
         self.store.opaque.set_epoch_deadline(ticks)
+    }
+
+    /// The store's deadline as it stands at this call. A host function that waits
+    /// (for input, a clock, a lock) or works for long should stop when it passes and
+    /// return [`Deadline::interrupted`]: the runtime interrupts wasm, not host code.
+    pub fn deadline(&self) -> Deadline {
+        let s = &self.store.opaque;
+        Deadline::new(&s.engine, s.vm.epoch_deadline())
     }
 
     /// An export of the calling instance (`None` when called from the host).

@@ -29,6 +29,7 @@
 #![deny(unsafe_code)]
 
 mod bulk;
+mod deadline;
 mod engine;
 mod error;
 mod externals;
@@ -47,6 +48,7 @@ mod values;
 #[allow(unsafe_code, reason = "vm is the unsafe floor of the runtime")]
 mod vm;
 
+pub use deadline::Deadline;
 pub use engine::{
     CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, OptLevel,
     DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,

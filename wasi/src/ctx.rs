@@ -28,6 +28,7 @@ pub struct WasiCtxBuilder {
     stdin: Stdin,
     stdout: Output,
     stderr: Output,
+    max_disk_write: Option<u64>,
 }
 
 impl WasiCtxBuilder {
@@ -94,6 +95,16 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// The most bytes the guest may write to files (`fd_write`, `fd_pwrite`) and add to
+    /// them with `fd_allocate`, in all, over the context's life (default: no limit).
+    /// A write past it is cut short at the limit; one that can write nothing fails
+    /// with `ENOSPC`, and `fd_allocate` never reserves past it. Standard output and
+    /// error do not count (an `OutputPipe` has its own limit).
+    pub fn max_disk_write(&mut self, bytes: u64) -> &mut Self {
+        self.max_disk_write = Some(bytes);
+        self
+    }
+
     /// Builds the context. The builder's pre-opened directories and streams move into
     /// it: the builder is left as `WasiCtxBuilder::new()` would make it.
     pub fn build(&mut self) -> WasiCtx {
@@ -119,6 +130,11 @@ impl WasiCtxBuilder {
             args: b.args,
             env: b.env,
             fds,
+            deadline: kiln::Deadline::never(),
+            disk: DiskQuota {
+                limit: b.max_disk_write,
+                used: 0,
+            },
         }
     }
 }
@@ -131,6 +147,35 @@ pub struct WasiCtx {
     pub(crate) args: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
     pub(crate) fds: FdTable,
+    /// The store's deadline, as of the WASI call being run (set by every call).
+    pub(crate) deadline: kiln::Deadline,
+    /// Bytes written to files so far, and the most allowed.
+    pub(crate) disk: DiskQuota,
+}
+
+/// What a guest may write to files, and what it has.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DiskQuota {
+    /// The most bytes `fd_write`/`fd_pwrite` may write to files, and `fd_allocate` may
+    /// add to them, over the context's life (`None`: no limit).
+    pub(crate) limit: Option<u64>,
+    /// Bytes counted so far.
+    pub(crate) used: u64,
+}
+
+impl DiskQuota {
+    /// How many of `want` bytes may still be written.
+    pub(crate) fn allowance(&self, want: u64) -> u64 {
+        match self.limit {
+            Some(limit) => want.min(limit.saturating_sub(self.used)),
+            None => want,
+        }
+    }
+
+    /// Counts `n` bytes written.
+    pub(crate) fn spend(&mut self, n: u64) {
+        self.used = self.used.saturating_add(n);
+    }
 }
 
 impl WasiCtx {
@@ -142,6 +187,12 @@ impl WasiCtx {
     /// The environment the guest sees.
     pub fn env(&self) -> &[(String, String)] {
         &self.env
+    }
+
+    /// Bytes the guest has written to files (and reserved with `fd_allocate`), as
+    /// `WasiCtxBuilder::max_disk_write` counts them.
+    pub fn disk_written(&self) -> u64 {
+        self.disk.used
     }
 }
 

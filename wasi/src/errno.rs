@@ -7,6 +7,13 @@ use std::io;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Errno(pub u16);
 
+impl Errno {
+    /// Not an errno: the store's deadline passed while the function waited or worked.
+    /// It never reaches the guest; the call ends with the `Interrupted` trap instead
+    /// (`linker.rs`).
+    pub(crate) const DEADLINE: Errno = Errno(u16::MAX);
+}
+
 macro_rules! errnos {
     ($($name:ident = $v:literal, $doc:literal;)*) => {
         impl Errno {

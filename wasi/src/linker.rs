@@ -6,7 +6,7 @@
 //! once, in `funcs/`, and registration cannot drift from it.
 
 use crate::ctx::WasiCtx;
-use crate::errno::WasiResult;
+use crate::errno::{Errno, WasiResult};
 use crate::funcs::{self, Get};
 use crate::memory::GuestMemory;
 use kiln::{Caller, Linker, WasmRet, WasmTy};
@@ -73,7 +73,10 @@ trait WasiReturn: 'static {
 impl WasiReturn for WasiResult<()> {
     type Wasm = kiln::Result<i32>;
     fn into_wasm(self) -> kiln::Result<i32> {
-        Ok(funcs::errno(self))
+        match self {
+            Err(Errno::DEADLINE) => Err(kiln::Deadline::interrupted()),
+            r => Ok(funcs::errno(r)),
+        }
     }
     fn host_error(e: kiln::Error) -> kiln::Result<i32> {
         Err(e)

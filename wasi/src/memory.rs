@@ -5,6 +5,12 @@ use crate::errno::{Errno, WasiResult};
 use crate::types::size;
 use std::ops::Range;
 
+/// The most entries an iovec array may have: Linux's `IOV_MAX`.
+pub(crate) const MAX_IOVECS: u32 = 1024;
+
+/// The longest path the host accepts, in bytes: Linux's `PATH_MAX`.
+pub(crate) const MAX_PATH: u32 = 4096;
+
 /// The guest's linear memory for the duration of one WASI call.
 pub(crate) struct GuestMemory<'a> {
     data: &'a mut [u8],
@@ -105,11 +111,24 @@ impl<'a> GuestMemory<'a> {
         std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::ILSEQ)
     }
 
+    /// A path of `len` bytes at `ptr`: `ENAMETOOLONG` past [`MAX_PATH`] (before
+    /// anything is read or copied: the host makes C strings of paths), else as `str`.
+    pub fn path(&self, ptr: u32, len: u32) -> WasiResult<&str> {
+        if len > MAX_PATH {
+            return Err(Errno::NAMETOOLONG);
+        }
+        self.str(ptr, len)
+    }
+
     /// Validates the iovec array of `count` entries at `ptr`, without allocating:
-    /// `EFAULT` if the array or a buffer is out of bounds, `EINVAL` if the total length
-    /// does not fit in a `u32` (as POSIX `readv`/`writev` refuse a total above
-    /// `SSIZE_MAX`).
+    /// `EINVAL` for more than [`MAX_IOVECS`] entries (as `readv`/`writev` refuse more
+    /// than `IOV_MAX`), `EFAULT` if the array or a buffer is out of bounds, `EINVAL` if
+    /// the total length does not fit in a `u32` (as POSIX `readv`/`writev` refuse a
+    /// total above `SSIZE_MAX`).
     pub fn iovecs(&self, ptr: u32, count: u32) -> WasiResult<Iovecs> {
+        if count > MAX_IOVECS {
+            return Err(Errno::INVAL);
+        }
         self.check(ptr, u64::from(count) * u64::from(size::IOVEC))?;
         let list = Iovecs { ptr, count };
         let mut total: u64 = 0;
@@ -160,7 +179,8 @@ mod tests {
         assert_eq!(m.write_u64(57, 1).err(), Some(Errno::FAULT));
         m.write_u64(56, 0x0102).unwrap();
         assert_eq!(m.read_u64(56).unwrap(), 0x0102);
-        assert_eq!(m.iovecs(0, u32::MAX).err(), Some(Errno::FAULT));
+        assert_eq!(m.iovecs(0, MAX_IOVECS).err(), Some(Errno::FAULT));
+        assert_eq!(m.iovecs(0, MAX_IOVECS + 1).err(), Some(Errno::INVAL));
     }
 
     #[test]

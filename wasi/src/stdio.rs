@@ -1,8 +1,11 @@
 //! Standard input, output and error: inherited from the host, in-memory, or closed.
 
-use crate::errno::WasiResult;
+use crate::errno::{Errno, WasiResult};
+use kiln::Deadline;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 /// Where the guest's standard input comes from. The default is empty input
 /// (`Bytes(vec![])`: the first read returns end of file).
@@ -35,30 +38,69 @@ pub enum Output {
     Closed,
 }
 
-/// An in-memory output stream. Clones share the same buffer: keep one, hand one to
-/// [`crate::WasiCtxBuilder::stdout`], and read [`OutputPipe::contents`] afterwards.
-#[derive(Debug, Clone, Default)]
-pub struct OutputPipe(Arc<Mutex<Vec<u8>>>);
+/// An in-memory output stream with a capacity. Clones share the same buffer: keep
+/// one, hand one to [`crate::WasiCtxBuilder::stdout`], and read
+/// [`OutputPipe::contents`] afterwards.
+///
+/// Bytes past the capacity are dropped, and [`OutputPipe::truncated`] says so; the
+/// guest's write still reports them written (a guest told "0 bytes written" would
+/// only retry), so the host holds at most the capacity, whatever the guest prints.
+#[derive(Debug, Clone)]
+pub struct OutputPipe(Arc<Mutex<PipeBuffer>>);
+
+#[derive(Debug)]
+struct PipeBuffer {
+    bytes: Vec<u8>,
+    capacity: usize,
+    truncated: bool,
+}
+
+/// The default capacity of an [`OutputPipe`]: 64 MiB.
+pub const DEFAULT_PIPE_CAPACITY: usize = 64 << 20;
+
+impl Default for OutputPipe {
+    fn default() -> Self {
+        OutputPipe::with_capacity(DEFAULT_PIPE_CAPACITY)
+    }
+}
 
 impl OutputPipe {
-    /// An empty pipe.
+    /// An empty pipe holding up to [`DEFAULT_PIPE_CAPACITY`] bytes.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Everything written so far.
+    /// An empty pipe holding up to `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        OutputPipe(Arc::new(Mutex::new(PipeBuffer {
+            bytes: Vec::new(),
+            capacity,
+            truncated: false,
+        })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PipeBuffer> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Everything written so far, up to the capacity.
     pub fn contents(&self) -> Vec<u8> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.lock().bytes.clone()
+    }
+
+    /// Whether bytes were dropped because the pipe was full.
+    pub fn truncated(&self) -> bool {
+        self.lock().truncated
     }
 
     fn append(&self, bytes: &[u8]) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
+        let mut b = self.lock();
+        let room = b.capacity.saturating_sub(b.bytes.len());
+        let keep = bytes.len().min(room);
+        b.bytes.extend_from_slice(&bytes[..keep]);
+        if keep < bytes.len() {
+            b.truncated = true;
+        }
     }
 }
 
@@ -70,10 +112,16 @@ pub(crate) enum StdinDesc {
 }
 
 impl StdinDesc {
-    /// Reads into `buf`; 0 at end of file.
-    pub fn read(&mut self, buf: &mut [u8]) -> WasiResult<usize> {
+    /// Reads into `buf`; 0 at end of file. Reading the host's standard input waits for
+    /// it to be readable first, and gives up when `deadline` passes.
+    pub fn read(&mut self, buf: &mut [u8], deadline: &Deadline) -> WasiResult<usize> {
         match self {
-            StdinDesc::Inherit => Ok(std::io::stdin().lock().read(buf)?),
+            StdinDesc::Inherit => {
+                if !deadline.wait_until(None, host_stdin_ready) {
+                    return Err(Errno::DEADLINE);
+                }
+                Ok(std::io::stdin().lock().read(buf)?)
+            }
             StdinDesc::Bytes { data, pos } => {
                 let rest = data.get(*pos..).unwrap_or_default();
                 let n = rest.len().min(buf.len());
@@ -114,11 +162,22 @@ pub(crate) enum OutputDesc {
 
 impl OutputDesc {
     /// Writes some of `bytes`, returning how many; flushed at once so the guest's
-    /// output interleaves with the host's as it was written.
-    pub fn write(&mut self, bytes: &[u8]) -> WasiResult<usize> {
+    /// output interleaves with the host's as it was written. A host stream is written
+    /// only once it is writable, at most [`HOST_WRITE_CHUNK`] bytes at a time, so that
+    /// a reader that stopped reading cannot hold the call past `deadline`.
+    pub fn write(&mut self, bytes: &[u8], deadline: &Deadline) -> WasiResult<usize> {
         match self {
-            OutputDesc::Inherit(HostStream::Stdout) => write_flush(std::io::stdout().lock(), bytes),
-            OutputDesc::Inherit(HostStream::Stderr) => write_flush(std::io::stderr().lock(), bytes),
+            OutputDesc::Inherit(stream) => {
+                let stream = *stream;
+                if !deadline.wait_until(None, |t| host_output_ready(stream, t)) {
+                    return Err(Errno::DEADLINE);
+                }
+                let bytes = &bytes[..bytes.len().min(HOST_WRITE_CHUNK)];
+                match stream {
+                    HostStream::Stdout => write_flush(std::io::stdout().lock(), bytes),
+                    HostStream::Stderr => write_flush(std::io::stderr().lock(), bytes),
+                }
+            }
             OutputDesc::Pipe(p) => {
                 p.append(bytes);
                 Ok(bytes.len())
@@ -133,6 +192,38 @@ impl OutputDesc {
             OutputDesc::Inherit(HostStream::Stderr) => std::io::stderr().is_terminal(),
             OutputDesc::Pipe(_) => false,
         }
+    }
+}
+
+/// The most bytes written to a host stream at once: a pipe that polls writable has room
+/// for this many (`PIPE_BUF`), so the write cannot block.
+const HOST_WRITE_CHUNK: usize = 4096;
+
+/// Waits up to `timeout` (`None`: forever) for the host's standard input to be
+/// readable (or at end of file, or failed: a read will not block).
+pub(crate) fn host_stdin_ready(timeout: Option<Duration>) -> bool {
+    let stdin = std::io::stdin();
+    ready(&stdin, PollFlags::IN, timeout)
+}
+
+/// Waits up to `timeout` for a host output stream to take a write.
+fn host_output_ready(stream: HostStream, timeout: Option<Duration>) -> bool {
+    match stream {
+        HostStream::Stdout => ready(&std::io::stdout(), PollFlags::OUT, timeout),
+        HostStream::Stderr => ready(&std::io::stderr(), PollFlags::OUT, timeout),
+    }
+}
+
+fn ready(fd: &impl std::os::fd::AsFd, flags: PollFlags, timeout: Option<Duration>) -> bool {
+    let mut fds = [PollFd::new(fd, flags)];
+    let ts = timeout.map(|d| Timespec {
+        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(d.subsec_nanos()),
+    });
+    match poll(&mut fds, ts.as_ref()) {
+        Ok(n) => n > 0 && !fds[0].revents().is_empty(),
+        // Not pollable: report it ready and let the transfer tell.
+        Err(_) => true,
     }
 }
 

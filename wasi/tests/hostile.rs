@@ -89,10 +89,16 @@ fn bad_pointers_give_efault() {
                 i(0)
             ]
         ),
-        FAULT
+        NAMETOOLONG,
+        "a path longer than PATH_MAX is refused before it is read"
     );
     assert_eq!(
         g.call("poll_oneoff", &[i(0), i(1024), i(u32::MAX), i(0)]),
+        INVAL,
+        "more subscriptions than allowed"
+    );
+    assert_eq!(
+        g.call("poll_oneoff", &[i(0), i(1024), i(4096), i(0)]),
         FAULT
     );
     assert_eq!(
@@ -109,22 +115,25 @@ fn bad_pointers_give_efault() {
 #[test]
 fn absurd_iovec_counts_and_lengths_are_refused() {
     let (mut g, out) = piped(1);
-    for count in [u32::MAX, u32::MAX - 1, 0x2000_0000, 0x1000_0001, 8193] {
+    // More entries than IOV_MAX: refused before the array is even read.
+    for count in [u32::MAX, u32::MAX - 1, 0x2000_0000, 0x1000_0001, 8193, 1025] {
         assert_eq!(
             g.call("fd_write", &[i(1), i(0), i(count), i(0)]),
-            FAULT,
+            INVAL,
             "count {count}"
         );
         assert_eq!(
             g.call("fd_read", &[i(0), i(0), i(count), i(0)]),
-            FAULT,
+            INVAL,
             "count {count}"
         );
         assert_eq!(
             g.call("fd_pwrite", &[i(1), i(0), i(count), Val::I64(0), i(0)]),
-            FAULT
+            INVAL
         );
     }
+    // At most IOV_MAX, but the array runs past the end of memory.
+    assert_eq!(g.call("fd_write", &[i(1), i(END - 8), i(2), i(0)]), FAULT);
     // One buffer of length u32::MAX, or one whose end wraps around.
     g.write(16, &0u32.to_le_bytes());
     g.write(20, &u32::MAX.to_le_bytes());

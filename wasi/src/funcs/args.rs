@@ -1,10 +1,16 @@
-//! `args_*` and `environ_*`: the guest sees exactly what the host configured.
+//! `args_*` and `environ_*`: the guest sees exactly what the host configured, if each
+//! list totals at most [`MAX_LIST_BYTES`]; a larger one gives `E2BIG`, as `execve`
+//! refuses more than `ARG_MAX`.
 
 use crate::ctx::WasiCtx;
 use crate::errno::{Errno, WasiResult};
 use crate::memory::GuestMemory;
 
-/// Count and total size (with separators and NULs) of a list of strings.
+/// The largest argument or environment list a guest is given, in bytes (with NULs).
+pub(crate) const MAX_LIST_BYTES: u32 = 1 << 20;
+
+/// Count and total size (with separators and NULs) of a list of strings; `E2BIG` past
+/// [`MAX_LIST_BYTES`].
 fn sizes<'a>(items: impl Iterator<Item = &'a [&'a [u8]]>) -> WasiResult<(u32, u32)> {
     let mut count: u32 = 0;
     let mut total: u32 = 0;
@@ -15,6 +21,9 @@ fn sizes<'a>(items: impl Iterator<Item = &'a [&'a [u8]]>) -> WasiResult<(u32, u3
             total = total.checked_add(len).ok_or(Errno::OVERFLOW)?;
         }
         total = total.checked_add(1).ok_or(Errno::OVERFLOW)?;
+        if total > MAX_LIST_BYTES {
+            return Err(Errno::TOOBIG);
+        }
     }
     Ok((count, total))
 }
@@ -63,6 +72,7 @@ pub(crate) fn args_get(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, argv: u32, buf: u32,
 ) -> WasiResult<()> {
     let parts = arg_parts(ctx);
+    sizes(parts.iter().map(|p| p.as_slice()))?;
     write_list(mem, argv, buf, parts.iter().map(|p| p.as_slice()))
 }
 
@@ -79,5 +89,6 @@ pub(crate) fn environ_get(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, environ: u32, buf: u32,
 ) -> WasiResult<()> {
     let parts = env_parts(ctx);
+    sizes(parts.iter().map(|p| p.as_slice()))?;
     write_list(mem, environ, buf, parts.iter().map(|p| p.as_slice()))
 }

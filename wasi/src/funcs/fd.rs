@@ -55,12 +55,16 @@ pub(crate) fn fd_allocate(ctx: &mut WasiCtx, fd: u32, offset: u64, len: u64) -> 
         return Err(Errno::BADF);
     }
     e.require(rights::FD_ALLOCATE)?;
-    Ok(rustix::fs::fallocate(
-        &f.file,
-        FallocateFlags::empty(),
-        offset,
-        len,
-    )?)
+    // Growth reserves real blocks: it counts against the disk quota, in full or not
+    // at all.
+    let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
+    let growth = end.saturating_sub(f.file.metadata()?.len());
+    if ctx.disk.allowance(growth) < growth {
+        return Err(Errno::NOSPC);
+    }
+    rustix::fs::fallocate(&f.file, FallocateFlags::empty(), offset, len)?;
+    ctx.disk.spend(growth);
+    Ok(())
 }
 
 /// `fd_sync`: data and metadata.

@@ -1,9 +1,12 @@
 //! `fd_read`, `fd_pread`, `fd_write`, `fd_pwrite`, `fd_seek`, `fd_tell`.
 //!
-//! Iovec arrays are validated first (bounds and total, no allocation), the result
-//! pointer too, so a bad pointer fails with `EFAULT` before any byte moves. Buffers
-//! are then transferred one by one, straight between guest memory and the host, and
-//! a short transfer ends the call (as `readv`/`writev` may).
+//! Iovec arrays are validated first (at most 1,024 entries, bounds and total, no
+//! allocation), the result pointer too, so a bad pointer fails with `EFAULT` before any
+//! byte moves. Reads fill the buffers one by one; writes to files gather them into one
+//! `writev`. Either way a call moves at most [`MAX_TRANSFER`] bytes, and a short
+//! transfer ends it (as `readv`/`writev` may). Writes to files count against the
+//! context's disk quota. Standard input and output wait for the host's streams only
+//! until the store's deadline.
 
 use crate::ctx::WasiCtx;
 use crate::errno::{Errno, WasiResult};
@@ -14,9 +17,13 @@ use crate::types::{rights, whence};
 use cap_std::fs::FileExt;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-/// Fills the buffers of `list` with `read(buf, done_so_far)`. A stream read that
-/// returned data ends the call (another read could block). An error after some bytes
-/// moved reports those bytes instead.
+/// The most bytes one read or write call moves; a larger request is cut short, as
+/// `readv`/`writev` may, so that no single call holds the host for long.
+pub(crate) const MAX_TRANSFER: u32 = 16 << 20;
+
+/// Fills the buffers of `list` with `read(buf, done_so_far)`, up to [`MAX_TRANSFER`]
+/// bytes. A stream read that returned data ends the call (another read could block).
+/// An error after some bytes moved reports those bytes instead.
 fn read_iovs(
     mem: &mut GuestMemory<'_>, list: &Iovecs, stream: bool,
     mut read: impl FnMut(&mut [u8], u64) -> WasiResult<usize>,
@@ -24,9 +31,10 @@ fn read_iovs(
     let mut done: u32 = 0;
     for i in 0..list.count() {
         let step = mem.iovec(list, i).and_then(|iov| {
-            let buf = mem.slice_mut(iov.buf, iov.len)?;
+            let len = iov.len.min(MAX_TRANSFER - done);
+            let buf = mem.slice_mut(iov.buf, len)?;
             if buf.is_empty() {
-                return Ok((0, 0));
+                return Ok((0, iov.len));
             }
             let n = read(buf, u64::from(done))?;
             Ok((n.min(buf.len()) as u32, iov.len))
@@ -34,7 +42,7 @@ fn read_iovs(
         match step {
             Ok((n, want)) => {
                 done = done.checked_add(n).ok_or(Errno::OVERFLOW)?;
-                if n < want || (stream && n > 0) {
+                if n < want || (stream && n > 0) || done >= MAX_TRANSFER {
                     break;
                 }
             }
@@ -45,32 +53,20 @@ fn read_iovs(
     Ok(done)
 }
 
-/// Writes the buffers of `list` with `write(buf, done_so_far)`, like `read_iovs`.
-fn write_iovs(
-    mem: &GuestMemory<'_>, list: &Iovecs, mut write: impl FnMut(&[u8], u64) -> WasiResult<usize>,
-) -> WasiResult<u32> {
-    let mut done: u32 = 0;
+/// The buffers of `list` as slices of guest memory, cut at `limit` bytes in all.
+fn gather<'m>(mem: &'m GuestMemory<'_>, list: &Iovecs, limit: u32) -> WasiResult<Vec<&'m [u8]>> {
+    let mut out = Vec::with_capacity(list.count() as usize);
+    let mut left = limit;
     for i in 0..list.count() {
-        let step = mem.iovec(list, i).and_then(|iov| {
-            let buf = mem.slice(iov.buf, iov.len)?;
-            if buf.is_empty() {
-                return Ok((0, 0));
-            }
-            let n = write(buf, u64::from(done))?;
-            Ok((n.min(buf.len()) as u32, iov.len))
-        });
-        match step {
-            Ok((n, want)) => {
-                done = done.checked_add(n).ok_or(Errno::OVERFLOW)?;
-                if n < want {
-                    break;
-                }
-            }
-            Err(e) if done == 0 => return Err(e),
-            Err(_) => break,
+        if left == 0 {
+            break;
         }
+        let iov = mem.iovec(list, i)?;
+        let len = iov.len.min(left);
+        out.push(mem.slice(iov.buf, len)?);
+        left -= len;
     }
-    Ok(done)
+    Ok(out)
 }
 
 /// `offset + done`, for positioned transfers.
@@ -85,6 +81,7 @@ fn read(
 ) -> WasiResult<()> {
     let list = mem.iovecs(iovs, iovs_len)?;
     mem.check(out, 4)?;
+    let deadline = &ctx.deadline;
     let e = ctx.fds.get_mut(fd)?;
     let needed = match (&e.desc, pos) {
         (Desc::File(f), _) if !f.readable => return Err(Errno::BADF),
@@ -103,7 +100,7 @@ fn read(
         })?,
         (Desc::Stdin(s), _) => {
             let stream = s.available().is_none();
-            read_iovs(mem, &list, stream, |b, _| s.read(b))?
+            read_iovs(mem, &list, stream, |b, _| s.read(b, deadline))?
         }
         _ => return Err(Errno::BADF),
     };
@@ -124,12 +121,15 @@ pub(crate) fn fd_pread(
 }
 
 /// Writes at the current position (`pos == None`; the end in append mode) or at `pos`.
+/// A file gets the buffers in one gathered `writev`/`pwritev`, within the disk quota;
+/// an output stream gets them one by one.
 fn write(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, iovs: u32, iovs_len: u32,
     pos: Option<u64>, out: u32,
 ) -> WasiResult<()> {
     let list = mem.iovecs(iovs, iovs_len)?;
     mem.check(out, 4)?;
+    let (deadline, disk) = (&ctx.deadline, &mut ctx.disk);
     let e = ctx.fds.get_mut(fd)?;
     let needed = match (&e.desc, pos) {
         (Desc::File(f), _) if !f.writable => return Err(Errno::BADF),
@@ -141,12 +141,41 @@ fn write(
         _ => return Err(Errno::BADF),
     };
     e.require(needed)?;
-    let n = match (&mut e.desc, pos) {
-        (Desc::File(f), None) => write_iovs(mem, &list, |b, _| Ok((&f.file).write(b)?))?,
-        (Desc::File(f), Some(p)) => write_iovs(mem, &list, |b, done| {
-            Ok(f.file.write_at(b, at(p, done)?)?)
-        })?,
-        (Desc::Output(o), _) => write_iovs(mem, &list, |b, _| o.write(b))?,
+    let n = match &mut e.desc {
+        Desc::File(f) => {
+            let total = (0..list.count())
+                .map(|i| mem.iovec(&list, i).map(|v| u64::from(v.len)))
+                .sum::<WasiResult<u64>>()?;
+            let allowed = disk.allowance(total.min(u64::from(MAX_TRANSFER)));
+            if allowed == 0 && total > 0 {
+                return Err(Errno::NOSPC);
+            }
+            let bufs = gather(mem, &list, allowed as u32)?;
+            let slices: Vec<std::io::IoSlice<'_>> =
+                bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
+            let n = match pos {
+                None => (&f.file).write_vectored(&slices)?,
+                Some(p) => rustix::io::pwritev(&f.file, &slices, p)?,
+            };
+            disk.spend(n as u64);
+            n as u32
+        }
+        Desc::Output(o) => {
+            let bufs = gather(mem, &list, MAX_TRANSFER)?;
+            let mut done = 0u32;
+            for b in bufs {
+                let n = match o.write(b, deadline) {
+                    Ok(n) => n,
+                    Err(e) if done == 0 => return Err(e),
+                    Err(_) => break,
+                };
+                done += n as u32;
+                if n < b.len() {
+                    break;
+                }
+            }
+            done
+        }
         _ => return Err(Errno::BADF),
     };
     mem.write_u32(out, n)

@@ -47,7 +47,9 @@ pub(crate) fn with_mem<T, R>(
         .ok_or_else(|| {
             kiln::Error::msg("WASI: the module must export its linear memory as `memory`")
         })?;
+    let deadline = caller.deadline();
     let mut ctx = std::mem::take(get(caller.data_mut()));
+    ctx.deadline = deadline;
     let r = f(&mut ctx, &mut GuestMemory::new(memory.data_mut(caller)));
     *get(caller.data_mut()) = ctx;
     Ok(r)
@@ -57,7 +59,10 @@ pub(crate) fn with_mem<T, R>(
 pub(crate) fn with_ctx<T, R>(
     caller: &mut Caller<'_, T>, get: Get<T>, f: impl FnOnce(&mut WasiCtx) -> R,
 ) -> R {
-    f(get(caller.data_mut()))
+    let deadline = caller.deadline();
+    let ctx = get(caller.data_mut());
+    ctx.deadline = deadline;
+    f(ctx)
 }
 
 /// Nanoseconds as a WASI timestamp from seconds and nanoseconds (0 before 1970).

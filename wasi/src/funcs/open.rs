@@ -1,4 +1,7 @@
 //! `path_open`: every open goes through cap-std, relative to a directory descriptor.
+//! Only regular files and directories are opened: a FIFO, device or socket found in a
+//! pre-opened directory gives `ENOTSUP` (its reads and writes could block past any
+//! deadline).
 
 use crate::ctx::{DirPerms, WasiCtx};
 use crate::errno::{Errno, WasiResult};
@@ -27,7 +30,7 @@ pub(crate) fn path_open(
     oflags: u32, rights_base: u64, _rights_inheriting: u64, fdflags: u32, out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 4)?;
-    let path = mem.str(path, path_len)?;
+    let path = mem.path(path, path_len)?;
     let new_fd = open(
         ctx,
         &OpenArgs {
@@ -94,7 +97,9 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
             .sync(ff & fdflags::SYNC != 0)
             .dsync(ff & fdflags::DSYNC != 0)
             .rsync(ff & fdflags::RSYNC != 0)
-            .nonblock(ff & fdflags::NONBLOCK != 0)
+            // Always non-blocking, so that opening a FIFO returns at once (it is then
+            // refused below); a regular file gets the guest's choice back.
+            .nonblock(true)
             .follow(if follow {
                 FollowSymlinks::Yes
             } else {
@@ -102,7 +107,17 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
             })
             .maybe_dir(true);
         let file = d.dir.open_with(a.path, &opts)?;
-        if file.metadata()?.is_dir() {
+        let kind = file.metadata()?.file_type();
+        if !kind.is_file() && !kind.is_dir() {
+            // FIFOs, devices and sockets: a read or write could block past every
+            // deadline, and a sandbox has no use for them.
+            return Err(Errno::NOTSUP);
+        }
+        if kind.is_file() && ff & fdflags::NONBLOCK == 0 {
+            let fl = rustix::fs::fcntl_getfl(&file)?;
+            rustix::fs::fcntl_setfl(&file, fl - rustix::fs::OFlags::NONBLOCK)?;
+        }
+        if kind.is_dir() {
             // A directory opened without `O_DIRECTORY`, for reading only (the host
             // refuses write access to directories with `EISDIR`).
             dir_desc(Dir::from_std_file(file.into_std()), d.perms)

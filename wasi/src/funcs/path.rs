@@ -26,7 +26,7 @@ fn dir(ctx: &WasiCtx, fd: u32, right: u64, mutating: bool) -> WasiResult<&DirDes
 pub(crate) fn path_create_directory(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let d = dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?;
     Ok(d.dir.create_dir(path)?)
 }
@@ -34,7 +34,7 @@ pub(crate) fn path_create_directory(
 pub(crate) fn path_remove_directory(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let d = dir(ctx, fd, rights::PATH_REMOVE_DIRECTORY, true)?;
     Ok(d.dir.remove_dir(path)?)
 }
@@ -42,7 +42,7 @@ pub(crate) fn path_remove_directory(
 pub(crate) fn path_unlink_file(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let d = dir(ctx, fd, rights::PATH_UNLINK_FILE, true)?;
     Ok(d.dir.remove_file(path)?)
 }
@@ -52,7 +52,7 @@ pub(crate) fn path_filestat_get(
     out: u32,
 ) -> WasiResult<()> {
     mem.check(out, 64)?;
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let d = dir(ctx, fd, rights::PATH_FILESTAT_GET, false)?;
     let meta = if flags & LOOKUP_SYMLINK_FOLLOW != 0 {
         d.dir.metadata(path)?
@@ -67,7 +67,7 @@ pub(crate) fn path_filestat_set_times(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, flags: u32, path: u32, len: u32,
     atim: u64, mtim: u64, fst_flags: u32,
 ) -> WasiResult<()> {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let (a, m) = time_specs(atim, mtim, fst_flags)?;
     let (a, m) = (
         a.map(SystemTimeSpec::from_std),
@@ -86,8 +86,8 @@ pub(crate) fn path_link(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, old_fd: u32, old_flags: u32, old_path: u32,
     old_len: u32, new_fd: u32, new_path: u32, new_len: u32,
 ) -> WasiResult<()> {
-    let old_path = mem.str(old_path, old_len)?;
-    let new_path = mem.str(new_path, new_len)?;
+    let old_path = mem.path(old_path, old_len)?;
+    let new_path = mem.path(new_path, new_len)?;
     if old_flags & LOOKUP_SYMLINK_FOLLOW != 0 {
         // cap-std links the path itself (`linkat` without `AT_SYMLINK_FOLLOW`).
         return Err(Errno::INVAL);
@@ -102,8 +102,8 @@ pub(crate) fn path_rename(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, old_fd: u32, old_path: u32, old_len: u32,
     new_fd: u32, new_path: u32, new_len: u32,
 ) -> WasiResult<()> {
-    let old_path = mem.str(old_path, old_len)?;
-    let new_path = mem.str(new_path, new_len)?;
+    let old_path = mem.path(old_path, old_len)?;
+    let new_path = mem.path(new_path, new_len)?;
     let src = dir(ctx, old_fd, rights::PATH_RENAME_SOURCE, true)?;
     let dst = dir(ctx, new_fd, rights::PATH_RENAME_TARGET, true)?;
     Ok(src.dir.rename(old_path, &dst.dir, new_path)?)
@@ -113,8 +113,8 @@ pub(crate) fn path_symlink(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, old_path: u32, old_len: u32, fd: u32,
     new_path: u32, new_len: u32,
 ) -> WasiResult<()> {
-    let target = mem.str(old_path, old_len)?;
-    let link = mem.str(new_path, new_len)?;
+    let target = mem.path(old_path, old_len)?;
+    let link = mem.path(new_path, new_len)?;
     let d = dir(ctx, fd, rights::PATH_SYMLINK, true)?;
     // cap-std refuses absolute targets; relative ones that climb out are created but
     // can never be followed from inside.
@@ -128,7 +128,7 @@ pub(crate) fn path_readlink(
 ) -> WasiResult<()> {
     mem.check(out, 4)?;
     mem.check(buf, u64::from(buf_len))?;
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let d = dir(ctx, fd, rights::PATH_READLINK, false)?;
     let target = d.dir.read_link(path)?;
     let bytes = target.as_os_str().as_bytes();

@@ -3,7 +3,8 @@
 //!
 //! Files, in-memory streams and the host's outputs are always ready, so the call
 //! returns at once when it has any fd subscription on them; the host's standard input
-//! is polled for real. Otherwise the call sleeps until the earliest clock. The
+//! is polled for real. Otherwise the call sleeps until the earliest clock, or until the
+//! store's deadline passes (then the call ends with the `Interrupted` trap). The
 //! subscriptions are read from guest memory in two passes (before and after waiting)
 //! instead of being copied: nothing is allocated per subscription.
 
@@ -12,10 +13,14 @@ use crate::errno::{Errno, WasiResult};
 use crate::fdtable::Desc;
 use crate::funcs::clock;
 use crate::memory::GuestMemory;
-use crate::stdio::StdinDesc;
+use crate::stdio::{host_stdin_ready, StdinDesc};
 use crate::types::{clockid, eventtype, rights, size};
 use crate::types::{EVENT_FD_READWRITE_HANGUP, SUBSCRIPTION_CLOCK_ABSTIME};
 use std::time::{Duration, Instant};
+
+/// The most subscriptions one call may have (`EINVAL` beyond, as `poll` refuses more
+/// descriptors than a process may open): each pass over them is bounded.
+pub(crate) const MAX_SUBSCRIPTIONS: u32 = 4096;
 
 /// Clock readings taken once per call, so both passes agree on every deadline.
 struct Epoch {
@@ -108,28 +113,11 @@ fn fd_status(ctx: &WasiCtx, fd: u32, read: bool) -> Status {
     }
 }
 
-/// Waits up to `timeout` (`None`: forever) for the host's standard input to be
-/// readable (or at end of file, or failed: a read will not block).
-fn host_stdin_ready(timeout: Option<Duration>) -> bool {
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
-    let stdin = std::io::stdin();
-    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
-    let ts = timeout.map(|d| Timespec {
-        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(d.subsec_nanos()),
-    });
-    match poll(&mut fds, ts.as_ref()) {
-        Ok(n) => n > 0 && !fds[0].revents().is_empty(),
-        // Not pollable: report it ready and let the read tell.
-        Err(_) => true,
-    }
-}
-
 pub(crate) fn poll_oneoff(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, subs: u32, events: u32, n: u32, out: u32,
 ) -> WasiResult<()> {
-    if n == 0 {
-        // Waiting for nothing would block forever.
+    if n == 0 || n > MAX_SUBSCRIPTIONS {
+        // Waiting for nothing would block forever; a bound keeps every pass short.
         return Err(Errno::INVAL);
     }
     mem.check(subs, u64::from(n) * u64::from(size::SUBSCRIPTION))?;
@@ -158,13 +146,15 @@ pub(crate) fn poll_oneoff(
         if any_ready {
             break;
         }
-        let timeout = earliest.map(|t| t.saturating_duration_since(Instant::now()));
-        if stdin_pending {
-            host_stdin_ready(timeout);
+        // Wait for the first clock (or for good, if none ever fires, as the guest
+        // asked) or for standard input, but never past the store's deadline.
+        let awoke = if stdin_pending {
+            ctx.deadline.wait_until(earliest, host_stdin_ready)
         } else {
-            // Only clocks, none due: sleep until the first (or for good, if none
-            // ever fires, as the guest asked).
-            std::thread::sleep(timeout.unwrap_or(Duration::MAX));
+            ctx.deadline.sleep_until(earliest)
+        };
+        if !awoke {
+            return Err(Errno::DEADLINE);
         }
     }
     // Pass 2: report everything ready now.

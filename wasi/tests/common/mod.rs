@@ -239,6 +239,8 @@ pub mod errno {
     pub const ISDIR: i32 = 31;
     pub const LOOP: i32 = 32;
     pub const MFILE: i32 = 33;
+    pub const NAMETOOLONG: i32 = 37;
+    pub const NOSPC: i32 = 51;
     pub const NOENT: i32 = 44;
     pub const NOSYS: i32 = 52;
     pub const NOTDIR: i32 = 54;
