@@ -17,9 +17,10 @@ options:
   --default-imports    link missing function imports to functions returning zeroes
   --fuel N             stop the guest after N units of fuel (one per operator)
   --timeout DURATION   stop the guest after DURATION (e.g. 500ms, 2s)
-  --max-memory SIZE    most linear memory in all (e.g. 64MiB)
+  --max-memory SIZE    most linear memory and table storage in all (e.g. 64MiB)
   --max-table-elements N  most elements per table
-  --max-wasm-stack SIZE   most native stack wasm may use (default 512KiB)
+  --max-wasm-stack SIZE   most native stack wasm may use (default 512KiB, at most 1GiB)
+  --max-disk-write SIZE   most bytes the guest may write to files (fd_write, fd_allocate)
   -h, --help           print this help
 
 A limit that stops the guest is reported with its value and what was used, and the
@@ -128,6 +129,10 @@ pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<RunArgs, UsageErr
                 a.limits.max_table_elements = Some(v.parse().map_err(|_| {
                     usage(format!("--max-table-elements `{v}`: expected a number"))
                 })?);
+            }
+            "--max-disk-write" => {
+                let v = value("--max-disk-write")?;
+                a.limits.max_disk_write = Some(limits::parse_size(&v).map_err(usage)?);
             }
             "--max-wasm-stack" => {
                 let v = value("--max-wasm-stack")?;

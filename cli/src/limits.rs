@@ -1,5 +1,6 @@
-//! The `--fuel`, `--timeout`, `--max-memory`, `--max-table-elements` and
-//! `--max-wasm-stack` options: parsing sizes and durations, and reporting a limit hit.
+//! The `--fuel`, `--timeout`, `--max-memory`, `--max-table-elements`,
+//! `--max-wasm-stack` and `--max-disk-write` options: parsing sizes and durations, and
+//! reporting a limit hit.
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct Limits {
     pub max_table_elements: Option<u32>,
     /// Native stack bytes wasm may use.
     pub max_wasm_stack: Option<usize>,
+    /// Bytes the guest may write to files.
+    pub max_disk_write: Option<u64>,
 }
 
 /// Parses `64MiB`, `1GiB`, `512KiB`, `1M`, `100k`, `65536` (bytes; `k`/`M`/`G` and

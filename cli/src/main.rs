@@ -98,6 +98,9 @@ fn wasi_ctx(a: &RunArgs) -> Result<WasiCtx, Failure> {
     for (host, guest) in &a.dirs {
         b.preopened_dir(host, guest.as_str(), DirPerms::ReadWrite)?;
     }
+    if let Some(bytes) = a.limits.max_disk_write {
+        b.max_disk_write(bytes);
+    }
     Ok(b.build())
 }
 
@@ -251,6 +254,31 @@ fn limit_hit(hit: &LimitHit) -> String {
     }
 }
 
+/// The largest `--max-wasm-stack` accepted.
+const MAX_WASM_STACK: usize = 1 << 30;
+
+/// Runs `a` on a thread whose stack holds the whole wasm stack limit, the host's
+/// reserve below it, and room for the host's own work above: the limit asked for is
+/// the limit the guest gets, never clamped by a smaller thread.
+fn run_on_sized_thread(a: RunArgs) -> Result<(), Failure> {
+    let wasm = a.limits.max_wasm_stack.unwrap_or(512 << 10);
+    if wasm > MAX_WASM_STACK {
+        return Err(Failure::Usage(format!(
+            "--max-wasm-stack {} is more than the largest allowed, {}",
+            show_size(wasm as u64),
+            show_size(MAX_WASM_STACK as u64)
+        )));
+    }
+    let size = wasm + kiln::DEFAULT_HOST_STACK_RESERVE + (8 << 20);
+    std::thread::Builder::new()
+        .name("kiln-guest".into())
+        .stack_size(size)
+        .spawn(move || run(&a))
+        .map_err(|e| Failure::Usage(format!("cannot start the guest's thread: {e}")))?
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 fn main() -> ExitCode {
     let a = match args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -263,7 +291,7 @@ fn main() -> ExitCode {
             return ExitCode::from(ERROR_STATUS);
         }
     };
-    match run(&a) {
+    match run_on_sized_thread(a) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
             eprintln!("error: {msg}");
