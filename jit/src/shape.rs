@@ -221,3 +221,94 @@ impl CompileBudget {
         BASE_BYTES.saturating_add(shape.operators.saturating_mul(per_op))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(wat: &str) -> ModuleInfo {
+        let bytes = wat::parse_str(wat).expect("valid text");
+        kiln_frontend::parse(&bytes, Default::default()).expect("valid module")
+    }
+
+    /// `depth` nested loops reading `locals` locals in the innermost.
+    fn nested_loops(depth: usize, locals: usize) -> String {
+        let gets: String = (0..locals).map(|i| format!(" local.get {i} drop")).collect();
+        format!(
+            "(module (func {} {} {gets} {}))",
+            "(local i32)".repeat(locals),
+            "loop ".repeat(depth),
+            "end ".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn shapes_are_counted() {
+        let i = info("(module (func (param i32) (local i64 i64) (block (loop (br 1))) (if (local.get 0) (then nop))))");
+        let s = function_shape(&i, DefinedFuncIndex::from_u32(0)).expect("shape");
+        assert_eq!((s.locals, s.blocks), (3, 3));
+        assert_eq!(s.ssa_cost(), 9 * 4);
+    }
+
+    #[test]
+    fn pathological_functions_keep_locals_in_slots() {
+        let budget = CompileBudget::default();
+        // 1,000 nested loops reading 2,000 locals took 10 s with variables.
+        let (plans, _) = budget.plan(&info(&nested_loops(1000, 2000)), 2).expect("plan");
+        assert_eq!(plans[0].locals_in, LocalsIn::Slots);
+        // Ordinary code keeps variables: CPython's costliest function is 188 locals in
+        // 550 blocks.
+        let (plans, _) = budget.plan(&info(&nested_loops(550, 188)), 2).expect("plan");
+        assert_eq!(plans[0].locals_in, LocalsIn::Variables);
+    }
+
+    #[test]
+    fn a_module_shares_one_ssa_budget() {
+        // Ten functions each under the per-function limit, together over the module's.
+        let one = nested_loops(60, 1000); // 1000² × 61 = 61 million each
+        let funcs: String = (0..20)
+            .map(|_| one.trim_start_matches("(module ").trim_end_matches(')').to_string() + ")")
+            .collect();
+        let budget = CompileBudget {
+            max_module_ssa_cost: 500_000_000,
+            ..CompileBudget::default()
+        };
+        let (plans, _) = budget.plan(&info(&format!("(module {funcs})")), 2).expect("plan");
+        let vars = plans.iter().filter(|p| p.locals_in == LocalsIn::Variables).count();
+        assert_eq!(vars, 8, "8 × 61 million fit in 500 million");
+    }
+
+    #[test]
+    fn huge_or_crowded_functions_take_the_cheap_path() {
+        let b = CompileBudget::default();
+        let huge = FunctionShape {
+            operators: 200_000,
+            ..FunctionShape::default()
+        };
+        assert!(b.cheap(&huge, 10));
+        assert!(b.cheap(&FunctionShape::default(), 5_000), "5,000 live values");
+        assert!(!b.cheap(&FunctionShape::default(), 50));
+    }
+
+    #[test]
+    fn compile_memory_is_bounded() {
+        let wat = format!("(module (func {}))", "i32.const 1 drop ".repeat(50_000));
+        let budget = CompileBudget {
+            max_memory: 16 << 20,
+            ..CompileBudget::default()
+        };
+        let err = budget.plan(&info(&wat), 2).expect_err("100,000 operators");
+        assert!(err.to_string().contains("more than the limit of 16 MiB"), "{err}");
+        // With room for one function at a time, parallelism drops instead.
+        let two = format!(
+            "(module (func {0}) (func {0}))",
+            "i32.const 1 drop ".repeat(5_000)
+        );
+        let budget = CompileBudget {
+            max_memory: 20 << 20,
+            ..CompileBudget::default()
+        };
+        let (_, parallel) = budget.plan(&info(&two), 2).expect("plan");
+        assert_eq!(parallel, 1);
+    }
+}

@@ -5,7 +5,7 @@ use crate::generate;
 use crate::{engines, panic_message, watchdog, Failure, Target};
 use arbitrary::Unstructured;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Kiln engine configurations the compile check uses (all with the Cranelift verifier on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,24 @@ impl CompileEngine {
 /// Compiling anything should take far less than this.
 const HANG: Duration = Duration::from_secs(120);
 
+/// How long compiling `len` bytes may take before it counts as a finding: Kiln's
+/// target is 10 s for any module up to 1 MB, so 1 s plus 10 µs a byte, times
+/// `KILN_FUZZ_COMPILE_SLACK` (default 3, for sanitizer builds). Only under `cargo fuzz`
+/// (`--cfg fuzzing`) or when `KILN_FUZZ_COMPILE_SLACK` is set: the smoke test in
+/// `cargo test` times nothing.
+fn time_budget(len: usize) -> Option<Duration> {
+    let slack = std::env::var("KILN_FUZZ_COMPILE_SLACK")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok());
+    let slack = match slack {
+        Some(s) => s,
+        None if cfg!(fuzzing) => 3,
+        None => return None,
+    };
+    let base = Duration::from_secs(1) + Duration::from_micros(10 * len as u64);
+    Some(base * slack)
+}
+
 /// Compiles a module made from `data`: the raw bytes (binary or, failing the magic
 /// number, text), a wasm-smith module with Kiln's feature set, one damaged a little, or one
 /// with any proposals; on an engine configuration chosen by the input.
@@ -48,12 +66,13 @@ pub fn compile(data: &[u8]) -> Result<(), Failure> {
 /// The engine and module `compile` checks for `data`.
 pub(crate) fn prepare(data: &[u8]) -> Option<(CompileEngine, Vec<u8>)> {
     let mut u = Unstructured::new(data);
-    let (Ok(engine), Ok(mode)) = (u.choose(&CompileEngine::ALL), u.int_in_range(0u8..=7)) else {
+    let (Ok(engine), Ok(mode)) = (u.choose(&CompileEngine::ALL), u.int_in_range(0u8..=8)) else {
         return None;
     };
     let engine = *engine;
     let bytes = match mode {
         0 => u.take_rest().to_vec(),
+        8 => wat::parse_str(crate::stress::stress_module(&mut u).ok()?).ok()?,
         7 => {
             let c = generate::any_proposals_config(&mut u).ok()?;
             generate::module(c, &mut u)?
@@ -82,7 +101,19 @@ pub fn check_compile(engine: CompileEngine, bytes: &[u8]) -> Result<(), Failure>
                 bytes.len()
             )
         });
-        catch_unwind(AssertUnwindSafe(|| kiln::Module::new(kiln_engine, bytes)))
+        let started = Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| kiln::Module::new(kiln_engine, bytes)));
+        let took = started.elapsed();
+        if let Some(budget) = time_budget(bytes.len()) {
+            if took > budget {
+                return Err(fail(format!(
+                    "compiling {} bytes on the {engine:?} engine took {took:?}, over the \
+                     budget of {budget:?}: compilation is super-linear somewhere",
+                    bytes.len()
+                )));
+            }
+        }
+        r
     };
     let result = result.map_err(|payload| {
         fail(format!(

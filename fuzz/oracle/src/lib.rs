@@ -24,6 +24,7 @@ mod compile;
 mod differential;
 mod engines;
 mod generate;
+mod stress;
 mod limits;
 mod validate;
 mod value;
