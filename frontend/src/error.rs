@@ -23,6 +23,8 @@ pub enum ErrorKind {
         /// Human-readable name of the proposal, e.g. "tail calls".
         proposal: &'static str,
     },
+    /// The module declares more than an implementation limit allows ([`crate::Limits`]).
+    Limit(String),
 }
 
 impl Error {
@@ -59,6 +61,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0.kind {
             ErrorKind::Invalid(msg) => write!(f, "{msg} (at offset {:#x})", self.0.offset),
+            ErrorKind::Limit(msg) => write!(f, "implementation limit exceeded: {msg}"),
             ErrorKind::Unsupported { proposal } => write!(
                 f,
                 "unsupported proposal: the module uses {proposal}, which Kiln does not implement \

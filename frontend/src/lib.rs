@@ -12,6 +12,7 @@
 mod error;
 mod features;
 mod index;
+mod limits;
 mod module;
 mod parse;
 mod types;
@@ -22,11 +23,12 @@ pub use index::{
     DataIndex, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex,
     ElemIndex, FuncIndex, GlobalIndex, MemoryIndex, TableIndex, TypeIndex,
 };
+pub use limits::Limits;
 pub use module::{
     ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind, EntityIndex,
     Export, FunctionBody, Import, ModuleInfo, Names,
 };
-pub use parse::parse;
+pub use parse::{parse, parse_with_limits};
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType, WASM_PAGE_SIZE};
 
 /// Re-exported so the jit can read function bodies without naming its own wasmparser version.

@@ -3,13 +3,25 @@
 use crate::error::{Error, ErrorKind};
 use crate::features::Features;
 use crate::index::*;
+use crate::limits::Limits;
 use crate::module::*;
 use crate::types::*;
 use std::sync::Arc;
 use wasmparser::{Operator, Parser, Payload, TypeRef, Validator};
 
-/// Validates `bytes` under `features` and describes the module.
+/// Validates `bytes` under `features` and describes the module, within the default
+/// (JS-API) [`Limits`].
 pub fn parse(bytes: &[u8], features: Features) -> Result<ModuleInfo, Error> {
+    parse_with_limits(bytes, features, &Limits::default())
+}
+
+/// Validates `bytes` under `features` and describes the module, refusing one that
+/// declares more than `limits` allow.
+pub fn parse_with_limits(
+    bytes: &[u8],
+    features: Features,
+    limits: &Limits,
+) -> Result<ModuleInfo, Error> {
     let mut validator = Validator::new_with_features(features.wasmparser());
     if let Err(e) = validator.validate_all(bytes) {
         let offset = e.offset() as usize;
@@ -25,6 +37,7 @@ pub fn parse(bytes: &[u8], features: Features) -> Result<ModuleInfo, Error> {
     for payload in Parser::new(0).parse_all(bytes) {
         section(&mut info, payload?)?;
     }
+    limits.check(&info)?;
     Ok(info)
 }
 

@@ -112,7 +112,7 @@ pub fn function_shape(
     let ty = info.func_type(info.func_index(index));
     let mut shape = FunctionShape {
         locals: ty.params().len() as u64,
-        bytes: (body.range().end - body.range().start) as u64,
+        bytes: body.range().end - body.range().start,
         ..FunctionShape::default()
     };
     for local in body.get_locals_reader()? {
@@ -233,7 +233,9 @@ mod tests {
 
     /// `depth` nested loops reading `locals` locals in the innermost.
     fn nested_loops(depth: usize, locals: usize) -> String {
-        let gets: String = (0..locals).map(|i| format!(" local.get {i} drop")).collect();
+        let gets: String = (0..locals)
+            .map(|i| format!(" local.get {i} drop"))
+            .collect();
         format!(
             "(module (func {} {} {gets} {}))",
             "(local i32)".repeat(locals),
@@ -254,11 +256,15 @@ mod tests {
     fn pathological_functions_keep_locals_in_slots() {
         let budget = CompileBudget::default();
         // 1,000 nested loops reading 2,000 locals took 10 s with variables.
-        let (plans, _) = budget.plan(&info(&nested_loops(1000, 2000)), 2).expect("plan");
+        let (plans, _) = budget
+            .plan(&info(&nested_loops(1000, 2000)), 2)
+            .expect("plan");
         assert_eq!(plans[0].locals_in, LocalsIn::Slots);
         // Ordinary code keeps variables: CPython's costliest function is 188 locals in
         // 550 blocks.
-        let (plans, _) = budget.plan(&info(&nested_loops(550, 188)), 2).expect("plan");
+        let (plans, _) = budget
+            .plan(&info(&nested_loops(550, 188)), 2)
+            .expect("plan");
         assert_eq!(plans[0].locals_in, LocalsIn::Variables);
     }
 
@@ -267,14 +273,24 @@ mod tests {
         // Ten functions each under the per-function limit, together over the module's.
         let one = nested_loops(60, 1000); // 1000² × 61 = 61 million each
         let funcs: String = (0..20)
-            .map(|_| one.trim_start_matches("(module ").trim_end_matches(')').to_string() + ")")
+            .map(|_| {
+                one.trim_start_matches("(module ")
+                    .trim_end_matches(')')
+                    .to_string()
+                    + ")"
+            })
             .collect();
         let budget = CompileBudget {
             max_module_ssa_cost: 500_000_000,
             ..CompileBudget::default()
         };
-        let (plans, _) = budget.plan(&info(&format!("(module {funcs})")), 2).expect("plan");
-        let vars = plans.iter().filter(|p| p.locals_in == LocalsIn::Variables).count();
+        let (plans, _) = budget
+            .plan(&info(&format!("(module {funcs})")), 2)
+            .expect("plan");
+        let vars = plans
+            .iter()
+            .filter(|p| p.locals_in == LocalsIn::Variables)
+            .count();
         assert_eq!(vars, 8, "8 × 61 million fit in 500 million");
     }
 
@@ -286,7 +302,10 @@ mod tests {
             ..FunctionShape::default()
         };
         assert!(b.cheap(&huge, 10));
-        assert!(b.cheap(&FunctionShape::default(), 5_000), "5,000 live values");
+        assert!(
+            b.cheap(&FunctionShape::default(), 5_000),
+            "5,000 live values"
+        );
         assert!(!b.cheap(&FunctionShape::default(), 50));
     }
 
@@ -298,7 +317,10 @@ mod tests {
             ..CompileBudget::default()
         };
         let err = budget.plan(&info(&wat), 2).expect_err("100,000 operators");
-        assert!(err.to_string().contains("more than the limit of 16 MiB"), "{err}");
+        assert!(
+            err.to_string().contains("more than the limit of 16 MiB"),
+            "{err}"
+        );
         // With room for one function at a time, parallelism drops instead.
         let two = format!(
             "(module (func {0}) (func {0}))",

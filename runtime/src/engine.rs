@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::types::FuncType;
 use crate::vm::{CodeMemory, Symbol};
+pub use kiln_frontend::Limits as ModuleLimits;
 pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ pub struct Config {
     pub(crate) spectre_guards: bool,
     pub(crate) max_module_size: u64,
     pub(crate) compile_budget: CompileBudget,
+    pub(crate) module_limits: ModuleLimits,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             spectre_guards: true,
             max_module_size: crate::source::DEFAULT_MAX_MODULE_SIZE,
             compile_budget: CompileBudget::default(),
+            module_limits: ModuleLimits::default(),
         }
     }
 }
@@ -160,6 +163,14 @@ impl Config {
     /// accept (default 1 GiB); a larger one is refused before it is read or parsed.
     pub fn max_module_size(&mut self, bytes: u64) -> &mut Self {
         self.max_module_size = bytes;
+        self
+    }
+
+    /// What a module may declare (default: the Wasm JS-API limits, as in browsers:
+    /// 50,000 locals per function, 7,654,321 bytes per body, 1,000,000 types, ...).
+    /// Lower them to refuse large modules before anything is compiled.
+    pub fn module_limits(&mut self, limits: ModuleLimits) -> &mut Self {
+        self.module_limits = limits;
         self
     }
 

@@ -50,7 +50,7 @@ mod vm;
 
 pub use deadline::Deadline;
 pub use engine::{
-    CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, OptLevel,
+    CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, ModuleLimits, OptLevel,
     DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
 };
 pub use error::{Error, ErrorKind, Result};

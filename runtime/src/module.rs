@@ -77,7 +77,11 @@ impl Module {
     /// Compiles a module from its binary form.
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> Result<Module> {
         check_size(engine, bytes.len() as u64)?;
-        let info = kiln_frontend::parse(bytes, Features::default())?;
+        let info = kiln_frontend::parse_with_limits(
+            bytes,
+            Features::default(),
+            &engine.config().module_limits,
+        )?;
         let compiled = engine.compiler().compile_module(&info)?;
         let mut pieces =
             Vec::with_capacity(compiled.functions.len() + compiled.array_trampolines.len());

@@ -122,7 +122,10 @@ fn many_loops_with_fuel() {
     store.set_fuel(1_000_000).expect("fuel");
     assert_eq!(f.call(&mut store, 1).expect("runs"), 1);
     // Each loop: loop, local.get, i32.eqz, br_if, end; then local.get and end.
-    assert_eq!(store.get_fuel().expect("fuel"), 1_000_000 - 5 * n as u64 - 2);
+    assert_eq!(
+        store.get_fuel().expect("fuel"),
+        1_000_000 - 5 * n as u64 - 2
+    );
 }
 
 /// A function that would need more compiler memory than the embedder allows is refused
@@ -134,10 +137,7 @@ fn compile_memory_is_limited() {
     config.max_compile_memory(8 << 20);
     let engine = Engine::new(&config).expect("engine");
     let err = Module::new(&engine, &w).expect_err("over the budget");
-    assert!(
-        err.to_string().contains("compile budget exceeded"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("compile budget exceeded"), "{err}");
     // The default budget compiles it.
     Module::new(&Engine::default(), &w).expect("compiles");
 }

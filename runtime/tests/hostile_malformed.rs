@@ -648,3 +648,106 @@ fn a_million_functions() {
     // One more than the validator's limit is refused.
     assert_refused(&engine, &many_functions(1_000_001), "1,000,001 functions");
 }
+
+/// Loading a module trusts nothing about the file: a device, a FIFO, a directory or a
+/// file over the size limit is refused at once, without reading it or waiting for a
+/// writer (`kiln run /dev/zero` once read until memory ran out; a FIFO blocked).
+#[test]
+fn module_files_are_read_only_when_they_are_regular_and_small_enough() {
+    let engine = Engine::default();
+    for special in ["/dev/zero", "/dev/null", "/dev/urandom", "/"] {
+        let err = Module::from_file(&engine, special).expect_err(special);
+        assert!(
+            err.to_string().contains("not a regular file"),
+            "{special}: {err}"
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let err = Module::from_file(&engine, &fifo).expect_err("a FIFO without a writer");
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // A 2 GB sparse file is refused by its size, before a byte is read.
+    let sparse = dir.path().join("sparse.wasm");
+    std::fs::File::create(&sparse)
+        .and_then(|f| f.set_len(2 << 30))
+        .expect("sparse file");
+    let err = Module::from_file(&engine, &sparse).expect_err("2 GB");
+    assert!(err.to_string().contains("more than the limit"), "{err}");
+    // A smaller configured limit, and the same limit for bytes in memory.
+    let mut config = Config::new();
+    config.max_module_size(100);
+    let small = Engine::new(&config).expect("engine");
+    let big = dir.path().join("big.wat");
+    std::fs::write(&big, format!("(module {})", "(func)".repeat(100))).expect("write");
+    assert!(Module::from_file(&small, &big).is_err());
+    assert!(Module::new(&small, vec![0u8; 101]).is_err());
+    assert!(
+        Module::from_file(&engine, &big).is_ok(),
+        "the default allows it"
+    );
+}
+
+/// Only text is parsed as text, and a parse error quotes a short excerpt: a file that
+/// is one 100 MB line once produced 100 MB of error message.
+#[test]
+fn text_is_parsed_only_when_it_is_text_and_errors_stay_short() {
+    let engine = Engine::default();
+    let err = Module::new(&engine, [0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3]).expect_err("binary junk");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("not a WebAssembly module") && msg.contains("de ad be ef"),
+        "{msg}"
+    );
+    assert!(Module::new(&engine, b"").is_err());
+    assert!(Module::new(&engine, "hello, world").is_err());
+    // One long line of bad text.
+    let line = format!("(module (func {}))", "i32.bogus ".repeat(1_000_000));
+    let err = Module::new(&engine, &line).expect_err("bad text");
+    let msg = err.to_string();
+    assert!(msg.len() < 2048, "{} bytes of message", msg.len());
+    assert!(msg.contains("text format"), "{msg}");
+    // A variant: many bad lines.
+    let lines = format!("(module\n{})", "(func i32.bogus)\n".repeat(100_000));
+    let msg = Module::new(&engine, &lines)
+        .expect_err("bad text")
+        .to_string();
+    assert!(msg.len() < 2048, "{} bytes of message", msg.len());
+}
+
+/// The JS-API implementation limits are the defaults, and an embedder may lower them
+/// to refuse big modules before compiling anything.
+#[test]
+fn module_limits_are_the_js_api_ones_and_configurable() {
+    let d = ModuleLimits::default();
+    assert_eq!(
+        (d.function_locals, d.function_size, d.types),
+        (50_000, 7_654_321, 1_000_000)
+    );
+    let limits = ModuleLimits {
+        function_locals: 100,
+        functions: 3,
+        ..ModuleLimits::default()
+    };
+    let mut config = Config::new();
+    config.module_limits(limits);
+    let engine = Engine::new(&config).expect("engine");
+    let err = Module::new(
+        &engine,
+        "(module (func (local i32 i32) (local i64) ) (func) (func) (func))",
+    )
+    .expect_err("4 functions");
+    assert!(
+        err.to_string()
+            .contains("4 functions, more than the limit of 3"),
+        "{err}"
+    );
+    let locals = format!("(module (func {}))", "(local i32)".repeat(101));
+    let err = Module::new(&engine, &locals).expect_err("101 locals");
+    assert!(err.to_string().contains("101 locals"), "{err}");
+    assert!(Module::new(&Engine::default(), &locals).is_ok());
+}

@@ -21,7 +21,11 @@ pub(crate) fn stress_module(u: &mut Unstructured<'_>) -> Result<String> {
         let kind = u.int_in_range(0u8..=4)?;
         w.push_str(" (func (param i32) (result i32)");
         for _ in 0..locals {
-            w.push_str(if u.arbitrary()? { " (local i32)" } else { " (local i64)" });
+            w.push_str(if u.arbitrary()? {
+                " (local i32)"
+            } else {
+                " (local i64)"
+            });
         }
         let body = |w: &mut String, u: &mut Unstructured<'_>| -> Result<()> {
             let reads: usize = u.int_in_range(0..=locals.min(2000 / SMOKE_SCALE))?;
