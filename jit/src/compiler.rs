@@ -18,6 +18,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use kiln_frontend::{DefinedFuncIndex, FuncType, ModuleInfo};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Cranelift optimization level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -190,6 +191,21 @@ impl Compiler {
         &self.config
     }
 
+    /// The target triple, then every Cranelift setting in force, shared and
+    /// target-specific (the CPU features: `has_avx2 = true`, ...), as `(name, value)`.
+    pub fn settings(&self) -> (String, Vec<(String, String)>) {
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = &**self.isa;
+        let shared = isa
+            .flags()
+            .iter()
+            .map(|v| (v.name.to_string(), v.value_string()));
+        let target = isa
+            .isa_flags()
+            .into_iter()
+            .map(|v| (v.name.to_string(), v.value_string()));
+        (isa.triple().to_string(), shared.chain(target).collect())
+    }
+
     fn pinned(&self) -> Pinned {
         Pinned::for_config(self.config.fuel.is_some())
     }
@@ -214,20 +230,36 @@ impl Compiler {
 
     /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
     pub fn compile_module(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
+        self.compile_module_until(info, None)
+    }
+
+    /// Like `compile_module`, but gives up with `ErrorKind::Cancelled` once `deadline`
+    /// passes: every compilation thread looks before each function it takes.
+    pub fn compile_module_until(
+        &self,
+        info: &ModuleInfo,
+        deadline: Option<Instant>,
+    ) -> Result<CompiledModule, Error> {
         let env = self.module_env(info);
         let n = info.num_defined_funcs() as usize;
         let (plans, threads) = self
             .config
             .budget
             .plan(info, self.config.threads.clamp(1, n.max(1)))?;
+        let late = || deadline.is_some_and(|d| Instant::now() >= d);
         let functions = if threads <= 1 {
             let mut ctx = Context::new();
             let mut fb = FunctionBuilderContext::new();
             (0..n)
-                .map(|i| self.compile_function(&env, i, &plans[i], &mut ctx, &mut fb))
+                .map(|i| {
+                    if late() {
+                        return Err(Error::new(ErrorKind::Cancelled));
+                    }
+                    self.compile_function(&env, i, &plans[i], &mut ctx, &mut fb)
+                })
                 .collect::<Result<Vec<_>, _>>()?
         } else {
-            self.compile_parallel(&env, &plans, threads)?
+            self.compile_parallel(&env, &plans, threads, &late)?
         };
 
         // One array trampoline per distinct signature of the defined functions.
@@ -271,6 +303,7 @@ impl Compiler {
         env: &ModuleEnv<'_>,
         plans: &[FunctionPlan],
         threads: usize,
+        late: &(dyn Fn() -> bool + Sync),
     ) -> Result<Vec<CompiledFunction>, Error> {
         let n = plans.len();
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -285,6 +318,11 @@ impl Compiler {
                             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             if i >= n {
                                 return Ok(out);
+                            }
+                            if late() {
+                                // The other workers stop at their next function too.
+                                next.store(n, std::sync::atomic::Ordering::Relaxed);
+                                return Err(Error::new(ErrorKind::Cancelled));
                             }
                             let f = self.compile_function(env, i, &plans[i], &mut ctx, &mut fb)?;
                             out.push((i, f));

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     Config(String),
     /// Compiling would exceed a limit of the compile budget.
     Limit(String),
+    /// Compilation was given a deadline, and it passed.
+    Cancelled,
 }
 
 impl Error {
@@ -65,6 +67,7 @@ impl fmt::Display for Error {
             ErrorKind::Codegen(m) => write!(f, "code generation failed: {m}"),
             ErrorKind::Config(m) => write!(f, "cannot configure the compiler: {m}"),
             ErrorKind::Limit(m) => write!(f, "compile budget exceeded: {m}"),
+            ErrorKind::Cancelled => f.write_str("compilation stopped: its deadline passed"),
         }
     }
 }

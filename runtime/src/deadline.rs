@@ -1,10 +1,13 @@
 //! `Deadline`: what a host function consults so that its own work, and any waiting it
-//! does, ends when the store's deadline passes. Generated code is interrupted by the
-//! runtime; host code must look for itself.
+//! does, ends when the store's deadline passes or the store is interrupted.
+//! `InterruptHandle`: interrupting one store from another thread. Generated code is
+//! interrupted by the runtime; host code must look for itself.
 
 use crate::engine::{Engine, EPOCH_TICK};
 use crate::error::Error;
 use crate::trap::{Trap, TrapCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The epoch deadline a host function runs under, taken from its store when it was
@@ -15,6 +18,8 @@ pub struct Deadline {
     engine: Option<Engine>,
     /// The epoch at which the store is interrupted.
     at: u64,
+    /// Set when the store is interrupted through an `InterruptHandle`.
+    interrupted: Option<Arc<AtomicBool>>,
 }
 
 impl Deadline {
@@ -23,22 +28,29 @@ impl Deadline {
         Deadline {
             engine: None,
             at: u64::MAX,
+            interrupted: None,
         }
     }
 
-    pub(crate) fn new(engine: &Engine, at: u64) -> Self {
+    pub(crate) fn new(engine: &Engine, at: u64, interrupted: &Arc<AtomicBool>) -> Self {
+        let on = engine.config().epoch_interruption;
         Deadline {
-            engine: engine.config().epoch_interruption.then(|| engine.clone()),
+            engine: on.then(|| engine.clone()),
             at,
+            interrupted: on.then(|| interrupted.clone()),
         }
     }
 
-    /// Whether the deadline has passed: the host function should stop and return
-    /// [`Deadline::interrupted`].
+    /// Whether the deadline has passed (or the store was interrupted): the host
+    /// function should stop and return [`Deadline::interrupted`].
     pub fn passed(&self) -> bool {
-        self.engine
+        self.interrupted
             .as_ref()
-            .is_some_and(|e| e.current_epoch() >= self.at)
+            .is_some_and(|i| i.load(Ordering::Relaxed))
+            || self
+                .engine
+                .as_ref()
+                .is_some_and(|e| e.current_epoch() >= self.at)
     }
 
     /// The error a host function returns when it stops because the deadline passed:
@@ -87,6 +99,34 @@ impl Deadline {
     }
 }
 
+/// Interrupts one store from any thread (`Store::interrupt_handle`). Cheap to clone;
+/// `Send` and `Sync`. Interrupting a store that is gone does nothing.
+#[derive(Debug, Clone)]
+pub struct InterruptHandle {
+    engine: Engine,
+    store: u64,
+    flag: Arc<AtomicBool>,
+}
+
+impl InterruptHandle {
+    pub(crate) fn new(engine: &Engine, store: u64, flag: Arc<AtomicBool>) -> Self {
+        InterruptHandle {
+            engine: engine.clone(),
+            store,
+            flag,
+        }
+    }
+
+    /// Interrupts the store: running wasm traps with `Interrupted` at its next check
+    /// (within a function call or a loop iteration), a host function waiting on its
+    /// deadline wakes, and the host cannot enter wasm in that store again until it
+    /// sets a new deadline.
+    pub fn interrupt(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+        self.engine.interruptible().interrupt_now(self.store);
+    }
+}
+
 impl Default for Deadline {
     fn default() -> Self {
         Deadline::never()
@@ -101,7 +141,8 @@ mod tests {
     #[test]
     fn a_deadline_ends_a_sleep() {
         let engine = Engine::new(Config::new().epoch_interruption(true)).expect("engine");
-        let d = Deadline::new(&engine, engine.current_epoch() + 1);
+        let flag = Arc::new(AtomicBool::new(false));
+        let d = Deadline::new(&engine, engine.current_epoch() + 1, &flag);
         assert!(!d.passed());
         let e = engine.clone();
         let t = std::thread::spawn(move || {

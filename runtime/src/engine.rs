@@ -334,6 +334,12 @@ impl Engine {
             .get_or_init(|| ticker::register(Arc::downgrade(&self.0)))
     }
 
+    /// The target triple and every Cranelift setting generated code is compiled with,
+    /// CPU features included (`kiln settings` prints them).
+    pub fn settings(&self) -> (String, Vec<(String, String)>) {
+        self.0.compiler.settings()
+    }
+
     /// Whether two handles are the same engine.
     pub fn same(a: &Engine, b: &Engine) -> bool {
         Arc::ptr_eq(&a.0, &b.0)

@@ -1,6 +1,6 @@
 //! Kiln's one error type.
 
-use crate::trap::Trap;
+use crate::trap::{Trap, TrapCode};
 use std::fmt;
 
 /// Any error the runtime reports. One word wide.
@@ -82,10 +82,15 @@ impl Error {
         &self.0
     }
 
-    /// The host error of type `E` this error wraps, if any (e.g. WASI's exit status).
+    /// The error of type `E` this error is or wraps, if any: a host error (e.g. WASI's
+    /// exit status), or for a trap the [`Trap`] itself or its [`TrapCode`], as in
+    /// Wasmtime (`err.downcast_ref::<Trap>()`).
     pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
         match &*self.0 {
             ErrorKind::Host(e) => e.downcast_ref::<E>(),
+            ErrorKind::Trap(t) => (t as &dyn std::error::Error)
+                .downcast_ref::<E>()
+                .or_else(|| (t.code_ref() as &dyn std::error::Error).downcast_ref::<E>()),
             _ => None,
         }
     }
@@ -119,10 +124,32 @@ impl From<kiln_frontend::Error> for Error {
 impl From<kiln_jit::Error> for Error {
     fn from(e: kiln_jit::Error) -> Self {
         match e.kind() {
+            // A compile deadline is the same time limit as a running guest's.
+            kiln_jit::ErrorKind::Cancelled => TrapCode::Interrupted.into(),
             kiln_jit::ErrorKind::Unsupported { .. } => {
                 Error::new(ErrorKind::Unsupported(e.to_string()))
             }
             _ => Error::new(ErrorKind::Compile(e)),
+        }
+    }
+}
+
+impl From<TrapCode> for Error {
+    /// A trap with this code and no backtrace: what a host function returns to make the
+    /// guest trap (`Err(TrapCode::Interrupted.into())`).
+    fn from(code: TrapCode) -> Self {
+        Trap::new(code, Vec::new(), false).into()
+    }
+}
+
+/// Host functions and embedders written for Wasmtime return `anyhow::Result`: its
+/// errors convert, and one that wraps a Kiln error (a trap a nested call returned, say)
+/// is that error again.
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<Error>() {
+            Ok(kiln) => kiln,
+            Err(other) => Error::new(ErrorKind::Host(other.into())),
         }
     }
 }

@@ -74,7 +74,7 @@ impl<'a, T> Caller<'a, T> {
     /// return [`Deadline::interrupted`]: the runtime interrupts wasm, not host code.
     pub fn deadline(&self) -> Deadline {
         let s = &self.store.opaque;
-        Deadline::new(&s.engine, s.vm.epoch_deadline())
+        Deadline::new(&s.engine, s.vm.epoch_deadline(), &s.interrupted)
     }
 
     /// An export of the calling instance (`None` when called from the host).

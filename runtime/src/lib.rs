@@ -48,7 +48,7 @@ mod values;
 #[allow(unsafe_code, reason = "vm is the unsafe floor of the runtime")]
 mod vm;
 
-pub use deadline::Deadline;
+pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{
     CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, ModuleLimits, OptLevel,
     DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
@@ -58,11 +58,11 @@ pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
 pub use func::{Caller, Func, HostCallable};
 pub use instance::Instance;
 pub use limits::{LimitHit, ResourceKind, ResourceLimiter, StoreLimits, TABLE_ELEMENT_BYTES};
-pub use linker::Linker;
+pub use linker::{InstancePre, Linker};
 pub use module::{ExternType, Module};
 pub use source::{read_module_file, DEFAULT_MAX_MODULE_SIZE};
 pub use store::{AsContext, AsContextMut, Store, StoreInner};
-pub use trap::{FrameInfo, Trap, TrapCode};
+pub use trap::{FrameInfo, MemoryFault, Trap, TrapCode};
 pub use typed::{IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
 pub use types::{FuncType, GlobalType, MemoryType, Mutability, RefType, TableType, ValType};
 pub use values::{ExternRef, Val};

@@ -170,25 +170,83 @@ impl<T: 'static> Linker<T> {
     /// Resolves `module`'s imports and instantiates it.
     pub fn instantiate(
         &self,
-        mut store: impl AsContextMut<Data = T>,
+        store: impl AsContextMut<Data = T>,
         module: &Module,
     ) -> Result<Instance> {
-        let mut imports = Vec::new();
+        self.instantiate_pre(module)?.instantiate(store)
+    }
+
+    /// Resolves `module`'s imports once, for any number of instantiations (Wasmtime's
+    /// `InstancePre`): a plugin host or a service links once per module and then only
+    /// instantiates.
+    pub fn instantiate_pre(&self, module: &Module) -> Result<InstancePre<T>> {
+        let mut defs = Vec::new();
         for (m, n, ty) in module.imports() {
-            let ext = self.get(&mut store, m, n).ok_or_else(|| {
-                Error::link(format!(
-                    "unknown import: `{m}::{n}` has not been defined ({})",
-                    describe(&ty)
-                ))
-            })?;
-            imports.push(ext);
+            let def = self
+                .map
+                .get(&(m.to_string(), n.to_string()))
+                .ok_or_else(|| {
+                    Error::link(format!(
+                        "unknown import: `{m}::{n}` has not been defined ({})",
+                        describe(&ty)
+                    ))
+                })?;
+            defs.push(def.clone());
         }
-        Instance::new(store, module, &imports)
+        Ok(InstancePre {
+            module: module.clone(),
+            defs: defs.into(),
+        })
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+}
+
+/// A module whose imports a [`Linker`] has resolved: instantiate it in any store of
+/// the engine (host functions are created in each store; other definitions belong to
+/// the store they came from). Cheap to clone.
+pub struct InstancePre<T> {
+    module: Module,
+    defs: Arc<[Definition<T>]>,
+}
+
+impl<T> Clone for InstancePre<T> {
+    fn clone(&self) -> Self {
+        InstancePre {
+            module: self.module.clone(),
+            defs: self.defs.clone(),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for InstancePre<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstancePre")
+            .field("module", &self.module)
+            .field("imports", &self.defs.len())
+            .finish()
+    }
+}
+
+impl<T: 'static> InstancePre<T> {
+    /// Instantiates the module in `store`.
+    pub fn instantiate(&self, mut store: impl AsContextMut<Data = T>) -> Result<Instance> {
+        let mut imports = Vec::with_capacity(self.defs.len());
+        for def in self.defs.iter() {
+            imports.push(match def {
+                Definition::Extern(e) => *e,
+                Definition::HostFunc(make) => Extern::Func(make(store.as_context_mut())),
+            });
+        }
+        Instance::new(store, &self.module, &imports)
+    }
+
+    /// The module.
+    pub fn module(&self) -> &Module {
+        &self.module
     }
 }
 

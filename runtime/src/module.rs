@@ -76,13 +76,54 @@ impl Module {
 
     /// Compiles a module from its binary form.
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        Module::compile(engine, bytes, None)
+    }
+
+    /// Compiles a module (binary or text) unless `deadline` passes first: then the
+    /// error is the `Interrupted` trap, as for a guest that runs past its deadline.
+    /// Compilation looks at the deadline between phases and before each function, so
+    /// it stops within one function's compile time of it.
+    pub fn new_until(
+        engine: &Engine,
+        bytes: impl AsRef<[u8]>,
+        deadline: std::time::Instant,
+    ) -> Result<Module> {
+        let bytes = bytes.as_ref();
         check_size(engine, bytes.len() as u64)?;
+        Module::compile(engine, &source::to_binary(bytes, false)?, Some(deadline))
+    }
+
+    /// `from_file` with a deadline, as `new_until`.
+    pub fn from_file_until(
+        engine: &Engine,
+        path: impl AsRef<std::path::Path>,
+        deadline: std::time::Instant,
+    ) -> Result<Module> {
+        let path = path.as_ref();
+        let bytes = source::read_module_file(path, engine.config().max_module_size)?;
+        let text = path.extension().is_some_and(|e| e == "wat");
+        Module::compile(engine, &source::to_binary(&bytes, text)?, Some(deadline))
+    }
+
+    fn compile(
+        engine: &Engine,
+        bytes: &[u8],
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Module> {
+        check_size(engine, bytes.len() as u64)?;
+        let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        if late() {
+            return Err(crate::TrapCode::Interrupted.into());
+        }
         let info = kiln_frontend::parse_with_limits(
             bytes,
             Features::default(),
             &engine.config().module_limits,
         )?;
-        let compiled = engine.compiler().compile_module(&info)?;
+        if late() {
+            return Err(crate::TrapCode::Interrupted.into());
+        }
+        let compiled = engine.compiler().compile_module_until(&info, deadline)?;
         let mut pieces =
             Vec::with_capacity(compiled.functions.len() + compiled.array_trampolines.len());
         for (i, f) in compiled.functions.iter().enumerate() {

@@ -5,18 +5,20 @@
 //! errors, and entering wasm. Two other concerns implement it where they live: the
 //! builtins generated code calls (`bulk.rs`) and instantiation (`instance.rs`).
 
+use crate::deadline::InterruptHandle;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{LimitHit, ResourceKind, ResourceLimiter};
 use crate::module::Module;
-use crate::trap::{FrameInfo, Trap, TrapCode};
+use crate::trap::{FrameInfo, MemoryFault, Trap, TrapCode};
 use crate::vm::{
     self, code_memory, TrapRecord, VMStoreContext, ValRaw, VmCtx, VmGlobal, VmMemory, VmTable,
 };
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -128,6 +130,9 @@ pub struct StoreOpaque {
     /// The stack limit the outermost wasm entry set (restored if an interrupt is
     /// withdrawn by moving the deadline).
     wasm_stack_limit: usize,
+    /// Set by an `InterruptHandle`, cleared by a new deadline: host functions' deadlines
+    /// see it.
+    pub(crate) interrupted: Arc<AtomicBool>,
 }
 
 impl Drop for StoreOpaque {
@@ -177,12 +182,15 @@ impl<T> Store<T> {
                 limiter: None,
                 last_limit_hit: None,
                 wasm_stack_limit: usize::MAX,
+                interrupted: Arc::default(),
             },
             data,
         }));
         if engine.config().epoch_interruption {
             // Unregistered in `StoreOpaque::drop`; the context is boxed, so it stays put.
-            engine.interruptible().register(&store.0.opaque.vm);
+            engine
+                .interruptible()
+                .register(store.0.opaque.id.0, &store.0.opaque.vm);
         }
         store
     }
@@ -241,6 +249,26 @@ impl<T> Store<T> {
     /// and bound its numbers of instances, memories and tables.
     pub fn limiter(&mut self, limiter: impl ResourceLimiter + 'static) {
         self.0.opaque.limiter = Some(Box::new(limiter));
+    }
+
+    /// A handle that interrupts this store from any thread (Wasmtime's
+    /// `Engine::increment_epoch` reaches every store; this reaches one): a running call
+    /// traps with `Interrupted` at its next function entry or loop header, a host
+    /// function waiting through [`Caller::deadline`](crate::Caller::deadline) wakes, and
+    /// calls from the host are refused until the store's deadline is set again
+    /// (`set_epoch_deadline`, `set_timeout`). Requires `Config::epoch_interruption`.
+    pub fn interrupt_handle(&self) -> Result<InterruptHandle> {
+        let s = &self.0.opaque;
+        if !s.engine.config().epoch_interruption {
+            return Err(Error::config(
+                "epoch interruption is not enabled (Config::epoch_interruption)",
+            ));
+        }
+        Ok(InterruptHandle::new(
+            &s.engine,
+            s.id.0,
+            s.interrupted.clone(),
+        ))
     }
 
     /// The most recent request a limit refused (a `memory.grow` that returned -1, an
@@ -338,6 +366,7 @@ impl StoreOpaque {
             ));
         }
         let now = self.engine.current_epoch();
+        self.interrupted.store(false, Ordering::Relaxed);
         self.vm.set_epoch_deadline(now.saturating_add(ticks));
         if ticks == 0 {
             // Already due (set from a host function while wasm runs): the ticker will
@@ -474,6 +503,7 @@ impl StoreOpaque {
                 kind: kiln_jit::TrapKind::Interrupted,
                 frames: Vec::new(),
                 pinned: None,
+                fault_address: None,
             }));
         }
         // The outermost entry from the host sets the limit; re-entries keep it, so all
@@ -553,9 +583,23 @@ impl StoreOpaque {
                 func_index: s.func.as_u32(),
                 func_name: s.func_name,
                 module_name: s.module_name,
+                code_offset: s.code_offset,
             })
             .collect();
+        // A guard-page fault says where: find the memory whose reservation holds it.
+        let fault = match (code, t.fault_address) {
+            (TrapCode::MemoryOutOfBounds, Some(addr)) => self.memories.iter().find_map(|m| {
+                m.size_and_offset_of(addr)
+                    .map(|(memory_size, address)| MemoryFault {
+                        address,
+                        memory_size,
+                    })
+            }),
+            _ => None,
+        };
         let truncated = t.frames.len() >= vm::backtrace::MAX_FRAMES;
-        Error::new(ErrorKind::Trap(Trap::new(code, frames, truncated)))
+        Error::new(ErrorKind::Trap(
+            Trap::new(code, frames, truncated).with_fault(fault),
+        ))
     }
 }

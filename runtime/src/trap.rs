@@ -73,6 +73,8 @@ impl fmt::Display for TrapCode {
     }
 }
 
+impl std::error::Error for TrapCode {}
+
 /// A frame of a Wasm backtrace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameInfo {
@@ -82,16 +84,30 @@ pub struct FrameInfo {
     pub func_name: Option<String>,
     /// The module's name, from the name section.
     pub module_name: Option<String>,
+    /// Where in the function's machine code the frame was: the trapping instruction for
+    /// the innermost frame, the call for the others (for `disas` and `perf`).
+    pub code_offset: usize,
 }
 
 impl fmt::Display for FrameInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let module = self.module_name.as_deref().unwrap_or("<module>");
         match &self.func_name {
-            Some(n) => write!(f, "{module}!{n}"),
-            None => write!(f, "{module}!<wasm function {}>", self.func_index),
+            Some(n) => write!(f, "{module}!{n}")?,
+            None => write!(f, "{module}!<wasm function {}>", self.func_index)?,
         }
+        write!(f, "+{:#x}", self.code_offset)
     }
+}
+
+/// Where an out-of-bounds memory access faulted, when the signal said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryFault {
+    /// The byte address in the linear memory the access reached (its first faulting
+    /// byte: an access that straddles the end reports the first byte past it).
+    pub address: u64,
+    /// The memory's size in bytes at the time.
+    pub memory_size: u64,
 }
 
 /// A Wasm trap and where it happened.
@@ -101,6 +117,8 @@ pub struct Trap {
     backtrace: Vec<FrameInfo>,
     /// Frames beyond those recorded.
     truncated: bool,
+    /// For an out-of-bounds access caught by a guard page: where it faulted.
+    fault: Option<MemoryFault>,
 }
 
 impl Trap {
@@ -109,12 +127,29 @@ impl Trap {
             code,
             backtrace,
             truncated,
+            fault: None,
         }
+    }
+
+    pub(crate) fn with_fault(mut self, fault: Option<MemoryFault>) -> Self {
+        self.fault = fault;
+        self
+    }
+
+    /// For `MemoryOutOfBounds` caught by a guard page, the linear-memory address it
+    /// faulted at. (An access caught by an explicit bounds check, or by its Spectre
+    /// guard, has no address to report.)
+    pub fn memory_fault(&self) -> Option<MemoryFault> {
+        self.fault
     }
 
     /// Why.
     pub fn code(&self) -> TrapCode {
         self.code
+    }
+
+    pub(crate) fn code_ref(&self) -> &TrapCode {
+        &self.code
     }
 
     /// The wasm frames, innermost first.
@@ -129,6 +164,13 @@ const SHOWN_FRAMES: usize = 20;
 impl fmt::Display for Trap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "wasm trap: {}", self.code)?;
+        if let Some(m) = self.fault {
+            write!(
+                f,
+                " at address {:#x} (memory size {:#x})",
+                m.address, m.memory_size
+            )?;
+        }
         if self.backtrace.is_empty() {
             return Ok(());
         }
@@ -147,3 +189,5 @@ impl fmt::Display for Trap {
         Ok(())
     }
 }
+
+impl std::error::Error for Trap {}

@@ -165,10 +165,12 @@ impl<R: WasmResults> WasmRet for R {
     }
 }
 
-impl<R: WasmResults> WasmRet for Result<R, Error> {
+/// `Result<R, E>` for any error that converts into Kiln's: Kiln's own, `anyhow::Error`
+/// (as Wasmtime host code returns), a `TrapCode`.
+impl<R: WasmResults, E: Into<Error> + Send + 'static> WasmRet for std::result::Result<R, E> {
     type Results = R;
     fn into_result(self) -> Result<R> {
-        self
+        self.map_err(Into::into)
     }
 }
 

@@ -325,9 +325,26 @@ fn a_malformed_name_section_is_ignored_not_trusted() {
 
 #[test]
 fn a_table_of_2_pow_32_minus_1_elements_is_refused_at_instantiation() {
-    // Valid (tables may declare any u32 minimum), so it compiles; creating it would
-    // need 32 GiB: refused before allocating.
-    let engine = Engine::default();
+    // Valid (tables may declare any u32 minimum), but past the JS-API limit of 10
+    // million elements that Kiln enforces by default: refused before compiling.
+    for wat in [
+        "(module (table 0xffffffff funcref))",
+        "(module (table 0xffffffff externref))",
+    ] {
+        let err = Module::new(&Engine::default(), wat).expect_err("over the limit");
+        assert!(
+            err.to_string().contains("more than the limit of 10000000"),
+            "{err}"
+        );
+    }
+    // With the limit raised, it compiles; creating it would need 32 GiB: refused
+    // before allocating.
+    let mut config = Config::new();
+    config.module_limits(ModuleLimits {
+        table_size: u32::MAX,
+        ..ModuleLimits::default()
+    });
+    let engine = Engine::new(&config).expect("engine");
     let mut store = Store::new(&engine, ());
     for wat in [
         "(module (table 0xffffffff funcref))",

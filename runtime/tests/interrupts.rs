@@ -411,3 +411,51 @@ fn fuel_charged_across_if_arms_and_blocks_is_exact_on_every_path() {
         f.call(&mut store, arg).expect("exactly enough");
     }
 }
+
+/// `Store::interrupt_handle` stops one store from another thread: a running loop traps
+/// with `Interrupted`, later calls are refused until a new deadline is set, and then
+/// the store runs again. Other stores of the engine are not touched.
+#[test]
+fn an_interrupt_handle_stops_one_store_from_another_thread() {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).expect("engine");
+    let module = Module::new(
+        &engine,
+        r#"(module (func (export "spin") (loop (br 0)))
+                   (func (export "ok") (result i32) (i32.const 1)))"#,
+    )
+    .expect("compiles");
+    let mut store = Store::new(&engine, ());
+    store.set_epoch_deadline(u64::MAX).expect("no deadline");
+    let i = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    let mut other = Store::new(&engine, ());
+    other.set_epoch_deadline(u64::MAX).expect("no deadline");
+    let j = Instance::new(&mut other, &module, &[]).expect("instantiates");
+    let handle = store.interrupt_handle().expect("handle");
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        handle.interrupt();
+    });
+    let spin = i.get_typed_func::<(), ()>(&store, "spin").expect("spin");
+    let err = spin.call(&mut store, ()).expect_err("interrupted");
+    assert_eq!(
+        err.downcast_ref::<TrapCode>(),
+        Some(&TrapCode::Interrupted),
+        "{err}"
+    );
+    stopper.join().expect("join");
+    let ok = i.get_typed_func::<(), i32>(&store, "ok").expect("ok");
+    let err = ok
+        .call(&mut store, ())
+        .expect_err("refused until a new deadline");
+    assert_eq!(err.downcast_ref::<TrapCode>(), Some(&TrapCode::Interrupted));
+    store.set_epoch_deadline(u64::MAX).expect("new deadline");
+    assert_eq!(ok.call(&mut store, ()).expect("runs again"), 1);
+    let ok2 = j.get_typed_func::<(), i32>(&other, "ok").expect("ok");
+    assert_eq!(ok2.call(&mut other, ()).expect("untouched"), 1);
+    // Without epoch interruption there is no handle.
+    assert!(Store::new(&Engine::default(), ())
+        .interrupt_handle()
+        .is_err());
+}

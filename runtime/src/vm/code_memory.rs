@@ -46,6 +46,8 @@ pub struct FrameSymbol {
     pub func_name: Option<String>,
     /// The module's name from the name section.
     pub module_name: Option<String>,
+    /// The pc's offset from the start of the function's machine code.
+    pub code_offset: usize,
 }
 
 impl CodeMemory {
@@ -169,11 +171,12 @@ impl CodeMemory {
             .map(|i| self.traps[i].1)
     }
 
-    fn symbol_at(&self, pc: usize) -> Option<Symbol> {
+    /// The function containing `pc`, and `pc`'s offset into its code.
+    fn symbol_at(&self, pc: usize) -> Option<(Symbol, usize)> {
         let off = pc - self.mmap.as_ptr() as usize;
         let i = self.functions.partition_point(|f| f.start <= off);
         let f = self.functions.get(i.checked_sub(1)?)?;
-        (off < f.end).then_some(f.symbol)
+        (off < f.end).then_some((f.symbol, off - f.start))
     }
 }
 
@@ -227,10 +230,11 @@ pub fn lookup_trap(pc: usize) -> Option<TrapKind> {
 /// The wasm function containing `pc`, for backtraces. Trampolines give `None`.
 pub fn lookup_frame(pc: usize) -> Option<FrameSymbol> {
     with_code(pc, |c| match c.symbol_at(pc)? {
-        Symbol::Wasm(func) => Some(FrameSymbol {
+        (Symbol::Wasm(func), code_offset) => Some(FrameSymbol {
             func,
             func_name: c.names.funcs.get(&func).cloned(),
             module_name: c.names.module.clone(),
+            code_offset,
         }),
         _ => None,
     })

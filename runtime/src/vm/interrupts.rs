@@ -9,8 +9,8 @@
 use super::structs::VMStoreContext;
 use std::sync::Mutex;
 
-/// A registered store context.
-struct Registered(*const VMStoreContext);
+/// A registered store context, with its store's id.
+struct Registered(u64, *const VMStoreContext);
 
 // SAFETY: the pointer is only dereferenced under the registry's lock, while registered;
 // a store unregisters (under the lock) before its context is freed, and other threads
@@ -28,19 +28,20 @@ impl std::fmt::Debug for Interruptible {
 }
 
 impl Interruptible {
-    /// Adds `ctx`. The caller must call `unregister` before `ctx` is freed or moved.
-    pub fn register(&self, ctx: &VMStoreContext) {
+    /// Adds `ctx`, the context of store `id`. The caller must call `unregister` before
+    /// `ctx` is freed or moved.
+    pub fn register(&self, id: u64, ctx: &VMStoreContext) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Registered(ctx));
+            .push(Registered(id, ctx));
     }
 
     /// Removes `ctx`.
     pub fn unregister(&self, ctx: &VMStoreContext) {
         let ptr: *const VMStoreContext = ctx;
         let mut stores = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = stores.iter().position(|r| std::ptr::eq(r.0, ptr)) {
+        if let Some(i) = stores.iter().position(|r| std::ptr::eq(r.1, ptr)) {
             stores.swap_remove(i);
         }
     }
@@ -52,10 +53,24 @@ impl Interruptible {
         for r in stores.iter() {
             // SAFETY: registered contexts are live (see `Registered`), and only their
             // atomic fields are used.
-            let ctx = unsafe { &*r.0 };
+            let ctx = unsafe { &*r.1 };
             if ctx.epoch_deadline() <= epoch {
                 ctx.interrupt_if_running();
             }
+        }
+    }
+
+    /// Interrupts store `id` now, from any thread: its deadline becomes 0 (so the host
+    /// cannot enter wasm again until it sets a new one) and running wasm traps at its
+    /// next check. Nothing happens if the store is gone.
+    pub fn interrupt_now(&self, id: u64) {
+        let stores = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = stores.iter().find(|r| r.0 == id) {
+            // SAFETY: registered contexts are live (see `Registered`), and only their
+            // atomic fields are used.
+            let ctx = unsafe { &*r.1 };
+            ctx.set_epoch_deadline(0);
+            ctx.interrupt_if_running();
         }
     }
 }

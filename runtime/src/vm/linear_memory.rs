@@ -51,6 +51,13 @@ impl LinearMemory {
         self.len
     }
 
+    /// The offset of host address `addr` into this memory's reservation (accessible
+    /// part, rest of the reservation, and guard), if it falls in it.
+    pub fn offset_of(&self, addr: usize) -> Option<u64> {
+        let base = self.mmap.as_ptr() as usize;
+        (addr >= base && addr - base < self.mmap.len()).then(|| (addr - base) as u64)
+    }
+
     /// Size in pages.
     pub fn pages(&self) -> u64 {
         self.len as u64 / WASM_PAGE_SIZE

@@ -100,7 +100,13 @@ impl VmMemory {
         self.mem.map_image(image)
     }
 
-    /// The accessible bytes.
+    /// If host address `addr` lies in this memory's reservation (a fault's address),
+    /// the memory's current size and the address's offset into it.
+    pub fn size_and_offset_of(&self, addr: usize) -> Option<(u64, u64)> {
+        self.mem.offset_of(addr).map(|o| (self.mem.len() as u64, o))
+    }
+
+    /// The memory's contents.
     pub fn data(&self) -> &[u8] {
         self.mem.data()
     }

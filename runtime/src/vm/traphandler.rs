@@ -26,6 +26,8 @@ pub struct TrapRecord {
     /// Cranelift's pinned register at the fault (the fuel counter as of the trapping
     /// function's last charge, when fuel is on); `None` if not from a fault.
     pub pinned: Option<u64>,
+    /// The faulting address of a memory access (SIGSEGV/SIGBUS), if any.
+    pub fault_address: Option<usize>,
 }
 
 /// One entry into generated code on this thread.
@@ -106,6 +108,7 @@ pub unsafe fn call_catching(
         kind: TrapKind::HostError,
         frames: Vec::new(),
         pinned: None,
+        fault_address: None,
     }))
 }
 
@@ -188,6 +191,10 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
                 && code_memory::is_generated_code(pc))
             .then_some(TrapKind::StackOverflow)
         });
+        let fault_address = matches!(sig, libc::SIGSEGV | libc::SIGBUS).then(|| {
+            // SAFETY: `info` is valid for SIGSEGV/SIGBUS handlers.
+            unsafe { (*info).si_addr() as usize }
+        });
         if let Some(kind) = kind {
             // SAFETY: `fp` is the frame pointer of generated code, which keeps frame
             // pointers; the walk stops at the first return address outside it.
@@ -199,6 +206,7 @@ unsafe extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: 
                     kind,
                     frames,
                     pinned: Some(pinned),
+                    fault_address,
                 });
                 kiln_unwind((*act).jmp_buf);
             }
