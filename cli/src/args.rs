@@ -1,192 +1,341 @@
-//! Command-line parsing for `kiln run`.
+//! The command line, as `clap` parses it. The grammar follows Wasmtime's:
+//! `kiln [run] [OPTIONS] FILE [ARGS]...`, where everything after FILE belongs to the
+//! guest, and `kiln wast`, `kiln settings`, `kiln completion`, `kiln help`.
 
-use crate::limits;
-use std::fmt;
+use crate::limits::{parse_duration, parse_size};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
 
-/// Usage text.
-pub const USAGE: &str = "\
-usage: kiln run FILE.(wasm|wat) [OPTIONS] [ARGS...] [-- ARGS...]
+/// Kiln: run WebAssembly modules and WASI programs, with limits.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None)]
+#[command(after_help = "`kiln FILE [ARGS]...` is short for `kiln run FILE [ARGS]...`.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
 
-Runs `_start` of a WASI command (after `_initialize` for a reactor), or the function
-given by --invoke with ARGS parsed by its parameter types.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a WASI command, a reactor's export, or any module's export.
+    Run(RunArgs),
+    /// Run WebAssembly spec test scripts (.wast files, or folders of them).
+    Wast(WastArgs),
+    /// Print the CPU features and Cranelift settings generated code uses.
+    Settings(SettingsArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+}
 
-options:
-  --invoke NAME        call the export NAME instead of `_start`
-  --dir HOST[::GUEST]  pre-open host directory HOST as GUEST (default: HOST), read-write
-  --env K=V            set an environment variable for the guest (repeatable)
-  --default-imports    link missing function imports to functions returning zeroes
-  --fuel N             stop the guest after N units of fuel (one per operator)
-  --timeout DURATION   stop the guest after DURATION (e.g. 500ms, 2s)
-  --max-memory SIZE    most linear memory and table storage in all (e.g. 64MiB)
-  --max-table-elements N  most elements per table
-  --max-wasm-stack SIZE   most native stack wasm may use (default 512KiB, at most 1GiB)
-  --max-disk-write SIZE   most bytes the guest may write to files (fd_write, fd_allocate)
-  -h, --help           print this help
+/// `kiln run`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Everything after FILE is the guest's: `kiln run --fuel 100 x.wasm --fuel 5` gives the \
+guest the arguments `--fuel 5`.
 
-A limit that stops the guest is reported with its value and what was used, and the
-exit status is 3.";
-
-/// Parsed `kiln run` arguments.
-#[derive(Debug, Default, PartialEq, Eq)]
+Exit status: the guest's exit code; 134 when wasm traps (the trap and its backtrace go to \
+stderr); 3 when a limit stops the guest (the message names the limit, its value and the \
+use); 2 when the program cannot run.")]
 pub struct RunArgs {
-    /// The module file.
-    pub file: String,
-    /// The export to call instead of `_start`.
+    /// Pre-open host directory HOST for the guest as GUEST (default: HOST);
+    /// `::ro` makes it read-only. Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST][::ro]")]
+    pub dirs: Vec<String>,
+
+    /// Set NAME to VAL for the guest, or with `--env NAME` pass the host's value of
+    /// NAME. Repeatable. The guest sees no other variable.
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    pub env: Vec<String>,
+
+    /// Call the export NAME (after `_initialize` for a reactor) with ARGS parsed by its
+    /// parameter types, and print its results, instead of running `_start`.
+    #[arg(long, value_name = "NAME")]
     pub invoke: Option<String>,
-    /// `(host, guest)` pre-opened directories.
-    pub dirs: Vec<(String, String)>,
-    /// Environment variables for the guest.
-    pub env: Vec<(String, String)>,
-    /// Link unknown function imports to zero-returning stubs.
+
+    /// The guest's argv[0] (default: the file's name, without its directory).
+    #[arg(long, value_name = "NAME")]
+    pub argv0: Option<String>,
+
+    /// Instantiate the module FILE first and link its exports as imports named NAME.
+    /// Repeatable.
+    #[arg(long = "preload", value_name = "NAME=FILE")]
+    pub preload: Vec<String>,
+
+    /// Link function imports nothing provides to functions returning zeroes.
+    #[arg(long)]
     pub default_imports: bool,
-    /// Program arguments, or the invoked function's arguments.
-    pub args: Vec<String>,
-    /// Resource limits.
-    pub limits: crate::limits::Limits,
+
+    /// Stop the guest after N units of fuel (one per operator).
+    #[arg(long, value_name = "N")]
+    pub fuel: Option<u64>,
+
+    /// Stop everything after DURATION (e.g. 500ms, 2s): compilation, instantiation and
+    /// the guest, host calls included.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Most linear memory and table storage in all (e.g. 64MiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+
+    /// Most elements per table.
+    #[arg(long, value_name = "N")]
+    pub max_table_elements: Option<u32>,
+
+    /// Most native stack wasm may use (default 512KiB, at most 1GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_wasm_stack: Option<u64>,
+
+    /// Most bytes the guest may write to files (fd_write, fd_allocate).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_disk_write: Option<u64>,
+
+    /// Wasmtime's spelling of the limits: `-W fuel=N`, `-W timeout=2s`,
+    /// `-W max-memory-size=BYTES`, `-W max-wasm-stack=BYTES`. Repeatable.
+    #[arg(short = 'W', value_name = "OPT=VAL")]
+    pub wasm: Vec<String>,
+
+    /// The module (`.wasm`, or `.wat` text), then the guest's arguments.
+    #[arg(
+        value_name = "FILE [ARGS]...",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub file_and_args: Vec<String>,
 }
 
-/// A command line that does not run a module.
-#[derive(Debug, PartialEq, Eq)]
-pub enum UsageError {
-    /// `-h`/`--help`: the usage text was asked for (stdout, success).
-    Help,
-    /// A command line that cannot be run, and why.
-    Bad(String),
+/// `kiln wast`.
+#[derive(Debug, Args)]
+pub struct WastArgs {
+    /// Print each failed check.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Skip the SIMD scripts (counting their checks as skipped).
+    #[arg(long)]
+    pub no_simd: bool,
+    /// Compile for the architecture's baseline CPU features (SSE2 on x86-64).
+    #[arg(long)]
+    pub baseline: bool,
+    /// Scripts to run at once (default: the number of cores).
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// `.wast` files, or folders whose `.wast` files to run.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
-impl fmt::Display for UsageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UsageError::Help => f.write_str(USAGE),
-            UsageError::Bad(msg) => f.write_str(msg),
+/// `kiln settings`.
+#[derive(Debug, Args)]
+pub struct SettingsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Describe the SSE2 baseline instead of this host's features.
+    #[arg(long)]
+    pub baseline: bool,
+}
+
+/// `kiln completion`.
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// The words that are subcommands (anything else in first place means `run`).
+const SUBCOMMANDS: &[&str] = &["run", "wast", "settings", "completion", "help"];
+
+/// `argv` with `run` inserted when the first argument is neither a subcommand nor a
+/// top-level flag: `kiln x.wasm` means `kiln run x.wasm`, and `kiln --fuel 5 x.wasm`
+/// means `kiln run --fuel 5 x.wasm`.
+pub fn with_implied_run(mut argv: Vec<String>) -> Vec<String> {
+    if let Some(first) = argv.get(1) {
+        let top_level = ["-h", "--help", "-V", "--version"].contains(&first.as_str());
+        if !top_level && !SUBCOMMANDS.contains(&first.as_str()) {
+            argv.insert(1, "run".into());
         }
     }
+    argv
 }
 
-fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError::Bad(msg.into())
-}
-
-/// Parses the arguments after the program name. Options may appear anywhere before `--`.
-pub fn parse(argv: impl IntoIterator<Item = String>) -> Result<RunArgs, UsageError> {
-    let mut argv = argv.into_iter();
-    match argv.next().as_deref() {
-        Some("run") => {}
-        Some("-h" | "--help") => return Err(UsageError::Help),
-        None => return Err(usage(USAGE)),
-        Some(other) => return Err(usage(format!("unknown command `{other}`\n\n{USAGE}"))),
-    }
-    let mut a = RunArgs::default();
-    let mut file = None;
-    while let Some(arg) = argv.next() {
-        let mut value = |flag: &str| {
-            argv.next()
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match arg.as_str() {
-            "--invoke" => a.invoke = Some(value("--invoke")?),
-            "--dir" => {
-                let spec = value("--dir")?;
-                let (host, guest) = match spec.split_once("::") {
-                    Some((h, g)) => (h.to_string(), g.to_string()),
-                    None => (spec.clone(), spec.clone()),
-                };
-                if host.is_empty() || guest.is_empty() {
-                    return Err(usage(format!(
-                        "--dir `{spec}`: expected HOST or HOST::GUEST"
-                    )));
-                }
-                a.dirs.push((host, guest));
-            }
-            "--env" => {
-                let kv = value("--env")?;
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| usage(format!("--env `{kv}`: expected K=V")))?;
-                if k.is_empty() {
-                    return Err(usage(format!("--env `{kv}`: empty variable name")));
-                }
-                a.env.push((k.to_string(), v.to_string()));
-            }
-            "--default-imports" => a.default_imports = true,
-            "--fuel" => {
-                let v = value("--fuel")?;
-                a.limits.fuel = Some(
-                    v.parse()
-                        .map_err(|_| usage(format!("--fuel `{v}`: expected a number")))?,
-                );
-            }
-            "--timeout" => {
-                let v = value("--timeout")?;
-                a.limits.timeout = Some(limits::parse_duration(&v).map_err(usage)?);
-            }
-            "--max-memory" => {
-                let v = value("--max-memory")?;
-                a.limits.max_memory = Some(limits::parse_size(&v).map_err(usage)?);
-            }
-            "--max-table-elements" => {
-                let v = value("--max-table-elements")?;
-                a.limits.max_table_elements = Some(v.parse().map_err(|_| {
-                    usage(format!("--max-table-elements `{v}`: expected a number"))
-                })?);
-            }
-            "--max-disk-write" => {
-                let v = value("--max-disk-write")?;
-                a.limits.max_disk_write = Some(limits::parse_size(&v).map_err(usage)?);
-            }
-            "--max-wasm-stack" => {
-                let v = value("--max-wasm-stack")?;
-                let bytes = limits::parse_size(&v).map_err(usage)?;
-                a.limits.max_wasm_stack = Some(
-                    usize::try_from(bytes)
-                        .map_err(|_| usage(format!("--max-wasm-stack `{v}` is too large")))?,
-                );
-            }
-            "-h" | "--help" => return Err(UsageError::Help),
-            "--" => a.args.extend(argv.by_ref()),
-            flag if flag.starts_with("--") && file.is_none() => {
-                return Err(usage(format!("unknown option `{flag}`\n\n{USAGE}")));
-            }
-            _ if file.is_none() => file = Some(arg),
-            _ => a.args.push(arg),
+impl RunArgs {
+    /// Checks what clap cannot: FILE comes first, so a word starting with `-` there is an
+    /// option Kiln does not know (everything after FILE is the guest's).
+    pub fn validate(&self) -> Result<(), String> {
+        let first = self.file();
+        if first.starts_with('-') && first != "-" {
+            return Err(format!(
+                "unexpected argument '{first}' found (not an option of `kiln run`; see \
+                 `kiln run --help`)"
+            ));
         }
+        Ok(())
     }
-    a.file = file.ok_or_else(|| usage(format!("missing FILE\n\n{USAGE}")))?;
-    Ok(a)
+
+    /// The module's path.
+    pub fn file(&self) -> &str {
+        &self.file_and_args[0]
+    }
+
+    /// The guest's arguments (after FILE).
+    pub fn guest_args(&self) -> &[String] {
+        &self.file_and_args[1..]
+    }
+
+    /// Folds `-W` options into the long ones (a `-W` value wins over nothing, and a
+    /// long option given too must agree with it).
+    pub fn apply_wasmtime_options(&mut self) -> Result<(), String> {
+        for opt in std::mem::take(&mut self.wasm) {
+            let (key, value) = opt
+                .split_once('=')
+                .ok_or_else(|| format!("-W {opt}: expected OPT=VALUE"))?;
+            let bytes = |v: &str| -> Result<u64, String> {
+                let v = v.replace('_', "");
+                match v.strip_prefix("0x") {
+                    Some(hex) => u64::from_str_radix(hex, 16).map_err(|e| format!("-W {opt}: {e}")),
+                    None => parse_size(&v),
+                }
+            };
+            match key {
+                "fuel" => {
+                    self.fuel = Some(
+                        value
+                            .parse()
+                            .map_err(|_| format!("-W {opt}: expected a number"))?,
+                    )
+                }
+                "timeout" => {
+                    // Wasmtime reads a bare number as seconds.
+                    let v = if value.chars().all(|c| c.is_ascii_digit()) {
+                        format!("{value}s")
+                    } else {
+                        value.to_string()
+                    };
+                    self.timeout = Some(parse_duration(&v)?);
+                }
+                "max-memory-size" => self.max_memory = Some(bytes(value)?),
+                "max-wasm-stack" => self.max_wasm_stack = Some(bytes(value)?),
+                other => {
+                    return Err(format!(
+                        "-W {other}: Kiln understands -W fuel, timeout, max-memory-size and \
+                         max-wasm-stack (and the long options in `kiln run --help`)"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `--dir` value: host path, guest name, read-only.
+pub fn parse_dir(spec: &str) -> Result<(String, String, bool), String> {
+    let mut parts: Vec<&str> = spec.split("::").collect();
+    let read_only = match parts.last() {
+        Some(&"ro" | &"readonly") if parts.len() > 1 => {
+            parts.pop();
+            true
+        }
+        _ => false,
+    };
+    match parts.as_slice() {
+        [host] if !host.is_empty() => Ok((host.to_string(), host.to_string(), read_only)),
+        [host, guest] if !host.is_empty() && !guest.is_empty() => {
+            Ok((host.to_string(), guest.to_string(), read_only))
+        }
+        _ => Err(format!(
+            "--dir `{spec}`: expected HOST, HOST::GUEST, HOST::ro or HOST::GUEST::ro"
+        )),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser as _;
 
-    fn p(s: &str) -> Result<RunArgs, UsageError> {
-        parse(s.split_whitespace().map(String::from))
+    fn parse(line: &str) -> Result<Cli, String> {
+        let argv: Vec<String> = std::iter::once("kiln")
+            .chain(line.split_whitespace())
+            .map(String::from)
+            .collect();
+        let cli = Cli::try_parse_from(with_implied_run(argv)).map_err(|e| e.to_string())?;
+        if let Command::Run(r) = &cli.command {
+            r.validate()?;
+        }
+        Ok(cli)
+    }
+
+    fn run(line: &str) -> RunArgs {
+        match parse(line).expect("parses").command {
+            Command::Run(r) => r,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
-    fn options_anywhere_before_double_dash() {
-        let a =
-            p("run --dir /tmp::data f.wasm --env A=1 --invoke fib 30 -- --dir x").expect("parses");
-        assert_eq!(a.file, "f.wasm");
-        assert_eq!(a.invoke.as_deref(), Some("fib"));
-        assert_eq!(a.dirs, [("/tmp".to_string(), "data".to_string())]);
-        assert_eq!(a.env, [("A".to_string(), "1".to_string())]);
-        assert_eq!(a.args, ["30", "--dir", "x"]);
-    }
-
-    #[test]
-    fn bad_command_lines_are_usage_errors() {
-        assert!(p("").is_err());
-        assert!(p("build x.wasm").is_err());
-        assert!(p("run").is_err());
-        assert!(p("run x.wasm --invoke").is_err());
-        assert!(p("run x.wasm --env NOEQUALS").is_err());
-        assert!(p("run --frobnicate x.wasm").is_err());
-        assert_eq!(p("--help"), Err(UsageError::Help));
-        assert_eq!(p("run x.wasm -h"), Err(UsageError::Help));
+    fn everything_after_the_file_is_the_guests() {
+        let a = run("run --fuel 5 --dir /tmp::data f.wasm -c x --max-memory=1MiB -h --fuel 9");
+        assert_eq!(a.file(), "f.wasm");
+        assert_eq!(a.fuel, Some(5));
         assert_eq!(
-            p("run x.wasm --dir d").expect("parses").dirs,
-            [("d".into(), "d".into())]
+            a.max_memory, None,
+            "a limit after FILE is the guest's argument"
         );
+        assert_eq!(
+            a.guest_args(),
+            ["-c", "x", "--max-memory=1MiB", "-h", "--fuel", "9"]
+        );
+    }
+
+    #[test]
+    fn run_is_implied_and_equals_signs_work() {
+        let a = run("--fuel=100 --timeout=2s x.wasm 1 2");
+        assert_eq!(
+            (a.fuel, a.timeout),
+            (Some(100), Some(Duration::from_secs(2)))
+        );
+        assert_eq!(a.guest_args(), ["1", "2"]);
+        let a = run("x.wasm");
+        assert_eq!(a.file(), "x.wasm");
+        assert!(matches!(
+            parse("wast a.wast").expect("parses").command,
+            Command::Wast(_)
+        ));
+    }
+
+    #[test]
+    fn wasmtime_spellings_fold_into_the_long_options() {
+        let mut a =
+            run("-W fuel=7 -W timeout=3 -W max-memory-size=0x10000 -W max-wasm-stack=1_000 x.wasm");
+        a.apply_wasmtime_options().expect("known options");
+        assert_eq!(a.fuel, Some(7));
+        assert_eq!(a.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(a.max_memory, Some(65536));
+        assert_eq!(a.max_wasm_stack, Some(1000));
+        let mut b = run("-W nope=1 x.wasm");
+        assert!(b.apply_wasmtime_options().is_err());
+    }
+
+    #[test]
+    fn dirs() {
+        assert_eq!(parse_dir("a"), Ok(("a".into(), "a".into(), false)));
+        assert_eq!(parse_dir("a::b"), Ok(("a".into(), "b".into(), false)));
+        assert_eq!(parse_dir("a::ro"), Ok(("a".into(), "a".into(), true)));
+        assert_eq!(parse_dir("a::b::ro"), Ok(("a".into(), "b".into(), true)));
+        assert!(parse_dir("a::b::c").is_err());
+        assert!(parse_dir("::b").is_err());
+    }
+
+    #[test]
+    fn bad_command_lines_are_errors() {
+        assert!(parse("").is_err());
+        assert!(parse("run").is_err());
+        assert!(parse("run --invoke").is_err());
+        assert!(parse("run --frobnicate x.wasm").is_err());
+        assert!(parse("run --fuel lots x.wasm").is_err());
     }
 }

@@ -1,25 +1,6 @@
-//! The `--fuel`, `--timeout`, `--max-memory`, `--max-table-elements`,
-//! `--max-wasm-stack` and `--max-disk-write` options: parsing sizes and durations, and
-//! reporting a limit hit.
+//! Sizes and durations on the command line (`64MiB`, `500ms`), and sizes for people.
 
 use std::time::Duration;
-
-/// Limits asked for on the command line.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Fuel units.
-    pub fuel: Option<u64>,
-    /// Wall-clock limit.
-    pub timeout: Option<Duration>,
-    /// Total linear-memory bytes.
-    pub max_memory: Option<u64>,
-    /// Elements per table.
-    pub max_table_elements: Option<u32>,
-    /// Native stack bytes wasm may use.
-    pub max_wasm_stack: Option<usize>,
-    /// Bytes the guest may write to files.
-    pub max_disk_write: Option<u64>,
-}
 
 /// Parses `64MiB`, `1GiB`, `512KiB`, `1M`, `100k`, `65536` (bytes; `k`/`M`/`G` and
 /// their `iB`/`B` forms are powers of 1024).

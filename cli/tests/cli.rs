@@ -150,22 +150,42 @@ fn wasi_import(name: &str, params: &str, result: bool) -> String {
 
 #[test]
 fn invoke_fib() {
-    kiln(["run", FIB, "--invoke", "fib", "20"]).prints("6765\n");
+    kiln(["run", "--invoke", "fib", FIB, "20"]).prints("6765\n");
 }
 
 #[test]
 fn invoke_fib_iter() {
-    kiln(["run", FIB, "--invoke", "fib_iter", "90"]).prints("2880067194370816120\n");
+    kiln(["run", "--invoke", "fib_iter", FIB, "90"]).prints("2880067194370816120\n");
 }
 
 #[test]
-fn options_may_follow_the_file_and_args_may_follow_double_dash() {
-    kiln(["run", "--invoke", "fib", FIB, "--", "10"]).prints("55\n");
+fn run_is_implied_and_options_take_equals_signs() {
+    kiln(["--invoke=fib", FIB, "10"]).prints("55\n");
+    kiln(["run", "--invoke", "fib", "--fuel=100000", FIB, "10"]).prints("55\n");
+}
+
+#[test]
+fn version_and_help_are_subcommands_and_flags() {
+    let v = kiln(["--version"]);
+    v.status(0).stderr("");
+    assert!(v.stdout.starts_with("kiln "), "{}", v.stdout);
+    let h = kiln(["help"]);
+    h.status(0);
+    for sub in ["run", "wast", "settings", "completion"] {
+        assert!(h.stdout.contains(sub), "{}", h.stdout);
+    }
+    let s = kiln(["settings"]);
+    s.status(0).stderr("");
+    assert!(s.stdout.starts_with("target: "), "{}", s.stdout);
+    assert!(s.stdout.contains("opt_level"), "{}", s.stdout);
+    let c = kiln(["completion", "bash"]);
+    c.status(0);
+    assert!(c.stdout.contains("kiln"), "{}", c.stdout);
 }
 
 #[test]
 fn a_trap_exits_134_with_a_named_backtrace() {
-    let r = kiln(["run", FIB, "--invoke", "runaway", "1"]);
+    let r = kiln(["run", "--invoke", "runaway", FIB, "1"]);
     r.status(TRAP)
         .stdout("")
         .stderr_has("wasm trap: call stack exhausted")
@@ -183,17 +203,22 @@ fn an_unreachable_trap_exits_134_with_the_exact_backtrace() {
              (func (call $inner))
              (func $outer (export "outer") (result i32) (call 1) (i32.const 1)))"#,
     );
-    // A function without a name shows its index.
-    kiln(["run", &m, "--invoke", "outer"])
-        .status(TRAP)
-        .stdout("")
-        .stderr(
-            "error: wasm trap: unreachable\n\
-             wasm backtrace:\n    \
-             0: m!inner\n    \
-             1: m!<wasm function 1>\n    \
-             2: m!outer\n",
-        );
+    // A function without a name shows its index; every frame its code offset.
+    let r = kiln(["run", "--invoke", "outer", &m]);
+    r.status(TRAP).stdout("");
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines[..2],
+        ["error: wasm trap: unreachable", "wasm backtrace:"]
+    );
+    let frames: Vec<&str> = lines[2..]
+        .iter()
+        .map(|l| l.trim().split_once("+0x").map_or(*l, |(f, _)| f))
+        .collect();
+    assert_eq!(
+        frames,
+        ["0: m!inner", "1: m!<wasm function 1>", "2: m!outer"]
+    );
 }
 
 #[test]
@@ -210,16 +235,16 @@ fn invoke_parses_and_prints_every_number_type() {
     // An i32 argument may be given unsigned; results print signed.
     kiln([
         "run",
-        &m,
         "--invoke",
         "echo",
+        &m,
         "4294967295",
         "-9223372036854775808",
         "1.5",
         "-0.25",
     ])
     .prints("-1\n-9223372036854775808\n1.5\n-0.25\n");
-    kiln(["run", &m, "--invoke", "nothing"]).prints("");
+    kiln(["run", "--invoke", "nothing", &m]).prints("");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -227,21 +252,21 @@ fn invoke_parses_and_prints_every_number_type() {
 
 #[test]
 fn wrong_argument_count() {
-    kiln(["run", FIB, "--invoke", "fib"])
+    kiln(["run", "--invoke", "fib", FIB])
         .cannot_run("`fib` has type (i32) -> (i64) and takes 1 arguments, 0 given");
-    kiln(["run", FIB, "--invoke", "fib", "1", "2"]).cannot_run("takes 1 arguments, 2 given");
+    kiln(["run", "--invoke", "fib", FIB, "1", "2"]).cannot_run("takes 1 arguments, 2 given");
 }
 
 #[test]
 fn unparsable_argument() {
-    kiln(["run", FIB, "--invoke", "fib", "twenty"]).cannot_run("cannot parse `twenty` as i32");
-    kiln(["run", FIB, "--invoke", "fib", "4294967296"])
+    kiln(["run", "--invoke", "fib", FIB, "twenty"]).cannot_run("cannot parse `twenty` as i32");
+    kiln(["run", "--invoke", "fib", FIB, "4294967296"])
         .cannot_run("cannot parse `4294967296` as i32");
 }
 
 #[test]
 fn unknown_export_lists_the_exports() {
-    kiln(["run", FIB, "--invoke", "fibonacci", "3"]).cannot_run(&format!(
+    kiln(["run", "--invoke", "fibonacci", FIB, "3"]).cannot_run(&format!(
         "`{FIB}` exports no function `fibonacci`; its exports are: fib, fib_iter, runaway"
     ));
 }
@@ -263,7 +288,7 @@ fn missing_file_is_named() {
 fn malformed_text_module() {
     let dir = tempdir();
     let m = write(&dir, "bad.wat", "(module (func (export \"f\") (i32.add)))");
-    kiln(["run", &m, "--invoke", "f"]).cannot_run("invalid module");
+    kiln(["run", "--invoke", "f", &m]).cannot_run("invalid module");
     let m = write(&dir, "unclosed.wat", "(module");
     kiln(["run", &m]).cannot_run("invalid module");
 }
@@ -280,21 +305,22 @@ fn malformed_binary_module() {
 
 #[test]
 fn unknown_option() {
-    kiln(["run", "--frobnicate", FIB]).cannot_run("unknown option `--frobnicate`");
+    kiln(["run", "--frobnicate", FIB]).cannot_run("unexpected argument '--frobnicate'");
 }
 
 #[test]
 fn option_without_value() {
-    kiln(["run", FIB, "--invoke"]).cannot_run("--invoke needs a value");
-    kiln(["run", FIB, "--env", "NOEQUALS"]).cannot_run("--env `NOEQUALS`: expected K=V");
-    kiln(["run", FIB, "--dir", "::guest"]).cannot_run("expected HOST or HOST::GUEST");
+    kiln(["run", "--invoke"]).cannot_run("a value is required for '--invoke <NAME>'");
+    kiln(["run", "--fuel", "lots", FIB]).cannot_run("invalid value 'lots' for '--fuel <N>'");
+    kiln(["run", "--dir", "::guest", FIB]).cannot_run("expected HOST, HOST::GUEST");
 }
 
 #[test]
 fn no_command_or_file_prints_usage() {
-    kiln(std::iter::empty::<&str>()).cannot_run("usage: kiln run FILE");
-    kiln(["run"]).cannot_run("missing FILE");
-    kiln(["build", FIB]).cannot_run("unknown command `build`");
+    kiln(std::iter::empty::<&str>()).cannot_run("Usage: kiln <COMMAND>");
+    kiln(["run"]).cannot_run("the following required arguments were not provided");
+    // Anything that is not a subcommand is a file to run.
+    kiln(["build", FIB]).cannot_run("cannot read `build`");
 }
 
 #[test]
@@ -302,12 +328,14 @@ fn help_goes_to_stdout_and_succeeds() {
     for flag in ["--help", "-h"] {
         let r = kiln([flag]);
         r.status(0).stderr("");
-        assert!(r.stdout.starts_with("usage: kiln run FILE"), "{}", r.stdout);
-        assert!(r.stdout.contains("--default-imports"), "{}", r.stdout);
+        assert!(r.stdout.contains("Usage: kiln <COMMAND>"), "{}", r.stdout);
     }
-    let r = kiln(["run", FIB, "--help"]);
+    let r = kiln(["run", "--help"]);
     r.status(0).stderr("");
-    assert!(r.stdout.starts_with("usage: kiln run FILE"), "{}", r.stdout);
+    assert!(r.stdout.contains("Usage: kiln run"), "{}", r.stdout);
+    assert!(r.stdout.contains("--default-imports"), "{}", r.stdout);
+    // After FILE, `--help` is the guest's.
+    kiln(["run", FIB, "--help"]).cannot_run("exports no function `_start`");
 }
 
 #[test]
@@ -315,7 +343,7 @@ fn missing_preopen_directory_is_named() {
     let dir = tempdir();
     let missing = dir.path().join("absent");
     let missing = missing.to_str().expect("UTF-8");
-    kiln(["run", FIB, "--dir", missing, "--invoke", "fib", "3"])
+    kiln(["run", "--dir", missing, "--invoke", "fib", FIB, "3"])
         .cannot_run(&format!("cannot pre-open directory `{missing}`"));
 }
 
@@ -370,12 +398,11 @@ fn command_sees_exactly_its_arguments_and_environment() {
         "run",
         "--env",
         "GREETING=hi there",
-        &m,
         "--env",
         "EMPTY=",
         "--env",
         "EQ=a=b",
-        "--",
+        &m,
         "hello",
         "two words",
         "--dir",
@@ -383,16 +410,16 @@ fn command_sees_exactly_its_arguments_and_environment() {
     ])
     .status(3)
     .stderr("")
-    .stdout(&format!(
-        "args:\n{m}\nhello\ntwo words\n--dir\n-x\nenv:\nGREETING=hi there\nEMPTY=\nEQ=a=b\n"
-    ));
+    .stdout(
+        "args:\nargs.wat\nhello\ntwo words\n--dir\n-x\nenv:\nGREETING=hi there\nEMPTY=\nEQ=a=b\n",
+    );
 }
 
 #[test]
 fn command_without_env_sees_no_variables() {
     let dir = tempdir();
     write(&dir, "args.wat", args_env_module());
-    // argv[0] is the path exactly as given, here a relative one.
+    // argv[0] is the file's name.
     kiln_in(dir.path(), ["run", "args.wat"])
         .status(3)
         .stderr("")
@@ -400,13 +427,50 @@ fn command_without_env_sees_no_variables() {
 }
 
 #[test]
-fn arguments_before_double_dash_are_program_arguments_too() {
+fn everything_after_the_file_is_the_guests() {
     let dir = tempdir();
     let m = write(&dir, "args.wat", args_env_module());
-    kiln(["run", &m, "first", "--env", "A=1", "second", "--", "third"])
-        .status(3)
-        .stderr("")
-        .stdout(&format!("args:\n{m}\nfirst\nsecond\nthird\nenv:\nA=1\n"));
+    // A limit, a flag and `--` after FILE are arguments, never options: no memory
+    // limit applies, and the guest sees them verbatim.
+    kiln([
+        "run",
+        "--env",
+        "A=1",
+        &m,
+        "-c",
+        "x",
+        "--max-memory=1KiB",
+        "-h",
+        "--",
+        "third",
+    ])
+    .status(3)
+    .stderr("")
+    .stdout("args:\nargs.wat\n-c\nx\n--max-memory=1KiB\n-h\n--\nthird\nenv:\nA=1\n");
+}
+
+#[test]
+fn argv0_env_inheritance_and_read_only_dirs() {
+    let dir = tempdir();
+    let m = write(&dir, "args.wat", args_env_module());
+    // --argv0, and --env NAME taking the host's value (the test host sets one).
+    kiln([
+        "run",
+        "--argv0",
+        "python3",
+        "--env",
+        "KILN_CLI_TEST_HOST_VARIABLE",
+        &m,
+        "x",
+    ])
+    .status(3)
+    .stderr("")
+    .stdout("args:\npython3\nx\nenv:\nKILN_CLI_TEST_HOST_VARIABLE=must-not-leak\n");
+    // A variable the host does not have: a warning, and the guest does not see it.
+    let r = kiln(["run", "--env", "KILN_CLI_TEST_NOT_SET_ANYWHERE", &m]);
+    r.status(3)
+        .stdout("args:\nargs.wat\nenv:\n")
+        .stderr_has("--env KILN_CLI_TEST_NOT_SET_ANYWHERE: not set on the host");
 }
 
 /// A module whose `_start` (and export `exit_with`) calls `proc_exit(code)`, after
@@ -438,12 +502,12 @@ fn proc_exit_sets_the_exit_status() {
     let m = write(&dir, "exit.wat", exit_module(42));
     kiln(["run", &m]).status(42).stdout("bye\n").stderr("");
     // From an invoked function too: nothing is printed for its results.
-    kiln(["run", &m, "--invoke", "exit_with", "5"])
+    kiln(["run", "--invoke", "exit_with", &m, "5"])
         .status(5)
         .stdout("")
         .stderr("");
     // Statuses the OS cannot represent become a plain failure.
-    kiln(["run", &m, "--invoke", "exit_with", "256"])
+    kiln(["run", "--invoke", "exit_with", &m, "256"])
         .status(1)
         .stdout("")
         .stderr("");
@@ -533,7 +597,7 @@ fn dir_maps_host_directory_to_guest_name() {
 fn dir_without_guest_name_uses_the_host_path() {
     let (dir, data) = data_tree();
     let m = write(&dir, "cat.wat", cat_module("file.txt"));
-    kiln(["run", &m, "--dir", &data]).prints(&format!("{data}\nguest-visible content\nline 2\n"));
+    kiln(["run", "--dir", &data, &m]).prints(&format!("{data}\nguest-visible content\nline 2\n"));
 }
 
 #[test]
@@ -581,9 +645,74 @@ fn dir_is_writable() {
       (i32.const 40)))))
 "#;
     let m = write(&dir, "create.wat", m);
+    // `::ro`: the same program may not create the file (EPERM is its exit status).
+    kiln(["run", "--dir", &format!("{data}::out::ro"), &m])
+        .status(EPERM)
+        .stderr("");
+    assert!(!Path::new(&data).join("new.txt").exists());
     kiln(["run", "--dir", &format!("{data}::out"), &m]).prints("");
     let written = std::fs::read_to_string(Path::new(&data).join("new.txt")).expect("new.txt");
     assert_eq!(written, "written by the guest\n");
+}
+
+/// A guest that copies its standard input to its standard output.
+fn stdin_echo_module() -> String {
+    let mut m = String::from("(module\n");
+    m += &wasi_import("fd_write", "i32 i32 i32 i32", true);
+    m += &wasi_import("fd_read", "i32 i32 i32 i32", true);
+    m += "(import \"wasi_snapshot_preview1\" \"proc_exit\" (func $proc_exit (param i32)))\n";
+    m += WASI_HELPERS;
+    m += r#"
+  (func (export "_start") (local $n i32)
+    (loop $more
+      (i32.store (i32.const 16) (i32.const 1024))
+      (i32.store (i32.const 20) (i32.const 4096))
+      (call $check (call $fd_read (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 24)))
+      (local.set $n (i32.load (i32.const 24)))
+      (if (local.get $n)
+        (then (call $print (i32.const 1024) (local.get $n)) (br $more))))))
+"#;
+    m
+}
+
+#[test]
+fn stdin_is_inherited() {
+    let dir = tempdir();
+    let m = write(&dir, "cat.wat", stdin_echo_module());
+    let out = command()
+        .args(["run", &m])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"print(2+2)\nsecond line\n")?;
+            child.wait_with_output()
+        })
+        .expect("run kiln");
+    Run::from(out).prints("print(2+2)\nsecond line\n");
+}
+
+#[test]
+fn the_timeout_covers_compilation() {
+    let dir = tempdir();
+    let funcs: String = (0..20_000)
+        .map(|k| format!("(func (result i32) (i32.add (i32.const {k}) (i32.const 1)))"))
+        .collect();
+    let m = write(
+        &dir,
+        "big.wat",
+        format!("(module {funcs} (func (export \"_start\")))"),
+    );
+    let r = kiln(["run", "--timeout", "1ms", &m]);
+    r.status(3)
+        .stdout("")
+        .stderr_has("time limit of 1ms reached while compiling");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -655,8 +784,8 @@ const REACTOR: &str = r#"(module
 fn reactor_is_initialized_once_before_the_invoked_function() {
     let dir = tempdir();
     let m = write(&dir, "reactor.wat", REACTOR);
-    kiln(["run", &m, "--invoke", "get"]).prints("42\n");
-    kiln(["run", &m, "--invoke", "add", "-2"]).prints("40\n");
+    kiln(["run", "--invoke", "get", &m]).prints("42\n");
+    kiln(["run", "--invoke", "add", &m, "-2"]).prints("40\n");
 }
 
 #[test]
@@ -671,7 +800,7 @@ fn invoking_initialize_runs_it_once() {
                (global.set $g (i32.add (global.get $g) (i32.const 1)))
                (global.get $g)))"#,
     );
-    kiln(["run", &m, "--invoke", "_initialize"]).prints("1\n");
+    kiln(["run", "--invoke", "_initialize", &m]).prints("1\n");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -707,4 +836,60 @@ fn sightglass_bz2() {
     let expected_err =
         std::fs::read_to_string(bz2.join("benchmark.stderr.expected")).unwrap_or_default();
     assert_eq!(lines(&r.stderr), lines(&expected_err), "stderr");
+}
+
+// ---------------------------------------------------------------------------------------
+// kiln wast, --preload
+
+#[test]
+fn wast_runs_spec_scripts() {
+    let dir = tempdir();
+    let ok = write(
+        &dir,
+        "ok.wast",
+        r#"(module (func (export "add") (param i32 i32) (result i32)
+             (i32.add (local.get 0) (local.get 1))))
+           (assert_return (invoke "add" (i32.const 1) (i32.const 2)) (i32.const 3))
+           (assert_trap (module (func $u unreachable) (start $u)) "unreachable")"#,
+    );
+    let r = kiln(["wast", &ok]);
+    r.status(0);
+    assert!(r.stdout.contains(" 0 failed"), "{}", r.stdout);
+    let bad = write(
+        &dir,
+        "bad.wast",
+        r#"(module (func (export "one") (result i32) (i32.const 1)))
+           (assert_return (invoke "one") (i32.const 2))"#,
+    );
+    let r = kiln(["wast", &bad]);
+    assert_eq!(r.status, Some(1), "{}", r.stdout);
+    assert!(r.stdout.contains("1 failed"), "{}", r.stdout);
+}
+
+#[test]
+fn preload_links_another_modules_exports() {
+    let dir = tempdir();
+    let lib = write(
+        &dir,
+        "lib.wat",
+        r#"(module (func (export "double") (param i32) (result i32)
+             (i32.mul (local.get 0) (i32.const 2))))"#,
+    );
+    let main = write(
+        &dir,
+        "main.wat",
+        r#"(module (import "lib" "double" (func $d (param i32) (result i32)))
+             (func (export "f") (param i32) (result i32) (call $d (call $d (local.get 0)))))"#,
+    );
+    kiln([
+        "run",
+        "--preload",
+        &format!("lib={lib}"),
+        "--invoke",
+        "f",
+        &main,
+        "5",
+    ])
+    .prints("20\n");
+    kiln(["run", "--preload", "nonsense", &main]).cannot_run("expected NAME=FILE");
 }

@@ -19,8 +19,10 @@ fn kiln(args: &[&str]) -> Output {
     let file = dir.path().join("guest.wat");
     std::fs::write(&file, GUEST).expect("write guest");
     let file = file.to_string_lossy().into_owned();
-    let mut all = vec!["run", file.as_str()];
+    // Options first: everything after the file is the guest's.
+    let mut all = vec!["run"];
     all.extend_from_slice(args);
+    all.push(file.as_str());
     Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(&all)
         .output()
