@@ -1,5 +1,5 @@
 ;; Fibonacci two ways. Run it with:
-;;   cargo run --release -p kiln -- run examples/fib.wat --invoke fib 30
+;;   cargo run --release -p kiln-cli -- run --invoke fib examples/fib.wat 30
 (module $fib
   ;; Naive doubly-recursive Fibonacci: exercises calls.
   (func $fib (export "fib") (param $n i32) (result i64)

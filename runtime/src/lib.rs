@@ -20,6 +20,45 @@
 //! Data flows one way: bytes → `kiln-frontend` (parse, validate) → `kiln-jit` (Cranelift
 //! code and metadata) → this crate (memory, traps, calls).
 //!
+//! ## Coming from Wasmtime
+//!
+//! The API follows Wasmtime's; these are the names that differ, or that only Kiln has.
+//!
+//! | Wasmtime | Kiln |
+//! |---|---|
+//! | `wasmtime::Error` (anyhow-like) | [`Error`]; host functions may return `anyhow::Result<T>`, `Result<T>` or `Result<T, E: Into<Error>>` |
+//! | `err.downcast_ref::<Trap>()` gives the code | `err.downcast_ref::<Trap>()` gives the [`Trap`] (code and backtrace); `err.downcast_ref::<TrapCode>()` the code |
+//! | `WasmBacktrace` (context on the error) | [`Trap::backtrace`]: [`FrameInfo`]s with names and code offsets |
+//! | `Linker::instantiate_pre` / `InstancePre` | the same: [`Linker::instantiate_pre`], [`InstancePre`] |
+//! | `Engine::increment_epoch` (every store) | the same, and [`Store::interrupt_handle`] for one store |
+//! | `Store::set_epoch_deadline` + a thread ticking the epoch | the same, or [`Store::set_timeout`] (a process-wide ticker) |
+//! | `Config::consume_fuel`, `Store::set_fuel` | the same; a host function sees exact fuel |
+//! | `ResourceLimiter`, `StoreLimitsBuilder` | [`ResourceLimiter`], [`StoreLimits`] (whose total memory counts table storage too) |
+//! | `Module::deserialize` (unsafe) | not yet (the code cache comes with its own issue) |
+//! | — | [`Module::new_until`]: compilation stops at a deadline |
+//! | — | [`Caller::deadline`] / [`Deadline`]: host code waits until the deadline only |
+//!
+//! Trap codes ([`TrapCode`] against `wasmtime::Trap`):
+//!
+//! | Wasmtime | Kiln |
+//! |---|---|
+//! | `StackOverflow` | [`TrapCode::StackOverflow`] |
+//! | `MemoryOutOfBounds` | [`TrapCode::MemoryOutOfBounds`] (with the faulting address when a guard page caught it: [`Trap::memory_fault`]) |
+//! | `TableOutOfBounds` | [`TrapCode::TableOutOfBounds`] |
+//! | `IndirectCallToNull` | [`TrapCode::IndirectCallToNull`] |
+//! | `BadSignature` | [`TrapCode::BadSignature`] |
+//! | `IntegerOverflow` | [`TrapCode::IntegerOverflow`] |
+//! | `IntegerDivisionByZero` | [`TrapCode::IntegerDivisionByZero`] |
+//! | `BadConversionToInteger` | [`TrapCode::BadConversionToInteger`] |
+//! | `UnreachableCodeReached` | [`TrapCode::Unreachable`] |
+//! | `Interrupt` | [`TrapCode::Interrupted`] (also a deadline that passes during compilation) |
+//! | `OutOfFuel` | [`TrapCode::OutOfFuel`] |
+//! | `HeapMisaligned`, `AtomicWaitNonSharedMemory` | — (no threads proposal) |
+//! | `NullReference`, `ArrayOutOfBounds`, `AllocationTooLarge`, `CastFailure` | — (no GC proposal) |
+//! | `UnhandledTag` | — (no exception handling yet) |
+//!
+//! ## Safety
+//!
 //! `unsafe` is denied outside `vm`, the floor every API module stands on (and which
 //! imports nothing from them). Two functions are the exception, each allowed by name:
 //! the calls through code pointers that enter wasm (`Store`'s `invoke_wasm`) and a host
