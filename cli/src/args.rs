@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a WASI command, a reactor's export, or any module's export.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run WebAssembly spec test scripts (.wast files, or folders of them).
     Wast(WastArgs),
     /// Print the CPU features and Cranelift settings generated code uses.
@@ -255,7 +255,6 @@ pub fn parse_dir(spec: &str) -> Result<(String, String, bool), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser as _;
 
     fn parse(line: &str) -> Result<Cli, String> {
         let argv: Vec<String> = std::iter::once("kiln")
@@ -271,7 +270,7 @@ mod tests {
 
     fn run(line: &str) -> RunArgs {
         match parse(line).expect("parses").command {
-            Command::Run(r) => r,
+            Command::Run(r) => *r,
             other => panic!("{other:?}"),
         }
     }

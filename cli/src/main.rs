@@ -57,7 +57,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(a) => run::run_on_sized_thread(a),
+        Command::Run(a) => run::run_on_sized_thread(*a),
         Command::Wast(a) => wast::run(&a),
         Command::Settings(a) => settings::print(&a),
         Command::Completion(a) => {

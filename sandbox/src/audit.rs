@@ -3,7 +3,7 @@
 //!
 //! Events have the target `kiln_sandbox::audit` and a `sandbox_id` field. Refusals
 //! (limit hits, refused imports and capabilities, unsupported flags) are `WARN`;
-//! a sandbox's creation is `INFO`.
+//! a sandbox's creation and a cancelled call (the host's own decision) are `INFO`.
 
 use crate::error::ResourceKind;
 
@@ -59,4 +59,9 @@ pub(crate) fn flag_unsupported(id: u64, flag: &str, reason: &str) {
         reason,
         "unsupported flag refused"
     );
+}
+
+/// A call (or a build) was cancelled by the host: its future was dropped.
+pub(crate) fn cancelled(id: u64) {
+    tracing::info!(target: TARGET, sandbox_id = id, "call cancelled");
 }

@@ -10,7 +10,8 @@ pub enum ResourceKind {
     Fuel,
     /// Bytes of linear memory, all memories of the sandbox together (`.memory_limit`).
     Memory,
-    /// Wall-clock milliseconds of one call (`.timeout`).
+    /// Wall-clock milliseconds of one call, or of one `build()` (compilation and
+    /// instantiation together) (`.timeout`).
     Time,
     /// Elements of one table (`.max_table_elements`).
     TableElements,
@@ -106,7 +107,8 @@ pub enum Error {
     /// - `Memory`: `limit` = the memory limit, `used` = the total the refused growth
     ///   asked for (reported when the call fails after a refused `memory.grow`, or when
     ///   instantiation is refused);
-    /// - `Time`: `limit` = the timeout, `used` = the call's elapsed time (ms);
+    /// - `Time`: `limit` = the timeout, `used` = the call's (or the build's) elapsed
+    ///   time (ms);
     /// - `Stack`: `limit` = `used` = `max_wasm_stack` (the guest needed more);
     /// - `TableElements`: like `Memory`, in elements.
     ResourceExhausted {
@@ -144,6 +146,28 @@ pub enum Error {
     Io(std::io::Error),
     /// Any other failure of the backend (e.g. it could not reserve memory).
     Runtime(String),
+    /// A host function (`SandboxBuilder::host_function`) returned an error: its message
+    /// and causes, `outer: inner`.
+    Host(String),
+    /// The call was cancelled: its future was dropped (the async API), and the guest
+    /// was interrupted. The sandbox stays usable.
+    Cancelled,
+    /// [`crate::Sandbox::run`] (or a call of `_start`) a second time: a WASI command's
+    /// `_start` runs at most once per sandbox (build another sandbox to run it again).
+    AlreadyRan,
+    /// A memory access (`read_memory`, `write_memory`, or the buffers of `call_bytes`)
+    /// outside the guest's linear memory. Nothing was read or written.
+    OutOfBounds {
+        /// The first byte asked for.
+        offset: u64,
+        /// How many bytes.
+        len: u64,
+        /// The memory's size in bytes.
+        memory_size: u64,
+    },
+    /// The guest broke the calling convention of `call_bytes` (e.g. its allocator
+    /// returned a null pointer), or returned text that is not UTF-8 to `call_string`.
+    Abi(String),
 }
 
 impl Error {
@@ -194,6 +218,21 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "configuration: {m}"),
             Error::Io(e) => write!(f, "{e}"),
             Error::Runtime(m) => write!(f, "runtime error: {m}"),
+            Error::Host(m) => write!(f, "host function failed: {m}"),
+            Error::Cancelled => f.write_str("the call was cancelled (its future was dropped)"),
+            Error::AlreadyRan => {
+                f.write_str("the WASI command already ran: `_start` runs at most once per sandbox")
+            }
+            Error::OutOfBounds {
+                offset,
+                len,
+                memory_size,
+            } => write!(
+                f,
+                "memory access out of bounds: {len} bytes at offset {offset} in a memory of \
+                 {memory_size} bytes"
+            ),
+            Error::Abi(m) => write!(f, "calling convention broken: {m}"),
         }
     }
 }
@@ -235,6 +274,15 @@ mod tests {
         assert_eq!(
             t.to_string(),
             "wasm trap: unreachable\nwasm backtrace:\n    0: m!f"
+        );
+        let o = Error::OutOfBounds {
+            offset: 65530,
+            len: 10,
+            memory_size: 65536,
+        };
+        assert_eq!(
+            o.to_string(),
+            "memory access out of bounds: 10 bytes at offset 65530 in a memory of 65536 bytes"
         );
     }
 }

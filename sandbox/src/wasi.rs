@@ -3,8 +3,9 @@
 //! Nothing is granted by default: without `.wasi(true)` WASI imports are refused at
 //! link time. With it the guest gets WASI preview 1 with only the arguments and
 //! environment variables added, no pre-opened directory unless one is granted (so no
-//! file can be opened), empty standard input, captured standard output and error, and
-//! no network: the `sock_*` functions exist but every call fails.
+//! file can be opened), standard input of only the bytes given (`.stdin`; empty by
+//! default), captured standard output and error, and no network: the `sock_*`
+//! functions exist but every call fails.
 
 use crate::audit;
 use crate::error::Error;
@@ -28,6 +29,8 @@ pub(crate) struct WasiSettings {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub preopens: Vec<Preopen>,
+    /// The guest's standard input (`None`: empty).
+    pub stdin: Option<Vec<u8>>,
     /// Capture stdout/stderr in memory (default) rather than inherit the host's.
     pub capture_output: bool,
 }
@@ -39,6 +42,7 @@ impl Default for WasiSettings {
             args: Vec::new(),
             env: Vec::new(),
             preopens: Vec::new(),
+            stdin: None,
             capture_output: true,
         }
     }
@@ -53,6 +57,7 @@ impl WasiSettings {
                 (!self.args.is_empty(), "`.arg`"),
                 (!self.env.is_empty(), "`.env`"),
                 (!self.preopens.is_empty(), "`.preopen_dir`"),
+                (self.stdin.is_some(), "`.stdin`"),
             ];
             let given: Vec<&str> = given.iter().filter(|g| g.0).map(|g| g.1).collect();
             if !given.is_empty() {

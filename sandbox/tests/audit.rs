@@ -255,3 +255,48 @@ fn refused_imports_and_capabilities_carry_the_id() {
         );
     }
 }
+
+#[test]
+fn host_function_refusals_carry_the_id() {
+    let (mut mistyped, mut on_wasmtime, mut stdin) = (0, 0, 0);
+    let events = audit_warnings(|| {
+        let b = builder(
+            RuntimeBackend::default(),
+            r#"(module (import "host" "f" (func (param i64))))"#,
+        )
+        .host_function("host", "f", |_: i32| {});
+        mistyped = b.id();
+        assert!(matches!(b.build(), Err(Error::Link(_))));
+        let b = builder(RuntimeBackend::Wasmtime, "(module)").host_function("host", "f", || {});
+        on_wasmtime = b.id();
+        assert!(matches!(b.build(), Err(Error::Unsupported(_))));
+        let b = builder(RuntimeBackend::default(), "(module)").stdin("x");
+        stdin = b.id();
+        assert!(matches!(b.build(), Err(Error::Config(_))));
+    });
+    assert_eq!(
+        matching(
+            &events,
+            mistyped,
+            &["import refused", "import=host::f", "(i64)"]
+        )
+        .len(),
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(
+        matching(
+            &events,
+            on_wasmtime,
+            &["unsupported flag refused", "flag=host_function"]
+        )
+        .len(),
+        1,
+        "{events:#?}"
+    );
+    assert_eq!(
+        matching(&events, stdin, &["capability refused", "`.stdin`"]).len(),
+        1,
+        "{events:#?}"
+    );
+}

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{backends, builder};
-use kiln_sandbox::Error;
+use kiln_sandbox::{Error, Sandbox};
 
 /// A command printing to stdout and stderr, and exports to probe files, arguments,
 /// the environment and exit.
@@ -54,8 +54,13 @@ fn stdout_and_stderr_are_captured() -> Result<(), Error> {
         assert_eq!(s.run()?, 0);
         assert_eq!(s.stdout(), b"hello sandbox\n", "{}", backend.name());
         assert_eq!(s.stderr(), b"oops\n", "{}", backend.name());
-        assert_eq!(s.run()?, 0);
-        assert_eq!(s.stdout(), b"hello sandbox\nhello sandbox\n");
+        // A command runs once.
+        assert!(
+            matches!(s.run(), Err(Error::AlreadyRan)),
+            "{}",
+            backend.name()
+        );
+        assert_eq!(s.stdout(), b"hello sandbox\n", "{}", backend.name());
     }
     Ok(())
 }
@@ -130,7 +135,10 @@ fn proc_exit_is_the_exit_code() -> Result<(), Error> {
             Err(Error::Exit(7)) => {}
             other => panic!("{}: {other:?}", backend.name()),
         }
-        assert_eq!(s.run()?, 3, "{}: usable after exit", backend.name());
+        match s.call::<i32, ()>("exit", 4) {
+            Err(Error::Exit(4)) => {}
+            other => panic!("{}: usable after exit: {other:?}", backend.name()),
+        }
     }
     Ok(())
 }
@@ -141,6 +149,9 @@ fn capabilities_without_wasi_are_refused() {
         builder(Default::default(), GUEST).arg("x"),
         builder(Default::default(), GUEST).env("K", "V"),
         builder(Default::default(), GUEST).preopen_dir(".", ".", true),
+        builder(Default::default(), GUEST).stdin("input"),
+        builder(Default::default(), GUEST).args(["a", "b"]),
+        builder(Default::default(), GUEST).envs([("K", "V")]),
     ];
     for b in cases {
         match b.build() {
@@ -162,4 +173,119 @@ fn a_missing_preopen_directory_is_an_io_error() {
             other => panic!("{}: {other:?}", backend.name()),
         }
     }
+}
+
+/// A command that copies stdin to stdout, and exports that copy the arguments' and
+/// the environment's strings to 3000 (returning their total size).
+const CAT: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_read"
+        (func $fd_read (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write"
+        (func $fd_write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_sizes_get"
+        (func $args_sizes_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "environ_sizes_get"
+        (func $environ_sizes_get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "environ_get"
+        (func $environ_get (param i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (local $n i32)
+        (loop $more
+            ;; iovec at 0: 4096 bytes at 8192; bytes read at 16.
+            (i32.store (i32.const 0) (i32.const 8192))
+            (i32.store (i32.const 4) (i32.const 4096))
+            (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+            (local.set $n (i32.load (i32.const 16)))
+            (if (local.get $n) (then
+                (i32.store (i32.const 4) (local.get $n))
+                (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 16)))
+                (br $more)))))
+    (func (export "args") (result i32)
+        (drop (call $args_sizes_get (i32.const 200) (i32.const 204)))
+        (drop (call $args_get (i32.const 2000) (i32.const 3000)))
+        (i32.load (i32.const 204)))
+    (func (export "env") (result i32)
+        (drop (call $environ_sizes_get (i32.const 200) (i32.const 204)))
+        (drop (call $environ_get (i32.const 2000) (i32.const 3000)))
+        (i32.load (i32.const 204))))"#;
+
+#[test]
+fn stdin_is_the_bytes_given() -> Result<(), Error> {
+    for backend in backends() {
+        let input: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let s = builder(backend, CAT).wasi(true).stdin(&input).build()?;
+        assert_eq!(s.run()?, 0, "{}", backend.name());
+        assert_eq!(s.stdout(), input, "{}", backend.name());
+        // A string works too; without `.stdin`, stdin is empty.
+        let s = builder(backend, CAT).wasi(true).stdin("line\n").build()?;
+        s.run()?;
+        assert_eq!(s.stdout(), b"line\n", "{}", backend.name());
+        let s = builder(backend, CAT).wasi(true).build()?;
+        s.run()?;
+        assert_eq!(s.stdout(), b"", "{}", backend.name());
+    }
+    Ok(())
+}
+
+#[test]
+fn args_and_envs_reach_the_guest_in_order() -> Result<(), Error> {
+    for backend in backends() {
+        let s = builder(backend, CAT)
+            .wasi(true)
+            .arg("prog")
+            .args(["one", "two"])
+            .env("A", "1")
+            .envs([("B", "2"), ("C", "3")])
+            .build()?;
+        let size = s.call::<(), u32>("args", ())?;
+        assert_eq!(s.read_memory(3000, size.into())?, b"prog\0one\0two\0");
+        let size = s.call::<(), u32>("env", ())?;
+        assert_eq!(
+            s.read_memory(3000, size.into())?,
+            b"A=1\0B=2\0C=3\0",
+            "{}",
+            backend.name()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_command_runs_once() -> Result<(), Error> {
+    for backend in backends() {
+        let s = builder(backend, CAT).wasi(true).stdin("x").build()?;
+        assert_eq!(s.run()?, 0);
+        for _ in 0..2 {
+            match s.run() {
+                Err(e @ Error::AlreadyRan) => assert!(e.to_string().contains("at most once")),
+                other => panic!("{}: {other:?}", backend.name()),
+            }
+        }
+        // `_start` through `call` is the same entry point.
+        assert!(matches!(
+            s.call::<(), ()>("_start", ()),
+            Err(Error::AlreadyRan)
+        ));
+        // Other exports still work.
+        assert_eq!(s.call::<(), u32>("args", ())?, 0, "{}", backend.name());
+        assert_eq!(s.stdout(), b"x");
+    }
+    // A call of `_start` with the wrong types never reached the guest: not a run.
+    let s = Sandbox::builder()
+        .bytes(r#"(module (func (export "_start")))"#)
+        .build()?;
+    assert!(matches!(
+        s.call::<i32, ()>("_start", 1),
+        Err(Error::Type(_))
+    ));
+    assert_eq!(s.run()?, 0);
+    assert!(matches!(s.run(), Err(Error::AlreadyRan)));
+    // A failed first run counts as the run.
+    let trapping = r#"(module (func (export "_start") unreachable))"#;
+    let s = Sandbox::builder().bytes(trapping).build()?;
+    assert!(matches!(s.run(), Err(Error::Trap { .. })));
+    assert!(matches!(s.run(), Err(Error::AlreadyRan)));
+    Ok(())
 }

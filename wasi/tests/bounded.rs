@@ -269,3 +269,23 @@ fn special_files_are_not_opened() {
     });
     assert_eq!(r, Err(NOTSUP));
 }
+
+#[test]
+fn an_interrupt_handle_wakes_a_sleeping_guest() {
+    // No timeout at all: only the interrupt from another thread ends the sleep.
+    finishes(|| {
+        let engine = Engine::new(Config::new().epoch_interruption(true)).expect("engine");
+        let module = Module::new(&engine, common::wrapper_wat(1)).expect("wrapper");
+        let mut g = Guest::instantiate(&engine, &module, WasiCtxBuilder::new().build());
+        g.store.set_epoch_deadline(u64::MAX).expect("no deadline");
+        clock_subscription(&mut g, 0, u64::MAX, false);
+        let handle = g.store.interrupt_handle().expect("handle");
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            handle.interrupt();
+        });
+        let r = g.try_call("poll_oneoff", &[i(0), i(1024), i(1), i(2048)]);
+        expect_interrupted(r, "poll_oneoff interrupted");
+        t.join().expect("join");
+    });
+}

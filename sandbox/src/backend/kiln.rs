@@ -4,22 +4,70 @@
 //! (wrapped to record each refusal), `.fuel` is `Config::consume_fuel` plus
 //! `Store::set_fuel` before each entry, `.timeout` is `Config::epoch_interruption`
 //! plus `Store::set_timeout` before each entry (the engine's ticker thread advances the
-//! epoch), `.max_wasm_stack` is `Config::max_wasm_stack`.
+//! epoch) and `Module::new_until` for compilation, `.max_wasm_stack` is
+//! `Config::max_wasm_stack`. A cancelled call is stopped through the store's
+//! `InterruptHandle`. Host functions are `Linker::func_wrap`s over [`HostState`].
 
-use super::Setup;
-use crate::config::OptimizationLevel;
+use super::{frame_name, no_memory, read_range, write_range, EngineSettings, Gate, Setup, MEMORY};
+use crate::cancel::Interrupter;
 use crate::error::{Error, ResourceKind, TrapCode};
+use crate::host::{error_chain, HostFunc, HostState};
 use crate::imports::{self, Import};
-use crate::limits::{HitLog, LimitHit, Limits};
-use crate::outcome::{Entry, Failure};
+use crate::limits::{HitLog, LimitHit};
+use crate::outcome::Failure;
 use crate::value::{check_args, check_no_refs, signature, Val, ValType, WasmValues};
 use crate::wasi::WasiSettings;
 use ::kiln as k;
-use kiln_wasi::{DirPerms, I32Exit, Output, OutputPipe, WasiCtx, WasiCtxBuilder};
+use kiln_wasi::{DirPerms, I32Exit, Output, OutputPipe, Stdin, WasiCtx, WasiCtxBuilder};
+use std::time::Instant;
 
-/// The store's data.
-struct State {
-    wasi: WasiCtx,
+/// A module compiled for its own engine: shared by every sandbox built from it (a
+/// `SandboxModule`), or by one.
+#[derive(Clone)]
+pub(crate) struct KilnModule {
+    engine: k::Engine,
+    module: k::Module,
+    settings: EngineSettings,
+}
+
+impl KilnModule {
+    /// Configures an engine for `settings` and compiles `bytes` on it, giving up with
+    /// `Failure::Interrupted` once `deadline` passes.
+    pub fn compile(
+        settings: &EngineSettings,
+        bytes: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<KilnModule, Failure> {
+        let mut config = k::Config::new();
+        config
+            .opt_level(settings.opt.to_kiln())
+            .max_wasm_stack(settings.wasm_stack)
+            .consume_fuel(settings.fuel)
+            .epoch_interruption(settings.epochs);
+        let engine = k::Engine::new(&config)
+            .map_err(|e| Error::Config(format!("the Kiln engine refused the settings: {e}")))?;
+        let module = match deadline {
+            Some(d) => k::Module::new_until(&engine, bytes, d),
+            None => k::Module::new(&engine, bytes),
+        }
+        .map_err(|e| {
+            if e.downcast_ref::<k::TrapCode>() == Some(&k::TrapCode::Interrupted) {
+                Failure::Interrupted
+            } else {
+                Failure::Error(module_error(e))
+            }
+        })?;
+        Ok(KilnModule {
+            engine,
+            module,
+            settings: *settings,
+        })
+    }
+
+    /// What its engine is configured with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
 }
 
 /// Kiln's `StoreLimits`, recording each refusal in the sandbox's log.
@@ -78,31 +126,29 @@ impl k::ResourceLimiter for Limiter {
 
 /// A sandbox on Kiln.
 pub(crate) struct KilnBackend {
-    id: u64,
-    limits: Limits,
-    log: HitLog,
-    store: k::Store<State>,
+    pub(super) gate: Gate,
+    store: k::Store<HostState>,
     instance: k::Instance,
     stdout: Option<OutputPipe>,
     stderr: Option<OutputPipe>,
 }
 
 impl KilnBackend {
-    pub fn new(opt: OptimizationLevel, s: Setup<'_>) -> Result<Self, Error> {
-        let mut config = k::Config::new();
-        config
-            .opt_level(opt.to_kiln())
-            .max_wasm_stack(s.limits.wasm_stack)
-            .consume_fuel(s.limits.fuel.is_some())
-            .epoch_interruption(s.limits.timeout.is_some());
-        let engine = k::Engine::new(&config)
-            .map_err(|e| Error::Config(format!("the Kiln engine refused the settings: {e}")))?;
-        let module = k::Module::new(&engine, s.bytes).map_err(module_error)?;
-
-        let mut linker = k::Linker::<State>::new(&engine);
+    pub fn new(code: &KilnModule, s: Setup<'_>) -> Result<Self, Error> {
+        let engine = &code.engine;
+        let module = &code.module;
+        let mut linker = k::Linker::<HostState>::new(engine);
         if s.wasi.enabled {
-            kiln_wasi::add_to_linker(&mut linker, |state: &mut State| &mut state.wasi)
+            kiln_wasi::add_to_linker(&mut linker, |state: &mut HostState| &mut state.wasi)
                 .map_err(|e| Error::Runtime(format!("cannot define WASI: {e}")))?;
+        }
+        for h in s.host {
+            h.define(&mut linker).map_err(|e| {
+                Error::Config(format!(
+                    "host function `{}::{}` cannot be defined: {e}",
+                    h.module, h.name
+                ))
+            })?;
         }
         let module_imports: Vec<Import> = module
             .imports()
@@ -117,7 +163,8 @@ impl KilnBackend {
         })?;
 
         let (wasi, stdout, stderr) = wasi_ctx(s.wasi)?;
-        let mut store = k::Store::new(&engine, State { wasi });
+        let mut store = k::Store::new(engine, HostState { wasi });
+        check_host_types(s.id, &linker, &mut store, module, s.host)?;
         let mut store_limits = k::StoreLimits::new();
         if let Some(bytes) = s.limits.memory {
             store_limits = store_limits.total_memory(bytes);
@@ -129,23 +176,40 @@ impl KilnBackend {
             inner: store_limits,
             log: s.log.clone(),
         });
-
-        let instance = enter(s.id, s.limits, &s.log, &mut store, |store| {
-            linker.instantiate(store, &module)
-        })?;
-        let mut this = KilnBackend {
+        let interrupter = if code.settings.epochs {
+            Some(Interrupter::Kiln(store.interrupt_handle().map_err(
+                |e| Error::Runtime(format!("cannot make an interrupt handle: {e}")),
+            )?))
+        } else {
+            None
+        };
+        let gate = Gate {
             id: s.id,
             limits: s.limits.clone(),
             log: s.log,
+            fuel: code.settings.fuel,
+            epochs: code.settings.epochs,
+            interrupter,
+            cancel: s.cancel,
+        };
+
+        let instance = enter(&gate, &mut store, Some(s.started), |store| {
+            linker.instantiate(store, module)
+        })?;
+        let mut this = KilnBackend {
+            gate,
             store,
             instance,
             stdout,
             stderr,
         };
-        // A WASI reactor initializes itself once, before any call.
+        // A WASI reactor initializes itself once, before any call, within the build's
+        // time.
         if let Some(init) = this.instance.get_func(&this.store, "_initialize") {
             if let Ok(init) = init.typed::<(), ()>(&this.store) {
-                this.enter(|store| init.call(store, ()))?;
+                enter(&this.gate, &mut this.store, Some(s.started), |store| {
+                    init.call(store, ())
+                })?;
             }
         }
         Ok(this)
@@ -153,9 +217,9 @@ impl KilnBackend {
 
     fn enter<T>(
         &mut self,
-        f: impl FnOnce(&mut k::Store<State>) -> k::Result<T>,
+        f: impl FnOnce(&mut k::Store<HostState>) -> k::Result<T>,
     ) -> Result<T, Error> {
-        enter(self.id, &self.limits, &self.log, &mut self.store, f)
+        enter(&self.gate, &mut self.store, None, f)
     }
 
     fn func(&self, name: &str) -> Result<k::Func, Error> {
@@ -218,6 +282,32 @@ impl KilnBackend {
         self.instance.get_func(&self.store, name).is_some()
     }
 
+    pub fn export_signature(&mut self, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
+        let func = self.instance.get_func(&self.store, name)?;
+        Some(self.signature(&func))
+    }
+
+    fn memory(&self) -> Result<k::Memory, Error> {
+        self.instance
+            .get_memory(&self.store, MEMORY)
+            .ok_or_else(no_memory)
+    }
+
+    pub fn memory_size(&mut self) -> Result<u64, Error> {
+        Ok(self.memory()?.data_size(&self.store) as u64)
+    }
+
+    pub fn read_memory(&mut self, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+        let data = self.memory()?.data(&self.store);
+        read_range(data, offset, len)
+    }
+
+    pub fn write_memory(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        let memory = self.memory()?;
+        let data = memory.data_mut(&mut self.store);
+        write_range(data, offset, bytes)
+    }
+
     pub fn stdout(&self) -> Vec<u8> {
         self.stdout
             .as_ref()
@@ -233,25 +323,78 @@ impl KilnBackend {
     }
 }
 
-/// Runs `f` as one entry into the guest: fresh fuel and deadline, failures judged by
-/// [`Entry::fail`].
-fn enter<T>(
+/// Refuses a host function the module imports with another type, naming both.
+fn check_host_types(
     id: u64,
-    limits: &Limits,
-    log: &HitLog,
-    store: &mut k::Store<State>,
-    f: impl FnOnce(&mut k::Store<State>) -> k::Result<T>,
+    linker: &k::Linker<HostState>,
+    store: &mut k::Store<HostState>,
+    module: &k::Module,
+    host: &[HostFunc],
+) -> Result<(), Error> {
+    let mut refused = Vec::new();
+    for (m, n, ty) in module.imports() {
+        if !host.iter().any(|h| h.module == m && h.name == n) {
+            continue;
+        }
+        let reason = match (&ty, linker.get(&mut *store, m, n)) {
+            (k::ExternType::Func(want), Some(k::Extern::Func(f))) => {
+                let have = f.ty(&*store);
+                if have == *want {
+                    continue;
+                }
+                format!(
+                    "the host function is {}, but the module imports it as {}",
+                    func_signature(&have),
+                    func_signature(want)
+                )
+            }
+            _ => format!(
+                "the module imports a {}, but it is a host function",
+                extern_kind(&ty)
+            ),
+        };
+        crate::audit::import_refused(id, m, n, &reason);
+        refused.push(format!("import `{m}::{n}`: {reason}"));
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Link(refused.join("; ")))
+    }
+}
+
+fn func_signature(ty: &k::FuncType) -> String {
+    let p: Vec<ValType> = ty.params().iter().map(|&t| val_type(t)).collect();
+    let r: Vec<ValType> = ty.results().iter().map(|&t| val_type(t)).collect();
+    signature(&p, &r)
+}
+
+/// Runs `f` as one entry into the guest: fresh fuel and deadline (what the timeout
+/// leaves since `started`, or all of it), the running call armed for cancellation,
+/// failures judged by [`crate::outcome::Entry::fail`].
+fn enter<T>(
+    gate: &Gate,
+    store: &mut k::Store<HostState>,
+    started: Option<Instant>,
+    f: impl FnOnce(&mut k::Store<HostState>) -> k::Result<T>,
 ) -> Result<T, Error> {
-    let entry = Entry::begin(id, limits, log);
-    if let Some(fuel) = limits.fuel {
+    let entry = gate.begin(started);
+    if let Some(fuel) = gate.fuel() {
         store
             .set_fuel(fuel)
             .map_err(|e| Error::Runtime(format!("cannot set fuel: {e}")))?;
     }
-    if let Some(timeout) = limits.timeout {
-        store
-            .set_timeout(timeout)
-            .map_err(|e| Error::Runtime(format!("cannot set the timeout: {e}")))?;
+    if gate.epochs {
+        // A new deadline also withdraws an earlier call's interrupt.
+        let set = match entry.remaining() {
+            Some(left) if left.is_zero() => return Err(entry.fail(Failure::Interrupted)),
+            Some(left) => store.set_timeout(left),
+            None => store.set_epoch_deadline(u64::MAX),
+        };
+        set.map_err(|e| Error::Runtime(format!("cannot set the deadline: {e}")))?;
+    }
+    if let Err(f) = gate.arm() {
+        return Err(entry.fail(f));
     }
     f(store).map_err(|e| entry.fail(failure(e)))
 }
@@ -268,7 +411,17 @@ fn failure(e: k::Error) -> Failure {
             k::TrapCode::StackOverflow => Failure::StackOverflow,
             code => Failure::Trap {
                 code: trap_code(code),
-                backtrace: t.backtrace().iter().map(ToString::to_string).collect(),
+                backtrace: t
+                    .backtrace()
+                    .iter()
+                    .map(|f| {
+                        frame_name(
+                            f.module_name.as_deref(),
+                            f.func_name.as_deref(),
+                            f.func_index,
+                        )
+                    })
+                    .collect(),
             },
         },
         k::ErrorKind::ResourceExhausted(hit) => match resource_kind(hit.kind) {
@@ -285,6 +438,7 @@ fn failure(e: k::Error) -> Failure {
         k::ErrorKind::Link(m) => Error::Link(m.clone()).into(),
         k::ErrorKind::Type(m) => Error::Type(m.clone()).into(),
         k::ErrorKind::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())).into(),
+        k::ErrorKind::Host(h) => Error::Host(error_chain(&**h)).into(),
         _ => Error::Runtime(e.to_string()).into(),
     }
 }
@@ -372,6 +526,9 @@ fn extern_kind(ty: &k::ExternType) -> &'static str {
 /// The guest's WASI context and the pipes capturing its output.
 fn wasi_ctx(w: &WasiSettings) -> Result<(WasiCtx, Option<OutputPipe>, Option<OutputPipe>), Error> {
     let mut b = WasiCtxBuilder::new();
+    if let Some(bytes) = &w.stdin {
+        b.stdin(Stdin::Bytes(bytes.clone()));
+    }
     for a in &w.args {
         b.arg(a.as_str());
     }

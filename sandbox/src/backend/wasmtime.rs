@@ -5,22 +5,92 @@
 //! does), `.fuel` is `Config::consume_fuel` plus `Store::set_fuel` before each entry,
 //! `.timeout` is `Config::epoch_interruption` plus a deadline of one tick and a
 //! watchdog thread per entry that ticks the (sandbox-owned) engine when the timeout
-//! passes, `.max_wasm_stack` is `Config::max_wasm_stack`.
+//! passes, `.max_wasm_stack` is `Config::max_wasm_stack`. A cancelled call is stopped
+//! by ticking the engine too.
+//!
+//! Wasmtime cannot stop a compilation: with a timeout, the module is compiled on a
+//! helper thread, and a build whose deadline passes first returns the time limit while
+//! that thread finishes (its result is dropped).
+//!
+//! Host functions and `SandboxModule` are refused on this backend (by the builder).
 
-use super::{frame_name, Setup};
+use super::{frame_name, no_memory, read_range, write_range, EngineSettings, Gate, Setup, MEMORY};
+use crate::cancel::Interrupter;
 use crate::error::{Error, TrapCode};
 use crate::imports::{self, Import};
-use crate::limits::{Growth, HitLog, Limits};
-use crate::outcome::{Entry, Failure};
+use crate::limits::Growth;
+use crate::outcome::Failure;
 use crate::value::{check_args, check_no_refs, signature, Val, ValType, WasmValues};
 use crate::wasi::WasiSettings;
 use ::wasmtime as w;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// A module compiled for its own Wasmtime engine (one sandbox's).
+#[derive(Clone)]
+pub(crate) struct WasmtimeModule {
+    engine: w::Engine,
+    module: w::Module,
+    settings: EngineSettings,
+}
+
+impl WasmtimeModule {
+    /// Configures an engine for `settings` and compiles `bytes` on it; past
+    /// `deadline`, gives up with `Failure::Interrupted` (the compilation finishes on
+    /// its thread, unused).
+    pub fn compile(
+        settings: &EngineSettings,
+        bytes: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<WasmtimeModule, Failure> {
+        let mut config = w::Config::new();
+        config
+            .max_wasm_stack(settings.wasm_stack)
+            .consume_fuel(settings.fuel)
+            .epoch_interruption(settings.epochs);
+        let engine = w::Engine::new(&config).map_err(|e| {
+            Error::Config(format!(
+                "the Wasmtime engine refused the settings: {}",
+                chain(&e)
+            ))
+        })?;
+        let module = match deadline {
+            None => w::Module::new(&engine, bytes).map_err(|e| Error::Module(chain(&e)))?,
+            Some(deadline) => {
+                let (send, receive) = mpsc::channel();
+                let (e, b) = (engine.clone(), bytes.to_vec());
+                std::thread::Builder::new()
+                    .name("kiln-sandbox-compile".into())
+                    .spawn(move || {
+                        // The receiver is gone when the build gave up.
+                        let _ = send.send(w::Module::new(&e, &b).map_err(|e| chain(&e)));
+                    })
+                    .map_err(|e| Error::Runtime(format!("cannot start a compile thread: {e}")))?;
+                match receive.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(m) => m.map_err(Error::Module)?,
+                    Err(mpsc::RecvTimeoutError::Timeout) => return Err(Failure::Interrupted),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        return Err(Error::Runtime("Wasmtime's compilation panicked".into()).into())
+                    }
+                }
+            }
+        };
+        Ok(WasmtimeModule {
+            engine,
+            module,
+            settings: *settings,
+        })
+    }
+
+    /// What its engine is configured with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
+    }
+}
 
 /// The store's data.
 struct State {
@@ -93,9 +163,7 @@ impl Drop for Watchdog {
 
 /// A sandbox on Wasmtime.
 pub(crate) struct WasmtimeBackend {
-    id: u64,
-    limits: Limits,
-    log: HitLog,
+    pub(super) gate: Gate,
     store: w::Store<State>,
     instance: w::Instance,
     stdout: Option<MemoryOutputPipe>,
@@ -103,21 +171,9 @@ pub(crate) struct WasmtimeBackend {
 }
 
 impl WasmtimeBackend {
-    pub fn new(s: Setup<'_>) -> Result<Self, Error> {
-        let mut config = w::Config::new();
-        config
-            .max_wasm_stack(s.limits.wasm_stack)
-            .consume_fuel(s.limits.fuel.is_some())
-            .epoch_interruption(s.limits.timeout.is_some());
-        let engine = w::Engine::new(&config).map_err(|e| {
-            Error::Config(format!(
-                "the Wasmtime engine refused the settings: {}",
-                chain(&e)
-            ))
-        })?;
-        let module = w::Module::new(&engine, s.bytes).map_err(|e| Error::Module(chain(&e)))?;
-
-        let mut linker = w::Linker::<State>::new(&engine);
+    pub fn new(code: &WasmtimeModule, s: Setup<'_>) -> Result<Self, Error> {
+        let (engine, module) = (&code.engine, &code.module);
+        let mut linker = w::Linker::<State>::new(engine);
         if s.wasi.enabled {
             wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut State| &mut state.wasi)
                 .map_err(|e| Error::Runtime(format!("cannot define WASI: {}", chain(&e))))?;
@@ -128,7 +184,7 @@ impl WasmtimeBackend {
             wasi,
             limiter: Limiter(Growth::new(s.limits, s.log.clone())),
         };
-        let mut store = w::Store::new(&engine, state);
+        let mut store = w::Store::new(engine, state);
         store.limiter(|state| &mut state.limiter);
 
         let module_imports: Vec<Import> = module
@@ -143,24 +199,37 @@ impl WasmtimeBackend {
             linker.get(&mut store, m, n).is_ok()
         })?;
 
-        let instance = enter(s.id, s.limits, &s.log, &mut store, |store| {
-            linker.instantiate(store, &module)
-        })?;
-        let mut this = WasmtimeBackend {
+        let gate = Gate {
             id: s.id,
             limits: s.limits.clone(),
             log: s.log,
+            fuel: code.settings.fuel,
+            epochs: code.settings.epochs,
+            interrupter: code
+                .settings
+                .epochs
+                .then(|| Interrupter::Wasmtime(engine.clone())),
+            cancel: s.cancel,
+        };
+        let instance = enter(&gate, &mut store, Some(s.started), |store| {
+            linker.instantiate(store, module)
+        })?;
+        let mut this = WasmtimeBackend {
+            gate,
             store,
             instance,
             stdout,
             stderr,
         };
-        // A WASI reactor initializes itself once, before any call.
+        // A WASI reactor initializes itself once, before any call, within the build's
+        // time.
         if let Ok(init) = this
             .instance
             .get_typed_func::<(), ()>(&mut this.store, "_initialize")
         {
-            this.enter(|store| init.call(store, ()))?;
+            enter(&this.gate, &mut this.store, Some(s.started), |store| {
+                init.call(store, ())
+            })?;
         }
         Ok(this)
     }
@@ -169,7 +238,7 @@ impl WasmtimeBackend {
         &mut self,
         f: impl FnOnce(&mut w::Store<State>) -> w::Result<T>,
     ) -> Result<T, Error> {
-        enter(self.id, &self.limits, &self.log, &mut self.store, f)
+        enter(&self.gate, &mut self.store, None, f)
     }
 
     fn func(&mut self, name: &str) -> Result<w::Func, Error> {
@@ -240,6 +309,34 @@ impl WasmtimeBackend {
         self.instance.get_func(&mut self.store, name).is_some()
     }
 
+    pub fn export_signature(&mut self, name: &str) -> Option<(Vec<ValType>, Vec<ValType>)> {
+        let func = self.instance.get_func(&mut self.store, name)?;
+        Some(self.signature(&func))
+    }
+
+    fn memory(&mut self) -> Result<w::Memory, Error> {
+        self.instance
+            .get_memory(&mut self.store, MEMORY)
+            .ok_or_else(no_memory)
+    }
+
+    pub fn memory_size(&mut self) -> Result<u64, Error> {
+        let memory = self.memory()?;
+        Ok(memory.data_size(&self.store) as u64)
+    }
+
+    pub fn read_memory(&mut self, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+        let memory = self.memory()?;
+        let data = memory.data(&self.store);
+        read_range(data, offset, len)
+    }
+
+    pub fn write_memory(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        let memory = self.memory()?;
+        let data = memory.data_mut(&mut self.store);
+        write_range(data, offset, bytes)
+    }
+
     pub fn stdout(&self) -> Vec<u8> {
         self.stdout
             .as_ref()
@@ -255,28 +352,34 @@ impl WasmtimeBackend {
     }
 }
 
-/// Runs `f` as one entry into the guest: fresh fuel and deadline, failures judged by
-/// [`Entry::fail`].
+/// Runs `f` as one entry into the guest: fresh fuel and deadline (what the timeout
+/// leaves since `started`, or all of it), the running call armed for cancellation,
+/// failures judged by [`crate::outcome::Entry::fail`].
 fn enter<T>(
-    id: u64,
-    limits: &Limits,
-    log: &HitLog,
+    gate: &Gate,
     store: &mut w::Store<State>,
+    started: Option<Instant>,
     f: impl FnOnce(&mut w::Store<State>) -> w::Result<T>,
 ) -> Result<T, Error> {
-    let entry = Entry::begin(id, limits, log);
-    if let Some(fuel) = limits.fuel {
+    let entry = gate.begin(started);
+    if let Some(fuel) = gate.fuel() {
         store
             .set_fuel(fuel)
             .map_err(|e| Error::Runtime(format!("cannot set fuel: {}", chain(&e))))?;
     }
-    let watchdog = match limits.timeout {
-        Some(timeout) => {
-            store.set_epoch_deadline(1);
-            Some(Watchdog::start(store.engine(), timeout)?)
-        }
+    if gate.epochs {
+        // The next tick of the sandbox's engine (the watchdog's or a cancellation's)
+        // interrupts the guest.
+        store.set_epoch_deadline(1);
+    }
+    let watchdog = match entry.remaining() {
+        Some(left) if left.is_zero() => return Err(entry.fail(Failure::Interrupted)),
+        Some(left) => Some(Watchdog::start(store.engine(), left)?),
         None => None,
     };
+    if let Err(f) = gate.arm() {
+        return Err(entry.fail(f));
+    }
     let r = f(store);
     drop(watchdog);
     r.map_err(|e| entry.fail(failure(&e)))
@@ -387,6 +490,9 @@ fn wasi_ctx(
     Error,
 > {
     let mut b = WasiCtxBuilder::new();
+    if let Some(bytes) = &w.stdin {
+        b.stdin(MemoryInputPipe::new(bytes.clone()));
+    }
     for a in &w.args {
         b.arg(a);
     }
