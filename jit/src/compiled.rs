@@ -30,6 +30,23 @@ pub enum LibCall {
     X86Pshufb,
 }
 
+impl LibCall {
+    /// Every routine, in a fixed order (an artifact records a libcall by its index).
+    pub const ALL: &'static [LibCall] = &[
+        LibCall::CeilF32,
+        LibCall::CeilF64,
+        LibCall::FloorF32,
+        LibCall::FloorF64,
+        LibCall::TruncF32,
+        LibCall::TruncF64,
+        LibCall::NearestF32,
+        LibCall::NearestF64,
+        LibCall::FmaF32,
+        LibCall::FmaF64,
+        LibCall::X86Pshufb,
+    ];
+}
+
 /// A reference from generated code to a routine, patched when the code is published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Relocation {

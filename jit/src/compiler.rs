@@ -206,6 +206,50 @@ impl Compiler {
         (isa.triple().to_string(), shared.chain(target).collect())
     }
 
+    /// Everything that decides the generated code, as `(name, value)`: what a compiled
+    /// artifact must match to run on this compiler. Names start with `target`, `cpu.`
+    /// (the ISA's flags: CPU features), `cranelift.` (shared settings) or `kiln.`
+    /// (Kiln's own). The verifier and the thread count are left out: they change how
+    /// code is compiled, not the code.
+    pub fn fingerprint(&self) -> Vec<(String, String)> {
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = &**self.isa;
+        let mut out = vec![("target".to_string(), isa.triple().to_string())];
+        out.extend(
+            isa.flags()
+                .iter()
+                .filter(|v| v.name != "enable_verifier")
+                .map(|v| (format!("cranelift.{}", v.name), v.value_string())),
+        );
+        out.extend(
+            isa.isa_flags()
+                .into_iter()
+                .map(|v| (format!("cpu.{}", v.name), v.value_string())),
+        );
+        let c = &self.config;
+        out.extend([
+            ("kiln.opt_level".to_string(), format!("{:?}", c.opt_level)),
+            (
+                "kiln.memory_reservation".to_string(),
+                c.tunables.memory_reservation.to_string(),
+            ),
+            (
+                "kiln.memory_guard".to_string(),
+                c.tunables.memory_guard.to_string(),
+            ),
+            ("kiln.fuel".to_string(), format!("{:?}", c.fuel)),
+            (
+                "kiln.epoch_interruption".to_string(),
+                c.epoch_interruption.to_string(),
+            ),
+            (
+                "kiln.spectre_guards".to_string(),
+                c.spectre_guards.to_string(),
+            ),
+            ("kiln.compile_budget".to_string(), format!("{:?}", c.budget)),
+        ]);
+        out
+    }
+
     fn pinned(&self) -> Pinned {
         Pinned::for_config(self.config.fuel.is_some())
     }

@@ -38,6 +38,7 @@ pub struct Config {
     pub(crate) max_module_size: u64,
     pub(crate) compile_budget: CompileBudget,
     pub(crate) module_limits: ModuleLimits,
+    pub(crate) artifact_key: Option<crate::ArtifactKey>,
 }
 
 impl Default for Config {
@@ -61,6 +62,7 @@ impl Default for Config {
             max_module_size: crate::source::DEFAULT_MAX_MODULE_SIZE,
             compile_budget: CompileBudget::default(),
             module_limits: ModuleLimits::default(),
+            artifact_key: None,
         }
     }
 }
@@ -209,6 +211,14 @@ impl Config {
 
     /// Address space reserved per linear memory and the guard after it (defaults
     /// 4 GiB and 32 MiB). With a reservation below 4 GiB, every access is bounds-checked.
+    /// The key that authenticates this engine's artifacts (`Module::serialize`,
+    /// `Module::deserialize`). Without one, an engine with a code cache uses the key
+    /// file in the cache directory, and any other engine a key made for this process.
+    pub fn artifact_key(&mut self, key: crate::ArtifactKey) -> &mut Self {
+        self.artifact_key = Some(key);
+        self
+    }
+
     pub fn memory_reservation(&mut self, reservation: u64, guard: u64) -> &mut Self {
         self.memory_reservation = reservation;
         self.memory_guard = guard;
@@ -232,6 +242,10 @@ struct EngineInner {
     /// Stores to interrupt when the epoch passes their deadline.
     pub(crate) interruptible: crate::vm::Interruptible,
     compiler: Compiler,
+    /// Every setting that decides generated code (an artifact must match it).
+    fingerprint: Vec<(String, String)>,
+    /// Authenticates artifacts.
+    artifact_key: crate::ArtifactKey,
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature id.
     host_trampolines: Mutex<HashMap<u32, Arc<CodeMemory>>>,
@@ -290,8 +304,25 @@ impl Engine {
             spectre_guards: config.spectre_guards,
             budget: config.compile_budget,
         })?;
+        let mut fingerprint = compiler.fingerprint();
+        fingerprint.extend([
+            (
+                "kiln.code_placement".to_string(),
+                format!("{:?}", config.code_placement),
+            ),
+            (
+                "kiln.memory_init_cow".to_string(),
+                config.memory_init_cow.to_string(),
+            ),
+        ]);
+        let artifact_key = match &config.artifact_key {
+            Some(k) => k.clone(),
+            None => crate::ArtifactKey::process()?,
+        };
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
+            fingerprint,
+            artifact_key,
             epoch: AtomicU64::new(0),
             ticker: OnceLock::new(),
             interruptible: Default::default(),
@@ -338,6 +369,15 @@ impl Engine {
     /// CPU features included (`kiln settings` prints them).
     pub fn settings(&self) -> (String, Vec<(String, String)>) {
         self.0.compiler.settings()
+    }
+
+    /// Every setting that decides the code this engine generates, as `(name, value)`.
+    pub(crate) fn fingerprint(&self) -> &[(String, String)] {
+        &self.0.fingerprint
+    }
+
+    pub(crate) fn artifact_key(&self) -> &crate::ArtifactKey {
+        &self.0.artifact_key
     }
 
     /// Whether two handles are the same engine.

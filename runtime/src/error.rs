@@ -32,6 +32,9 @@ pub enum ErrorKind {
     Config(String),
     /// A resource limit refused a request (at instantiation or creation).
     ResourceExhausted(crate::LimitHit),
+    /// A compiled artifact was refused (another build, settings or key; changed or
+    /// cut off); nothing of it ran.
+    IncompatibleArtifact(crate::ArtifactError),
 }
 
 impl Error {
@@ -174,6 +177,7 @@ impl fmt::Display for Error {
             ErrorKind::Io(e) => write!(f, "{e}"),
             ErrorKind::Config(m) => write!(f, "configuration: {m}"),
             ErrorKind::ResourceExhausted(hit) => write!(f, "resource limit: {hit}"),
+            ErrorKind::IncompatibleArtifact(e) => write!(f, "artifact refused: {e}"),
         }
     }
 }
@@ -191,6 +195,7 @@ impl std::error::Error for Error {
             ErrorKind::Compile(e) => Some(e),
             ErrorKind::Host(e) => Some(&**e),
             ErrorKind::Io(e) => Some(e),
+            ErrorKind::IncompatibleArtifact(e) => Some(e),
             _ => None,
         }
     }

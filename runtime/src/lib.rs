@@ -67,6 +67,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod artifact;
 mod bulk;
 mod deadline;
 mod engine;
@@ -87,6 +88,7 @@ mod values;
 #[allow(unsafe_code, reason = "vm is the unsafe floor of the runtime")]
 mod vm;
 
+pub use artifact::{ArtifactError, ArtifactKey, ArtifactRefusal};
 pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{
     CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, ModuleLimits, OptLevel,

@@ -17,7 +17,6 @@ pub(crate) struct ModuleInner {
     pub(crate) info: ModuleInfo,
     pub(crate) offsets: VmOffsets,
     /// Keeps the code mapped while any instance or function of the module lives.
-    #[allow(dead_code, reason = "owned to keep the code mapped")]
     pub(crate) code: Arc<CodeMemory>,
     /// Engine-wide signature ids by `TypeIndex`.
     pub(crate) type_ids: Vec<u32>,
@@ -28,6 +27,9 @@ pub(crate) struct ModuleInner {
     /// The defined memory's contents after its active data segments, when instances
     /// map it instead of copying the segments (see [`memory_image`]).
     pub(crate) memory_image: Option<MemoryImage>,
+    /// For each `TypeIndex`, the index among the code's array trampolines (after the
+    /// defined functions) of its trampoline: what an artifact records.
+    pub(crate) array_trampoline_of_type: Vec<Option<u32>>,
 }
 
 /// A compiled module. Cheap to clone.
@@ -135,22 +137,39 @@ impl Module {
         }
         let code =
             CodeMemory::publish(&pieces, info.names.clone(), engine.config().code_placement)?;
-        if engine.config().perf_map {
-            crate::perf_map::record(&code)?;
-        }
-        let n = compiled.functions.len();
-        let func_code = (0..n).map(|i| code.function_address(i) as usize).collect();
-        let array_trampolines = compiled
-            .array_trampoline_of_type
-            .iter()
-            .map(|t| t.map(|t| code.function_address(n + t as usize) as usize))
-            .collect();
-        let type_ids = info.types.iter().map(|t| engine.type_id(t)).collect();
         let memory_image = if engine.config().memory_init_cow {
             memory_image(&info)
         } else {
             None
         };
+        Module::assemble(
+            engine,
+            info,
+            code,
+            compiled.array_trampoline_of_type,
+            memory_image,
+        )
+    }
+
+    /// A module from its published code: `code` holds the defined functions in order,
+    /// then the array trampolines that `array_trampoline_of_type` indexes.
+    pub(crate) fn assemble(
+        engine: &Engine,
+        info: ModuleInfo,
+        code: Arc<CodeMemory>,
+        array_trampoline_of_type: Vec<Option<u32>>,
+        memory_image: Option<MemoryImage>,
+    ) -> Result<Module> {
+        if engine.config().perf_map {
+            crate::perf_map::record(&code)?;
+        }
+        let n = info.num_defined_funcs() as usize;
+        let func_code = (0..n).map(|i| code.function_address(i) as usize).collect();
+        let array_trampolines = array_trampoline_of_type
+            .iter()
+            .map(|t| t.map(|t| code.function_address(n + t as usize) as usize))
+            .collect();
+        let type_ids = info.types.iter().map(|t| engine.type_id(t)).collect();
         Ok(Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             offsets: VmOffsets::new(&info),
@@ -160,6 +179,7 @@ impl Module {
             func_code,
             array_trampolines,
             memory_image,
+            array_trampoline_of_type,
         })))
     }
 

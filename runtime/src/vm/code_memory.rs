@@ -4,7 +4,7 @@
 use super::libcalls;
 use super::mmap::Mmap;
 use kiln_frontend::{FuncIndex, Names};
-use kiln_jit::{CodePlacement, CompiledFunction, RelocTarget, TrapKind, PLACEMENT_LINE};
+use kiln_jit::{CodePlacement, CompiledFunction, LibCall, RelocTarget, TrapKind, PLACEMENT_LINE};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, RwLock};
@@ -34,7 +34,41 @@ pub struct CodeMemory {
     functions: Vec<FunctionLoc>,
     /// `(offset from start, kind)`, sorted.
     traps: Vec<(usize, TrapKind)>,
+    /// Absolute libcall addresses patched into the code: `(offset, routine, addend)`.
+    libcalls: Vec<(usize, LibCall, i64)>,
     names: Names,
+}
+
+/// Where everything lies in a code memory's text: what an artifact records so that
+/// the text can be used again ([`CodeMemory::load`]) without the compiled functions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeLayout {
+    /// Length of the text in bytes.
+    pub len: usize,
+    /// `(start, end, symbol)` of each function, in publishing order.
+    pub functions: Vec<(usize, usize, Symbol)>,
+    /// `(offset, kind)` of each trapping instruction, sorted.
+    pub traps: Vec<(usize, TrapKind)>,
+    /// `(offset, routine, addend)` of each absolute libcall address to patch in.
+    pub libcalls: Vec<(usize, LibCall, i64)>,
+}
+
+/// Text to load: bytes to copy, or (preferably) a page-aligned range of a file that is
+/// exclusively ours (see `ArtifactFile::mappable`), mapped without copying.
+#[derive(Debug, Clone, Copy)]
+pub enum CodeSource<'a> {
+    /// Copy these bytes.
+    Bytes(&'a [u8]),
+    /// Map `bytes.len()` bytes of `file` at `offset`; `bytes` are the same contents,
+    /// copied instead if the file cannot be mapped executable (a `noexec` mount).
+    File {
+        /// The file.
+        file: &'a std::fs::File,
+        /// Where the text starts in it.
+        offset: u64,
+        /// The text.
+        bytes: &'a [u8],
+    },
 }
 
 /// A frame of a backtrace, resolved.
@@ -71,6 +105,7 @@ impl CodeMemory {
         mmap.make_accessible(0, len)?;
         let mut locs = Vec::with_capacity(functions.len());
         let mut traps = Vec::new();
+        let mut libcalls = Vec::new();
         for ((f, symbol), &start) in functions.iter().zip(&starts) {
             // SAFETY: `[start, start + code.len())` lies within the fresh read-write
             // mapping (sizes computed above) and nothing else refers to it yet.
@@ -85,17 +120,12 @@ impl CodeMemory {
                 let at = start + r.offset as usize;
                 match r.target {
                     RelocTarget::LibCall(lc) => {
-                        let target = libcalls::address(lc).ok_or_else(|| {
-                            io::Error::other(format!("no {lc:?} routine on this host"))
-                        })?;
-                        let value = (target as i64).wrapping_add(r.addend);
                         assert!(
                             at + 8 <= start + f.code.len(),
                             "relocation inside the function"
                         );
-                        // SAFETY: `at .. at + 8` is inside this function's code
-                        // (asserted), in our writable mapping; the write may be unaligned.
-                        unsafe { mmap.as_ptr().add(at).cast::<i64>().write_unaligned(value) };
+                        patch_libcall(&mut mmap, at, lc, r.addend)?;
+                        libcalls.push((at, lc, r.addend));
                     }
                     RelocTarget::Function(callee) => {
                         let callee_start = *starts.get(callee.index()).ok_or_else(|| {
@@ -128,10 +158,92 @@ impl CodeMemory {
             mmap,
             functions: locs,
             traps,
+            libcalls,
             names,
         });
         register(&code);
         Ok(code)
+    }
+
+    /// Publishes text laid out as `layout` says, from an artifact: mapped from its file
+    /// when `source` allows and no libcall needs patching, otherwise with only the
+    /// patched pages (or, from bytes, all of it) copied. Libcall addresses are patched
+    /// before the pages become executable. A layout that does not fit the text is an
+    /// `InvalidData` error, never an out-of-bounds write.
+    pub fn load(source: CodeSource<'_>, layout: CodeLayout, names: Names) -> io::Result<Arc<Self>> {
+        let bytes = match source {
+            CodeSource::Bytes(b) | CodeSource::File { bytes: b, .. } => b,
+        };
+        check_layout(&layout, bytes.len())?;
+        let mapped = match source {
+            CodeSource::File { file, offset, .. } if !bytes.is_empty() => {
+                map_text(file, offset, bytes.len(), &layout.libcalls).ok()
+            }
+            _ => None,
+        };
+        let mmap = match mapped {
+            Some(m) => m,
+            None => {
+                let mut mmap = Mmap::reserve(bytes.len().max(1))?;
+                let len = mmap.len();
+                mmap.make_accessible(0, len)?;
+                // SAFETY: the fresh read-write mapping is at least `bytes.len()` long
+                // and nothing else refers to it yet.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), mmap.as_ptr(), bytes.len())
+                };
+                for &(at, lc, addend) in &layout.libcalls {
+                    patch_libcall(&mut mmap, at, lc, addend)?;
+                }
+                mmap.make_executable(0, len)?;
+                mmap
+            }
+        };
+        let code = Arc::new(CodeMemory {
+            mmap,
+            functions: layout
+                .functions
+                .into_iter()
+                .map(|(start, end, symbol)| FunctionLoc { start, end, symbol })
+                .collect(),
+            traps: layout.traps,
+            libcalls: layout.libcalls,
+            names,
+        });
+        register(&code);
+        Ok(code)
+    }
+
+    /// The layout of this code's text, for an artifact.
+    pub fn layout(&self) -> CodeLayout {
+        CodeLayout {
+            len: self.text_len(),
+            functions: self
+                .functions
+                .iter()
+                .map(|f| (f.start, f.end, f.symbol))
+                .collect(),
+            traps: self.traps.clone(),
+            libcalls: self.libcalls.clone(),
+        }
+    }
+
+    /// A copy of the text, with the process-specific libcall addresses zeroed (so the
+    /// same module gives the same bytes in every process).
+    pub fn text(&self) -> Vec<u8> {
+        let len = self.text_len();
+        // SAFETY: `[0, len)` lies within the published mapping, which is readable and
+        // never written after publishing.
+        let mut text = unsafe { std::slice::from_raw_parts(self.mmap.as_ptr(), len) }.to_vec();
+        for &(at, _, _) in &self.libcalls {
+            text[at..at + 8].fill(0);
+        }
+        text
+    }
+
+    /// Where the last function ends.
+    fn text_len(&self) -> usize {
+        self.functions.iter().map(|f| f.end).max().unwrap_or(0)
     }
 
     /// Address of the `i`th published function.
@@ -197,6 +309,66 @@ unsafe impl Send for Registry {}
 unsafe impl Sync for Registry {}
 
 static REGISTRY: RwLock<Registry> = RwLock::new(Registry(BTreeMap::new()));
+
+/// Writes the address of `lc` plus `addend` at `at`.
+fn patch_libcall(mmap: &mut Mmap, at: usize, lc: LibCall, addend: i64) -> io::Result<()> {
+    let target = libcalls::address(lc)
+        .ok_or_else(|| io::Error::other(format!("no {lc:?} routine on this host")))?;
+    let value = (target as i64).wrapping_add(addend);
+    assert!(at + 8 <= mmap.len(), "relocation inside the mapping");
+    // SAFETY: `at .. at + 8` is inside the mapping (asserted), which the caller has made
+    // writable and which nothing executes yet; the write may be unaligned.
+    unsafe { mmap.as_ptr().add(at).cast::<i64>().write_unaligned(value) };
+    Ok(())
+}
+
+/// Maps `len` bytes of text from `file` at `offset`, patches `libcalls` into private
+/// copies of their pages, and makes it executable. Fails on a `noexec` mount.
+fn map_text(
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+    libcalls: &[(usize, LibCall, i64)],
+) -> io::Result<Mmap> {
+    let mut mmap = Mmap::map_file(file, offset, len)?;
+    let all = mmap.len();
+    if !libcalls.is_empty() {
+        mmap.make_accessible(0, all)?;
+        for &(at, lc, addend) in libcalls {
+            patch_libcall(&mut mmap, at, lc, addend)?;
+        }
+    }
+    mmap.make_executable(0, all)?;
+    Ok(mmap)
+}
+
+/// Refuses a layout whose functions, trap sites or relocations leave `len` bytes of
+/// text, or whose functions are out of order.
+fn check_layout(layout: &CodeLayout, len: usize) -> io::Result<()> {
+    let bad =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("code layout: {what}"));
+    if layout.len != len {
+        return Err(bad("text length differs"));
+    }
+    let mut end = 0;
+    for &(s, e, _) in &layout.functions {
+        if s < end || e < s || e > len {
+            return Err(bad("function outside the text or out of order"));
+        }
+        end = e;
+    }
+    if layout.traps.windows(2).any(|w| w[0].0 > w[1].0) || layout.traps.iter().any(|t| t.0 >= len) {
+        return Err(bad("trap site outside the text or out of order"));
+    }
+    if layout
+        .libcalls
+        .iter()
+        .any(|r| r.0.checked_add(8).is_none_or(|e| e > len))
+    {
+        return Err(bad("relocation outside the text"));
+    }
+    Ok(())
+}
 
 fn register(code: &Arc<CodeMemory>) {
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());

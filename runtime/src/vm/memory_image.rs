@@ -14,6 +14,8 @@ use super::mmap::page_size;
 #[derive(Debug)]
 pub struct MemoryImage {
     file: File,
+    /// Where the image starts in `file` (a multiple of the page size).
+    offset: u64,
     len: usize,
 }
 
@@ -42,7 +44,35 @@ impl MemoryImage {
             }
             file.write_all_at(bytes, offset as u64)?;
         }
-        Ok(MemoryImage { file, len })
+        Ok(MemoryImage {
+            file,
+            offset: 0,
+            len,
+        })
+    }
+
+    /// An image already laid out in `file`: `len` bytes (a multiple of the page size)
+    /// from `offset` (a multiple of the page size), e.g. in a compiled artifact. The
+    /// file must not change while the image lives (see `ArtifactFile::mappable`).
+    pub fn from_file(file: File, offset: u64, len: usize) -> io::Result<Self> {
+        let page = page_size();
+        if !offset.is_multiple_of(page as u64) || !len.is_multiple_of(page) || len == 0 {
+            return Err(io::Error::other("memory image not page-aligned"));
+        }
+        let end = offset
+            .checked_add(len as u64)
+            .ok_or_else(|| io::Error::other("memory image beyond the file"))?;
+        if end > file.metadata()?.len() {
+            return Err(io::Error::other("memory image beyond the file"));
+        }
+        Ok(MemoryImage { file, offset, len })
+    }
+
+    /// The image's bytes, read back (for serializing it).
+    pub fn contents(&self) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0; self.len];
+        self.file.read_exact_at(&mut buf, self.offset)?;
+        Ok(buf)
     }
 
     /// Length in bytes (a multiple of the page size).
@@ -65,7 +95,7 @@ impl MemoryImage {
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
                 self.file.as_raw_fd(),
-                0,
+                self.offset as libc::off_t,
             )
         };
         if ptr == libc::MAP_FAILED {

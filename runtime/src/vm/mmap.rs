@@ -48,6 +48,36 @@ impl Mmap {
         Ok(Mmap { ptr, len })
     }
 
+    /// Maps `len` bytes (rounded up to pages) of `file` from `offset` (a multiple of the
+    /// page size), private and read-only. Writes after [`Mmap::make_accessible`] stay
+    /// in this process (copy-on-write); the file is never changed.
+    pub fn map_file(file: &std::fs::File, offset: u64, len: usize) -> io::Result<Mmap> {
+        use std::os::fd::AsRawFd;
+        if !offset.is_multiple_of(page_size() as u64) || len == 0 {
+            return Err(io::Error::other("file mapping not page-aligned or empty"));
+        }
+        let len = len.next_multiple_of(page_size());
+        let offset = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+        // SAFETY: a private mapping at an address of the kernel's choosing cannot alias
+        // any existing Rust object; the descriptor is valid for the call (borrowed).
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                offset,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mmap { ptr, len })
+    }
+
     /// Start of the reservation.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()

@@ -7,6 +7,7 @@
 //! [`HostCall`] for host functions), and what it needs from the engine's configuration
 //! comes from `kiln_jit`.
 
+pub mod artifact_file;
 pub mod backtrace;
 pub mod builtins;
 pub mod code_memory;
@@ -24,8 +25,9 @@ pub mod table;
 pub mod thread_stack;
 pub mod traphandler;
 
+pub use artifact_file::ArtifactFile;
 pub use builtins::BuiltinHost;
-pub use code_memory::{CodeMemory, Symbol};
+pub use code_memory::{CodeLayout, CodeMemory, CodeSource, Symbol};
 pub use global::VmGlobal;
 pub use host_func::{HostCall, HostFuncCtx};
 pub use instance_vmctx::VmCtx;

@@ -1,0 +1,437 @@
+//! Compiled modules as files: `Module::serialize`, `Module::deserialize` and
+//! `Module::deserialize_file`.
+//!
+//! # Format (version [`FORMAT_VERSION`])
+//! ```text
+//! magic "\0kilnart" | format version u32 | file length u64 | Kiln version and build
+//! | fingerprint
+//! | section table (offset, length) × 5
+//! | META   the module's description (types, imports, exports, segments, names)
+//! | LAYOUT where each function, trap site and libcall relocation lies in CODE
+//! | DATA   the data segments instantiation may still read
+//! | IMAGE  the memory's initial contents, page-aligned (or empty)
+//! | CODE   the machine code, page-aligned, exactly as published
+//! | MAC    keyed BLAKE3 of everything before it (32 bytes)
+//! ```
+//! Loading checks, in order: the magic, the format version, Kiln's version and build,
+//! the fingerprint (every setting that decides generated code, CPU features
+//! included), then the MAC over the whole file, and only then decodes anything else.
+//! Each failure is an [`ArtifactError`] naming its [`ArtifactRefusal`]; nothing of a
+//! refused artifact is executed. A file that only its owner (this process's user) can
+//! write is memory-mapped, and its code and memory image are used from the mapping
+//! (see `vm::ArtifactFile`); anything else is read and copied.
+
+mod codec;
+mod info;
+mod key;
+mod refusal;
+
+pub use key::{ArtifactKey, KEY_FILE};
+pub use refusal::{ArtifactError, ArtifactRefusal};
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::module::Module;
+use crate::vm::{ArtifactFile, CodeLayout, CodeMemory, CodeSource, MemoryImage, Symbol};
+use codec::{Malformed, Reader, Writer};
+use kiln_frontend::{DataSegmentKind, FuncIndex};
+use kiln_jit::{LibCall, TrapKind};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The first bytes of every artifact.
+pub const MAGIC: [u8; 8] = *b"\0kilnart";
+
+/// The artifact format this Kiln writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Kiln's version and build: artifacts load only in the build that wrote them.
+pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));
+
+const MAC_LEN: usize = 32;
+const SECTIONS: usize = 5;
+/// File alignment of IMAGE and CODE, so they can be mapped.
+const ALIGN: usize = 4096;
+
+/// Whether `bytes` start like an artifact (rather than a wasm module).
+pub fn is_artifact(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+fn refuse(reason: ArtifactRefusal, detail: impl Into<String>) -> Error {
+    Error::new(ErrorKind::IncompatibleArtifact(ArtifactError::new(
+        reason, detail,
+    )))
+}
+
+fn malformed(m: Malformed, section: &str) -> Error {
+    let reason = if m.what == "truncated" {
+        ArtifactRefusal::Truncated
+    } else {
+        ArtifactRefusal::Malformed
+    };
+    refuse(
+        reason,
+        format!("{section}: {} at byte {}", m.what, m.offset),
+    )
+}
+
+impl Module {
+    /// The compiled module as bytes that [`Module::deserialize`] loads again, in
+    /// this build of Kiln with an engine of the same settings and key (see
+    /// [`crate::Config::artifact_key`]), without compiling.
+    pub fn serialize(&self) -> Result<Vec<u8>> {
+        let inner = &self.0;
+        let engine = &inner.engine;
+        let info = &inner.info;
+        // DATA: the segments instantiation may read. With a memory image, the active
+        // segments are in the image (and dropped at instantiation).
+        let mut data = Vec::new();
+        let mut ranges: Vec<Range<usize>> = Vec::with_capacity(info.datas.len());
+        for (i, seg) in info.datas.iter().enumerate() {
+            let needed =
+                inner.memory_image.is_none() || matches!(seg.kind, DataSegmentKind::Passive);
+            if needed {
+                let bytes = info.data_bytes(kiln_frontend::DataIndex::from_u32(i as u32));
+                ranges.push(data.len()..data.len() + bytes.len());
+                data.extend_from_slice(bytes);
+            } else {
+                ranges.push(0..0);
+            }
+        }
+        let mut meta = Writer::default();
+        info::encode(&mut meta, info, &ranges);
+        let mut layout = Writer::default();
+        encode_layout(
+            &mut layout,
+            &inner.code.layout(),
+            &inner.array_trampoline_of_type,
+        );
+        let image = match &inner.memory_image {
+            Some(image) => image.contents()?,
+            None => Vec::new(),
+        };
+        let text = inner.code.text();
+
+        let mut head = Writer::default();
+        head.buf.extend_from_slice(&MAGIC);
+        head.u32(FORMAT_VERSION);
+        let total_at = head.buf.len();
+        head.u64(0);
+        head.str(KILN_BUILD);
+        head.seq(engine.fingerprint(), |w, (k, v)| {
+            w.str(k);
+            w.str(v);
+        });
+        let table_at = head.buf.len();
+        let mut at = table_at + SECTIONS * 16;
+        let mut table = Vec::with_capacity(SECTIONS);
+        for (len, align) in [
+            (meta.buf.len(), 8),
+            (layout.buf.len(), 8),
+            (data.len(), 8),
+            (image.len(), ALIGN),
+            (text.len(), ALIGN),
+        ] {
+            at = at.next_multiple_of(align);
+            table.push((at, len));
+            at += len;
+        }
+        let mut out = head.buf;
+        for &(offset, len) in &table {
+            out.extend_from_slice(&(offset as u64).to_le_bytes());
+            out.extend_from_slice(&(len as u64).to_le_bytes());
+        }
+        for ((offset, _), bytes) in table
+            .iter()
+            .zip([&meta.buf, &layout.buf, &data, &image, &text])
+        {
+            out.resize(*offset, 0);
+            out.extend_from_slice(bytes);
+        }
+        let total = (out.len() + MAC_LEN) as u64;
+        out[total_at..total_at + 8].copy_from_slice(&total.to_le_bytes());
+        let mac = blake3::keyed_hash(&engine.artifact_key().0, &out);
+        out.extend_from_slice(mac.as_bytes());
+        Ok(out)
+    }
+
+    /// Loads an artifact [`Module::serialize`] wrote. Refuses (with
+    /// [`ErrorKind::IncompatibleArtifact`]) anything another build, other settings or
+    /// another key wrote, and anything changed since; the code is copied into fresh
+    /// executable memory.
+    pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module> {
+        load(engine, bytes, None)
+    }
+
+    /// [`Module::deserialize`] from a file, memory-mapped: when only this user can
+    /// change the file, its code and memory image are used from the mapping without
+    /// copying (only pages holding a libcall address are copied, to patch them).
+    pub fn deserialize_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Module> {
+        let path = path.as_ref();
+        let file = ArtifactFile::open(path, engine.config().max_module_size.saturating_mul(16))
+            .map_err(|e| refuse(ArtifactRefusal::Io, format!("{}: {e}", path.display())))?;
+        load(engine, file.bytes(), file.mappable())
+    }
+}
+
+/// The checks and the decoding, from `bytes` (the whole file), mapping from `file`
+/// when given (it holds the same bytes).
+fn load(engine: &Engine, bytes: &[u8], file: Option<&std::fs::File>) -> Result<Module> {
+    if !is_artifact(bytes) {
+        return Err(refuse(
+            ArtifactRefusal::NotAnArtifact,
+            "no artifact magic at the start",
+        ));
+    }
+    let mut r = Reader::new(&bytes[MAGIC.len()..]);
+    let header = |m: Malformed| malformed(m, "header");
+    let version = r.u32("truncated").map_err(header)?;
+    if version != FORMAT_VERSION {
+        return Err(refuse(
+            ArtifactRefusal::FormatVersion,
+            format!("format {version}; this Kiln reads format {FORMAT_VERSION}"),
+        ));
+    }
+    let total = r.u64("truncated").map_err(header)?;
+    if total != bytes.len() as u64 {
+        return Err(refuse(
+            ArtifactRefusal::Truncated,
+            format!("{} bytes long; the artifact says {total}", bytes.len()),
+        ));
+    }
+    let build = r.str("Kiln version").map_err(header)?;
+    if build != KILN_BUILD {
+        return Err(refuse(
+            ArtifactRefusal::KilnVersion,
+            format!("written by Kiln {build}; this is Kiln {KILN_BUILD}"),
+        ));
+    }
+    let fingerprint = r
+        .seq(16, "fingerprint", |r| {
+            Ok((r.str("setting")?, r.str("setting value")?))
+        })
+        .map_err(header)?;
+    check_fingerprint(&fingerprint, engine.fingerprint())?;
+    let mut table = [(0usize, 0usize); SECTIONS];
+    for entry in &mut table {
+        *entry = (
+            r.usize("truncated").map_err(header)?,
+            r.usize("truncated").map_err(header)?,
+        );
+    }
+    if bytes.len() < MAC_LEN {
+        return Err(refuse(ArtifactRefusal::Truncated, "no room for the MAC"));
+    }
+    let (body, mac) = bytes.split_at(bytes.len() - MAC_LEN);
+    let expected = blake3::keyed_hash(&engine.artifact_key().0, body);
+    // `blake3::Hash`'s equality is constant-time.
+    if blake3::Hash::from_slice(mac).ok() != Some(expected) {
+        return Err(refuse(
+            ArtifactRefusal::Mac,
+            "the file was not written with this engine's key, or was modified or truncated",
+        ));
+    }
+    let section = |i: usize| -> Result<&[u8]> {
+        let (offset, len) = table[i];
+        offset
+            .checked_add(len)
+            .and_then(|end| body.get(offset..end))
+            .ok_or_else(|| {
+                refuse(
+                    ArtifactRefusal::Truncated,
+                    format!("section {i} past the end"),
+                )
+            })
+    };
+    let (meta, layout, data, image, text) = (
+        section(0)?,
+        section(1)?,
+        section(2)?,
+        section(3)?,
+        section(4)?,
+    );
+
+    let mut r = Reader::new(meta);
+    let info = info::decode(&mut r, Arc::from(data)).map_err(|m| malformed(m, "metadata"))?;
+    r.finish("trailing bytes")
+        .map_err(|m| malformed(m, "metadata"))?;
+    let mut r = Reader::new(layout);
+    let (code_layout, array_trampoline_of_type) =
+        decode_layout(&mut r).map_err(|m| malformed(m, "code layout"))?;
+    r.finish("trailing bytes")
+        .map_err(|m| malformed(m, "code layout"))?;
+    check_pieces(&info, &code_layout, &array_trampoline_of_type)?;
+
+    let page_ok = |offset: usize| offset.is_multiple_of(crate::vm::mmap::page_size());
+    let source = match file {
+        Some(file) if page_ok(table[4].0) => CodeSource::File {
+            file,
+            offset: table[4].0 as u64,
+            bytes: text,
+        },
+        _ => CodeSource::Bytes(text),
+    };
+    let code = CodeMemory::load(source, code_layout, info.names.clone())
+        .map_err(|e| refuse(ArtifactRefusal::Malformed, e.to_string()))?;
+    let memory_image = if image.is_empty() {
+        None
+    } else {
+        let mapped = match file {
+            Some(file) if page_ok(table[3].0) && page_ok(image.len()) => {
+                MemoryImage::from_file(file.try_clone()?, table[3].0 as u64, image.len()).ok()
+            }
+            _ => None,
+        };
+        match mapped {
+            Some(m) => Some(m),
+            None => Some(MemoryImage::new(image.len(), [(0, image)])?),
+        }
+    };
+    Module::assemble(engine, info, code, array_trampoline_of_type, memory_image)
+}
+
+/// Compares an artifact's fingerprint with the engine's, naming the first difference.
+fn check_fingerprint(artifact: &[(&str, &str)], engine: &[(String, String)]) -> Result<()> {
+    for (name, value) in engine {
+        let theirs = artifact.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        if theirs != Some(value.as_str()) {
+            let reason = if name.starts_with("cpu.") {
+                ArtifactRefusal::CpuFeatures
+            } else {
+                ArtifactRefusal::Settings
+            };
+            let theirs = theirs.unwrap_or("(absent)");
+            return Err(refuse(
+                reason,
+                format!("`{name}` is {theirs} in the artifact and {value} in this engine"),
+            ));
+        }
+    }
+    if artifact.len() != engine.len() {
+        return Err(refuse(
+            ArtifactRefusal::Settings,
+            "the artifact records settings this engine does not have",
+        ));
+    }
+    Ok(())
+}
+
+fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &[Option<u32>]) {
+    w.len(layout.len);
+    w.seq(&layout.functions, |w, &(start, end, symbol)| {
+        w.len(start);
+        w.len(end);
+        match symbol {
+            Symbol::Wasm(f) => {
+                w.u8(0);
+                w.u32(f.as_u32());
+            }
+            Symbol::ArrayTrampoline => {
+                w.u8(1);
+                w.u32(0);
+            }
+            Symbol::HostTrampoline => {
+                w.u8(2);
+                w.u32(0);
+            }
+        }
+    });
+    w.seq(&layout.traps, |w, &(offset, kind)| {
+        w.len(offset);
+        let index = TrapKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .unwrap_or(usize::MAX);
+        w.u8(u8::try_from(index).unwrap_or(u8::MAX));
+    });
+    w.seq(&layout.libcalls, |w, &(offset, lc, addend)| {
+        w.len(offset);
+        let index = LibCall::ALL
+            .iter()
+            .position(|l| *l == lc)
+            .unwrap_or(usize::MAX);
+        w.u8(u8::try_from(index).unwrap_or(u8::MAX));
+        w.u64(addend as u64);
+    });
+    w.seq(trampolines, |w, t| w.opt_u64(t.map(u64::from)));
+}
+
+fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, Vec<Option<u32>>)> {
+    let len = r.usize("text length")?;
+    let functions = r.seq(21, "functions", |r| {
+        let start = r.usize("function start")?;
+        let end = r.usize("function end")?;
+        let tag = r.u8("symbol")?;
+        let index = r.u32("symbol")?;
+        let symbol = match tag {
+            0 => Symbol::Wasm(FuncIndex::from_u32(index)),
+            1 => Symbol::ArrayTrampoline,
+            2 => Symbol::HostTrampoline,
+            _ => return r.fail("symbol"),
+        };
+        Ok((start, end, symbol))
+    })?;
+    let traps = r.seq(9, "trap sites", |r| {
+        let offset = r.usize("trap offset")?;
+        let kind = r.u8("trap kind")?;
+        match TrapKind::ALL.get(kind as usize) {
+            Some(k) => Ok((offset, *k)),
+            None => r.fail("trap kind"),
+        }
+    })?;
+    let libcalls = r.seq(17, "libcalls", |r| {
+        let offset = r.usize("libcall offset")?;
+        let lc = r.u8("libcall")?;
+        let addend = r.u64("libcall addend")? as i64;
+        match LibCall::ALL.get(lc as usize) {
+            Some(l) => Ok((offset, *l, addend)),
+            None => r.fail("libcall"),
+        }
+    })?;
+    let trampolines = r.seq(9, "trampolines", |r| match r.opt_u64("trampoline")? {
+        Some(t) => Ok(Some(u32::try_from(t).or_else(|_| r.fail("trampoline"))?)),
+        None => Ok(None),
+    })?;
+    Ok((
+        CodeLayout {
+            len,
+            functions,
+            traps,
+            libcalls,
+        },
+        trampolines,
+    ))
+}
+
+/// The code holds each defined function (as itself, in order), then the array
+/// trampolines, and every type's trampoline index names one of them.
+fn check_pieces(
+    info: &kiln_frontend::ModuleInfo,
+    layout: &CodeLayout,
+    trampolines: &[Option<u32>],
+) -> Result<()> {
+    let bad = |what: &str| refuse(ArtifactRefusal::Malformed, format!("code layout: {what}"));
+    let n = info.num_defined_funcs() as usize;
+    if layout.functions.len() < n {
+        return Err(bad("fewer functions than the module defines"));
+    }
+    for (i, &(_, _, symbol)) in layout.functions.iter().enumerate() {
+        let expected = if i < n {
+            Symbol::Wasm(FuncIndex::from_u32(i as u32 + info.num_imported_funcs))
+        } else {
+            Symbol::ArrayTrampoline
+        };
+        if symbol != expected {
+            return Err(bad("functions out of order"));
+        }
+    }
+    let count = layout.functions.len() - n;
+    if trampolines.len() != info.types.len()
+        || trampolines.iter().flatten().any(|&t| t as usize >= count)
+    {
+        return Err(bad("array trampolines"));
+    }
+    Ok(())
+}
