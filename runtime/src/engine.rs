@@ -39,6 +39,7 @@ pub struct Config {
     pub(crate) compile_budget: CompileBudget,
     pub(crate) module_limits: ModuleLimits,
     pub(crate) artifact_key: Option<crate::ArtifactKey>,
+    pub(crate) cache: Option<crate::CacheConfig>,
 }
 
 impl Default for Config {
@@ -63,6 +64,7 @@ impl Default for Config {
             compile_budget: CompileBudget::default(),
             module_limits: ModuleLimits::default(),
             artifact_key: None,
+            cache: None,
         }
     }
 }
@@ -219,6 +221,17 @@ impl Config {
         self
     }
 
+    /// Caches compiled modules: in memory (per engine) and, with a directory, on disk
+    /// (shared by every process of this user), keyed by the module's bytes and every
+    /// setting that decides its code. `Module::new` and friends then compile each
+    /// module once. The disk tier's artifacts are authenticated with the key file in
+    /// its directory (created 0600), unless [`Config::artifact_key`] gives one. A
+    /// directory that cannot be used leaves the memory tier, with a warning.
+    pub fn cache(&mut self, cache: crate::CacheConfig) -> &mut Self {
+        self.cache = Some(cache);
+        self
+    }
+
     pub fn memory_reservation(&mut self, reservation: u64, guard: u64) -> &mut Self {
         self.memory_reservation = reservation;
         self.memory_guard = guard;
@@ -246,6 +259,7 @@ struct EngineInner {
     fingerprint: Vec<(String, String)>,
     /// Authenticates artifacts.
     artifact_key: crate::ArtifactKey,
+    cache: Option<crate::cache::ModuleCache>,
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature id.
     host_trampolines: Mutex<HashMap<u32, Arc<CodeMemory>>>,
@@ -315,14 +329,23 @@ impl Engine {
                 config.memory_init_cow.to_string(),
             ),
         ]);
-        let artifact_key = match &config.artifact_key {
-            Some(k) => k.clone(),
-            None => crate::ArtifactKey::process()?,
+        let (cache, cache_key) = match &config.cache {
+            Some(c) => {
+                let (cache, key) = crate::cache::ModuleCache::new(c);
+                (Some(cache), key)
+            }
+            None => (None, None),
+        };
+        let artifact_key = match (&config.artifact_key, cache_key) {
+            (Some(k), _) => k.clone(),
+            (None, Some(k)) => k,
+            (None, None) => crate::ArtifactKey::process()?,
         };
         Ok(Engine(Arc::new(EngineInner {
             config: config.clone(),
             fingerprint,
             artifact_key,
+            cache,
             epoch: AtomicU64::new(0),
             ticker: OnceLock::new(),
             interruptible: Default::default(),
@@ -378,6 +401,15 @@ impl Engine {
 
     pub(crate) fn artifact_key(&self) -> &crate::ArtifactKey {
         &self.0.artifact_key
+    }
+
+    pub(crate) fn cache(&self) -> Option<&crate::cache::ModuleCache> {
+        self.0.cache.as_ref()
+    }
+
+    /// How this engine's code cache has been used (`None` without a cache).
+    pub fn cache_usage(&self) -> Option<crate::CacheUse> {
+        self.0.cache.as_ref().map(|c| c.usage())
     }
 
     /// Whether two handles are the same engine.

@@ -69,6 +69,7 @@
 
 pub mod artifact;
 mod bulk;
+pub mod cache;
 mod deadline;
 mod engine;
 mod error;
@@ -89,6 +90,7 @@ mod values;
 mod vm;
 
 pub use artifact::{ArtifactError, ArtifactKey, ArtifactRefusal};
+pub use cache::{CacheConfig, CacheStats, CacheUse};
 pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{
     CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, ModuleLimits, OptLevel,

@@ -14,6 +14,21 @@ use std::sync::Arc;
 
 pub(crate) struct ModuleInner {
     pub(crate) engine: Engine,
+    /// What the engine compiled, shareable with its code cache (which must not hold
+    /// the engine itself).
+    pub(crate) compiled: Arc<CompiledParts>,
+}
+
+impl std::ops::Deref for ModuleInner {
+    type Target = CompiledParts;
+
+    fn deref(&self) -> &CompiledParts {
+        &self.compiled
+    }
+}
+
+/// A compiled module without its engine.
+pub(crate) struct CompiledParts {
     pub(crate) info: ModuleInfo,
     pub(crate) offsets: VmOffsets,
     /// Keeps the code mapped while any instance or function of the module lives.
@@ -107,12 +122,26 @@ impl Module {
         Module::compile(engine, &source::to_binary(&bytes, text)?, Some(deadline))
     }
 
+    /// Compiles `bytes`, or finds them in the engine's code cache.
     fn compile(
         engine: &Engine,
         bytes: &[u8],
         deadline: Option<std::time::Instant>,
     ) -> Result<Module> {
         check_size(engine, bytes.len() as u64)?;
+        match engine.cache() {
+            Some(cache) => cache.get_or_compile(engine, bytes, || {
+                Module::compile_uncached(engine, bytes, deadline)
+            }),
+            None => Module::compile_uncached(engine, bytes, deadline),
+        }
+    }
+
+    fn compile_uncached(
+        engine: &Engine,
+        bytes: &[u8],
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Module> {
         let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
         if late() {
             return Err(crate::TrapCode::Interrupted.into());
@@ -170,17 +199,26 @@ impl Module {
             .map(|t| t.map(|t| code.function_address(n + t as usize) as usize))
             .collect();
         let type_ids = info.types.iter().map(|t| engine.type_id(t)).collect();
-        Ok(Module(Arc::new(ModuleInner {
+        Ok(Module::from_parts(
+            engine,
+            Arc::new(CompiledParts {
+                offsets: VmOffsets::new(&info),
+                info,
+                code,
+                type_ids,
+                func_code,
+                array_trampolines,
+                memory_image,
+                array_trampoline_of_type,
+            }),
+        ))
+    }
+
+    pub(crate) fn from_parts(engine: &Engine, compiled: Arc<CompiledParts>) -> Module {
+        Module(Arc::new(ModuleInner {
             engine: engine.clone(),
-            offsets: VmOffsets::new(&info),
-            info,
-            code,
-            type_ids,
-            func_code,
-            array_trampolines,
-            memory_image,
-            array_trampoline_of_type,
-        })))
+            compiled,
+        }))
     }
 
     /// The module's name from its name section.

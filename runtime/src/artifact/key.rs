@@ -57,7 +57,9 @@ impl ArtifactKey {
             Err(e) => return Err(key_error(&path, e)),
         }
         let key = ArtifactKey::random()?;
-        let tmp = dir.join(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{KEY_FILE}.{}.{n}.tmp", std::process::id()));
         let written = (|| {
             let mut f = OpenOptions::new()
                 .write(true)

@@ -1,0 +1,174 @@
+//! The disk tier: one artifact per module in the cache directory, named by its key,
+//! written atomically (a temporary file renamed into place, so concurrent writers
+//! both succeed and readers never see half a file), and evicted least recently used
+//! (by modification time, which a hit refreshes) to stay under the size bound.
+
+use crate::artifact::ArtifactKey;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::module::Module;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// The artifacts' file extension.
+pub(crate) const EXTENSION: &str = "kwasm";
+
+/// What a cache directory holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Artifacts.
+    pub entries: u64,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+pub(super) struct DiskTier {
+    directory: PathBuf,
+    max_bytes: u64,
+}
+
+impl DiskTier {
+    /// The tier in `directory` (created, mode 0700, if missing) and the installation's
+    /// key there.
+    pub fn open(directory: &Path, max_bytes: u64) -> Result<(DiskTier, ArtifactKey)> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(directory)?;
+        let key = ArtifactKey::load_or_create(directory)?;
+        // A directory we can read but not write would fail every store: find out now.
+        let probe = directory.join(format!(".probe-{}", std::process::id()));
+        fs::File::create(&probe)?;
+        let _ = fs::remove_file(&probe);
+        Ok((
+            DiskTier {
+                directory: directory.to_path_buf(),
+                max_bytes,
+            },
+            key,
+        ))
+    }
+
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    pub fn entry(&self, key: &[u8; 32]) -> PathBuf {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        self.directory.join(format!("{hex}.{EXTENSION}"))
+    }
+
+    /// The module stored under `key`: `None` if there is none, an error if the entry
+    /// is refused.
+    pub fn load(&self, engine: &Engine, key: &[u8; 32]) -> Result<Option<Module>> {
+        let path = self.entry(key);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let module = Module::deserialize_file(engine, &path)?;
+        // A hit makes the entry the most recently used.
+        if let Ok(f) = fs::File::options().append(true).open(&path) {
+            let _ = f.set_modified(SystemTime::now());
+        }
+        Ok(Some(module))
+    }
+
+    pub fn remove(&self, key: &[u8; 32]) {
+        let _ = fs::remove_file(self.entry(key));
+    }
+
+    /// Writes `bytes` as the entry for `key` (atomically), then evicts past the bound.
+    pub fn store(&self, key: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let tmp = self.directory.join(format!(
+            ".tmp-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            fs::rename(&tmp, self.entry(key))
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
+        self.evict()
+    }
+
+    /// Deletes the least recently used artifacts until the rest fit `max_bytes`.
+    fn evict(&self) -> io::Result<()> {
+        let mut entries = artifacts(&self.directory)?;
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        if total <= self.max_bytes {
+            return Ok(());
+        }
+        entries.sort_by_key(|e| e.2);
+        for (path, size, _) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            // Another process may have evicted it first.
+            match fs::remove_file(&path) {
+                Ok(()) => total -= size,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => total -= size,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `(path, size, modified)` of each artifact in `dir`.
+fn artifacts(dir: &Path) -> io::Result<Vec<(PathBuf, u64, SystemTime)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != EXTENSION) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if meta.is_file() {
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            out.push((path, meta.len(), modified));
+        }
+    }
+    Ok(out)
+}
+
+pub(super) fn stats(dir: &Path) -> io::Result<CacheStats> {
+    let entries = match artifacts(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(CacheStats {
+        entries: entries.len() as u64,
+        bytes: entries.iter().map(|e| e.1).sum(),
+    })
+}
+
+pub(super) fn clear(dir: &Path) -> io::Result<u64> {
+    let entries = match artifacts(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    for (path, _, _) in entries {
+        if fs::remove_file(path).is_ok() {
+            n += 1;
+        }
+    }
+    Ok(n)
+}

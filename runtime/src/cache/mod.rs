@@ -1,0 +1,237 @@
+//! The code cache: compiled modules kept in memory (per engine) and on disk (per
+//! installation), so the same bytes compile once.
+//!
+//! `Module::new` and friends, on an engine configured with [`CacheConfig`], look up the
+//! module's key (a hash of Kiln's build, the engine's fingerprint and the module's
+//! binary bytes) in the memory tier, then on disk, and only then compile, storing the
+//! result in both. The disk tier holds artifacts (`Module::serialize`) authenticated
+//! with the installation's key; a damaged or foreign entry is deleted, reported with a
+//! `tracing` warning, and compiled again. A directory that cannot be used leaves the
+//! memory tier working, with a warning.
+
+mod disk;
+mod memory;
+
+pub use disk::CacheStats;
+
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::module::{CompiledParts, Module};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Where and how much to cache. `Config::cache` turns the cache on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// The disk tier's directory (`None`: memory only).
+    pub directory: Option<PathBuf>,
+    /// The disk tier's bound: least recently used artifacts are deleted past it.
+    pub max_bytes: u64,
+    /// The memory tier's bound, in bytes of code and data (0: no memory tier).
+    pub memory_bytes: u64,
+}
+
+impl CacheConfig {
+    /// Both tiers, on disk in `directory`, with the default bounds (4 GiB on disk,
+    /// 512 MiB in memory).
+    pub fn new(directory: impl Into<PathBuf>) -> Self {
+        CacheConfig {
+            directory: Some(directory.into()),
+            ..CacheConfig::memory_only()
+        }
+    }
+
+    /// The memory tier alone.
+    pub fn memory_only() -> Self {
+        CacheConfig {
+            directory: None,
+            max_bytes: 4 << 30,
+            memory_bytes: 512 << 20,
+        }
+    }
+
+    /// The default directory: `$XDG_CACHE_HOME/kiln`, else `$HOME/.cache/kiln`.
+    pub fn default_directory() -> Option<PathBuf> {
+        let absolute = |v: std::ffi::OsString| {
+            let p = PathBuf::from(v);
+            p.is_absolute().then_some(p)
+        };
+        std::env::var_os("XDG_CACHE_HOME")
+            .and_then(absolute)
+            .map(|d| d.join("kiln"))
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .and_then(absolute)
+                    .map(|h| h.join(".cache").join("kiln"))
+            })
+    }
+
+    /// What the disk tier in `directory` holds.
+    pub fn stats(directory: &Path) -> Result<CacheStats> {
+        Ok(disk::stats(directory)?)
+    }
+
+    /// Deletes every artifact in `directory` (not the key). Returns how many.
+    pub fn clear(directory: &Path) -> Result<u64> {
+        Ok(disk::clear(directory)?)
+    }
+}
+
+/// How an engine's cache has been used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheUse {
+    /// Modules found in memory.
+    pub memory_hits: u64,
+    /// Modules loaded from disk.
+    pub disk_hits: u64,
+    /// Modules compiled.
+    pub misses: u64,
+    /// Disk entries refused (damaged, foreign) and deleted.
+    pub refused: u64,
+    /// Artifacts written to disk.
+    pub writes: u64,
+}
+
+/// An engine's cache.
+pub(crate) struct ModuleCache {
+    memory: memory::MemoryTier,
+    disk: Option<disk::DiskTier>,
+    counts: [AtomicU64; 5],
+}
+
+impl std::fmt::Debug for ModuleCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleCache")
+            .field("disk", &self.disk.as_ref().map(|d| d.directory()))
+            .finish_non_exhaustive()
+    }
+}
+
+const MEMORY_HITS: usize = 0;
+const DISK_HITS: usize = 1;
+const MISSES: usize = 2;
+const REFUSED: usize = 3;
+const WRITES: usize = 4;
+
+impl ModuleCache {
+    /// The cache `config` describes, and the artifact key its directory holds (when
+    /// the directory is usable).
+    pub fn new(config: &CacheConfig) -> (ModuleCache, Option<crate::ArtifactKey>) {
+        let (disk, key) = match &config.directory {
+            Some(dir) => match disk::DiskTier::open(dir, config.max_bytes) {
+                Ok((tier, key)) => (Some(tier), Some(key)),
+                Err(e) => {
+                    tracing::warn!(
+                        target: "kiln::cache",
+                        directory = %dir.display(),
+                        "code cache directory unusable, caching in memory only: {e}"
+                    );
+                    (None, None)
+                }
+            },
+            None => (None, None),
+        };
+        let cache = ModuleCache {
+            memory: memory::MemoryTier::new(config.memory_bytes),
+            disk,
+            counts: Default::default(),
+        };
+        (cache, key)
+    }
+
+    fn count(&self, i: usize) {
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn usage(&self) -> CacheUse {
+        let c = |i: usize| self.counts[i].load(Ordering::Relaxed);
+        CacheUse {
+            memory_hits: c(MEMORY_HITS),
+            disk_hits: c(DISK_HITS),
+            misses: c(MISSES),
+            refused: c(REFUSED),
+            writes: c(WRITES),
+        }
+    }
+
+    /// The module for `wasm` (binary bytes): from memory, from disk, or `compile`d and
+    /// stored in both.
+    pub fn get_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        compile: impl FnOnce() -> Result<Module>,
+    ) -> Result<Module> {
+        let key = cache_key(engine, wasm);
+        if let Some(parts) = self.memory.get(&key) {
+            self.count(MEMORY_HITS);
+            return Ok(Module::from_parts(engine, parts));
+        }
+        if let Some(disk) = &self.disk {
+            match disk.load(engine, &key) {
+                Ok(Some(module)) => {
+                    self.count(DISK_HITS);
+                    self.memory.insert(key, module.0.compiled.clone());
+                    return Ok(module);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.count(REFUSED);
+                    tracing::warn!(
+                        target: "kiln::cache",
+                        entry = %disk.entry(&key).display(),
+                        "deleted a code cache entry that could not be used, compiling again: {e}"
+                    );
+                    disk.remove(&key);
+                }
+            }
+        }
+        self.count(MISSES);
+        let module = compile()?;
+        self.memory.insert(key, module.0.compiled.clone());
+        if let Some(disk) = &self.disk {
+            match module
+                .serialize()
+                .and_then(|bytes| Ok(disk.store(&key, &bytes)?))
+            {
+                Ok(()) => self.count(WRITES),
+                Err(e) => tracing::warn!(
+                    target: "kiln::cache",
+                    directory = %disk.directory().display(),
+                    "could not write to the code cache: {e}"
+                ),
+            }
+        }
+        Ok(module)
+    }
+}
+
+/// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint and the
+/// bytes.
+fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(crate::artifact::KILN_BUILD.as_bytes());
+    for (k, v) in engine.fingerprint() {
+        h.update(&(k.len() as u64).to_le_bytes());
+        h.update(k.as_bytes());
+        h.update(&(v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    h.update(&(wasm.len() as u64).to_le_bytes());
+    if wasm.len() >= 1 << 20 {
+        h.update_rayon(wasm);
+    } else {
+        h.update(wasm);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// The bytes a compiled module keeps alive, for the memory tier's bound.
+fn footprint(parts: &CompiledParts) -> u64 {
+    let image = parts.memory_image.as_ref().map_or(0, |i| i.len());
+    (parts.code.layout().len + parts.info.bytes.len() + image) as u64
+}
+
+/// Shared for the tiers.
+type Parts = Arc<CompiledParts>;
