@@ -22,6 +22,11 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run WebAssembly spec test scripts (.wast files, or folders of them).
     Wast(WastArgs),
+    /// Compile a module ahead of time into an artifact (`kiln run` runs it, and
+    /// the code cache is warmed this way).
+    Compile(CompileArgs),
+    /// Show, clear or locate the code cache.
+    Cache(CacheArgs),
     /// Print the CPU features and Cranelift settings generated code uses.
     Settings(SettingsArgs),
     /// Print a shell completion script.
@@ -91,12 +96,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_disk_write: Option<u64>,
 
+    /// The code cache: `on` (the default: `$XDG_CACHE_HOME/kiln`, else
+    /// `~/.cache/kiln`), `off`, or a directory to use instead.
+    #[arg(long, value_name = "on|off|DIR", default_value = "on")]
+    pub cache: String,
+
     /// Wasmtime's spelling of the limits: `-W fuel=N`, `-W timeout=2s`,
     /// `-W max-memory-size=BYTES`, `-W max-wasm-stack=BYTES`. Repeatable.
     #[arg(short = 'W', value_name = "OPT=VAL")]
     pub wasm: Vec<String>,
 
-    /// The module (`.wasm`, or `.wat` text), then the guest's arguments.
+    /// The module (`.wasm`, `.wat` text, or an artifact from `kiln compile`), then the
+    /// guest's arguments.
     #[arg(
         value_name = "FILE [ARGS]...",
         required = true,
@@ -127,6 +138,49 @@ pub struct WastArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// `kiln compile`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+An artifact runs only where it was made: the same build of Kiln, the same settings and CPU \
+features, and the same installation key (the file `artifact.key` in the cache directory, \
+created 0600). `kiln run` refuses any other, or one changed since, saying why.")]
+pub struct CompileArgs {
+    /// Where to write the artifact (default: FILE with the extension `.kwasm`).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Compile with fuel metering, for `kiln run --fuel` (code without it cannot be
+    /// metered).
+    #[arg(long)]
+    pub consume_fuel: bool,
+    /// Compile with interruption checks, for `kiln run --timeout`.
+    #[arg(long)]
+    pub interruptible: bool,
+    /// Store the artifact in the code cache too (as `kiln run FILE` would).
+    #[arg(long)]
+    pub warm_cache: bool,
+    /// The module (`.wasm` or `.wat`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// `kiln cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+/// What `kiln cache` does.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Print the number of cached modules and their size.
+    Stats,
+    /// Delete every cached module (the key stays).
+    Clear,
+    /// Print the cache directory.
+    Dir,
+}
+
 /// `kiln settings`.
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
@@ -147,7 +201,15 @@ pub struct CompletionArgs {
 }
 
 /// The words that are subcommands (anything else in first place means `run`).
-const SUBCOMMANDS: &[&str] = &["run", "wast", "settings", "completion", "help"];
+const SUBCOMMANDS: &[&str] = &[
+    "run",
+    "wast",
+    "compile",
+    "cache",
+    "settings",
+    "completion",
+    "help",
+];
 
 /// `argv` with `run` inserted when the first argument is neither a subcommand nor a
 /// top-level flag: `kiln x.wasm` means `kiln run x.wasm`, and `kiln --fuel 5 x.wasm`

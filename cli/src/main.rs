@@ -1,5 +1,5 @@
 //! The `kiln` command line: `kiln [run] [OPTIONS] FILE [ARGS]...`, `kiln wast`,
-//! `kiln settings`, `kiln completion`, `kiln help`, `kiln --version`. See `args.rs` for
+//! `kiln compile`, `kiln cache`, `kiln settings`, `kiln completion`, `kiln help`, `kiln --version`. See `args.rs` for
 //! the grammar and `kiln help run` for the options.
 //!
 //! Exit status: the guest's exit code (`proc_exit`, or 0 when `_start` returns); 134 when
@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod cache;
 mod limits;
 mod run;
 mod settings;
@@ -59,6 +60,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(a) => run::run_on_sized_thread(*a),
         Command::Wast(a) => wast::run(&a),
+        Command::Compile(a) => cache::compile(&a),
+        Command::Cache(a) => cache::run(&a),
         Command::Settings(a) => settings::print(&a),
         Command::Completion(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "kiln", &mut std::io::stdout());

@@ -103,12 +103,19 @@ fn wasi_ctx(a: &RunArgs) -> Result<WasiCtx, Failure> {
     Ok(b.build())
 }
 
-fn engine(a: &RunArgs) -> Result<Engine, Failure> {
+fn engine(a: &RunArgs, artifact: bool) -> Result<Engine, Failure> {
     let mut config = Config::new();
     config.consume_fuel(a.fuel.is_some());
     config.epoch_interruption(a.timeout.is_some());
     if let Some(bytes) = a.max_wasm_stack {
         config.max_wasm_stack(bytes as usize);
+    }
+    if let Some(dir) = crate::cache::directory(&a.cache)? {
+        config.cache(kiln::CacheConfig::new(dir));
+    }
+    // `kiln compile` wrote the artifact with the installation's key.
+    if artifact {
+        config.artifact_key(crate::cache::installation_key()?);
     }
     Ok(Engine::new(&config)?)
 }
@@ -139,12 +146,18 @@ pub fn run_on_sized_thread(mut a: RunArgs) -> Result<(), Failure> {
 
 fn run(a: &RunArgs) -> Result<(), Failure> {
     let started = Instant::now();
-    let engine = engine(a)?;
+    let artifact = crate::cache::is_artifact(std::path::Path::new(a.file()));
+    let engine = engine(a, artifact)?;
     // The time limit covers everything the user waits for, compilation included.
     let deadline = a.timeout.map(|t| started + t);
-    let compile = |path: &str| match deadline {
-        Some(d) => Module::from_file_until(&engine, path, d),
-        None => Module::from_file(&engine, path),
+    let compile = |path: &str| {
+        if crate::cache::is_artifact(std::path::Path::new(path)) {
+            return Module::deserialize_file(&engine, path);
+        }
+        match deadline {
+            Some(d) => Module::from_file_until(&engine, path, d),
+            None => Module::from_file(&engine, path),
+        }
     };
     let module = compile(a.file()).map_err(|e| explain(e.into(), None, a, started.elapsed()))?;
     let mut store = Store::new(&engine, wasi_ctx(a)?);
@@ -255,6 +268,19 @@ fn explain(f: Failure, store: Option<&Store<WasiCtx>>, a: &RunArgs, elapsed: Dur
     let Failure::Kiln(e) = f else {
         return f;
     };
+    if let ErrorKind::IncompatibleArtifact(refusal) = e.kind() {
+        let hint = match refusal.reason() {
+            kiln::ArtifactRefusal::Settings => {
+                "; compile it for these options (`kiln compile --consume-fuel` for --fuel, \
+                 `--interruptible` for --timeout), or run the .wasm"
+            }
+            kiln::ArtifactRefusal::KilnVersion | kiln::ArtifactRefusal::CpuFeatures => {
+                "; compile it again with this kiln on this machine, or run the .wasm"
+            }
+            _ => "",
+        };
+        return Failure::Usage(format!("{}: {e}{hint}", a.file()));
+    }
     let code = e.as_trap().map(|t| t.code());
     let msg = match (code, e.kind()) {
         (Some(TrapCode::OutOfFuel), _) => {

@@ -90,6 +90,11 @@ fn command() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kiln"));
     // The guest must see none of the host's variables: give the host one to leak.
     c.env("KILN_CLI_TEST_HOST_VARIABLE", "must-not-leak");
+    // The code cache and its key go to the tests' own directory, not the user's.
+    c.env(
+        "XDG_CACHE_HOME",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-cache"),
+    );
     c
 }
 

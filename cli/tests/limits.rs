@@ -24,6 +24,10 @@ fn kiln(args: &[&str]) -> Output {
     all.extend_from_slice(args);
     all.push(file.as_str());
     Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .env(
+            "XDG_CACHE_HOME",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/cli-cache"),
+        )
         .args(&all)
         .output()
         .expect("kiln runs")

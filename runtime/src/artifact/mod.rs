@@ -305,7 +305,15 @@ fn mac(key: &ArtifactKey, bytes: &[u8]) -> blake3::Hash {
 
 /// Compares an artifact's fingerprint with the engine's, naming the first difference.
 fn check_fingerprint(artifact: &[(&str, &str)], engine: &[(String, String)]) -> Result<()> {
-    for (name, value) in engine {
+    // Kiln's own settings first (they name what the user chose), then CPU features.
+    let rank = |n: &str| match n {
+        _ if n.starts_with("kiln.") => 0,
+        _ if n.starts_with("cpu.") => 1,
+        _ => 2,
+    };
+    let mut ordered: Vec<_> = engine.iter().collect();
+    ordered.sort_by_key(|(n, _)| rank(n));
+    for (name, value) in ordered {
         let theirs = artifact.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
         if theirs != Some(value.as_str()) {
             let reason = if name.starts_with("cpu.") {
