@@ -72,6 +72,7 @@ pub struct SandboxBuilder<M: BuildMode = Blocking> {
     limits: Limits,
     wasi: WasiSettings,
     host: Vec<HostFunc>,
+    cache_directory: Option<std::path::PathBuf>,
     mode: PhantomData<M>,
 }
 
@@ -106,8 +107,21 @@ impl<M: BuildMode> SandboxBuilder<M> {
             limits: Limits::default(),
             wasi: WasiSettings::default(),
             host: Vec::new(),
+            cache_directory: None,
             mode: PhantomData,
         }
+    }
+
+    /// Where `RuntimeBackend::CustomJIT { code_cache: true, .. }` keeps compiled
+    /// modules on disk. The default is `$XDG_CACHE_HOME/kiln`, else `~/.cache/kiln`
+    /// (Kiln's own cache, shared with `kiln run`), or memory only when neither
+    /// variable is set. Sandboxes with the same settings share one engine, whose
+    /// memory tier (512 MiB) makes the second sandbox of a module skip compiling; the
+    /// disk tier (4 GiB, least recently used evicted) does the same across processes.
+    /// Without `code_cache: true` this has no effect.
+    pub fn code_cache_directory(mut self, directory: impl Into<PathBuf>) -> Self {
+        self.cache_directory = Some(directory.into());
+        self
     }
 
     /// The id the sandbox will have (unique in the process). Audit events of a failed
@@ -306,18 +320,9 @@ impl<M: BuildMode> SandboxBuilder<M> {
             RuntimeBackend::CustomJIT {
                 optimization_level: _,
                 specialization,
-                code_cache,
+                code_cache: _,
                 profile_guided,
             } => {
-                if code_cache {
-                    refuse(
-                        "code_cache",
-                        "RuntimeBackend::CustomJIT `code_cache: true`: Kiln has no implicit \
-                         code cache (compile once with `SandboxModule::new` and build each \
-                         sandbox with `.module(&module)`)"
-                            .into(),
-                    );
-                }
                 if profile_guided {
                     refuse(
                         "profile_guided",
@@ -367,7 +372,12 @@ impl<M: BuildMode> SandboxBuilder<M> {
 
     /// What this sandbox's engine must be configured with.
     pub(crate) fn engine_settings(&self) -> EngineSettings {
-        EngineSettings::new(&self.backend, &self.limits, M::INTERRUPTIBLE)
+        EngineSettings::new(
+            &self.backend,
+            &self.limits,
+            M::INTERRUPTIBLE,
+            self.cache_directory.as_deref(),
+        )
     }
 
     /// Checks the settings that need no module: unsupported flags, WASI capabilities.

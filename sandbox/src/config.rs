@@ -7,15 +7,16 @@ pub enum RuntimeBackend {
     /// Kiln's own Cranelift JIT (the default, with `Speed` and no other flag).
     ///
     /// Flags whose feature has not landed are refused by `build()` with
-    /// [`crate::Error::Unsupported`] naming them: `code_cache: true`,
-    /// `profile_guided: true`, and any `specialization` other than
-    /// [`JitSpecialization::None`].
+    /// [`crate::Error::Unsupported`] naming them: `profile_guided: true`, and any
+    /// `specialization` other than [`JitSpecialization::None`].
     CustomJIT {
         /// Cranelift's optimization level.
         optimization_level: OptimizationLevel,
         /// Code specialized for the host (not implemented yet: only `None`).
         specialization: JitSpecialization,
-        /// Cache compiled code across sandboxes (not implemented yet: only `false`).
+        /// Cache compiled code across sandboxes and processes: in memory and on disk
+        /// (see the crate docs' "Code cache" and
+        /// [`crate::SandboxBuilder::code_cache_directory`]).
         code_cache: bool,
         /// Recompile hot code with profile data (not implemented yet: only `false`).
         profile_guided: bool,

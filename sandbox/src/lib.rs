@@ -62,6 +62,16 @@
 //! compilation too: a `build()` (or `SandboxModule::new`) past it fails with
 //! `ResourceExhausted { Time }`.
 //!
+//! ## Code cache
+//!
+//! `RuntimeBackend::CustomJIT { code_cache: true, .. }` compiles on an engine shared by
+//! every sandbox with the same settings, with Kiln's code cache: in memory (a module's
+//! second sandbox does not compile it again) and on disk in `$XDG_CACHE_HOME/kiln`
+//! (else `~/.cache/kiln`, or [`SandboxBuilder::code_cache_directory`]), shared with
+//! `kiln run` and across processes. Disk entries are artifacts authenticated with the
+//! key file in that directory; a damaged one is deleted and compiled again.
+//! [`code_cache_usage`] reports hits and misses.
+//!
 //! ## Async
 //!
 //! With the `tokio` cargo feature, `WasmSandbox::builder()...build().await?` and
@@ -124,3 +134,10 @@ pub use sandbox::Sandbox;
 pub use value::{Val, ValType, WasmType, WasmValues};
 #[cfg(feature = "tokio")]
 pub use wasm_sandbox::{Async, WasmSandbox, WasmSandboxBuilder};
+
+/// How the code caches of sandboxes built with
+/// `RuntimeBackend::CustomJIT { code_cache: true, .. }` have been used in this process:
+/// modules found in memory, loaded from disk, compiled, and disk entries refused.
+pub fn code_cache_usage() -> kiln::CacheUse {
+    backend::kiln_code_cache_usage()
+}

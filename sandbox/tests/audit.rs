@@ -160,7 +160,7 @@ fn unsupported_flags_carry_the_builder_id() {
         id = b.id();
         assert!(matches!(b.build(), Err(Error::Unsupported(_))));
     });
-    for flag in ["code_cache", "profile_guided", "specialization"] {
+    for flag in ["profile_guided", "specialization"] {
         assert_eq!(
             matching(
                 &events,

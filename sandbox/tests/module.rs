@@ -144,18 +144,41 @@ fn shared_modules_are_refused_on_wasmtime() {
 }
 
 #[test]
-fn code_cache_points_to_sandbox_module() {
-    match Sandbox::builder()
-        .bytes(COUNTER)
-        .runtime_backend(RuntimeBackend::CustomJIT {
-            optimization_level: OptimizationLevel::Speed,
-            specialization: JitSpecialization::None,
-            code_cache: true,
-            profile_guided: false,
-        })
-        .build()
-    {
-        Err(Error::Unsupported(m)) => assert!(m.contains("SandboxModule"), "{m}"),
-        other => panic!("expected Unsupported, got {other:?}"),
-    }
+fn code_cache_compiles_a_module_once_for_many_sandboxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let cached = || {
+        Sandbox::builder()
+            .bytes(COUNTER)
+            // Settings no other test uses, so that this test's engine is its own.
+            .max_wasm_stack(3 << 20)
+            .host_function("host", "base", || 0)
+            .code_cache_directory(dir.path())
+            .runtime_backend(RuntimeBackend::CustomJIT {
+                optimization_level: OptimizationLevel::Speed,
+                specialization: JitSpecialization::None,
+                code_cache: true,
+                profile_guided: false,
+            })
+    };
+    let before = kiln_sandbox::code_cache_usage();
+    let a = cached().build().expect("builds");
+    let b = cached().build().expect("builds");
+    let after = kiln_sandbox::code_cache_usage();
+    assert_eq!(after.misses - before.misses, 1, "{before:?} -> {after:?}");
+    assert_eq!(
+        after.memory_hits - before.memory_hits,
+        1,
+        "{before:?} -> {after:?}"
+    );
+    // Each sandbox has its own instance.
+    assert_eq!(a.call::<(), i32>("next", ()).unwrap(), 1);
+    assert_eq!(a.call::<(), i32>("next", ()).unwrap(), 2);
+    assert_eq!(b.call::<(), i32>("next", ()).unwrap(), 1);
+    // The module is on disk, authenticated with the directory's key.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".kwasm")), "{names:?}");
+    assert!(names.iter().any(|n| n == "artifact.key"), "{names:?}");
 }

@@ -38,14 +38,7 @@ impl KilnModule {
         bytes: &[u8],
         deadline: Option<Instant>,
     ) -> Result<KilnModule, Failure> {
-        let mut config = k::Config::new();
-        config
-            .opt_level(settings.opt.to_kiln())
-            .max_wasm_stack(settings.wasm_stack)
-            .consume_fuel(settings.fuel)
-            .epoch_interruption(settings.epochs);
-        let engine = k::Engine::new(&config)
-            .map_err(|e| Error::Config(format!("the Kiln engine refused the settings: {e}")))?;
+        let engine = engine_for(settings)?;
         let module = match deadline {
             Some(d) => k::Module::new_until(&engine, bytes, d),
             None => k::Module::new(&engine, bytes),
@@ -60,7 +53,7 @@ impl KilnModule {
         Ok(KilnModule {
             engine,
             module,
-            settings: *settings,
+            settings: settings.clone(),
         })
     }
 
@@ -68,6 +61,56 @@ impl KilnModule {
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
     }
+}
+
+/// The engines shared by sandboxes with `code_cache: true`, one per settings: their
+/// code caches are what makes the second sandbox of a module skip compiling.
+static SHARED_ENGINES: std::sync::Mutex<Vec<(EngineSettings, k::Engine)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// An engine for `settings`: the shared one when it asks for the code cache, else a
+/// fresh one.
+fn engine_for(settings: &EngineSettings) -> Result<k::Engine, Error> {
+    let mut config = k::Config::new();
+    config
+        .opt_level(settings.opt.to_kiln())
+        .max_wasm_stack(settings.wasm_stack)
+        .consume_fuel(settings.fuel)
+        .epoch_interruption(settings.epochs);
+    let new = |config: &k::Config| {
+        k::Engine::new(config)
+            .map_err(|e| Error::Config(format!("the Kiln engine refused the settings: {e}")))
+    };
+    let Some(directory) = &settings.code_cache else {
+        return new(&config);
+    };
+    let mut shared = SHARED_ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, engine)) = shared.iter().find(|(s, _)| s == settings) {
+        return Ok(engine.clone());
+    }
+    config.cache(match directory {
+        Some(dir) => k::CacheConfig::new(dir),
+        None => k::CacheConfig::memory_only(),
+    });
+    let engine = new(&config)?;
+    shared.push((settings.clone(), engine.clone()));
+    Ok(engine)
+}
+
+/// How the code caches of the sandboxes with `code_cache: true` have been used, summed.
+pub(crate) fn code_cache_usage() -> k::CacheUse {
+    let shared = SHARED_ENGINES.lock().unwrap_or_else(|e| e.into_inner());
+    let mut sum = k::CacheUse::default();
+    for (_, engine) in shared.iter() {
+        if let Some(u) = engine.cache_usage() {
+            sum.memory_hits += u.memory_hits;
+            sum.disk_hits += u.disk_hits;
+            sum.misses += u.misses;
+            sum.refused += u.refused;
+            sum.writes += u.writes;
+        }
+    }
+    sum
 }
 
 /// Kiln's `StoreLimits`, recording each refusal in the sandbox's log.

@@ -19,9 +19,11 @@ use crate::wasi::WasiSettings;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use self::kiln::code_cache_usage as kiln_code_cache_usage;
+
 /// What a backend's engine is configured with: what its sandboxes may use. A compiled
 /// module serves a sandbox whose needs its engine meets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EngineSettings {
     /// `"kiln"` or `"wasmtime"`.
     pub backend: &'static str,
@@ -31,11 +33,20 @@ pub(crate) struct EngineSettings {
     pub fuel: bool,
     /// Epoch checks compiled in: a timeout, or interrupting a cancelled call.
     pub epochs: bool,
+    /// `code_cache: true`: compile on an engine shared by every sandbox with these
+    /// settings, whose code cache keeps modules in memory and, with a directory, on
+    /// disk (`Some(None)`: memory only).
+    pub code_cache: Option<Option<std::path::PathBuf>>,
 }
 
 impl EngineSettings {
     /// What a sandbox with these settings needs.
-    pub fn new(backend: &RuntimeBackend, limits: &Limits, interruptible: bool) -> Self {
+    pub fn new(
+        backend: &RuntimeBackend,
+        limits: &Limits,
+        interruptible: bool,
+        cache_directory: Option<&std::path::Path>,
+    ) -> Self {
         EngineSettings {
             backend: backend.name(),
             opt: match backend {
@@ -47,6 +58,16 @@ impl EngineSettings {
             wasm_stack: limits.wasm_stack,
             fuel: limits.fuel.is_some(),
             epochs: limits.timeout.is_some() || interruptible,
+            code_cache: match backend {
+                RuntimeBackend::CustomJIT {
+                    code_cache: true, ..
+                } => Some(
+                    cache_directory
+                        .map(std::path::Path::to_path_buf)
+                        .or_else(::kiln::CacheConfig::default_directory),
+                ),
+                _ => None,
+            },
         }
     }
 

@@ -82,7 +82,7 @@ impl WasmtimeModule {
         Ok(WasmtimeModule {
             engine,
             module,
-            settings: *settings,
+            settings: settings.clone(),
         })
     }
 
