@@ -84,11 +84,11 @@ impl Module {
     /// Compiles a module from a file: binary, or text if the name ends in `.wat` or the
     /// contents look like text. Only a regular file of at most `Config::max_module_size`
     /// bytes is read; anything else is refused before reading.
+    ///
+    /// With a code cache on disk, a file seen before (the same path, device, inode,
+    /// size, and modification and change times) is found without reading it.
     pub fn from_file(engine: &Engine, path: impl AsRef<std::path::Path>) -> Result<Module> {
-        let path = path.as_ref();
-        let bytes = source::read_module_file(path, engine.config().max_module_size)?;
-        let text = path.extension().is_some_and(|e| e == "wat");
-        Module::from_binary(engine, &source::to_binary(&bytes, text)?)
+        Module::file_until(engine, path.as_ref(), None)
     }
 
     /// Compiles a module from its binary form.
@@ -116,10 +116,29 @@ impl Module {
         path: impl AsRef<std::path::Path>,
         deadline: std::time::Instant,
     ) -> Result<Module> {
-        let path = path.as_ref();
+        Module::file_until(engine, path.as_ref(), Some(deadline))
+    }
+
+    fn file_until(
+        engine: &Engine,
+        path: &std::path::Path,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Module> {
+        let seen = engine.cache().and_then(|c| c.file_identity(engine, path));
+        if let Some(module) = seen
+            .as_ref()
+            .and_then(|(cache, id)| cache.load_seen_file(engine, id))
+        {
+            return Ok(module);
+        }
         let bytes = source::read_module_file(path, engine.config().max_module_size)?;
         let text = path.extension().is_some_and(|e| e == "wat");
-        Module::compile(engine, &source::to_binary(&bytes, text)?, Some(deadline))
+        let binary = source::to_binary(&bytes, text)?;
+        let module = Module::compile(engine, &binary, deadline)?;
+        if let Some((cache, id)) = seen {
+            cache.remember_file(engine, path, &id, &binary);
+        }
+        Ok(module)
     }
 
     /// Compiles `bytes`, or finds them in the engine's code cache.

@@ -301,3 +301,55 @@ fn an_unusable_directory_falls_back_to_compiling_with_a_warning() {
     assert_eq!(run(&engine, &Module::new(&engine, wasm(6)).unwrap()), 6);
     assert!(entries(&shared).is_empty());
 }
+
+#[test]
+fn a_file_seen_before_is_found_by_identity_and_a_changed_file_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let file = dir.path().join("m.wasm");
+    std::fs::write(&file, wasm(21)).unwrap();
+    let first = disk_only(&cache, 1 << 30);
+    assert_eq!(run(&first, &Module::from_file(&first, &file).unwrap()), 21);
+    assert!(cache.join("index").read_dir().unwrap().count() == 1);
+    let second = disk_only(&cache, 1 << 30);
+    assert_eq!(
+        run(&second, &Module::from_file(&second, &file).unwrap()),
+        21
+    );
+    assert_eq!(usage(&second).disk_hits, 1);
+
+    // Same size, other contents, and the modification time put back: the change time
+    // still tells, and the new contents run.
+    let old = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&file, wasm(22)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let third = disk_only(&cache, 1 << 30);
+    assert_eq!(run(&third, &Module::from_file(&third, &file).unwrap()), 22);
+    assert_eq!(usage(&third).misses, 1);
+
+    // A forged index record (another module's key) is not believed.
+    let records: Vec<_> = cache
+        .join("index")
+        .read_dir()
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for r in &records {
+        let mut b = std::fs::read(r).unwrap();
+        b[0] ^= 1;
+        std::fs::write(r, b).unwrap();
+    }
+    let fourth = disk_only(&cache, 1 << 30);
+    assert_eq!(
+        run(&fourth, &Module::from_file(&fourth, &file).unwrap()),
+        22
+    );
+    // Found by contents instead (the file was read).
+    assert_eq!(usage(&fourth).disk_hits, 1);
+}

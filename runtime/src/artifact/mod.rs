@@ -32,7 +32,7 @@ pub use refusal::{ArtifactError, ArtifactRefusal};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::module::Module;
-use crate::vm::{ArtifactFile, CodeLayout, CodeMemory, CodeSource, MemoryImage, Symbol};
+use crate::vm::{ArtifactFile, CodeLayout, CodeMemory, CodeSource, MemoryImage, Symbol, TrapTable};
 use codec::{Malformed, Reader, Writer};
 use kiln_frontend::{DataSegmentKind, FuncIndex};
 use kiln_jit::{LibCall, TrapKind};
@@ -357,14 +357,18 @@ fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &[Option<u32>
             }
         }
     });
-    w.seq(&layout.traps, |w, &(offset, kind)| {
-        w.len(offset);
+    // Trap sites as two arrays: u32 offsets, then one byte of kind each.
+    w.len(layout.traps.offsets.len());
+    for o in &layout.traps.offsets {
+        w.u32(*o);
+    }
+    for kind in &layout.traps.kinds {
         let index = TrapKind::ALL
             .iter()
-            .position(|k| *k == kind)
+            .position(|k| k == kind)
             .unwrap_or(usize::MAX);
         w.u8(u8::try_from(index).unwrap_or(u8::MAX));
-    });
+    }
     w.seq(&layout.libcalls, |w, &(offset, lc, addend)| {
         w.len(offset);
         let index = LibCall::ALL
@@ -392,14 +396,21 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, Vec<Option<u
         };
         Ok((start, end, symbol))
     })?;
-    let traps = r.seq(9, "trap sites", |r| {
-        let offset = r.usize("trap offset")?;
-        let kind = r.u8("trap kind")?;
-        match TrapKind::ALL.get(kind as usize) {
-            Some(k) => Ok((offset, *k)),
-            None => r.fail("trap kind"),
-        }
-    })?;
+    let n = r.count(5, "trap sites")?;
+    let offsets = r
+        .bytes(n * 4, "trap offsets")?
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let kinds = r
+        .bytes(n, "trap kinds")?
+        .iter()
+        .map(|&k| TrapKind::ALL.get(k as usize).copied())
+        .collect::<Option<Vec<_>>>();
+    let Some(kinds) = kinds else {
+        return r.fail("trap kind");
+    };
+    let traps = TrapTable { offsets, kinds };
     let libcalls = r.seq(17, "libcalls", |r| {
         let offset = r.usize("libcall offset")?;
         let lc = r.u8("libcall")?;

@@ -17,6 +17,9 @@ use std::time::SystemTime;
 /// The artifacts' file extension.
 pub(crate) const EXTENSION: &str = "kwasm";
 
+/// The folder of the file index: which module a file seen before holds.
+const INDEX: &str = "index";
+
 /// What a cache directory holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -58,8 +61,7 @@ impl DiskTier {
     }
 
     pub fn entry(&self, key: &[u8; 32]) -> PathBuf {
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        self.directory.join(format!("{hex}.{EXTENSION}"))
+        self.directory.join(format!("{}.{EXTENSION}", hex(key)))
     }
 
     /// The module stored under `key`: `None` if there is none, an error if the entry
@@ -77,31 +79,43 @@ impl DiskTier {
         Ok(Some(module))
     }
 
+    /// The module key a file with identity `id` was recorded with, if its record is
+    /// there and authentic.
+    pub fn read_index(&self, mac_key: &ArtifactKey, id: &[u8; 32]) -> Option<[u8; 32]> {
+        let bytes = fs::read(self.directory.join(INDEX).join(hex(id))).ok()?;
+        let (key, mac) = bytes.split_at_checked(32)?;
+        let expected = index_mac(mac_key, id, key);
+        (blake3::Hash::from_slice(mac).ok()? == expected).then(|| {
+            let mut k = [0; 32];
+            k.copy_from_slice(key);
+            k
+        })
+    }
+
+    /// Records that the file with identity `id` holds the module `key` (atomically).
+    pub fn write_index(
+        &self,
+        mac_key: &ArtifactKey,
+        id: &[u8; 32],
+        key: &[u8; 32],
+    ) -> io::Result<()> {
+        let dir = self.directory.join(INDEX);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let mut record = key.to_vec();
+        record.extend_from_slice(index_mac(mac_key, id, key).as_bytes());
+        write_atomically(&dir, &dir.join(hex(id)), &record)
+    }
+
     pub fn remove(&self, key: &[u8; 32]) {
         let _ = fs::remove_file(self.entry(key));
     }
 
     /// Writes `bytes` as the entry for `key` (atomically), then evicts past the bound.
     pub fn store(&self, key: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let tmp = self.directory.join(format!(
-            ".tmp-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = (|| {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(bytes)?;
-            fs::rename(&tmp, self.entry(key))
-        })();
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written?;
+        write_atomically(&self.directory, &self.entry(key), bytes)?;
         self.evict()
     }
 
@@ -126,6 +140,43 @@ impl DiskTier {
         }
         Ok(())
     }
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An index record's MAC: it binds the file identity to the module key.
+fn index_mac(mac_key: &ArtifactKey, id: &[u8; 32], key: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(&mac_key.0);
+    h.update(b"kiln index record");
+    h.update(id);
+    h.update(key);
+    h.finalize()
+}
+
+/// Writes `bytes` to `path` through a fresh temporary file (mode 0600) in `dir`,
+/// renamed into place: readers see the old file or the new one, never part of one.
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// `(path, size, modified)` of each artifact in `dir`.
@@ -170,5 +221,7 @@ pub(super) fn clear(dir: &Path) -> io::Result<u64> {
             n += 1;
         }
     }
+    // The index only names modules that were there.
+    let _ = fs::remove_dir_all(dir.join(INDEX));
     Ok(n)
 }

@@ -207,6 +207,80 @@ impl ModuleCache {
     }
 }
 
+/// A module file's identity on `engine`: a hash of Kiln's build, the fingerprint, the
+/// file's canonical path, device, inode, size, and modification and change times. The
+/// change time cannot be set back by anyone but root, so a file whose identity is
+/// unchanged has unchanged contents.
+pub(crate) struct FileId([u8; 32]);
+
+impl ModuleCache {
+    /// The identity of the file at `path`, when there is a disk tier to index it in.
+    pub fn file_identity(&self, engine: &Engine, path: &Path) -> Option<(&ModuleCache, FileId)> {
+        use std::os::unix::fs::MetadataExt;
+        self.disk.as_ref()?;
+        let canonical = std::fs::canonicalize(path).ok()?;
+        let meta = std::fs::metadata(&canonical).ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        let mut h = blake3::Hasher::new();
+        h.update(crate::artifact::KILN_BUILD.as_bytes());
+        for (k, v) in engine.fingerprint() {
+            h.update(&(k.len() as u64).to_le_bytes());
+            h.update(k.as_bytes());
+            h.update(&(v.len() as u64).to_le_bytes());
+            h.update(v.as_bytes());
+        }
+        let name = canonical.as_os_str().as_encoded_bytes();
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name);
+        for v in [
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime() as u64,
+            meta.mtime_nsec() as u64,
+            meta.ctime() as u64,
+            meta.ctime_nsec() as u64,
+        ] {
+            h.update(&v.to_le_bytes());
+        }
+        Some((self, FileId(*h.finalize().as_bytes())))
+    }
+
+    /// The module of a file seen before with this identity, from memory or disk, or
+    /// `None` (then the caller reads and compiles the file, or finds it by content).
+    pub fn load_seen_file(&self, engine: &Engine, id: &FileId) -> Option<Module> {
+        let disk = self.disk.as_ref()?;
+        let key = disk.read_index(engine.artifact_key(), &id.0)?;
+        if let Some(parts) = self.memory.get(&key) {
+            self.count(MEMORY_HITS);
+            return Some(Module::from_parts(engine, parts));
+        }
+        let module = disk.load(engine, &key).ok().flatten()?;
+        self.count(DISK_HITS);
+        self.memory.insert(key, module.0.compiled.clone());
+        Some(module)
+    }
+
+    /// Records that the file at `path`, with identity `id` before it was read, holds
+    /// `wasm` (if its identity is still `id`: it did not change while being read).
+    pub fn remember_file(&self, engine: &Engine, path: &Path, id: &FileId, wasm: &[u8]) {
+        let Some(disk) = &self.disk else { return };
+        let still = self.file_identity(engine, path);
+        if still.is_some_and(|(_, now)| now.0 == id.0) {
+            let key = cache_key(engine, wasm);
+            if let Err(e) = disk.write_index(engine.artifact_key(), &id.0, &key) {
+                tracing::warn!(
+                    target: "kiln::cache",
+                    directory = %disk.directory().display(),
+                    "could not write to the code cache's index: {e}"
+                );
+            }
+        }
+    }
+}
+
 /// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint and the
 /// bytes.
 fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {

@@ -55,7 +55,7 @@ impl ArtifactFile {
             // above), and Kiln never writes an artifact in place. A mapping of a file
             // that our own user rewrites behind Kiln's back is outside this contract,
             // as it is for every mmap-based loader.
-            Backing::Mapped(unsafe { memmap2::Mmap::map(&file)? })
+            Backing::Mapped(unsafe { memmap2::MmapOptions::new().populate().map(&file)? })
         } else {
             let mut buf = Vec::with_capacity(meta.len() as usize);
             (&file).take(max_len).read_to_end(&mut buf)?;

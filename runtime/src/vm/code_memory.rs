@@ -32,8 +32,7 @@ struct FunctionLoc {
 pub struct CodeMemory {
     mmap: Mmap,
     functions: Vec<FunctionLoc>,
-    /// `(offset from start, kind)`, sorted.
-    traps: Vec<(usize, TrapKind)>,
+    traps: TrapTable,
     /// Absolute libcall addresses patched into the code: `(offset, routine, addend)`.
     libcalls: Vec<(usize, LibCall, i64)>,
     names: Names,
@@ -47,10 +46,21 @@ pub struct CodeLayout {
     pub len: usize,
     /// `(start, end, symbol)` of each function, in publishing order.
     pub functions: Vec<(usize, usize, Symbol)>,
-    /// `(offset, kind)` of each trapping instruction, sorted.
-    pub traps: Vec<(usize, TrapKind)>,
+    /// Each trapping instruction.
+    pub traps: TrapTable,
     /// `(offset, routine, addend)` of each absolute libcall address to patch in.
     pub libcalls: Vec<(usize, LibCall, i64)>,
+}
+
+/// The trapping instructions of a text: offsets from its start (sorted; a text is
+/// smaller than 4 GiB) and their kinds, in two arrays (an artifact stores them as
+/// such, 5 bytes a site).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrapTable {
+    /// Offset of each site, ascending.
+    pub offsets: Vec<u32>,
+    /// Kind of each site.
+    pub kinds: Vec<TrapKind>,
 }
 
 /// Text to load: bytes to copy, or (preferably) a page-aligned range of a file that is
@@ -146,6 +156,9 @@ impl CodeMemory {
                 }
             }
             traps.extend(f.traps.iter().map(|t| (start + t.offset as usize, t.kind)));
+            if start + f.code.len() > u32::MAX as usize {
+                return Err(io::Error::other("a module's code is larger than 4 GiB"));
+            }
             locs.push(FunctionLoc {
                 start,
                 end: start + f.code.len(),
@@ -154,6 +167,10 @@ impl CodeMemory {
         }
         mmap.make_executable(0, len)?;
         traps.sort_by_key(|t| t.0);
+        let traps = TrapTable {
+            offsets: traps.iter().map(|t| t.0 as u32).collect(),
+            kinds: traps.iter().map(|t| t.1).collect(),
+        };
         let code = Arc::new(CodeMemory {
             mmap,
             functions: locs,
@@ -277,10 +294,12 @@ impl CodeMemory {
 
     fn trap_at(&self, pc: usize) -> Option<TrapKind> {
         let off = pc - self.mmap.as_ptr() as usize;
+        let off = u32::try_from(off).ok()?;
         self.traps
-            .binary_search_by_key(&off, |t| t.0)
+            .offsets
+            .binary_search(&off)
             .ok()
-            .map(|i| self.traps[i].1)
+            .and_then(|i| self.traps.kinds.get(i).copied())
     }
 
     /// The function containing `pc`, and `pc`'s offset into its code.
@@ -357,7 +376,11 @@ fn check_layout(layout: &CodeLayout, len: usize) -> io::Result<()> {
         }
         end = e;
     }
-    if layout.traps.windows(2).any(|w| w[0].0 > w[1].0) || layout.traps.iter().any(|t| t.0 >= len) {
+    let offsets = &layout.traps.offsets;
+    if offsets.len() != layout.traps.kinds.len()
+        || offsets.windows(2).any(|w| w[0] > w[1])
+        || offsets.last().is_some_and(|&o| o as usize >= len)
+    {
         return Err(bad("trap site outside the text or out of order"));
     }
     if layout

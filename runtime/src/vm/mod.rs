@@ -27,7 +27,7 @@ pub mod traphandler;
 
 pub use artifact_file::ArtifactFile;
 pub use builtins::BuiltinHost;
-pub use code_memory::{CodeLayout, CodeMemory, CodeSource, Symbol};
+pub use code_memory::{CodeLayout, CodeMemory, CodeSource, Symbol, TrapTable};
 pub use global::VmGlobal;
 pub use host_func::{HostCall, HostFuncCtx};
 pub use instance_vmctx::VmCtx;
