@@ -15,7 +15,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let Some(target) = Target::from_name(target) else {
-        eprintln!("unknown target {target}: one of differential, validate, compile, limits");
+        eprintln!(
+            "unknown target {target}: one of differential, validate, compile, limits, artifact"
+        );
         return ExitCode::from(2);
     };
     let data = match input.strip_prefix("seed:") {

@@ -1,6 +1,6 @@
 //! Engines, created once per process and shared by every check.
 
-use kiln::{Config, CpuFeatures, Engine, FuelCosts, OptLevel};
+use kiln::{ArtifactKey, CodePlacement, Config, CpuFeatures, Engine, FuelCosts, OptLevel};
 use std::sync::OnceLock;
 
 type Cached<T> = OnceLock<Result<T, String>>;
@@ -60,6 +60,42 @@ pub(crate) fn kiln_limits() -> Result<&'static Engine, String> {
                 .epoch_interruption(true),
         )
         .map_err(|e| format!("cannot create Kiln's engine: {e}"))
+    })
+}
+
+/// Kiln for the artifact check, in the `variant` configuration: fuel on, the oracle's
+/// fixed key, the verifier off (the compile check covers it). `loader` picks a second
+/// engine with the same settings and key: artifacts must load in any such engine, not
+/// only the one that wrote them.
+pub(crate) fn kiln_artifact(
+    variant: crate::ArtifactEngine,
+    loader: bool,
+) -> Result<&'static Engine, String> {
+    use crate::ArtifactEngine as V;
+    static ENGINES: [Cached<Engine>; 8] = [const { OnceLock::new() }; 8];
+    let (i, configure): (usize, fn(&mut Config)) = match variant {
+        V::Default => (0, |_| {}),
+        V::NoImage => (1, |c| {
+            c.memory_init_cow(false);
+        }),
+        V::Baseline => (2, |c| {
+            c.cpu_features(CpuFeatures::Baseline);
+        }),
+        V::Unoptimized => (3, |c| {
+            c.opt_level(OptLevel::None)
+                .code_placement(CodePlacement::Packed);
+        }),
+    };
+    cached(&ENGINES[i * 2 + usize::from(loader)], || {
+        let mut config = Config::new();
+        config
+            .cranelift_verifier(false)
+            .parallel_compilation(false)
+            .consume_fuel(true)
+            .artifact_key(ArtifactKey::from_bytes(crate::ARTIFACT_KEY));
+        configure(&mut config);
+        Engine::new(&config)
+            .map_err(|e| format!("cannot create Kiln's {variant:?} artifact engine: {e}"))
     })
 }
 

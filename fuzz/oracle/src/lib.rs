@@ -19,7 +19,13 @@
 //!   Cranelift verifier on) and refuses every invalid one.
 //! - [`limits`]: under fuel, an epoch timeout and a memory limit, every call returns, with
 //!   a value or a trap, and no memory grows past the limit.
+//! - [`artifact`]: a compiled module's artifact (`Module::serialize`) loads and behaves as
+//!   the module; one mutated anywhere is refused as an incompatible artifact unless its
+//!   bytes are unchanged; one mutated in its header, section table, META or LAYOUT and
+//!   then re-authenticated with the key never makes `Module::deserialize` panic (nor
+//!   listing or re-serializing what loads; it is never run).
 
+mod artifact;
 mod compile;
 mod differential;
 mod engines;
@@ -30,6 +36,9 @@ mod validate;
 mod value;
 mod watchdog;
 
+pub use artifact::{
+    artifact, check_artifact, ArtifactEngine, ArtifactReport, ARTIFACT_FUEL, ARTIFACT_KEY,
+};
 pub use compile::{check_compile, compile, CompileEngine};
 pub use differential::{check_differential, differential, DiffReport, DIFF_FUEL};
 pub use limits::{check_limits, limits, LimitsReport, LIMITS_FUEL, LIMITS_MEMORY, LIMITS_TIMEOUT};
@@ -39,7 +48,7 @@ pub use value::{TrapKind, Value};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// The four fuzz targets.
+/// The five fuzz targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     /// Kiln against Wasmtime on wasm-smith modules.
@@ -50,15 +59,18 @@ pub enum Target {
     Compile,
     /// Kiln under fuel, timeout and memory limits.
     Limits,
+    /// Kiln's compiled artifacts, intact and mutated.
+    Artifact,
 }
 
 impl Target {
     /// All targets.
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::Differential,
         Target::Validate,
         Target::Compile,
         Target::Limits,
+        Target::Artifact,
     ];
 
     /// The target's name (its fuzz target and regression folder).
@@ -68,6 +80,7 @@ impl Target {
             Target::Validate => "validate",
             Target::Compile => "compile",
             Target::Limits => "limits",
+            Target::Artifact => "artifact",
         }
     }
 
@@ -84,6 +97,7 @@ impl Target {
             Target::Validate => validate(data),
             Target::Compile => compile(data),
             Target::Limits => limits(data).map(drop),
+            Target::Artifact => artifact(data).map(drop),
         })
     }
 
@@ -95,18 +109,21 @@ impl Target {
             Target::Validate => validate::prepare(data).map(|(m, _)| m),
             Target::Compile => compile::prepare(data).map(|(_, m)| m),
             Target::Limits => limits::prepare(data).map(|(m, _)| m),
+            Target::Artifact => artifact::prepare(data).map(|(_, m, _)| m),
         }
     }
 
     /// Runs the target's check on a module given directly (`.wasm` or `.wat` regression
     /// files, e.g. hand-minimized ones): no generation step; `differential` and `limits`
-    /// call exports with all-zero arguments, `compile` uses the default engine.
+    /// call exports with all-zero arguments, `compile` uses the default engine, `artifact`
+    /// the default artifact engine with the round trip and one raw mutation.
     pub fn check_module(self, wasm: &[u8]) -> Result<(), Failure> {
         catching(self, Some(wasm), || match self {
             Target::Differential => check_differential(wasm, &[]).map(drop),
             Target::Validate => check_validate(wasm, true),
             Target::Compile => check_compile(CompileEngine::Default, wasm),
             Target::Limits => check_limits(wasm, &[]).map(drop),
+            Target::Artifact => check_artifact(ArtifactEngine::Default, wasm, &[]).map(drop),
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The fuzz targets' checks on deterministic inputs: seeds 0..500 through differential,
-//! validate and compile, and every 10th seed through limits. Each target is its own test,
-//! so the harness runs them in parallel. A failing seed is replayed with
+//! validate, compile and artifact, and every 10th seed through limits. Each target is its
+//! own test, so the harness runs them in parallel. A failing seed is replayed with
 //! `kiln_fuzz_oracle::seed_input(seed)` (or saved as a regression file: the bytes are
 //! exactly a fuzz input).
 
@@ -139,6 +139,61 @@ fn limits_smoke() {
     eprintln!(
         "limits: {calls} calls: {fuel} out of fuel, {interrupted} interrupted, {traps} other \
          traps; {refused} refused memory growths"
+    );
+}
+
+#[test]
+fn artifact_smoke() {
+    let mut total = kiln_fuzz_oracle::ArtifactReport::default();
+    let mut generated = 0;
+    run(
+        "artifact",
+        0..SEEDS,
+        |data| caught(Target::Artifact, || kiln_fuzz_oracle::artifact(data)),
+        |r| {
+            generated += usize::from(r.generated);
+            total.calls += r.calls;
+            total.inconclusive += r.inconclusive;
+            total.raw += r.raw;
+            total.raw_unchanged += r.raw_unchanged;
+            total.authentic += r.authentic;
+            total.authentic_loaded += r.authentic_loaded;
+            for (k, n) in &r.raw_refusals {
+                *total.raw_refusals.entry(k.clone()).or_default() += n;
+            }
+            for (k, n) in &r.authentic_errors {
+                *total.authentic_errors.entry(k.clone()).or_default() += n;
+            }
+        },
+    );
+    eprintln!(
+        "artifact: {generated} modules round-tripped, {} calls compared ({} comparisons ended \
+         by a stack overflow); {} raw mutations: {} left the bytes unchanged, refusals \
+         {:?}; {} authentic mutations: {} loaded, errors {:?}",
+        total.calls,
+        total.inconclusive,
+        total.raw,
+        total.raw_unchanged,
+        total.raw_refusals,
+        total.authentic,
+        total.authentic_loaded,
+        total.authentic_errors
+    );
+    assert!(
+        generated as u64 > SEEDS * 9 / 10,
+        "the generator should rarely give up"
+    );
+    assert!(total.calls > 0, "some calls should be compared");
+    assert!(
+        total.raw_refusals.contains_key("Mac"),
+        "raw mutations past the header should meet the MAC"
+    );
+    assert!(
+        total
+            .authentic_errors
+            .keys()
+            .any(|k| k.starts_with("Malformed")),
+        "authentic mutations should reach the decoder behind the MAC"
     );
 }
 
