@@ -42,6 +42,11 @@ pub struct RunOptions {
     /// CPU features generated code may use: the host's, or the architecture's baseline
     /// (SSE2 on x86-64) to prove the lowering does not depend on newer extensions.
     pub cpu_features: kiln::CpuFeatures,
+    /// Serialize every module the file compiles for use ([`kiln::Module::serialize`]) and
+    /// use the module [`kiln::Module::deserialize`] loads from those bytes instead, so
+    /// every check runs against deserialized code. Modules that must fail to compile
+    /// (`assert_invalid`, `assert_malformed`) are checked exactly as without it.
+    pub round_trip: bool,
 }
 
 impl Default for RunOptions {
@@ -50,6 +55,7 @@ impl Default for RunOptions {
             simd: SIMD_ENABLED_BY_DEFAULT,
             stack_size: FILE_THREAD_STACK_SIZE,
             cpu_features: kiln::CpuFeatures::Native,
+            round_trip: false,
         }
     }
 }

@@ -1,10 +1,11 @@
-//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--jobs N] [PATH...]`
+//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--round-trip] [--jobs N] [PATH...]`
 //!
 //! Runs `.wast` spec test files (or every `*.wast` in the given folders) against Kiln. With
 //! no PATH, runs `<suite>/wasm-2.0`, where `<suite>` is `$KILN_SPEC_TESTSUITE` or
 //! `../shared/spec-testsuite` next to the repository. Prints one line per file and, last,
 //! `spec: N passed, N failed, N skipped`. Exits non-zero if a check failed that is not in
-//! the expected-failures list, or a listed check passed.
+//! the expected-failures list, or a listed check passed. With `--round-trip`, every module
+//! a file uses is serialized and deserialized first, so the checks run against artifacts.
 
 #![forbid(unsafe_code)]
 
@@ -13,8 +14,8 @@ use std::process::ExitCode;
 
 use kiln_spec_tests::{default_suite_dir, run_files, wast_files, RunOptions};
 
-const USAGE: &str =
-    "usage: kiln-spec-tests [--verbose|-v] [--no-simd] [--baseline] [--jobs N] [PATH...]";
+const USAGE: &str = "usage: kiln-spec-tests [--verbose|-v] [--no-simd] [--baseline] \
+                     [--round-trip] [--jobs N] [PATH...]";
 
 struct Cli {
     verbose: bool,
@@ -36,6 +37,7 @@ fn parse_args() -> Result<Cli, String> {
             Some("--verbose" | "-v") => cli.verbose = true,
             Some("--no-simd") => cli.opts.simd = false,
             Some("--baseline") => cli.opts.cpu_features = kiln::CpuFeatures::Baseline,
+            Some("--round-trip") => cli.opts.round_trip = true,
             Some("--jobs" | "-j") => {
                 let value = args.next().ok_or("--jobs needs a value")?;
                 cli.jobs = value
@@ -67,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
 
-    let (mut passed, mut failed, mut skipped) = (0usize, 0usize, 0usize);
+    let (mut passed, mut failed, mut skipped, mut round_trips) = (0usize, 0usize, 0usize, 0usize);
     let mut ok = true;
     let mut files = Vec::new();
     for path in &cli.paths {
@@ -94,10 +96,14 @@ fn main() -> ExitCode {
         passed += report.passed;
         failed += report.failed;
         skipped += report.skipped;
+        round_trips += report.round_trips;
         ok &= report.is_ok();
     });
 
     println!("spec: {passed} passed, {failed} failed, {skipped} skipped");
+    if cli.opts.round_trip {
+        println!("round trip: {round_trips} modules serialized and deserialized");
+    }
     if ok {
         ExitCode::SUCCESS
     } else {

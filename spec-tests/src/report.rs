@@ -23,6 +23,9 @@ pub struct FileReport {
     pub failures: Vec<String>,
     /// Expected-failures entries for this file whose checks did not fail: errors.
     pub unexpected_passes: Vec<String>,
+    /// Modules that were serialized and used deserialized (only with
+    /// [`crate::RunOptions::round_trip`]).
+    pub round_trips: usize,
 }
 
 impl FileReport {
@@ -49,6 +52,9 @@ impl fmt::Display for FileReport {
         if self.expected_failures > 0 {
             write!(f, " ({} expected failures)", self.expected_failures)?;
         }
+        if self.round_trips > 0 {
+            write!(f, "; {} modules deserialized", self.round_trips)?;
+        }
         Ok(())
     }
 }
@@ -72,6 +78,7 @@ pub(crate) fn build(file: &str, outcome: FileOutcome, list: &[(&str, &str, &str)
         passed: outcome.passed_lines.len(),
         failed: outcome.failures.len(),
         skipped: outcome.skipped,
+        round_trips: outcome.round_trips,
         ..FileReport::default()
     };
     for failure in &outcome.failures {
@@ -122,6 +129,7 @@ mod tests {
                 })
                 .collect(),
             skipped: 0,
+            round_trips: 0,
         }
     }
 
@@ -163,5 +171,17 @@ mod tests {
     fn display() {
         let r = build("a.wast", outcome(&[1, 3], &[2]), &[]);
         assert_eq!(r.to_string(), "a.wast: 2 passed, 1 failed, 0 skipped");
+        let r = build(
+            "a.wast",
+            FileOutcome {
+                round_trips: 4,
+                ..outcome(&[1], &[])
+            },
+            &[],
+        );
+        assert_eq!(
+            r.to_string(),
+            "a.wast: 1 passed, 0 failed, 0 skipped; 4 modules deserialized"
+        );
     }
 }

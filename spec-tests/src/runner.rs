@@ -28,6 +28,8 @@ pub(crate) struct FileOutcome {
     pub(crate) passed_lines: Vec<usize>,
     pub(crate) failures: Vec<CheckFailure>,
     pub(crate) skipped: usize,
+    /// Modules used deserialized ([`crate::RunOptions::round_trip`]).
+    pub(crate) round_trips: usize,
 }
 
 impl FileOutcome {
@@ -69,7 +71,7 @@ pub(crate) fn run_file_on_this_thread(path: &Path, opts: &RunOptions) -> FileOut
         };
     }
 
-    let mut session = match catch_unwind(|| Session::new(opts.cpu_features)) {
+    let mut session = match catch_unwind(|| Session::new(opts)) {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {
             return FileOutcome::whole_file_failure(format!("cannot set up the store: {e}"))
@@ -106,6 +108,7 @@ pub(crate) fn run_file_on_this_thread(path: &Path, opts: &RunOptions) -> FileOut
             }),
         }
     }
+    outcome.round_trips = session.round_trips;
     outcome
 }
 

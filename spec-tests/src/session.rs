@@ -8,7 +8,7 @@ use wast::token::Id;
 use wast::{QuoteWat, WastDirective, WastExecute, WastInvoke, WastRet, Wat};
 
 use crate::error::{describe_kiln_error, fail, SpecError};
-use crate::{spectest, traps, values};
+use crate::{spectest, traps, values, RunOptions};
 
 /// How a directive that did not fail ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +28,17 @@ pub(crate) struct Session {
     named: HashMap<String, Instance>,
     /// Modules compiled by `(module definition ...)`, in order, with their `$name`.
     definitions: Vec<(Option<String>, Module)>,
+    /// Whether every compiled module is serialized and deserialized before it is used
+    /// ([`crate::RunOptions::round_trip`]).
+    round_trip: bool,
+    /// How many modules were used deserialized (in round-trip mode).
+    pub(crate) round_trips: usize,
 }
 
 impl Session {
     /// A fresh engine, store and linker with the `spectest` module defined.
-    pub(crate) fn new(cpu_features: kiln::CpuFeatures) -> Result<Session, SpecError> {
-        let engine = Engine::new(Config::new().cpu_features(cpu_features))
+    pub(crate) fn new(opts: &RunOptions) -> Result<Session, SpecError> {
+        let engine = Engine::new(Config::new().cpu_features(opts.cpu_features))
             .map_err(|e| SpecError::new(format!("cannot create engine: {e}")))?;
         let mut store = Store::new(&engine, ());
         let mut linker = Linker::new(&engine);
@@ -46,6 +51,8 @@ impl Session {
             current: None,
             named: HashMap::new(),
             definitions: Vec::new(),
+            round_trip: opts.round_trip,
+            round_trips: 0,
         })
     }
 
@@ -172,12 +179,38 @@ impl Session {
     }
 
     /// Encodes a module to binary (text parsing failures are errors here) and compiles it.
-    fn compile(&self, module: &mut QuoteWat<'_>) -> Result<Module, SpecError> {
+    fn compile(&mut self, module: &mut QuoteWat<'_>) -> Result<Module, SpecError> {
         let bytes = module
             .encode()
             .map_err(|e| SpecError::new(format!("cannot encode module: {}", e.message())))?;
-        Module::from_binary(&self.engine, &bytes)
-            .map_err(|e| SpecError::new(format!("cannot compile: {}", describe_kiln_error(&e))))
+        self.compile_binary(&bytes)
+    }
+
+    /// Compiles a binary module that is about to be used (instantiated or registered);
+    /// in round-trip mode, returns it serialized and deserialized instead, so the checks
+    /// run against deserialized code. A module that fails to compile fails as before.
+    fn compile_binary(&mut self, bytes: &[u8]) -> Result<Module, SpecError> {
+        let module = Module::from_binary(&self.engine, bytes)
+            .map_err(|e| SpecError::new(format!("cannot compile: {}", describe_kiln_error(&e))))?;
+        if !self.round_trip {
+            return Ok(module);
+        }
+        let artifact = module.serialize().map_err(|e| {
+            SpecError::new(format!(
+                "round trip: cannot serialize: {}",
+                describe_kiln_error(&e)
+            ))
+        })?;
+        // Only the deserialized module may be used from here on.
+        drop(module);
+        let module = Module::deserialize(&self.engine, &artifact).map_err(|e| {
+            SpecError::new(format!(
+                "round trip: cannot deserialize: {}",
+                describe_kiln_error(&e)
+            ))
+        })?;
+        self.round_trips += 1;
+        Ok(module)
     }
 
     /// The instance named `id`, or the current one.
@@ -332,8 +365,7 @@ impl Session {
         let bytes = module
             .encode()
             .map_err(|e| SpecError::new(format!("cannot encode module: {}", e.message())))?;
-        let compiled = Module::from_binary(&self.engine, &bytes)
-            .map_err(|e| SpecError::new(format!("cannot compile: {}", describe_kiln_error(&e))))?;
+        let compiled = self.compile_binary(&bytes)?;
         match self.linker.instantiate(&mut self.store, &compiled) {
             Ok(_) => fail!("expected link error ({message:?}), but instantiation succeeded"),
             Err(e) if matches!(e.kind(), ErrorKind::Link(_)) => Ok(Status::Passed),
