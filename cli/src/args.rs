@@ -130,6 +130,9 @@ pub struct WastArgs {
     /// Compile for the architecture's baseline CPU features (SSE2 on x86-64).
     #[arg(long)]
     pub baseline: bool,
+    /// Serialize and deserialize every module before using it (checks artifacts).
+    #[arg(long)]
+    pub round_trip: bool,
     /// Scripts to run at once (default: the number of cores).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,

@@ -14,6 +14,7 @@ pub fn run(a: &WastArgs) -> Result<(), Failure> {
     if a.baseline {
         opts.cpu_features = kiln::CpuFeatures::Baseline;
     }
+    opts.round_trip = a.round_trip;
     let jobs = a
         .jobs
         .filter(|&n| n > 0)

@@ -33,6 +33,8 @@ pub struct CodeMemory {
     mmap: Mmap,
     functions: Vec<FunctionLoc>,
     traps: TrapTable,
+    /// Bytes of text (functions and the padding between them) from the start.
+    text_len: usize,
     /// Absolute libcall addresses patched into the code: `(offset, routine, addend)`.
     libcalls: Vec<(usize, LibCall, i64)>,
     names: Names,
@@ -175,6 +177,7 @@ impl CodeMemory {
             mmap,
             functions: locs,
             traps,
+            text_len: size,
             libcalls,
             names,
         });
@@ -224,6 +227,7 @@ impl CodeMemory {
                 .map(|(start, end, symbol)| FunctionLoc { start, end, symbol })
                 .collect(),
             traps: layout.traps,
+            text_len: layout.len,
             libcalls: layout.libcalls,
             names,
         });
@@ -258,9 +262,9 @@ impl CodeMemory {
         text
     }
 
-    /// Where the last function ends.
+    /// Bytes of text: what `layout` and `text` describe.
     fn text_len(&self) -> usize {
-        self.functions.iter().map(|f| f.end).max().unwrap_or(0)
+        self.text_len
     }
 
     /// Address of the `i`th published function.
