@@ -5,6 +5,8 @@
 //! precompiled module plus the same instantiation. regex exports no function that
 //! does nothing (only `_start` and `__main_void`, which run the program), so nothing
 //! is called. Each sample loads the module afresh: no in-process cache is involved.
+//! `artifact_start/kiln-cache` does the same through the code cache's disk tier
+//! (`Module::from_file` on an engine with `CacheConfig`, memory tier off).
 //!
 //! ```text
 //! cargo bench -p kiln-benches --bench artifact
@@ -101,6 +103,27 @@ fn artifact_start(c: &mut Criterion) {
             black_box(run.is_ok())
         })
     });
+    // Through the code cache's disk tier (memory tier off): the file index finds the
+    // artifact, whose verification record spares hashing it again.
+    let cache_dir = s._dir.path().join("cache");
+    let cached = kiln::Engine::new(kiln::Config::new().cache(kiln::CacheConfig {
+        directory: Some(cache_dir),
+        max_bytes: 1 << 30,
+        memory_bytes: 0,
+    }));
+    if let Ok(engine) = cached {
+        let host = KilnHost::with_engine(&engine);
+        let warm = kiln::Module::from_file(&engine, &s.workload.wasm);
+        if let (Ok(host), Ok(_)) = (host, warm) {
+            g.bench_function("kiln-cache", |b| {
+                b.iter(|| {
+                    let m = kiln::Module::from_file(&engine, &s.workload.wasm);
+                    let run = m.map(|m| host.instantiate(&m, &s.workload));
+                    black_box(run.is_ok())
+                })
+            });
+        }
+    }
     g.bench_function("wasmtime", |b| {
         b.iter(|| {
             let m = wasmtime_load(s.wasmtime.engine(), &s.wasmtime_artifact);

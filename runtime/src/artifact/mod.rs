@@ -162,7 +162,7 @@ impl Module {
     /// another key wrote, and anything changed since; the code is copied into fresh
     /// executable memory.
     pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module> {
-        load(engine, bytes, None)
+        load(engine, bytes, None, None)
     }
 
     /// [`Module::deserialize`] from a file, memory-mapped: when only this user can
@@ -172,13 +172,54 @@ impl Module {
         let path = path.as_ref();
         let file = ArtifactFile::open(path, engine.config().max_module_size.saturating_mul(16))
             .map_err(|e| refuse(ArtifactRefusal::Io, format!("{}: {e}", path.display())))?;
-        load(engine, file.bytes(), file.mappable())
+        load(engine, file.bytes(), file.mappable(), None)
     }
+}
+
+/// An artifact file's identity: device, inode, size, and modification and change
+/// times (`st_ctime` changes with every write and cannot be set back but by root).
+pub(crate) type FileIdentity = [u64; 7];
+
+pub(crate) fn identity(meta: &std::fs::Metadata) -> FileIdentity {
+    use std::os::unix::fs::MetadataExt;
+    [
+        meta.dev(),
+        meta.ino(),
+        meta.size(),
+        meta.mtime() as u64,
+        meta.mtime_nsec() as u64,
+        meta.ctime() as u64,
+        meta.ctime_nsec() as u64,
+    ]
+}
+
+/// `deserialize_file` for the code cache: when the file is mapped (ours alone) and
+/// its identity is `verified` (the identity it had when its MAC last matched, from a
+/// record the cache authenticated), the MAC is not computed again: the file has not
+/// changed since. Returns the module and the file's identity.
+pub(crate) fn load_cached_file(
+    engine: &Engine,
+    path: &Path,
+    verified: Option<FileIdentity>,
+) -> Result<(Module, FileIdentity, bool)> {
+    let file = ArtifactFile::open(path, engine.config().max_module_size.saturating_mul(16))
+        .map_err(|e| refuse(ArtifactRefusal::Io, format!("{}: {e}", path.display())))?;
+    let id = identity(file.metadata());
+    let trusted = file.mappable().is_some() && verified == Some(id);
+    let module = load(engine, file.bytes(), file.mappable(), trusted.then_some(()))?;
+    Ok((module, id, trusted))
 }
 
 /// The checks and the decoding, from `bytes` (the whole file), mapping from `file`
 /// when given (it holds the same bytes).
-fn load(engine: &Engine, bytes: &[u8], file: Option<&std::fs::File>) -> Result<Module> {
+/// `verified`: the MAC was checked before and the file is unchanged since (see
+/// `load_cached_file`); every other check still runs.
+fn load(
+    engine: &Engine,
+    bytes: &[u8],
+    file: Option<&std::fs::File>,
+    verified: Option<()>,
+) -> Result<Module> {
     if !is_artifact(bytes) {
         return Err(refuse(
             ArtifactRefusal::NotAnArtifact,
@@ -225,13 +266,8 @@ fn load(engine: &Engine, bytes: &[u8], file: Option<&std::fs::File>) -> Result<M
         return Err(refuse(ArtifactRefusal::Truncated, "no room for the MAC"));
     }
     let (body, recorded) = bytes.split_at(bytes.len() - MAC_LEN);
-    let expected = mac(engine.artifact_key(), body);
-    // `blake3::Hash`'s equality is constant-time.
-    if blake3::Hash::from_slice(recorded).ok() != Some(expected) {
-        return Err(refuse(
-            ArtifactRefusal::Mac,
-            "the file was not written with this engine's key, or was modified or truncated",
-        ));
+    if verified.is_none() {
+        check_mac(engine, body, recorded, file)?;
     }
     let section = |i: usize| -> Result<&[u8]> {
         let (offset, len) = table[i];
@@ -295,12 +331,64 @@ fn load(engine: &Engine, bytes: &[u8], file: Option<&std::fs::File>) -> Result<M
 /// The MAC of `bytes`: keyed BLAKE3, on all cores for large artifacts.
 fn mac(key: &ArtifactKey, bytes: &[u8]) -> blake3::Hash {
     let mut h = blake3::Hasher::new_keyed(&key.0);
-    if bytes.len() >= 1 << 20 {
+    if bytes.len() >= RAYON_FROM {
         h.update_rayon(bytes);
     } else {
         h.update(bytes);
     }
     h.finalize()
+}
+
+/// Refuses `body` unless `recorded` is its MAC under the engine's key.
+fn check_mac(
+    engine: &Engine,
+    body: &[u8],
+    recorded: &[u8],
+    file: Option<&std::fs::File>,
+) -> Result<()> {
+    // A large mapped file is hashed by reading it: its pages then stay out of this
+    // process's resident set until code or data are actually used.
+    let expected = match file {
+        Some(f) if body.len() >= READ_TO_HASH => file_mac(engine.artifact_key(), f, body.len())
+            .map_err(|e| refuse(ArtifactRefusal::Io, e.to_string()))?,
+        _ => mac(engine.artifact_key(), body),
+    };
+    // `blake3::Hash`'s equality is constant-time.
+    if blake3::Hash::from_slice(recorded).ok() != Some(expected) {
+        return Err(refuse(
+            ArtifactRefusal::Mac,
+            "the file was not written with this engine's key, or was modified or truncated",
+        ));
+    }
+    Ok(())
+}
+
+/// From this size on, hashing uses every core (below it, waking threads costs more
+/// than it saves).
+const RAYON_FROM: usize = 1 << 20;
+
+/// From this size on, a mapped artifact is hashed by reading rather than through the
+/// mapping.
+const READ_TO_HASH: usize = 16 << 20;
+
+/// The MAC of the first `len` bytes of `file`, read in chunks.
+fn file_mac(key: &ArtifactKey, file: &std::fs::File, len: usize) -> std::io::Result<blake3::Hash> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 4 << 20;
+    let mut h = blake3::Hasher::new_keyed(&key.0);
+    let mut buf = vec![0; CHUNK.min(len)];
+    let mut at = 0;
+    while at < len {
+        let n = CHUNK.min(len - at);
+        file.read_exact_at(&mut buf[..n], at as u64)?;
+        if n >= RAYON_FROM {
+            h.update_rayon(&buf[..n]);
+        } else {
+            h.update(&buf[..n]);
+        }
+        at += n;
+    }
+    Ok(h.finalize())
 }
 
 /// Compares an artifact's fingerprint with the engine's, naming the first difference.

@@ -3,7 +3,7 @@
 //! both succeed and readers never see half a file), and evicted least recently used
 //! (by modification time, which a hit refreshes) to stay under the size bound.
 
-use crate::artifact::ArtifactKey;
+use crate::artifact::{ArtifactKey, FileIdentity};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::module::Module;
@@ -19,6 +19,12 @@ pub(crate) const EXTENSION: &str = "kwasm";
 
 /// The folder of the file index: which module a file seen before holds.
 const INDEX: &str = "index";
+
+/// The folder of verification records: the identity each artifact had when its MAC
+/// last matched (or when this cache wrote it). An artifact whose identity is unchanged
+/// is loaded without hashing it again; the records' modification times are its last
+/// use, for eviction.
+const VERIFIED: &str = "verified";
 
 /// What a cache directory holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,12 +77,54 @@ impl DiskTier {
         if !path.exists() {
             return Ok(None);
         }
-        let module = Module::deserialize_file(engine, &path)?;
-        // A hit makes the entry the most recently used.
-        if let Ok(f) = fs::File::options().append(true).open(&path) {
-            let _ = f.set_modified(SystemTime::now());
+        let mac_key = engine.artifact_key();
+        let verified = self.read_verified(mac_key, key);
+        let (module, id, trusted) = crate::artifact::load_cached_file(engine, &path, verified)?;
+        if trusted {
+            // A hit makes the entry the most recently used.
+            if let Ok(f) = fs::File::options().append(true).open(self.verified(key)) {
+                let _ = f.set_modified(SystemTime::now());
+            }
+        } else {
+            let _ = self.write_verified(mac_key, key, &id);
         }
         Ok(Some(module))
+    }
+
+    fn verified(&self, key: &[u8; 32]) -> PathBuf {
+        self.directory.join(VERIFIED).join(hex(key))
+    }
+
+    /// The identity the artifact `key` had when last verified, if its record is
+    /// authentic.
+    fn read_verified(&self, mac_key: &ArtifactKey, key: &[u8; 32]) -> Option<FileIdentity> {
+        let bytes = fs::read(self.verified(key)).ok()?;
+        let (id_bytes, mac) = bytes.split_at_checked(56)?;
+        if blake3::Hash::from_slice(mac).ok()? != verified_mac(mac_key, key, id_bytes) {
+            return None;
+        }
+        let mut id = [0u64; 7];
+        for (v, chunk) in id.iter_mut().zip(id_bytes.chunks_exact(8)) {
+            *v = u64::from_le_bytes(chunk.try_into().ok()?);
+        }
+        Some(id)
+    }
+
+    fn write_verified(
+        &self,
+        mac_key: &ArtifactKey,
+        key: &[u8; 32],
+        id: &FileIdentity,
+    ) -> io::Result<()> {
+        let dir = self.directory.join(VERIFIED);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
+        let mut record: Vec<u8> = id.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mac = verified_mac(mac_key, key, &record);
+        record.extend_from_slice(mac.as_bytes());
+        write_atomically(&dir, &self.verified(key), &record)
     }
 
     /// The module key a file with identity `id` was recorded with, if its record is
@@ -111,17 +159,33 @@ impl DiskTier {
 
     pub fn remove(&self, key: &[u8; 32]) {
         let _ = fs::remove_file(self.entry(key));
+        let _ = fs::remove_file(self.verified(key));
     }
 
     /// Writes `bytes` as the entry for `key` (atomically), then evicts past the bound.
-    pub fn store(&self, key: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
-        write_atomically(&self.directory, &self.entry(key), bytes)?;
+    /// Writes `bytes` (an artifact authenticated with `mac_key`, just serialized) as the
+    /// entry for `key`, atomically, records it as verified, then evicts past the bound.
+    pub fn store(&self, mac_key: &ArtifactKey, key: &[u8; 32], bytes: &[u8]) -> io::Result<()> {
+        let path = self.entry(key);
+        write_atomically(&self.directory, &path, bytes)?;
+        // The file is the one just written (renamed into our 0700 directory).
+        let meta = fs::metadata(&path)?;
+        self.write_verified(mac_key, key, &crate::artifact::identity(&meta))?;
         self.evict()
     }
 
     /// Deletes the least recently used artifacts until the rest fit `max_bytes`.
     fn evict(&self) -> io::Result<()> {
         let mut entries = artifacts(&self.directory)?;
+        // Last use: the verification record's time when a hit touched it.
+        for e in &mut entries {
+            let record =
+                e.0.file_stem()
+                    .map(|stem| self.directory.join(VERIFIED).join(stem));
+            if let Some(t) = record.and_then(|r| fs::metadata(r).ok()?.modified().ok()) {
+                e.2 = e.2.max(t);
+            }
+        }
         let mut total: u64 = entries.iter().map(|e| e.1).sum();
         if total <= self.max_bytes {
             return Ok(());
@@ -132,6 +196,9 @@ impl DiskTier {
                 break;
             }
             // Another process may have evicted it first.
+            if let Some(stem) = path.file_stem() {
+                let _ = fs::remove_file(self.directory.join(VERIFIED).join(stem));
+            }
             match fs::remove_file(&path) {
                 Ok(()) => total -= size,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => total -= size,
@@ -144,6 +211,15 @@ impl DiskTier {
 
 fn hex(bytes: &[u8; 32]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A verification record's MAC: it binds the artifact's key to its identity.
+fn verified_mac(mac_key: &ArtifactKey, key: &[u8; 32], id: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(&mac_key.0);
+    h.update(b"kiln verified artifact");
+    h.update(key);
+    h.update(id);
+    h.finalize()
 }
 
 /// An index record's MAC: it binds the file identity to the module key.
@@ -221,7 +297,8 @@ pub(super) fn clear(dir: &Path) -> io::Result<u64> {
             n += 1;
         }
     }
-    // The index only names modules that were there.
+    // The index and the records only name modules that were there.
     let _ = fs::remove_dir_all(dir.join(INDEX));
+    let _ = fs::remove_dir_all(dir.join(VERIFIED));
     Ok(n)
 }

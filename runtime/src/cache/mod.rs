@@ -193,7 +193,7 @@ impl ModuleCache {
         if let Some(disk) = &self.disk {
             match module
                 .serialize()
-                .and_then(|bytes| Ok(disk.store(&key, &bytes)?))
+                .and_then(|bytes| Ok(disk.store(engine.artifact_key(), &key, &bytes)?))
             {
                 Ok(()) => self.count(WRITES),
                 Err(e) => tracing::warn!(

@@ -17,6 +17,7 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct ArtifactFile {
     file: File,
+    meta: std::fs::Metadata,
     bytes: Backing,
 }
 
@@ -55,13 +56,18 @@ impl ArtifactFile {
             // above), and Kiln never writes an artifact in place. A mapping of a file
             // that our own user rewrites behind Kiln's back is outside this contract,
             // as it is for every mmap-based loader.
-            Backing::Mapped(unsafe { memmap2::MmapOptions::new().populate().map(&file)? })
+            Backing::Mapped(unsafe { memmap2::Mmap::map(&file)? })
         } else {
             let mut buf = Vec::with_capacity(meta.len() as usize);
             (&file).take(max_len).read_to_end(&mut buf)?;
             Backing::Read(buf)
         };
-        Ok(ArtifactFile { file, bytes })
+        Ok(ArtifactFile { file, meta, bytes })
+    }
+
+    /// The file's metadata, from the descriptor that was read or mapped.
+    pub fn metadata(&self) -> &std::fs::Metadata {
+        &self.meta
     }
 
     /// The file's contents.
