@@ -102,16 +102,31 @@ impl Module {
         }
         let mut meta = Writer::default();
         info::encode(&mut meta, info, &ranges);
+        // IMAGE: the memory image without its zero pages at either end.
+        let (image, image_at) = match &inner.memory_image {
+            Some(image) => {
+                let all = image.contents()?;
+                let page = crate::vm::mmap::page_size();
+                let nonzero = |p: &[u8]| p.iter().any(|&b| b != 0);
+                let first = all.chunks(page).position(nonzero);
+                let last = all.chunks(page).rposition(nonzero);
+                match (first, last) {
+                    (Some(f), Some(l)) => (
+                        all[f * page..(l + 1) * page].to_vec(),
+                        image.at() + f * page,
+                    ),
+                    _ => (Vec::new(), 0),
+                }
+            }
+            None => (Vec::new(), 0),
+        };
         let mut layout = Writer::default();
         encode_layout(
             &mut layout,
             &inner.code.layout(),
             &inner.array_trampoline_of_type,
         );
-        let image = match &inner.memory_image {
-            Some(image) => image.contents()?,
-            None => Vec::new(),
-        };
+        layout.len(image_at);
         let text = inner.code.text();
 
         let mut head = Writer::default();
@@ -296,6 +311,9 @@ fn load(
     let mut r = Reader::new(layout);
     let (code_layout, array_trampoline_of_type) =
         decode_layout(&mut r).map_err(|m| malformed(m, "code layout"))?;
+    let image_at = r
+        .usize("image placement")
+        .map_err(|m| malformed(m, "code layout"))?;
     r.finish("trailing bytes")
         .map_err(|m| malformed(m, "code layout"))?;
     check_pieces(&info, &code_layout, &array_trampoline_of_type)?;
@@ -320,10 +338,15 @@ fn load(
             }
             _ => None,
         };
-        match mapped {
-            Some(m) => Some(m),
-            None => Some(MemoryImage::new(image.len(), [(0, image)])?),
-        }
+        let image = match mapped {
+            Some(m) => m,
+            None => MemoryImage::new(image.len(), [(0, image)])?,
+        };
+        Some(
+            image
+                .placed_at(image_at)
+                .map_err(|e| refuse(ArtifactRefusal::Malformed, e.to_string()))?,
+        )
     };
     Module::assemble(engine, info, code, array_trampoline_of_type, memory_image)
 }

@@ -79,15 +79,20 @@ impl LinearMemory {
         Some(old)
     }
 
-    /// Replaces the first `image.len()` bytes with a copy-on-write mapping of `image`.
-    /// Meant for a memory just created, before anything reads it.
+    /// Replaces `image.len()` bytes from `image.at()` with a copy-on-write mapping of
+    /// `image`. Meant for a memory just created, before anything reads it.
     pub fn map_image(&mut self, image: &MemoryImage) -> io::Result<()> {
-        if image.len() > self.len {
+        if image
+            .at()
+            .checked_add(image.len())
+            .is_none_or(|end| end > self.len)
+        {
             return Err(io::Error::other("memory image larger than the memory"));
         }
-        // SAFETY: `[base, base + image.len())` is page-aligned (the reservation starts on
-        // a page, the image is whole pages), lies inside our accessible region (checked
-        // above), and `&mut self` means no reference into it is alive.
+        // SAFETY: `base` is page-aligned (the reservation starts on a page; `at` and
+        // the image's length are whole pages), `[base, base + at + len)` lies inside
+        // our accessible region (checked above), and `&mut self` means no reference
+        // into it is alive.
         unsafe { image.map_at(self.base()) }
     }
 

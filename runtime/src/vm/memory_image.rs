@@ -17,6 +17,9 @@ pub struct MemoryImage {
     /// Where the image starts in `file` (a multiple of the page size).
     offset: u64,
     len: usize,
+    /// Where it goes in the linear memory (a multiple of the page size): the pages
+    /// before it are zero.
+    at: usize,
 }
 
 impl MemoryImage {
@@ -48,6 +51,7 @@ impl MemoryImage {
             file,
             offset: 0,
             len,
+            at: 0,
         })
     }
 
@@ -65,7 +69,27 @@ impl MemoryImage {
         if end > file.metadata()?.len() {
             return Err(io::Error::other("memory image beyond the file"));
         }
-        Ok(MemoryImage { file, offset, len })
+        Ok(MemoryImage {
+            file,
+            offset,
+            len,
+            at: 0,
+        })
+    }
+
+    /// The image placed `at` bytes into the memory (a multiple of the page size), the
+    /// pages before it zero.
+    pub fn placed_at(mut self, at: usize) -> io::Result<Self> {
+        if !at.is_multiple_of(page_size()) {
+            return Err(io::Error::other("memory image not page-aligned"));
+        }
+        self.at = at;
+        Ok(self)
+    }
+
+    /// Where the image starts in the memory.
+    pub fn at(&self) -> usize {
+        self.at
     }
 
     /// The image's bytes, read back (for serializing it).
@@ -80,17 +104,19 @@ impl MemoryImage {
         self.len
     }
 
-    /// Maps the image over `[base, base + len)` (private, read-write).
+    /// Maps the image over `[base + at, base + at + len)` (private, read-write).
     ///
     /// # Safety
-    /// `[base, base + self.len())` must be page-aligned, lie inside a mapping the caller
-    /// owns, and nothing may hold references into it: its old contents are replaced.
+    /// `base` must be page-aligned, `[base, base + self.at() + self.len())` must lie
+    /// inside a mapping the caller owns, and nothing may hold references into it: its
+    /// old contents are replaced.
     pub(super) unsafe fn map_at(&self, base: *mut u8) -> io::Result<()> {
-        // SAFETY: by the caller's contract the range is ours to replace; MAP_FIXED
-        // replaces exactly those pages, and MAP_PRIVATE keeps writes out of the image.
+        // SAFETY: by the caller's contract the range is ours to replace (`at` is within
+        // it); MAP_FIXED replaces exactly those pages, and MAP_PRIVATE keeps writes out
+        // of the image.
         let ptr = unsafe {
             libc::mmap(
-                base.cast(),
+                base.add(self.at).cast(),
                 self.len,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_FIXED,
