@@ -68,6 +68,7 @@
 #![deny(unsafe_code)]
 
 pub mod artifact;
+mod artifact_error;
 mod bulk;
 pub mod cache;
 mod deadline;
@@ -89,7 +90,8 @@ mod values;
 #[allow(unsafe_code, reason = "vm is the unsafe floor of the runtime")]
 mod vm;
 
-pub use artifact::{ArtifactError, ArtifactKey, ArtifactRefusal};
+pub use artifact::ArtifactKey;
+pub use artifact_error::{ArtifactError, ArtifactRefusal};
 pub use cache::{CacheConfig, CacheStats, CacheUse};
 pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{

@@ -14,7 +14,10 @@ const VM_MAY_IMPORT: &[&str] = &["vm"];
 
 /// The strongly connected components of the API modules' import graph, each sorted.
 /// Each is explained in ARCHITECTURE.md ("Cycles among the API modules").
-const EXPECTED_CYCLES: &[&[&str]] = &[&["externals", "func", "instance", "typed", "values"]];
+const EXPECTED_CYCLES: &[&[&str]] = &[
+    &["artifact", "cache", "engine", "module"],
+    &["externals", "func", "instance", "typed", "values"],
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

@@ -24,10 +24,9 @@
 mod codec;
 mod info;
 mod key;
-mod refusal;
 
+pub use crate::artifact_error::{ArtifactError, ArtifactRefusal};
 pub use key::{ArtifactKey, KEY_FILE};
-pub use refusal::{ArtifactError, ArtifactRefusal};
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};

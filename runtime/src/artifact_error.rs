@@ -1,4 +1,5 @@
-//! Why an artifact was refused.
+//! Why an artifact was refused (`ErrorKind::IncompatibleArtifact`). Apart from
+//! `artifact/` so that `error` names nothing that names it back.
 
 use std::fmt;
 
