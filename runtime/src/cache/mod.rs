@@ -216,33 +216,17 @@ pub(crate) struct FileId([u8; 32]);
 impl ModuleCache {
     /// The identity of the file at `path`, when there is a disk tier to index it in.
     pub fn file_identity(&self, engine: &Engine, path: &Path) -> Option<(&ModuleCache, FileId)> {
-        use std::os::unix::fs::MetadataExt;
         self.disk.as_ref()?;
         let canonical = std::fs::canonicalize(path).ok()?;
         let meta = std::fs::metadata(&canonical).ok()?;
         if !meta.is_file() {
             return None;
         }
-        let mut h = blake3::Hasher::new();
-        h.update(crate::artifact::KILN_BUILD.as_bytes());
-        for (k, v) in engine.fingerprint() {
-            h.update(&(k.len() as u64).to_le_bytes());
-            h.update(k.as_bytes());
-            h.update(&(v.len() as u64).to_le_bytes());
-            h.update(v.as_bytes());
-        }
+        let mut h = engine_hasher(engine);
         let name = canonical.as_os_str().as_encoded_bytes();
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(name);
-        for v in [
-            meta.dev(),
-            meta.ino(),
-            meta.size(),
-            meta.mtime() as u64,
-            meta.mtime_nsec() as u64,
-            meta.ctime() as u64,
-            meta.ctime_nsec() as u64,
-        ] {
+        for v in crate::artifact::identity(&meta) {
             h.update(&v.to_le_bytes());
         }
         Some((self, FileId(*h.finalize().as_bytes())))
@@ -284,6 +268,19 @@ impl ModuleCache {
 /// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint and the
 /// bytes.
 fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
+    let mut h = engine_hasher(engine);
+    h.update(&(wasm.len() as u64).to_le_bytes());
+    if wasm.len() >= 1 << 20 {
+        h.update_rayon(wasm);
+    } else {
+        h.update(wasm);
+    }
+    *h.finalize().as_bytes()
+}
+
+/// A hasher that has taken in Kiln's build and `engine`'s fingerprint: what every
+/// cache key starts with.
+fn engine_hasher(engine: &Engine) -> blake3::Hasher {
     let mut h = blake3::Hasher::new();
     h.update(crate::artifact::KILN_BUILD.as_bytes());
     for (k, v) in engine.fingerprint() {
@@ -292,13 +289,7 @@ fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
         h.update(&(v.len() as u64).to_le_bytes());
         h.update(v.as_bytes());
     }
-    h.update(&(wasm.len() as u64).to_le_bytes());
-    if wasm.len() >= 1 << 20 {
-        h.update_rayon(wasm);
-    } else {
-        h.update(wasm);
-    }
-    *h.finalize().as_bytes()
+    h
 }
 
 /// The bytes a compiled module keeps alive, for the memory tier's bound.
