@@ -124,7 +124,9 @@ impl Module {
         path: &std::path::Path,
         deadline: Option<std::time::Instant>,
     ) -> Result<Module> {
-        let seen = engine.cache().and_then(|c| c.file_identity(engine, path));
+        let seen = engine
+            .cache()
+            .and_then(|c| Some((c, c.file_identity(engine, path)?)));
         if let Some(module) = seen
             .as_ref()
             .and_then(|(cache, id)| cache.load_seen_file(engine, id))

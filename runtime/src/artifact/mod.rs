@@ -176,7 +176,7 @@ impl Module {
     /// another key wrote, and anything changed since; the code is copied into fresh
     /// executable memory.
     pub fn deserialize(engine: &Engine, bytes: &[u8]) -> Result<Module> {
-        load(engine, bytes, None, None)
+        load(engine, bytes, None, false)
     }
 
     /// [`Module::deserialize`] from a file, memory-mapped: when only this user can
@@ -186,7 +186,7 @@ impl Module {
         let path = path.as_ref();
         let file = ArtifactFile::open(path, engine.config().max_module_size.saturating_mul(16))
             .map_err(|e| refuse(ArtifactRefusal::Io, format!("{}: {e}", path.display())))?;
-        load(engine, file.bytes(), file.mappable(), None)
+        load(engine, file.bytes(), file.mappable(), false)
     }
 }
 
@@ -220,19 +220,19 @@ pub(crate) fn load_cached_file(
         .map_err(|e| refuse(ArtifactRefusal::Io, format!("{}: {e}", path.display())))?;
     let id = identity(file.metadata());
     let trusted = file.mappable().is_some() && verified == Some(id);
-    let module = load(engine, file.bytes(), file.mappable(), trusted.then_some(()))?;
+    let module = load(engine, file.bytes(), file.mappable(), trusted)?;
     Ok((module, id, trusted))
 }
 
 /// The checks and the decoding, from `bytes` (the whole file), mapping from `file`
 /// when given (it holds the same bytes).
-/// `verified`: the MAC was checked before and the file is unchanged since (see
+/// `mac_verified`: the MAC was checked before and the file is unchanged since (see
 /// `load_cached_file`); every other check still runs.
 fn load(
     engine: &Engine,
     bytes: &[u8],
     file: Option<&std::fs::File>,
-    verified: Option<()>,
+    mac_verified: bool,
 ) -> Result<Module> {
     if !is_artifact(bytes) {
         return Err(refuse(
@@ -280,7 +280,7 @@ fn load(
         return Err(refuse(ArtifactRefusal::Truncated, "no room for the MAC"));
     }
     let (body, recorded) = bytes.split_at(bytes.len() - MAC_LEN);
-    if verified.is_none() {
+    if !mac_verified {
         check_mac(engine, body, recorded, file)?;
     }
     let section = |i: usize| -> Result<&[u8]> {

@@ -155,6 +155,34 @@ impl ModuleCache {
         }
     }
 
+    /// The module stored under `key`, from memory or disk. A disk entry that is refused
+    /// is deleted, with a warning, and counted.
+    fn lookup(&self, engine: &Engine, key: &[u8; 32]) -> Option<Module> {
+        if let Some(parts) = self.memory.get(key) {
+            self.count(MEMORY_HITS);
+            return Some(Module::from_parts(engine, parts));
+        }
+        let disk = self.disk.as_ref()?;
+        match disk.load(engine, key) {
+            Ok(Some(module)) => {
+                self.count(DISK_HITS);
+                self.memory.insert(*key, module.0.compiled.clone());
+                Some(module)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.count(REFUSED);
+                tracing::warn!(
+                    target: "kiln::cache",
+                    entry = %disk.entry(key).display(),
+                    "deleted a code cache entry that could not be used, compiling again: {e}"
+                );
+                disk.remove(key);
+                None
+            }
+        }
+    }
+
     /// The module for `wasm` (binary bytes): from memory, from disk, or `compile`d and
     /// stored in both.
     pub fn get_or_compile(
@@ -164,28 +192,8 @@ impl ModuleCache {
         compile: impl FnOnce() -> Result<Module>,
     ) -> Result<Module> {
         let key = cache_key(engine, wasm);
-        if let Some(parts) = self.memory.get(&key) {
-            self.count(MEMORY_HITS);
-            return Ok(Module::from_parts(engine, parts));
-        }
-        if let Some(disk) = &self.disk {
-            match disk.load(engine, &key) {
-                Ok(Some(module)) => {
-                    self.count(DISK_HITS);
-                    self.memory.insert(key, module.0.compiled.clone());
-                    return Ok(module);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.count(REFUSED);
-                    tracing::warn!(
-                        target: "kiln::cache",
-                        entry = %disk.entry(&key).display(),
-                        "deleted a code cache entry that could not be used, compiling again: {e}"
-                    );
-                    disk.remove(&key);
-                }
-            }
+        if let Some(module) = self.lookup(engine, &key) {
+            return Ok(module);
         }
         self.count(MISSES);
         let module = compile()?;
@@ -215,7 +223,7 @@ pub(crate) struct FileId([u8; 32]);
 
 impl ModuleCache {
     /// The identity of the file at `path`, when there is a disk tier to index it in.
-    pub fn file_identity(&self, engine: &Engine, path: &Path) -> Option<(&ModuleCache, FileId)> {
+    pub fn file_identity(&self, engine: &Engine, path: &Path) -> Option<FileId> {
         self.disk.as_ref()?;
         let canonical = std::fs::canonicalize(path).ok()?;
         let meta = std::fs::metadata(&canonical).ok()?;
@@ -229,22 +237,17 @@ impl ModuleCache {
         for v in crate::artifact::identity(&meta) {
             h.update(&v.to_le_bytes());
         }
-        Some((self, FileId(*h.finalize().as_bytes())))
+        Some(FileId(*h.finalize().as_bytes()))
     }
 
     /// The module of a file seen before with this identity, from memory or disk, or
     /// `None` (then the caller reads and compiles the file, or finds it by content).
     pub fn load_seen_file(&self, engine: &Engine, id: &FileId) -> Option<Module> {
-        let disk = self.disk.as_ref()?;
-        let key = disk.read_index(engine.artifact_key(), &id.0)?;
-        if let Some(parts) = self.memory.get(&key) {
-            self.count(MEMORY_HITS);
-            return Some(Module::from_parts(engine, parts));
-        }
-        let module = disk.load(engine, &key).ok().flatten()?;
-        self.count(DISK_HITS);
-        self.memory.insert(key, module.0.compiled.clone());
-        Some(module)
+        let key = self
+            .disk
+            .as_ref()?
+            .read_index(engine.artifact_key(), &id.0)?;
+        self.lookup(engine, &key)
     }
 
     /// Records that the file at `path`, with identity `id` before it was read, holds
@@ -252,7 +255,7 @@ impl ModuleCache {
     pub fn remember_file(&self, engine: &Engine, path: &Path, id: &FileId, wasm: &[u8]) {
         let Some(disk) = &self.disk else { return };
         let still = self.file_identity(engine, path);
-        if still.is_some_and(|(_, now)| now.0 == id.0) {
+        if still.is_some_and(|now| now.0 == id.0) {
             let key = cache_key(engine, wasm);
             if let Err(e) = disk.write_index(engine.artifact_key(), &id.0, &key) {
                 tracing::warn!(
@@ -295,7 +298,7 @@ fn engine_hasher(engine: &Engine) -> blake3::Hasher {
 /// The bytes a compiled module keeps alive, for the memory tier's bound.
 fn footprint(parts: &CompiledParts) -> u64 {
     let image = parts.memory_image.as_ref().map_or(0, |i| i.len());
-    (parts.code.layout().len + parts.info.bytes.len() + image) as u64
+    (parts.code.text_len() + parts.info.bytes.len() + image) as u64
 }
 
 /// Shared for the tiers.

@@ -263,7 +263,7 @@ impl CodeMemory {
     }
 
     /// Bytes of text: what `layout` and `text` describe.
-    fn text_len(&self) -> usize {
+    pub fn text_len(&self) -> usize {
         self.text_len
     }
 
