@@ -126,8 +126,10 @@ impl Config {
         self
     }
 
-    /// Meter fuel (default: off, and then generated code has no fuel checks). Every
-    /// operator costs 1 unless `fuel_costs` says otherwise; a store starts with no fuel.
+    /// Meter fuel (default: off, and then generated code has no fuel checks). Unless
+    /// `fuel_costs` says otherwise, costs are Wasmtime's: `nop`, `drop`, `block`,
+    /// `loop`, `unreachable`, `return`, `else` and `end` are free, every other operator
+    /// costs 1. A store starts with no fuel.
     pub fn consume_fuel(&mut self, on: bool) -> &mut Self {
         self.fuel = on.then(|| self.fuel.take().unwrap_or_default());
         self

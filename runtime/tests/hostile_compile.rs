@@ -121,10 +121,10 @@ fn many_loops_with_fuel() {
     let f = i.get_typed_func::<i32, i32>(&store, "f").expect("f");
     store.set_fuel(1_000_000).expect("fuel");
     assert_eq!(f.call(&mut store, 1).expect("runs"), 1);
-    // Each loop: loop, local.get, i32.eqz, br_if, end; then local.get and end.
+    // Each loop: local.get, i32.eqz, br_if (`loop` and `end` are free); then local.get.
     assert_eq!(
         store.get_fuel().expect("fuel"),
-        1_000_000 - 5 * n as u64 - 2
+        1_000_000 - 3 * n as u64 - 1
     );
 }
 

@@ -58,7 +58,7 @@ fn trap_of(store: &mut Store<()>, instance: &Instance, name: &str, args: &[Val])
 
 #[test]
 fn fuel_is_exact_at_loop_headers() {
-    let (mut store, instance) = setup(Config::new().consume_fuel(true));
+    let (mut store, instance) = setup(Config::new().fuel_costs(FuelCosts::new(1)));
     let n = instance.get_global(&store, "n").expect("global");
     // `loop` costs 1 on entry; each iteration (global.get, i32.const, i32.add,
     // global.set, br) costs 5 and is checked at the header: with fuel F the body runs
@@ -85,7 +85,7 @@ fn fuel_is_exact_at_loop_headers() {
 
 #[test]
 fn fuel_stops_every_cpu_bomb() {
-    let (mut store, instance) = setup(Config::new().consume_fuel(true));
+    let (mut store, instance) = setup(Config::new().fuel_costs(FuelCosts::new(1)));
     let bombs: &[(&str, &[Val])] = &[
         ("spin_br0", &[]),
         ("mutual", &[]),
@@ -109,7 +109,7 @@ fn fuel_stops_every_cpu_bomb() {
 
 #[test]
 fn a_store_without_fuel_cannot_enter_a_loop() {
-    let (mut store, instance) = setup(Config::new().consume_fuel(true));
+    let (mut store, instance) = setup(Config::new().fuel_costs(FuelCosts::new(1)));
     assert_eq!(store.get_fuel().expect("fuel on"), 0);
     // Checks trap once consumption is positive: the entry check passes with nothing
     // consumed, the `loop` itself costs 1, and the first header check stops it.
@@ -176,7 +176,11 @@ fn manual_epochs_interrupt_at_the_next_check() {
 
 #[test]
 fn fuel_and_epochs_together() {
-    let (mut store, instance) = setup(Config::new().consume_fuel(true).epoch_interruption(true));
+    let (mut store, instance) = setup(
+        Config::new()
+            .fuel_costs(FuelCosts::new(1))
+            .epoch_interruption(true),
+    );
     store.set_fuel(u64::MAX).expect("fuel on");
     store
         .set_timeout(Duration::from_millis(10))
@@ -212,7 +216,7 @@ const FUEL_PASSING: &str = r#"(module
   (func (export "outer") (call $reenter)))"#;
 
 fn fuel_passing() -> (Store<Vec<u64>>, Instance) {
-    let engine = Engine::new(Config::new().consume_fuel(true)).expect("engine");
+    let engine = Engine::new(Config::new().fuel_costs(FuelCosts::new(1))).expect("engine");
     let module = Module::new(&engine, FUEL_PASSING).expect("compiles");
     let mut linker = Linker::new(&engine);
     linker
@@ -373,7 +377,7 @@ fn fuel_charged_across_if_arms_and_blocks_is_exact_on_every_path() {
     // `block, local.get, if, i32.const, end` (5); both then `end, end` (2). The `br_if`
     // shape: `block, local.get, br_if` (3), then either the branch, which skips the
     // block's `end`, or `i32.const, drop, end` (3); then `i32.const, end` (2).
-    let engine = Engine::new(Config::new().consume_fuel(true)).expect("engine");
+    let engine = Engine::new(Config::new().fuel_costs(FuelCosts::new(1))).expect("engine");
     let module = Module::new(
         &engine,
         r#"(module
@@ -409,6 +413,70 @@ fn fuel_charged_across_if_arms_and_blocks_is_exact_on_every_path() {
         assert_eq!(err.as_trap().map(Trap::code), Some(TrapCode::OutOfFuel));
         store.set_fuel(cost).expect("fuel on");
         f.call(&mut store, arg).expect("exactly enough");
+    }
+}
+
+/// The default costs are Wasmtime's: `nop`, `drop`, `block`, `loop`, `unreachable`,
+/// `return`, `else` and `end` are free, everything else costs 1, and charging stays
+/// exact on every path.
+#[test]
+fn default_costs_make_structure_free() {
+    let engine = Engine::new(Config::new().consume_fuel(true)).expect("engine");
+    let module = Module::new(
+        &engine,
+        r#"(module
+             (global $n (export "n") (mut i32) (i32.const 0))
+             (func (export "arms") (param i32) (result i32)
+               (block (result i32)
+                 (if (result i32) (local.get 0) (then (i32.const 1)) (else (i32.const 2)))))
+             (func (export "skip") (param i32) (result i32)
+               (block (br_if 0 (local.get 0)) (nop) (drop (i32.const 5)))
+               (i32.const 0))
+             (func (export "spin") (param i32) (result i32)
+               (loop $l
+                 (global.set $n (i32.add (global.get $n) (i32.const 1)))
+                 (br $l))
+               (i32.const 0)))"#,
+    )
+    .expect("compiles");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    // arms: `local.get, if, i32.const` on either path. skip(1): `local.get, br_if,
+    // i32.const`; skip(0): `local.get, br_if, i32.const, i32.const` (`nop`, `drop`
+    // and the `end`s are free).
+    for (name, arg, cost) in [
+        ("arms", 1, 3),
+        ("arms", 0, 3),
+        ("skip", 1, 3),
+        ("skip", 0, 4),
+    ] {
+        let f = instance
+            .get_typed_func::<i32, i32>(&store, name)
+            .expect("export");
+        store.set_fuel(cost).expect("fuel on");
+        f.call(&mut store, arg).expect("exactly enough");
+        assert_eq!(store.get_fuel().expect("fuel on"), 0, "{name}({arg})");
+        store.set_fuel(cost - 1).expect("fuel on");
+        let err = f.call(&mut store, arg).expect_err("one short");
+        assert_eq!(err.as_trap().map(Trap::code), Some(TrapCode::OutOfFuel));
+    }
+    // spin: the free `loop` charges nothing on entry; each iteration (global.get,
+    // i32.const, i32.add, global.set, br) costs 5, charged after it ran: fuel F runs
+    // floor(F / 5) iterations in full and traps in the next.
+    let n = instance.get_global(&store, "n").expect("global");
+    let spin = instance
+        .get_typed_func::<i32, i32>(&store, "spin")
+        .expect("export");
+    for fuel in [0u64, 4, 5, 6, 100, 1001] {
+        n.set(&mut store, Val::I32(0)).expect("reset");
+        store.set_fuel(fuel).expect("fuel on");
+        let err = spin.call(&mut store, 0).expect_err("spins");
+        assert_eq!(err.as_trap().map(Trap::code), Some(TrapCode::OutOfFuel));
+        assert_eq!(
+            n.get(&store),
+            Val::I32((fuel / 5 + 1) as i32),
+            "fuel {fuel}"
+        );
     }
 }
 

@@ -170,7 +170,9 @@ impl<M: BuildMode> SandboxBuilder<M> {
         self
     }
 
-    /// Fuel for each call (and for instantiation): every wasm operator costs one unit.
+    /// Fuel for each call (and for instantiation): every wasm operator costs one unit,
+    /// except the structural and free ones (`nop`, `drop`, `block`, `loop`,
+    /// `unreachable`, `return`, `else`, `end`), as in Wasmtime.
     /// Running out is `ResourceExhausted { Fuel }`; the next call starts with `n` again.
     pub fn fuel(mut self, n: u64) -> Self {
         self.limits.fuel = Some(n);

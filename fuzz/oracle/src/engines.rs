@@ -1,6 +1,6 @@
 //! Engines, created once per process and shared by every check.
 
-use kiln::{ArtifactKey, CodePlacement, Config, CpuFeatures, Engine, FuelCosts, OptLevel};
+use kiln::{ArtifactKey, CodePlacement, Config, CpuFeatures, Engine, OptLevel};
 use std::sync::OnceLock;
 
 type Cached<T> = OnceLock<Result<T, String>>;
@@ -12,29 +12,11 @@ fn cached<T>(
     cell.get_or_init(make).as_ref().map_err(Clone::clone)
 }
 
-/// Kiln's fuel costs set to Wasmtime's flat costs (0 for `nop`, `drop`, `block`, `loop`,
-/// `unreachable`, `return`, `else` and `end`; 1 for everything else), so that the same
-/// fuel runs out at about the same point on both engines. Wasmtime also charges per byte
-/// or element for bulk memory and table operations, which Kiln does not: fuel still
-/// differs, and running out of it is never compared (see `differential`).
-fn wasmtime_like_costs() -> FuelCosts {
-    let mut costs = FuelCosts::new(1);
-    for op in [
-        "Nop",
-        "Drop",
-        "Block",
-        "Loop",
-        "Unreachable",
-        "Return",
-        "Else",
-        "End",
-    ] {
-        costs.set(op, 0);
-    }
-    costs
-}
-
-/// Kiln for the differential check: fuel on with Wasmtime-like costs, verifier on.
+/// Kiln for the differential check: fuel on, verifier on. Kiln's default costs are
+/// Wasmtime's flat ones, so the same fuel runs out at about the same point on both
+/// engines; Wasmtime also charges per byte or element for bulk memory and table
+/// operations, which Kiln does not, so running out of fuel is never compared (see
+/// `differential`).
 pub(crate) fn kiln_differential() -> Result<&'static Engine, String> {
     static ENGINE: Cached<Engine> = OnceLock::new();
     cached(&ENGINE, || {
@@ -42,7 +24,7 @@ pub(crate) fn kiln_differential() -> Result<&'static Engine, String> {
             Config::new()
                 .cranelift_verifier(true)
                 .parallel_compilation(false)
-                .fuel_costs(wasmtime_like_costs()),
+                .consume_fuel(true),
         )
         .map_err(|e| format!("cannot create Kiln's engine: {e}"))
     })

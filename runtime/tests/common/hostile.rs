@@ -13,8 +13,12 @@ pub const PAGE: u64 = 65536;
 
 /// An engine with fuel metering and epoch interruption compiled in.
 pub fn metered_engine() -> Engine {
-    Engine::new(Config::new().consume_fuel(true).epoch_interruption(true))
-        .expect("an engine with fuel and epochs")
+    Engine::new(
+        Config::new()
+            .fuel_costs(FuelCosts::new(1))
+            .epoch_interruption(true),
+    )
+    .expect("an engine with fuel and epochs")
 }
 
 /// The trap code of `err`, or a panic naming what `err` is instead.
