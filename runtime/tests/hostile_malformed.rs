@@ -480,8 +480,14 @@ fn many_fuel_checks_in_one_function_compile_and_meter() {
     // it runs, and charges fuel.
     const N: usize = 10_000;
     let bytes = loops_in_a_row(N);
-    let fueled =
-        Engine::new(Config::new().parallel_compilation(false).consume_fuel(true)).expect("engine");
+    // Every operator costs 1 here, so that each empty loop is charged (with the
+    // default costs `loop` and `end` are free, and so are these loops).
+    let fueled = Engine::new(
+        Config::new()
+            .parallel_compilation(false)
+            .fuel_costs(FuelCosts::new(1)),
+    )
+    .expect("engine");
     let module = Module::new(&fueled, &bytes).expect("compiles");
     let mut store = Store::new(&fueled, ());
     store.set_fuel(1_000_000).expect("fuel on");
