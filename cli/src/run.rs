@@ -146,12 +146,12 @@ pub fn run_on_sized_thread(mut a: RunArgs) -> Result<(), Failure> {
 
 fn run(a: &RunArgs) -> Result<(), Failure> {
     let started = Instant::now();
-    let artifact = crate::cache::is_artifact(std::path::Path::new(a.file()));
+    let artifact = crate::cache::is_artifact(Path::new(a.file()));
     let engine = engine(a, artifact)?;
     // The time limit covers everything the user waits for, compilation included.
     let deadline = a.timeout.map(|t| started + t);
-    let compile = |path: &str| {
-        if crate::cache::is_artifact(std::path::Path::new(path)) {
+    let compile = |path: &str, artifact: bool| {
+        if artifact {
             return Module::deserialize_file(&engine, path);
         }
         match deadline {
@@ -159,7 +159,8 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
             None => Module::from_file(&engine, path),
         }
     };
-    let module = compile(a.file()).map_err(|e| explain(e.into(), None, a, started.elapsed()))?;
+    let module =
+        compile(a.file(), artifact).map_err(|e| explain(e.into(), None, a, started.elapsed()))?;
     let mut store = Store::new(&engine, wasi_ctx(a)?);
     if a.max_memory.is_some() || a.max_table_elements.is_some() {
         let mut limits = StoreLimits::new();
@@ -185,7 +186,7 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
                 .split_once('=')
                 .filter(|(n, f)| !n.is_empty() && !f.is_empty())
                 .ok_or_else(|| Failure::Usage(format!("--preload `{p}`: expected NAME=FILE")))?;
-            let m = compile(path)?;
+            let m = compile(path, crate::cache::is_artifact(Path::new(path)))?;
             let instance = linker.instantiate(&mut store, &m)?;
             linker.instance(&mut store, name, instance)?;
         }

@@ -106,4 +106,13 @@ pub struct CompiledModule {
     /// For each `TypeIndex`, the index into `array_trampolines` of its trampoline, if a
     /// defined function has that type.
     pub array_trampoline_of_type: Vec<Option<u32>>,
+    /// Wasm-to-host trampolines, one per distinct signature of the imported functions
+    /// (what [`Compiler::compile_wasm_to_host_trampoline`] makes), so that linking host
+    /// functions to a loaded module compiles nothing.
+    ///
+    /// [`Compiler::compile_wasm_to_host_trampoline`]: crate::Compiler::compile_wasm_to_host_trampoline
+    pub host_trampolines: Vec<CompiledFunction>,
+    /// For each `TypeIndex`, the index into `host_trampolines` of its trampoline, if an
+    /// imported function has that type.
+    pub host_trampoline_of_type: Vec<Option<u32>>,
 }

@@ -11,14 +11,18 @@ use crate::translate::{translate_function, ModuleEnv};
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
+use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use cranelift_frontend::FunctionBuilderContext;
-use kiln_frontend::{DefinedFuncIndex, FuncType, ModuleInfo};
+use kiln_frontend::{DefinedFuncIndex, FuncType, ModuleInfo, TypeIndex};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+
+/// Trampolines, and for each `TypeIndex` the index of its own among them.
+type Trampolines = (Vec<CompiledFunction>, Vec<Option<u32>>);
 
 /// Cranelift optimization level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,7 +75,10 @@ pub struct CompilerConfig {
     pub cpu_features: CpuFeatures,
     /// Memory layout promises.
     pub tunables: Tunables,
-    /// Compile functions on this many threads (1 = on the calling thread).
+    /// Compile functions on this many threads: 1 compiles on the calling thread; 0
+    /// (the default) uses one per CPU available to the process, asked when the first
+    /// module is compiled (not when the compiler is made: a process that only loads
+    /// compiled code never reads the cgroup files that answer it).
     pub threads: usize,
     /// Meter fuel with these costs (`None`: no fuel code at all).
     pub fuel: Option<crate::FuelCosts>,
@@ -92,7 +99,7 @@ impl Default for CompilerConfig {
             verifier: cfg!(debug_assertions),
             cpu_features: CpuFeatures::Native,
             tunables: Tunables::default(),
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: 0,
             fuel: None,
             epoch_interruption: false,
             spectre_guards: true,
@@ -106,8 +113,9 @@ impl Default for CompilerConfig {
 pub struct Compiler {
     isa: Arc<OwnedTargetIsa>,
     /// The same target with `opt_level=none` and single-pass register allocation, for
-    /// functions past the budget's size or pressure limits (see `crate::shape`).
-    cheap_isa: Arc<OwnedTargetIsa>,
+    /// functions past the budget's size or pressure limits (see `crate::shape`). Made
+    /// when first needed: most engines never need it.
+    cheap_isa: Arc<OnceLock<OwnedTargetIsa>>,
     config: CompilerConfig,
 }
 
@@ -133,10 +141,9 @@ impl Compiler {
             OptLevel::SpeedAndSize => "speed_and_size",
         };
         let isa = Self::isa(&config, opt, "backtracking")?;
-        let cheap_isa = Self::isa(&config, "none", "single_pass")?;
         Ok(Compiler {
             isa: Arc::new(isa),
-            cheap_isa: Arc::new(cheap_isa),
+            cheap_isa: Arc::default(),
             config,
         })
     }
@@ -289,7 +296,7 @@ impl Compiler {
         let (plans, threads) = self
             .config
             .budget
-            .plan(info, self.config.threads.clamp(1, n.max(1)))?;
+            .plan(info, self.threads().clamp(1, n.max(1)))?;
         let late = || deadline.is_some_and(|d| Instant::now() >= d);
         let functions = if threads <= 1 {
             let mut ctx = Context::new();
@@ -306,40 +313,62 @@ impl Compiler {
             self.compile_parallel(&env, &plans, threads, &late)?
         };
 
-        // One array trampoline per distinct signature of the defined functions.
-        let mut array_trampolines = Vec::new();
+        // One array trampoline per distinct signature of the defined functions, and one
+        // wasm-to-host trampoline per distinct signature of the imported ones.
+        let defined = (0..info.num_defined_funcs())
+            .map(|d| info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()]);
+        let (array_trampolines, array_trampoline_of_type) =
+            self.trampolines(info, defined, trampoline::array_to_wasm)?;
+        let imported = info.funcs[..info.num_imported_funcs as usize]
+            .iter()
+            .copied();
+        let (host_trampolines, host_trampoline_of_type) =
+            self.trampolines(info, imported, trampoline::wasm_to_host)?;
+        Ok(CompiledModule {
+            functions,
+            array_trampolines,
+            array_trampoline_of_type,
+            host_trampolines,
+            host_trampoline_of_type,
+        })
+    }
+
+    /// One trampoline made by `make` per distinct signature among `types`, and for each
+    /// `TypeIndex` the index of its trampoline among them.
+    fn trampolines(
+        &self,
+        info: &ModuleInfo,
+        types: impl Iterator<Item = TypeIndex>,
+        make: fn(&FuncType, CallConv, TargetFrontendConfig, Pinned) -> ir::Function,
+    ) -> Result<Trampolines, Error> {
+        let mut compiled = Vec::new();
         // Interned by hash: a module may have a million distinct signatures.
         let mut seen: HashMap<&FuncType, u32> = HashMap::new();
-        let mut array_trampoline_of_type = vec![None; info.types.len()];
-        for d in 0..info.num_defined_funcs() {
-            let t = info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()];
-            if array_trampoline_of_type[t.index()].is_some() {
+        let mut of_type = vec![None; info.types.len()];
+        for t in types {
+            if of_type[t.index()].is_some() {
                 continue;
             }
             let ft = &info.types[t.index()];
             let slot = match seen.get(ft) {
                 Some(&i) => i,
                 None => {
-                    let func = trampoline::array_to_wasm(
+                    let func = make(
                         ft,
                         self.host_call_conv(),
                         self.isa.frontend_config(),
                         self.pinned(),
                     );
-                    array_trampolines.push(self.emit(func)?);
-                    let i = u32::try_from(array_trampolines.len() - 1)
+                    compiled.push(self.emit(func)?);
+                    let i = u32::try_from(compiled.len() - 1)
                         .expect("at most one trampoline per function");
                     seen.insert(ft, i);
                     i
                 }
             };
-            array_trampoline_of_type[t.index()] = Some(slot);
+            of_type[t.index()] = Some(slot);
         }
-        Ok(CompiledModule {
-            functions,
-            array_trampolines,
-            array_trampoline_of_type,
-        })
+        Ok((compiled, of_type))
     }
 
     fn compile_parallel(
@@ -439,6 +468,16 @@ impl Compiler {
         Ok((text, compiled.code_buffer().to_vec()))
     }
 
+    /// How many threads compile a module's functions (see [`CompilerConfig::threads`]).
+    fn threads(&self) -> usize {
+        static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        match self.config.threads {
+            0 => *AVAILABLE
+                .get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n => n,
+        }
+    }
+
     /// Compiles the wasm-to-host trampoline of signature `ty`: a function in the wasm
     /// convention that spills its arguments to a `ValRaw` array and calls the host entry
     /// stored in its callee vmctx (a `VMHostFuncContext`).
@@ -466,8 +505,17 @@ impl Compiler {
         ctx: &'c mut Context,
         cheap: bool,
     ) -> Result<&'c cranelift_codegen::CompiledCode, Error> {
-        let isa = if cheap { &self.cheap_isa } else { &self.isa };
-        let isa: &dyn cranelift_codegen::isa::TargetIsa = &***isa;
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = if cheap {
+            match self.cheap_isa.get() {
+                Some(isa) => &**isa,
+                None => {
+                    let isa = Self::isa(&self.config, "none", "single_pass")?;
+                    &**self.cheap_isa.get_or_init(|| isa)
+                }
+            }
+        } else {
+            &**self.isa
+        };
         ctx.compile(isa, &mut ControlPlane::default())
             .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))
     }

@@ -8,7 +8,7 @@ pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLeve
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 /// The default of `Config::host_stack_reserve`.
@@ -264,7 +264,16 @@ struct EngineInner {
     cache: Option<crate::cache::ModuleCache>,
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature id.
-    host_trampolines: Mutex<HashMap<u32, Arc<CodeMemory>>>,
+    host_trampolines: Mutex<HashMap<u32, HostTrampoline>>,
+}
+
+/// Where the engine finds the wasm-to-host trampoline of one signature.
+enum HostTrampoline {
+    /// Compiled by the engine when first needed; kept for the engine's life.
+    Compiled(Arc<CodeMemory>),
+    /// The `usize`th function of a module's code (modules compile one for each signature
+    /// they import): used while that code lives, and never kept alive by the engine.
+    Offered(Weak<CodeMemory>, usize),
 }
 
 impl EngineInner {
@@ -310,11 +319,8 @@ impl Engine {
                 memory_reservation: config.memory_reservation,
                 memory_guard: config.memory_guard,
             },
-            threads: if config.parallel_compilation {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            } else {
-                1
-            },
+            // 0: one per available CPU, asked only when something is compiled.
+            threads: if config.parallel_compilation { 0 } else { 1 },
             fuel: config.fuel.clone(),
             epoch_interruption: config.epoch_interruption,
             spectre_guards: config.spectre_guards,
@@ -437,12 +443,20 @@ impl Engine {
         reg.types[id as usize - 1].clone()
     }
 
-    /// The wasm-to-host trampoline for signature `ty` (compiled once per engine).
-    pub(crate) fn host_trampoline(&self, ty: &FuncType) -> Result<(Arc<CodeMemory>, u32)> {
+    /// The wasm-to-host trampoline for signature `ty`: its code, its index there, and
+    /// the signature's id. A live module's own is used if one was offered; otherwise
+    /// the engine compiles one, once.
+    pub(crate) fn host_trampoline(&self, ty: &FuncType) -> Result<(Arc<CodeMemory>, usize, u32)> {
         let id = self.type_id(ty);
         let mut cache = lock(&self.0.host_trampolines);
-        if let Some(code) = cache.get(&id) {
-            return Ok((code.clone(), id));
+        match cache.get(&id) {
+            Some(HostTrampoline::Compiled(code)) => return Ok((code.clone(), 0, id)),
+            Some(HostTrampoline::Offered(code, index)) => {
+                if let Some(code) = code.upgrade() {
+                    return Ok((code, *index, id));
+                }
+            }
+            None => {}
         }
         let compiled = self.0.compiler.compile_wasm_to_host_trampoline(ty)?;
         let code = CodeMemory::publish(
@@ -451,8 +465,22 @@ impl Engine {
             self.0.config.code_placement,
         )
         .map_err(Error::from)?;
-        cache.insert(id, code.clone());
-        Ok((code, id))
+        cache.insert(id, HostTrampoline::Compiled(code.clone()));
+        Ok((code, 0, id))
+    }
+
+    /// Offers the wasm-to-host trampoline for signature `id` that is the `index`th
+    /// function of `code` (a module's), unless the engine already has one.
+    pub(crate) fn offer_host_trampoline(&self, id: u32, code: &Arc<CodeMemory>, index: usize) {
+        let mut cache = lock(&self.0.host_trampolines);
+        let has = match cache.get(&id) {
+            Some(HostTrampoline::Compiled(_)) => true,
+            Some(HostTrampoline::Offered(code, _)) => code.strong_count() > 0,
+            None => false,
+        };
+        if !has {
+            cache.insert(id, HostTrampoline::Offered(Arc::downgrade(code), index));
+        }
     }
 }
 
@@ -490,5 +518,88 @@ mod ticker {
                 None => false,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostTrampoline;
+    use crate::{Config, Engine, Func, Instance, Linker, Module, Store};
+
+    /// How many of the engine's wasm-to-host trampolines it compiled itself, and how
+    /// many live ones modules offered.
+    fn trampolines(engine: &Engine) -> (usize, usize) {
+        let map = super::lock(&engine.0.host_trampolines);
+        let compiled = map
+            .values()
+            .filter(|t| matches!(t, HostTrampoline::Compiled(_)))
+            .count();
+        let offered = map
+            .values()
+            .filter(|t| matches!(t, HostTrampoline::Offered(code, _) if code.strong_count() > 0))
+            .count();
+        (compiled, offered)
+    }
+
+    const IMPORTS: &str = r#"(module
+        (import "host" "add" (func $add (param i32 i32) (result i32)))
+        (import "host" "twice" (func $twice (param i32) (result i32)))
+        (import "host" "inc" (func $inc (param i32) (result i32)))
+        (func (export "run") (param i32) (result i32)
+          (call $inc (call $twice (call $add (local.get 0) (i32.const 1))))))"#;
+
+    fn run(engine: &Engine, module: &Module) -> i32 {
+        let mut linker = Linker::new(engine);
+        linker
+            .func_wrap("host", "add", |a: i32, b: i32| a + b)
+            .and_then(|l| l.func_wrap("host", "twice", |a: i32| 2 * a))
+            .and_then(|l| l.func_wrap("host", "inc", |a: i32| a + 1))
+            .expect("defines");
+        let mut store = Store::new(engine, ());
+        let instance = linker.instantiate(&mut store, module).expect("links");
+        let f = instance
+            .get_typed_func::<i32, i32>(&store, "run")
+            .expect("run");
+        f.call(&mut store, 4).expect("runs")
+    }
+
+    /// A module carries a wasm-to-host trampoline for each signature it imports, so
+    /// linking host functions to it compiles nothing, whether it was just compiled or
+    /// loaded from an artifact; once no module offers one, the engine compiles its own.
+    #[test]
+    fn host_functions_use_the_modules_trampolines() {
+        let engine = Engine::new(&Config::new()).expect("engine");
+        let module = Module::new(&engine, IMPORTS).expect("compiles");
+        // Two signatures: (i32, i32) -> i32 and (i32) -> i32.
+        assert_eq!(trampolines(&engine), (0, 2));
+        assert_eq!(run(&engine, &module), 11);
+        assert_eq!(trampolines(&engine), (0, 2), "nothing compiled to link");
+
+        let bytes = module.serialize().expect("serializes");
+        drop(module);
+        assert_eq!(
+            trampolines(&engine),
+            (0, 0),
+            "the engine keeps no module alive"
+        );
+        let loaded = Module::deserialize(&engine, &bytes).expect("loads");
+        assert_eq!(trampolines(&engine), (0, 2));
+        assert_eq!(run(&engine, &loaded), 11);
+        assert_eq!(trampolines(&engine), (0, 2), "nothing compiled to link");
+        drop(loaded);
+
+        // With no module to offer one, a host function gets a compiled trampoline.
+        let mut store = Store::new(&engine, ());
+        let f = Func::wrap(&mut store, |a: i32| a * 3);
+        assert_eq!(trampolines(&engine), (1, 0));
+        let caller = Module::new(
+            &engine,
+            r#"(module (import "" "f" (func $f (param i32) (result i32)))
+                 (func (export "g") (result i32) (call $f (i32.const 5))))"#,
+        )
+        .expect("compiles");
+        let instance = Instance::new(&mut store, &caller, &[f.into()]).expect("links");
+        let g = instance.get_typed_func::<(), i32>(&store, "g").expect("g");
+        assert_eq!(g.call(&mut store, ()).expect("runs"), 15);
     }
 }

@@ -192,7 +192,7 @@ impl Func {
         let s = &mut store.opaque;
         // A trampoline is a dozen instructions of fixed shape: failing to compile one
         // is a bug in Kiln, not a property of any input.
-        let (code, type_id) = s
+        let (code, index, type_id) = s
             .engine
             .host_trampoline(ty)
             .unwrap_or_else(|e| panic!("compiling the host trampoline for {ty} failed: {e}"));
@@ -203,7 +203,7 @@ impl Func {
         let store_context: *const vm::VMStoreContext = &*s.vm;
         let ctx = HostFuncCtx::new(
             callable,
-            code.function_address(0),
+            code.function_address(index),
             type_id,
             store_ptr,
             store_context,

@@ -42,9 +42,26 @@ pub(crate) struct CompiledParts {
     /// The defined memory's contents after its active data segments, when instances
     /// map it instead of copying the segments (see [`memory_image`]).
     pub(crate) memory_image: Option<MemoryImage>,
-    /// For each `TypeIndex`, the index among the code's array trampolines (after the
-    /// defined functions) of its trampoline: what an artifact records.
-    pub(crate) array_trampoline_of_type: Vec<Option<u32>>,
+    /// Where each type's trampolines sit in the code: what an artifact records.
+    pub(crate) trampolines: TrampolineSlots,
+}
+
+/// Where a module's trampolines sit among its code's functions. The code holds the
+/// defined functions in order, then the array (host-to-wasm) trampolines, then the
+/// wasm-to-host trampolines; for each `TypeIndex`, `array` and `host` give the index of
+/// its trampoline within its group, if the module has one of that kind for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TrampolineSlots {
+    pub(crate) array: Vec<Option<u32>>,
+    pub(crate) host: Vec<Option<u32>>,
+}
+
+impl TrampolineSlots {
+    /// How many trampolines the group whose slots are `slots` holds (indices are
+    /// dense from 0).
+    pub(crate) fn count(slots: &[Option<u32>]) -> usize {
+        slots.iter().flatten().max().map_or(0, |&m| m as usize + 1)
+    }
 }
 
 /// A compiled module. Cheap to clone.
@@ -185,6 +202,9 @@ impl Module {
         for t in &compiled.array_trampolines {
             pieces.push((t, Symbol::ArrayTrampoline));
         }
+        for t in &compiled.host_trampolines {
+            pieces.push((t, Symbol::HostTrampoline));
+        }
         let code =
             CodeMemory::publish(&pieces, info.names.clone(), engine.config().code_placement)?;
         let memory_image = if engine.config().memory_init_cow {
@@ -196,18 +216,21 @@ impl Module {
             engine,
             info,
             code,
-            compiled.array_trampoline_of_type,
+            TrampolineSlots {
+                array: compiled.array_trampoline_of_type,
+                host: compiled.host_trampoline_of_type,
+            },
             memory_image,
         )
     }
 
     /// A module from its published code: `code` holds the defined functions in order,
-    /// then the array trampolines that `array_trampoline_of_type` indexes.
+    /// then the trampolines that `trampolines` places.
     pub(crate) fn assemble(
         engine: &Engine,
         info: ModuleInfo,
         code: Arc<CodeMemory>,
-        array_trampoline_of_type: Vec<Option<u32>>,
+        trampolines: TrampolineSlots,
         memory_image: Option<MemoryImage>,
     ) -> Result<Module> {
         if engine.config().perf_map {
@@ -215,7 +238,8 @@ impl Module {
         }
         let n = info.num_defined_funcs() as usize;
         let func_code = (0..n).map(|i| code.function_address(i) as usize).collect();
-        let array_trampolines = array_trampoline_of_type
+        let array_trampolines = trampolines
+            .array
             .iter()
             .map(|t| t.map(|t| code.function_address(n + t as usize) as usize))
             .collect();
@@ -230,12 +254,22 @@ impl Module {
                 func_code,
                 array_trampolines,
                 memory_image,
-                array_trampoline_of_type,
+                trampolines,
             }),
         ))
     }
 
+    /// The module of `compiled` in `engine`. The engine is offered the module's
+    /// wasm-to-host trampolines, so that host functions linked to it need no code of
+    /// their own.
     pub(crate) fn from_parts(engine: &Engine, compiled: Arc<CompiledParts>) -> Module {
+        let slots = &compiled.trampolines;
+        let hosts_at = compiled.func_code.len() + TrampolineSlots::count(&slots.array);
+        for (&id, t) in compiled.type_ids.iter().zip(&slots.host) {
+            if let Some(t) = t {
+                engine.offer_host_trampoline(id, &compiled.code, hosts_at + *t as usize);
+            }
+        }
         Module(Arc::new(ModuleInner {
             engine: engine.clone(),
             compiled,

@@ -7,7 +7,7 @@
 //! | fingerprint
 //! | section table (offset, length) × 5
 //! | META   the module's description (types, imports, exports, segments, names)
-//! | LAYOUT where each function, trap site and libcall relocation lies in CODE
+//! | LAYOUT where each function, trampoline, trap site and libcall relocation lies in CODE
 //! | DATA   the data segments instantiation may still read
 //! | IMAGE  the memory's initial contents, page-aligned (or empty)
 //! | CODE   the machine code, page-aligned, exactly as published
@@ -30,7 +30,7 @@ pub use key::{ArtifactKey, KEY_FILE};
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
-use crate::module::Module;
+use crate::module::{Module, TrampolineSlots};
 use crate::vm::{ArtifactFile, CodeLayout, CodeMemory, CodeSource, MemoryImage, Symbol, TrapTable};
 use codec::{Malformed, Reader, Writer};
 use kiln_frontend::{DataSegmentKind, FuncIndex};
@@ -43,7 +43,7 @@ use std::sync::Arc;
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
 /// The artifact format this Kiln writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.
 pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));
@@ -120,11 +120,7 @@ impl Module {
             None => (Vec::new(), 0),
         };
         let mut layout = Writer::default();
-        encode_layout(
-            &mut layout,
-            &inner.code.layout(),
-            &inner.array_trampoline_of_type,
-        );
+        encode_layout(&mut layout, &inner.code.layout(), &inner.trampolines);
         layout.len(image_at);
         let text = inner.code.text();
 
@@ -308,14 +304,14 @@ fn load(
     r.finish("trailing bytes")
         .map_err(|m| malformed(m, "metadata"))?;
     let mut r = Reader::new(layout);
-    let (code_layout, array_trampoline_of_type) =
+    let (code_layout, trampolines) =
         decode_layout(&mut r).map_err(|m| malformed(m, "code layout"))?;
     let image_at = r
         .usize("image placement")
         .map_err(|m| malformed(m, "code layout"))?;
     r.finish("trailing bytes")
         .map_err(|m| malformed(m, "code layout"))?;
-    check_pieces(&info, &code_layout, &array_trampoline_of_type)?;
+    check_pieces(&info, &code_layout, &trampolines)?;
 
     let page_ok = |offset: usize| offset.is_multiple_of(crate::vm::mmap::page_size());
     let source = match file {
@@ -347,7 +343,7 @@ fn load(
                 .map_err(|e| refuse(ArtifactRefusal::Malformed, e.to_string()))?,
         )
     };
-    Module::assemble(engine, info, code, array_trampoline_of_type, memory_image)
+    Module::assemble(engine, info, code, trampolines, memory_image)
 }
 
 /// The MAC of `bytes`: keyed BLAKE3, on all cores for large artifacts.
@@ -447,7 +443,7 @@ fn check_fingerprint(artifact: &[(&str, &str)], engine: &[(String, String)]) -> 
     Ok(())
 }
 
-fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &[Option<u32>]) {
+fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &TrampolineSlots) {
     w.len(layout.len);
     w.seq(&layout.functions, |w, &(start, end, symbol)| {
         w.len(start);
@@ -488,10 +484,11 @@ fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &[Option<u32>
         w.u8(u8::try_from(index).unwrap_or(u8::MAX));
         w.u64(addend as u64);
     });
-    w.seq(trampolines, |w, t| w.opt_u64(t.map(u64::from)));
+    w.seq(&trampolines.array, |w, t| w.opt_u64(t.map(u64::from)));
+    w.seq(&trampolines.host, |w, t| w.opt_u64(t.map(u64::from)));
 }
 
-fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, Vec<Option<u32>>)> {
+fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, TrampolineSlots)> {
     let len = r.usize("text length")?;
     let functions = r.seq(21, "functions", |r| {
         let start = r.usize("function start")?;
@@ -530,10 +527,13 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, Vec<Option<u
             None => r.fail("libcall"),
         }
     })?;
-    let trampolines = r.seq(9, "trampolines", |r| match r.opt_u64("trampoline")? {
+    let slot = |r: &mut Reader<'_>| match r.opt_u64("trampoline")? {
         Some(t) => Ok(Some(u32::try_from(t).or_else(|_| r.fail("trampoline"))?)),
         None => Ok(None),
-    })?;
+    };
+    let array = r.seq(9, "array trampolines", slot)?;
+    let host = r.seq(9, "host trampolines", slot)?;
+    let trampolines = TrampolineSlots { array, host };
     Ok((
         CodeLayout {
             len,
@@ -546,32 +546,34 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, Vec<Option<u
 }
 
 /// The code holds each defined function (as itself, in order), then the array
-/// trampolines, and every type's trampoline index names one of them.
+/// trampolines, then the wasm-to-host trampolines, and every type's slots name one of
+/// the right kind.
 fn check_pieces(
     info: &kiln_frontend::ModuleInfo,
     layout: &CodeLayout,
-    trampolines: &[Option<u32>],
+    trampolines: &TrampolineSlots,
 ) -> Result<()> {
     let bad = |what: &str| refuse(ArtifactRefusal::Malformed, format!("code layout: {what}"));
     let n = info.num_defined_funcs() as usize;
-    if layout.functions.len() < n {
-        return Err(bad("fewer functions than the module defines"));
+    let arrays = TrampolineSlots::count(&trampolines.array);
+    let hosts = TrampolineSlots::count(&trampolines.host);
+    if trampolines.array.len() != info.types.len() || trampolines.host.len() != info.types.len() {
+        return Err(bad("trampolines"));
+    }
+    if layout.functions.len() != n + arrays + hosts {
+        return Err(bad("not the functions and trampolines the module needs"));
     }
     for (i, &(_, _, symbol)) in layout.functions.iter().enumerate() {
         let expected = if i < n {
             Symbol::Wasm(FuncIndex::from_u32(i as u32 + info.num_imported_funcs))
-        } else {
+        } else if i < n + arrays {
             Symbol::ArrayTrampoline
+        } else {
+            Symbol::HostTrampoline
         };
         if symbol != expected {
             return Err(bad("functions out of order"));
         }
-    }
-    let count = layout.functions.len() - n;
-    if trampolines.len() != info.types.len()
-        || trampolines.iter().flatten().any(|&t| t as usize >= count)
-    {
-        return Err(bad("array trampolines"));
     }
     Ok(())
 }

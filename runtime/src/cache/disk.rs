@@ -48,11 +48,9 @@ impl DiskTier {
             .recursive(true)
             .mode(0o700)
             .create(directory)?;
+        // Nothing is written here when the key exists: a directory that can be read
+        // but not written still serves hits, and each store that fails says so.
         let key = ArtifactKey::load_or_create(directory)?;
-        // A directory we can read but not write would fail every store: find out now.
-        let probe = directory.join(format!(".probe-{}", std::process::id()));
-        fs::File::create(&probe)?;
-        let _ = fs::remove_file(&probe);
         Ok((
             DiskTier {
                 directory: directory.to_path_buf(),
