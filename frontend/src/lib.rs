@@ -14,6 +14,7 @@ mod features;
 mod index;
 mod limits;
 mod module;
+mod names;
 mod parse;
 mod types;
 
@@ -26,8 +27,9 @@ pub use index::{
 pub use limits::Limits;
 pub use module::{
     ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind, EntityIndex,
-    Export, FunctionBody, Import, ModuleInfo, Names,
+    Export, FunctionBody, Import, ModuleInfo,
 };
+pub use names::{BadNames, Names};
 pub use parse::{parse, parse_with_limits};
 pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType, WASM_PAGE_SIZE};
 

@@ -1,8 +1,8 @@
 //! The owned, validated description of a module that the jit and runtime consume.
 
 use crate::index::*;
+use crate::names::Names;
 use crate::types::*;
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -139,15 +139,6 @@ pub struct FunctionBody {
     pub range: Range<usize>,
 }
 
-/// Names from the `name` custom section, for backtraces.
-#[derive(Debug, Clone, Default)]
-pub struct Names {
-    /// The module's name.
-    pub module: Option<String>,
-    /// Function names by index.
-    pub funcs: HashMap<FuncIndex, String>,
-}
-
 /// A parsed and validated module.
 #[derive(Debug, Clone, Default)]
 pub struct ModuleInfo {
@@ -185,8 +176,8 @@ pub struct ModuleInfo {
     pub datas: Vec<DataSegment>,
     /// Bodies of the defined functions.
     pub bodies: Vec<FunctionBody>,
-    /// Names for backtraces.
-    pub names: Names,
+    /// Names for backtraces and profilers, shared with the compiled code.
+    pub names: Arc<Names>,
 }
 
 impl ModuleInfo {
@@ -235,7 +226,7 @@ impl ModuleInfo {
 
     /// The name of a function for backtraces, if the name section gives one.
     pub fn func_name(&self, f: FuncIndex) -> Option<&str> {
-        self.names.funcs.get(&f).map(String::as_str)
+        self.names.func(f)
     }
 
     /// A defined function's body bytes, as a wasmparser reader positioned at its start.

@@ -5,6 +5,7 @@ use crate::features::Features;
 use crate::index::*;
 use crate::limits::Limits;
 use crate::module::*;
+use crate::names::Names;
 use crate::types::*;
 use std::sync::Arc;
 use wasmparser::{Operator, Parser, Payload, TypeRef, Validator};
@@ -204,7 +205,7 @@ fn section(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), Error> {
         Payload::CustomSection(c) => {
             if let wasmparser::KnownCustom::Name(names) = c.as_known() {
                 // A malformed name section does not make the module invalid: keep what parses.
-                read_names(&mut info.names, names);
+                info.names = Arc::new(read_names(names));
             }
         }
         Payload::TagSection(_) => return Err(unsupported("exception handling", 0)),
@@ -217,19 +218,21 @@ fn unsupported(proposal: &'static str, offset: usize) -> Error {
     Error::new(ErrorKind::Unsupported { proposal }, offset)
 }
 
-fn read_names(out: &mut Names, reader: wasmparser::NameSectionReader<'_>) {
+fn read_names(reader: wasmparser::NameSectionReader<'_>) -> Names {
+    let mut module = None;
+    let mut funcs = Vec::new();
     for name in reader.into_iter().map_while(Result::ok) {
         match name {
-            wasmparser::Name::Module { name, .. } => out.module = Some(name.to_string()),
+            wasmparser::Name::Module { name, .. } => module = Some(name.to_string()),
             wasmparser::Name::Function(map) => {
                 for naming in map.into_iter().map_while(Result::ok) {
-                    out.funcs
-                        .insert(FuncIndex::from_u32(naming.index), naming.name.to_string());
+                    funcs.push((FuncIndex::from_u32(naming.index), naming.name));
                 }
             }
             _ => {}
         }
     }
+    Names::new(module, funcs)
 }
 
 fn table_type(t: wasmparser::TableType) -> TableType {

@@ -5,9 +5,9 @@
 
 use super::codec::{Decoded, Reader, Writer};
 use kiln_frontend::{
-    ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind, EntityIndex,
-    Export, FuncIndex, FuncType, FunctionBody, GlobalIndex, GlobalType, Import, MemoryIndex,
-    MemoryType, ModuleInfo, Names, RefType, TableIndex, TableType, TypeIndex, ValType,
+    BadNames, ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind,
+    EntityIndex, Export, FuncIndex, FuncType, FunctionBody, GlobalIndex, GlobalType, Import,
+    MemoryIndex, MemoryType, ModuleInfo, Names, RefType, TableIndex, TableType, TypeIndex, ValType,
 };
 use std::ops::Range;
 use std::sync::Arc;
@@ -201,11 +201,14 @@ pub(crate) fn encode(w: &mut Writer, info: &ModuleInfo, data_ranges: &[Range<usi
     if let Some(m) = &info.names.module {
         w.str(m);
     }
-    let mut funcs: Vec<_> = info.names.funcs.iter().collect();
-    funcs.sort_by_key(|(i, _)| **i);
-    w.seq(&funcs, |w, (i, n)| {
-        w.u32(i.as_u32());
-        w.str(n);
+    // Function names: one string, then `(function, start, end)` triples into it.
+    let (text, table) = info.names.parts();
+    w.len(text.len());
+    w.buf.extend_from_slice(text);
+    w.seq(table, |w, &(f, start, end)| {
+        w.u32(f.as_u32());
+        w.u32(start);
+        w.u32(end);
     });
 }
 
@@ -311,12 +314,19 @@ pub(crate) fn decode(r: &mut Reader<'_>, bytes: Arc<[u8]>) -> Decoded<ModuleInfo
         Some(_) => Some(r.string("module name")?),
         None => None,
     };
-    let names = r.seq(12, "function names", |r| {
+    let n = r.usize("function names")?;
+    let text = r.bytes(n, "function names")?.to_vec();
+    let table = r.seq(12, "function names", |r| {
         Ok((
             FuncIndex::from_u32(r.u32("named function")?),
-            r.string("function name")?,
+            r.u32("function name")?,
+            r.u32("function name")?,
         ))
     })?;
+    let names = match Names::from_parts(module, text, table) {
+        Ok(names) => Arc::new(names),
+        Err(BadNames(what)) => return r.fail(what),
+    };
     let num_defined = (funcs.len() as u64).saturating_sub(u64::from(num_imported_funcs));
     let info = ModuleInfo {
         bytes,
@@ -339,10 +349,7 @@ pub(crate) fn decode(r: &mut Reader<'_>, bytes: Arc<[u8]>) -> Decoded<ModuleInfo
         bodies: (0..num_defined)
             .map(|_| FunctionBody { range: 0..0 })
             .collect(),
-        names: Names {
-            module,
-            funcs: names.into_iter().collect(),
-        },
+        names,
     };
     match check(&info) {
         Ok(()) => Ok(info),

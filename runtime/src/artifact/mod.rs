@@ -34,7 +34,7 @@ use crate::module::{Module, TrampolineSlots};
 use crate::vm::{ArtifactFile, CodeLayout, CodeMemory, CodeSource, MemoryImage, Symbol, TrapTable};
 use codec::{Malformed, Reader, Writer};
 use kiln_frontend::{DataSegmentKind, FuncIndex};
-use kiln_jit::{LibCall, TrapKind};
+use kiln_jit::LibCall;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -468,13 +468,7 @@ fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &TrampolineSl
     for o in &layout.traps.offsets {
         w.u32(*o);
     }
-    for kind in &layout.traps.kinds {
-        let index = TrapKind::ALL
-            .iter()
-            .position(|k| k == kind)
-            .unwrap_or(usize::MAX);
-        w.u8(u8::try_from(index).unwrap_or(u8::MAX));
-    }
+    w.buf.extend_from_slice(&layout.traps.kinds);
     w.seq(&layout.libcalls, |w, &(offset, lc, addend)| {
         w.len(offset);
         let index = LibCall::ALL
@@ -504,19 +498,9 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, TrampolineSl
         Ok((start, end, symbol))
     })?;
     let n = r.count(5, "trap sites")?;
-    let offsets = r
-        .bytes(n * 4, "trap offsets")?
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let kinds = r
-        .bytes(n, "trap kinds")?
-        .iter()
-        .map(|&k| TrapKind::ALL.get(k as usize).copied())
-        .collect::<Option<Vec<_>>>();
-    let Some(kinds) = kinds else {
-        return r.fail("trap kind");
-    };
+    let offsets = u32s(r.bytes(n * 4, "trap offsets")?);
+    // Checked with the rest of the layout (`CodeMemory::load`).
+    let kinds = r.bytes(n, "trap kinds")?.to_vec();
     let traps = TrapTable { offsets, kinds };
     let libcalls = r.seq(17, "libcalls", |r| {
         let offset = r.usize("libcall offset")?;
@@ -543,6 +527,16 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, TrampolineSl
         },
         trampolines,
     ))
+}
+
+/// `bytes` as little-endian `u32`s, in a loop that compiles to vector moves (CPython
+/// has 600,000 trap sites).
+fn u32s(bytes: &[u8]) -> Vec<u32> {
+    let mut out = vec![0u32; bytes.len() / 4];
+    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *o = <[u8; 4]>::try_from(c).map_or(0, u32::from_le_bytes);
+    }
+    out
 }
 
 /// The code holds each defined function (as itself, in order), then the array

@@ -98,6 +98,9 @@ pub(crate) struct ModuleCache {
     memory: memory::MemoryTier,
     disk: Option<disk::DiskTier>,
     counts: [AtomicU64; 5],
+    /// [`engine_hasher`]'s state, made on first use (the engine's fingerprint never
+    /// changes).
+    hasher: std::sync::OnceLock<blake3::Hasher>,
 }
 
 impl std::fmt::Debug for ModuleCache {
@@ -136,8 +139,27 @@ impl ModuleCache {
             memory: memory::MemoryTier::new(config.memory_bytes),
             disk,
             counts: Default::default(),
+            hasher: std::sync::OnceLock::new(),
         };
         (cache, key)
+    }
+
+    /// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint and the
+    /// bytes.
+    fn cache_key(&self, engine: &Engine, wasm: &[u8]) -> [u8; 32] {
+        let mut h = self.hasher(engine);
+        h.update(&(wasm.len() as u64).to_le_bytes());
+        if wasm.len() >= 1 << 20 {
+            h.update_rayon(wasm);
+        } else {
+            h.update(wasm);
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// A hasher that has taken in Kiln's build and `engine`'s fingerprint.
+    fn hasher(&self, engine: &Engine) -> blake3::Hasher {
+        self.hasher.get_or_init(|| engine_hasher(engine)).clone()
     }
 
     fn count(&self, i: usize) {
@@ -191,7 +213,7 @@ impl ModuleCache {
         wasm: &[u8],
         compile: impl FnOnce() -> Result<Module>,
     ) -> Result<Module> {
-        let key = cache_key(engine, wasm);
+        let key = self.cache_key(engine, wasm);
         if let Some(module) = self.lookup(engine, &key) {
             return Ok(module);
         }
@@ -216,7 +238,8 @@ impl ModuleCache {
 }
 
 /// A module file's identity on `engine`: a hash of Kiln's build, the fingerprint, the
-/// file's canonical path, device, inode, size, and modification and change times. The
+/// file's absolute path (not resolved: one more spelling of a path costs one more
+/// entry, not a wrong answer), device, inode, size, and modification and change times. The
 /// change time cannot be set back by anyone but root, so a file whose identity is
 /// unchanged has unchanged contents.
 pub(crate) struct FileId([u8; 32]);
@@ -225,13 +248,13 @@ impl ModuleCache {
     /// The identity of the file at `path`, when there is a disk tier to index it in.
     pub fn file_identity(&self, engine: &Engine, path: &Path) -> Option<FileId> {
         self.disk.as_ref()?;
-        let canonical = std::fs::canonicalize(path).ok()?;
-        let meta = std::fs::metadata(&canonical).ok()?;
+        let absolute = std::path::absolute(path).ok()?;
+        let meta = std::fs::metadata(&absolute).ok()?;
         if !meta.is_file() {
             return None;
         }
-        let mut h = engine_hasher(engine);
-        let name = canonical.as_os_str().as_encoded_bytes();
+        let mut h = self.hasher(engine);
+        let name = absolute.as_os_str().as_encoded_bytes();
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(name);
         for v in crate::artifact::identity(&meta) {
@@ -256,7 +279,7 @@ impl ModuleCache {
         let Some(disk) = &self.disk else { return };
         let still = self.file_identity(engine, path);
         if still.is_some_and(|now| now.0 == id.0) {
-            let key = cache_key(engine, wasm);
+            let key = self.cache_key(engine, wasm);
             if let Err(e) = disk.write_index(engine.artifact_key(), &id.0, &key) {
                 tracing::warn!(
                     target: "kiln::cache",
@@ -266,19 +289,6 @@ impl ModuleCache {
             }
         }
     }
-}
-
-/// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint and the
-/// bytes.
-fn cache_key(engine: &Engine, wasm: &[u8]) -> [u8; 32] {
-    let mut h = engine_hasher(engine);
-    h.update(&(wasm.len() as u64).to_le_bytes());
-    if wasm.len() >= 1 << 20 {
-        h.update_rayon(wasm);
-    } else {
-        h.update(wasm);
-    }
-    *h.finalize().as_bytes()
 }
 
 /// A hasher that has taken in Kiln's build and `engine`'s fingerprint: what every
