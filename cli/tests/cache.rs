@@ -175,3 +175,52 @@ fn an_unusable_cache_directory_still_runs_the_guest() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "from an artifact\n");
 }
+
+/// Processes started together on an empty cache directory (no key, no entries yet)
+/// all run the guest; they agree on one installation key and leave one entry, and no
+/// temporary file behind (key creation and entry writes race through hard links and
+/// renames).
+#[test]
+fn processes_racing_on_an_empty_cache_agree_on_one_key_and_one_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let wat = dir.path().join("guest.wat");
+    std::fs::write(&wat, GUEST).unwrap();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_kiln"))
+                .env("XDG_CACHE_HOME", &cache)
+                .arg("run")
+                .arg(&wat)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("kiln starts")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("kiln ends");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "from an artifact\n");
+        assert!(
+            !text(&out.stderr).contains("warning"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    assert_eq!(cached_modules(&cache), 1);
+    let key = cache.join("kiln").join("artifact.key");
+    assert_eq!(std::fs::metadata(&key).unwrap().len(), 32);
+    let stray: Vec<_> = std::fs::read_dir(cache.join("kiln"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            !n.ends_with(".kwasm") && !["artifact.key", "index", "verified"].contains(&n.as_str())
+        })
+        .collect();
+    assert!(stray.is_empty(), "left behind: {stray:?}");
+    // The entry they left is one every later run uses.
+    let again = kiln(&cache, &["run", wat.to_str().unwrap()]);
+    assert_eq!(text(&again.stdout), "from an artifact\n");
+    assert_eq!(cached_modules(&cache), 1);
+}
