@@ -75,6 +75,11 @@ impl<'a> Reader<'a> {
         Reader { buf, pos: 0 }
     }
 
+    /// How many bytes have been read.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     pub fn fail<T>(&self, what: &'static str) -> Decoded<T> {
         Err(Malformed {
             offset: self.pos,

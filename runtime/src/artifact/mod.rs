@@ -304,8 +304,8 @@ fn load(
     r.finish("trailing bytes")
         .map_err(|m| malformed(m, "metadata"))?;
     let mut r = Reader::new(layout);
-    let (code_layout, trampolines) =
-        decode_layout(&mut r).map_err(|m| malformed(m, "code layout"))?;
+    let (code_layout, trampolines) = decode_layout(&mut r, file.map(|f| (f, table[1].0)))
+        .map_err(|m| malformed(m, "code layout"))?;
     let image_at = r
         .usize("image placement")
         .map_err(|m| malformed(m, "code layout"))?;
@@ -464,11 +464,8 @@ fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &TrampolineSl
         }
     });
     // Trap sites as two arrays: u32 offsets, then one byte of kind each.
-    w.len(layout.traps.offsets.len());
-    for o in &layout.traps.offsets {
-        w.u32(*o);
-    }
-    w.buf.extend_from_slice(&layout.traps.kinds);
+    w.len(layout.traps.len());
+    w.buf.extend_from_slice(layout.traps.bytes());
     w.seq(&layout.libcalls, |w, &(offset, lc, addend)| {
         w.len(offset);
         let index = LibCall::ALL
@@ -482,7 +479,16 @@ fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &TrampolineSl
     w.seq(&trampolines.host, |w, t| w.opt_u64(t.map(u64::from)));
 }
 
-fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, TrampolineSlots)> {
+/// Trap tables at least this long (bytes) are mapped from the artifact file, not copied.
+const MAP_TRAPS_FROM: usize = 64 << 10;
+
+/// Decodes the LAYOUT section that `r` reads. With `mapped` (the artifact file, and
+/// where the section starts in it), the trap table is used in place from the file's
+/// pages rather than copied.
+fn decode_layout(
+    r: &mut Reader<'_>,
+    mapped: Option<(&std::fs::File, usize)>,
+) -> codec::Decoded<(CodeLayout, TrampolineSlots)> {
     let len = r.usize("text length")?;
     let functions = r.seq(21, "functions", |r| {
         let start = r.usize("function start")?;
@@ -498,10 +504,19 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, TrampolineSl
         Ok((start, end, symbol))
     })?;
     let n = r.count(5, "trap sites")?;
-    let offsets = u32s(r.bytes(n * 4, "trap offsets")?);
+    let at = r.position();
     // Checked with the rest of the layout (`CodeMemory::load`).
-    let kinds = r.bytes(n, "trap kinds")?.to_vec();
-    let traps = TrapTable { offsets, kinds };
+    let sites = r.bytes(n * 5, "trap sites")?;
+    // A small table is cheaper to copy than to map.
+    let in_file = mapped
+        .filter(|_| sites.len() >= MAP_TRAPS_FROM)
+        .and_then(|(file, section)| {
+            TrapTable::map(file, u64::try_from(section + at).ok()?, n).ok()
+        });
+    let traps = match in_file {
+        Some(traps) => traps,
+        None => TrapTable::from_bytes(n, sites).or_else(|_| r.fail("trap sites"))?,
+    };
     let libcalls = r.seq(17, "libcalls", |r| {
         let offset = r.usize("libcall offset")?;
         let lc = r.u8("libcall")?;
@@ -527,16 +542,6 @@ fn decode_layout(r: &mut Reader<'_>) -> codec::Decoded<(CodeLayout, TrampolineSl
         },
         trampolines,
     ))
-}
-
-/// `bytes` as little-endian `u32`s, in a loop that compiles to vector moves (CPython
-/// has 600,000 trap sites).
-fn u32s(bytes: &[u8]) -> Vec<u32> {
-    let mut out = vec![0u32; bytes.len() / 4];
-    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        *o = <[u8; 4]>::try_from(c).map_or(0, u32::from_le_bytes);
-    }
-    out
 }
 
 /// The code holds each defined function (as itself, in order), then the array

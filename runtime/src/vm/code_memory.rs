@@ -3,6 +3,7 @@
 
 use super::libcalls;
 use super::mmap::Mmap;
+use super::trap_table::TrapTable;
 use kiln_frontend::{FuncIndex, Names};
 use kiln_jit::{CodePlacement, CompiledFunction, LibCall, RelocTarget, TrapKind, PLACEMENT_LINE};
 use std::collections::BTreeMap;
@@ -53,27 +54,6 @@ pub struct CodeLayout {
     pub traps: TrapTable,
     /// `(offset, routine, addend)` of each absolute libcall address to patch in.
     pub libcalls: Vec<(usize, LibCall, i64)>,
-}
-
-/// The trapping instructions of a text: offsets from its start (sorted; a text is
-/// smaller than 4 GiB) and their kinds, in two arrays (an artifact stores them as
-/// such, 5 bytes a site).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrapTable {
-    /// Offset of each site, ascending.
-    pub offsets: Vec<u32>,
-    /// Kind of each site, as its index in `TrapKind::ALL` (bytes, so that an artifact's
-    /// array is used as it is stored).
-    pub kinds: Vec<u8>,
-}
-
-impl TrapTable {
-    /// The index of `kind` in `kinds`' encoding.
-    pub fn kind_index(kind: TrapKind) -> u8 {
-        let i = TrapKind::ALL.iter().position(|&k| k == kind);
-        // `TrapKind::ALL` lists every kind, and there are fewer than 256.
-        i.and_then(|i| u8::try_from(i).ok()).unwrap_or(u8::MAX)
-    }
 }
 
 /// Text to load: bytes to copy, or (preferably) a page-aligned range of a file that is
@@ -168,7 +148,11 @@ impl CodeMemory {
                     }
                 }
             }
-            traps.extend(f.traps.iter().map(|t| (start + t.offset as usize, t.kind)));
+            traps.extend(
+                f.traps
+                    .iter()
+                    .map(|t| (text_offset(start + t.offset as usize), t.kind)),
+            );
             if start + f.code.len() > u32::MAX as usize {
                 return Err(io::Error::other("a module's code is larger than 4 GiB"));
             }
@@ -179,11 +163,7 @@ impl CodeMemory {
             });
         }
         mmap.make_executable(0, len)?;
-        traps.sort_by_key(|t| t.0);
-        let traps = TrapTable {
-            offsets: traps.iter().map(|t| t.0 as u32).collect(),
-            kinds: traps.iter().map(|t| TrapTable::kind_index(t.1)).collect(),
-        };
+        let traps = TrapTable::new(traps);
         let code = Arc::new(CodeMemory {
             mmap,
             functions: locs,
@@ -313,13 +293,7 @@ impl CodeMemory {
 
     fn trap_at(&self, pc: usize) -> Option<TrapKind> {
         let off = pc - self.mmap.as_ptr() as usize;
-        let off = u32::try_from(off).ok()?;
-        self.traps
-            .offsets
-            .binary_search(&off)
-            .ok()
-            .and_then(|i| self.traps.kinds.get(i))
-            .and_then(|&k| TrapKind::ALL.get(usize::from(k)).copied())
+        self.traps.lookup(u32::try_from(off).ok()?)
     }
 
     /// The function containing `pc`, and `pc`'s offset into its code.
@@ -381,6 +355,12 @@ fn map_text(
     Ok(mmap)
 }
 
+/// `offset` into a text as a trap table stores it (texts are far smaller than 4 GiB:
+/// a module's code is bounded by the compile budget).
+fn text_offset(offset: usize) -> u32 {
+    u32::try_from(offset).unwrap_or(u32::MAX)
+}
+
 /// Refuses a layout whose functions, trap sites or relocations leave `len` bytes of
 /// text, or whose functions are out of order.
 fn check_layout(layout: &CodeLayout, len: usize) -> io::Result<()> {
@@ -396,21 +376,7 @@ fn check_layout(layout: &CodeLayout, len: usize) -> io::Result<()> {
         }
         end = e;
     }
-    let offsets = &layout.traps.offsets;
-    // Without early exits, so that both loops vectorize (CPython has 600,000 sites).
-    let descending = offsets.windows(2).fold(false, |any, w| any | (w[0] > w[1]));
-    let unknown_kind = layout
-        .traps
-        .kinds
-        .iter()
-        .fold(0u8, |max, &k| max.max(k))
-        .checked_sub(u8::try_from(TrapKind::ALL.len()).unwrap_or(u8::MAX))
-        .is_some();
-    if offsets.len() != layout.traps.kinds.len()
-        || descending
-        || unknown_kind
-        || offsets.last().is_some_and(|&o| o as usize >= len)
-    {
+    if !layout.traps.is_valid_for(len) {
         return Err(bad(
             "trap site outside the text, out of order or of no kind",
         ));

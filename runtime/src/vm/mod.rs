@@ -23,11 +23,12 @@ pub mod mmap;
 pub mod structs;
 pub mod table;
 pub mod thread_stack;
+pub mod trap_table;
 pub mod traphandler;
 
 pub use artifact_file::ArtifactFile;
 pub use builtins::BuiltinHost;
-pub use code_memory::{CodeLayout, CodeMemory, CodeSource, Symbol, TrapTable};
+pub use code_memory::{CodeLayout, CodeMemory, CodeSource, Symbol};
 pub use global::VmGlobal;
 pub use host_func::{HostCall, HostFuncCtx};
 pub use instance_vmctx::VmCtx;
@@ -36,6 +37,7 @@ pub use memory::VmMemory;
 pub use memory_image::MemoryImage;
 pub use structs::{VMStoreContext, ValRaw};
 pub use table::VmTable;
+pub use trap_table::TrapTable;
 pub use traphandler::{call_catching, TrapRecord};
 
 /// The current stack pointer. (The address of a local is not good enough: sanitizers
