@@ -101,11 +101,6 @@ impl Names {
             .iter()
             .filter_map(|&(f, start, end)| Some((f, self.name(start, end)?)))
     }
-
-    /// The highest named function, if any.
-    pub fn last_func(&self) -> Option<FuncIndex> {
-        self.funcs.last().map(|&(f, _, _)| f)
-    }
 }
 
 #[cfg(test)]
@@ -128,7 +123,6 @@ mod tests {
         assert_eq!(n.func(f(3)), None);
         let all: Vec<_> = n.funcs().collect();
         assert_eq!(all, [(f(0), ""), (f(2), "two"), (f(7), "sept")]);
-        assert_eq!(n.last_func(), Some(f(7)));
     }
 
     #[test]

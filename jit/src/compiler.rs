@@ -470,7 +470,7 @@ impl Compiler {
 
     /// How many threads compile a module's functions (see [`CompilerConfig::threads`]).
     fn threads(&self) -> usize {
-        static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        static AVAILABLE: OnceLock<usize> = OnceLock::new();
         match self.config.threads {
             0 => *AVAILABLE
                 .get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),

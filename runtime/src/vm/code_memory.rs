@@ -148,14 +148,15 @@ impl CodeMemory {
                     }
                 }
             }
-            traps.extend(
-                f.traps
-                    .iter()
-                    .map(|t| (text_offset(start + t.offset as usize), t.kind)),
-            );
             if start + f.code.len() > u32::MAX as usize {
                 return Err(io::Error::other("a module's code is larger than 4 GiB"));
             }
+            // Every offset in the function fits in a u32 (checked just above).
+            traps.extend(
+                f.traps
+                    .iter()
+                    .map(|t| ((start + t.offset as usize) as u32, t.kind)),
+            );
             locs.push(FunctionLoc {
                 start,
                 end: start + f.code.len(),
@@ -353,12 +354,6 @@ fn map_text(
     }
     mmap.make_executable(0, all)?;
     Ok(mmap)
-}
-
-/// `offset` into a text as a trap table stores it (texts are far smaller than 4 GiB:
-/// a module's code is bounded by the compile budget).
-fn text_offset(offset: usize) -> u32 {
-    u32::try_from(offset).unwrap_or(u32::MAX)
 }
 
 /// Refuses a layout whose functions, trap sites or relocations leave `len` bytes of
