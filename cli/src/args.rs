@@ -71,7 +71,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub default_imports: bool,
 
-    /// Stop the guest after N units of fuel (one per operator).
+    /// Stop the guest after N units of fuel (one per operator; as in Wasmtime, `nop`, `drop`, `block`, `loop`, `end`, `else`, `unreachable` and `return` are free).
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
 
