@@ -27,11 +27,17 @@ pub enum Command {
     Compile(CompileArgs),
     /// Show, clear or locate the code cache.
     Cache(CacheArgs),
+    /// Read a profile that `kiln run --profile` wrote.
+    Profile(ProfileArgs),
     /// Print the CPU features and Cranelift settings generated code uses.
     Settings(SettingsArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }
+
+/// The strategy `kiln run` uses without `--strategy` (chosen by measurement: see
+/// BENCHMARKS.md, "Tiers").
+pub const DEFAULT_STRATEGY: kiln::Strategy = kiln::Strategy::Eager(kiln::OptLevel::Speed);
 
 /// `kiln run`.
 #[derive(Debug, Args)]
@@ -96,10 +102,37 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_disk_write: Option<u64>,
 
-    /// The code cache: `on` (the default: `$XDG_CACHE_HOME/kiln`, else
-    /// `~/.cache/kiln`), `off`, or a directory to use instead.
-    #[arg(long, value_name = "on|off|DIR", default_value = "on")]
-    pub cache: String,
+    /// The code cache: `on` (the default with `--strategy eager`: `$XDG_CACHE_HOME/kiln`,
+    /// else `~/.cache/kiln`), `off` (the default otherwise), or a directory to use
+    /// instead. It holds eagerly compiled code only.
+    #[arg(long, value_name = "on|off|DIR")]
+    pub cache: Option<String>,
+
+    /// When functions are compiled: `eager` (all of them, optimized, before the guest
+    /// starts; what the code cache holds), `lazy` (each at its first call, optimized),
+    /// or `tiered` (each at its first call as quickly compiled baseline code that
+    /// counts calls and loop iterations; hot functions are optimized on a background
+    /// thread and replace it).
+    #[arg(long, value_name = "eager|lazy|tiered", value_parser = parse_strategy)]
+    pub strategy: Option<kiln::Strategy>,
+
+    /// With `--strategy tiered`: the calls, or loop iterations, after which a function
+    /// is optimized (default: 1000 calls or 10000 iterations; 0 or 1: at once).
+    #[arg(long, value_name = "N")]
+    pub tier_up_threshold: Option<u32>,
+
+    /// Write a JSON profile (each function's calls, loop iterations, tier and compile
+    /// times, and the tier-up timeline) to FILE (default `kiln-profile.json`) when the
+    /// guest ends; `kiln profile report FILE` prints it. Needs `--strategy lazy` or
+    /// `tiered` (tiered counts).
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "kiln-profile.json"
+    )]
+    pub profile: Option<PathBuf>,
 
     /// Wasmtime's spelling of the limits: `-W fuel=N`, `-W timeout=2s`,
     /// `-W max-memory-size=BYTES`, `-W max-wasm-stack=BYTES`. Repeatable.
@@ -184,6 +217,30 @@ pub enum CacheAction {
     Dir,
 }
 
+/// `kiln profile`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    #[command(subcommand)]
+    pub action: ProfileAction,
+}
+
+/// What `kiln profile` does.
+#[derive(Debug, Subcommand)]
+pub enum ProfileAction {
+    /// Print the hottest functions (calls, loop iterations, tier, compile times) and
+    /// the tier-up timeline.
+    Report {
+        /// The profile `kiln run --profile` wrote.
+        file: PathBuf,
+        /// How many functions to list.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        /// Print folded lines (`module;function weight`) for flame-graph tools instead.
+        #[arg(long)]
+        folded: bool,
+    },
+}
+
 /// `kiln settings`.
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
@@ -209,6 +266,7 @@ const SUBCOMMANDS: &[&str] = &[
     "wast",
     "compile",
     "cache",
+    "profile",
     "settings",
     "completion",
     "help",
@@ -227,7 +285,22 @@ pub fn with_implied_run(mut argv: Vec<String>) -> Vec<String> {
     argv
 }
 
+/// `eager`, `lazy` or `tiered`.
+fn parse_strategy(s: &str) -> Result<kiln::Strategy, String> {
+    match s {
+        "eager" => Ok(kiln::Strategy::Eager(kiln::OptLevel::Speed)),
+        "lazy" => Ok(kiln::Strategy::Lazy),
+        "tiered" => Ok(kiln::Strategy::Tiered),
+        other => Err(format!("`{other}`: expected eager, lazy or tiered")),
+    }
+}
+
 impl RunArgs {
+    /// The strategy: `--strategy`, else the default.
+    pub fn strategy(&self) -> kiln::Strategy {
+        self.strategy.unwrap_or(DEFAULT_STRATEGY)
+    }
+
     /// Checks what clap cannot: FILE comes first, so a word starting with `-` there is an
     /// option Kiln does not know (everything after FILE is the guest's).
     pub fn validate(&self) -> Result<(), String> {
@@ -237,6 +310,24 @@ impl RunArgs {
                 "unexpected argument '{first}' found (not an option of `kiln run`; see \
                  `kiln run --help`)"
             ));
+        }
+        let strategy = self.strategy();
+        let eager = matches!(strategy, kiln::Strategy::Eager(_));
+        if !eager && self.cache.as_deref().is_some_and(|c| c != "off") {
+            return Err(format!(
+                "--cache {}: the code cache holds eagerly compiled code, and --strategy {} \
+                 compiles functions as they are called (use --strategy eager, or --cache off)",
+                self.cache.as_deref().unwrap_or_default(),
+                strategy.name()
+            ));
+        }
+        if eager && self.profile.is_some() {
+            return Err(
+                "--profile needs --strategy lazy or tiered (eager code records nothing)".into(),
+            );
+        }
+        if self.tier_up_threshold.is_some() && strategy != kiln::Strategy::Tiered {
+            return Err("--tier-up-threshold needs --strategy tiered".into());
         }
         Ok(())
     }

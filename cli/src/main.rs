@@ -12,6 +12,7 @@
 mod args;
 mod cache;
 mod limits;
+mod profile;
 mod run;
 mod settings;
 mod wast;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         Command::Wast(a) => wast::run(&a),
         Command::Compile(a) => cache::compile(&a),
         Command::Cache(a) => cache::run(&a),
+        Command::Profile(a) => profile::run(&a),
         Command::Settings(a) => settings::print(&a),
         Command::Completion(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "kiln", &mut std::io::stdout());

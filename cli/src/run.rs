@@ -110,7 +110,25 @@ fn engine(a: &RunArgs, artifact: bool) -> Result<Engine, Failure> {
     if let Some(bytes) = a.max_wasm_stack {
         config.max_wasm_stack(bytes as usize);
     }
-    if let Some(dir) = crate::cache::directory(&a.cache)? {
+    let strategy = a.strategy();
+    if artifact && !matches!(strategy, kiln::Strategy::Eager(_)) {
+        return Err(Failure::Usage(format!(
+            "{}: an artifact holds eagerly compiled code; --strategy {} applies to .wasm \
+             and .wat files",
+            a.file(),
+            strategy.name()
+        )));
+    }
+    config.strategy(strategy);
+    if let Some(n) = a.tier_up_threshold {
+        config.tier_up_policy(kiln::TierUpPolicy::with_threshold(n));
+    }
+    let cache = match (&a.cache, strategy) {
+        (Some(c), _) => c.as_str(),
+        (None, kiln::Strategy::Eager(_)) => "on",
+        (None, _) => "off",
+    };
+    if let Some(dir) = crate::cache::directory(cache)? {
         config.cache(kiln::CacheConfig::new(dir));
     }
     // `kiln compile` wrote the artifact with the installation's key.
@@ -205,17 +223,32 @@ fn instantiate_and_call(
     a: &RunArgs,
 ) -> Result<(), Failure> {
     let instance = linker.instantiate(&mut *store, module)?;
-    // A reactor is initialized once, before any other export is called.
-    let name = a.invoke.as_deref().unwrap_or("_start");
-    if a.invoke.is_some()
-        && name != "_initialize"
-        && instance.get_func(&*store, "_initialize").is_some()
-    {
-        instance
-            .get_typed_func::<(), ()>(&*store, "_initialize")?
-            .call(&mut *store, ())?;
+    let result = (|| {
+        // A reactor is initialized once, before any other export is called.
+        let name = a.invoke.as_deref().unwrap_or("_start");
+        if a.invoke.is_some()
+            && name != "_initialize"
+            && instance.get_func(&*store, "_initialize").is_some()
+        {
+            instance
+                .get_typed_func::<(), ()>(&*store, "_initialize")?
+                .call(&mut *store, ())?;
+        }
+        call(store, instance, name, a, module)
+    })();
+    // The profile describes the run however it ended.
+    if let Some(path) = &a.profile {
+        write_profile(store, instance, path)?;
     }
-    call(store, instance, name, a, module)
+    result
+}
+
+fn write_profile(store: &Store<WasiCtx>, instance: Instance, path: &Path) -> Result<(), Failure> {
+    let profile = instance
+        .profile(store)
+        .ok_or_else(|| Failure::Usage("--profile: this module's code records no profile".into()))?;
+    std::fs::write(path, profile.to_json())
+        .map_err(|e| Failure::Usage(format!("--profile: cannot write {}: {e}", path.display())))
 }
 
 fn call(

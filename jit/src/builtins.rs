@@ -4,7 +4,7 @@
 //!
 //! Every builtin takes the caller's vmctx first. Types: `vmctx`/`ptr` are pointers, `i32`
 //! and `i64` are integers. A builtin returning `status` returns 0 on success and 1 when
-//! the operation traps with the kind its [`Builtin::trap`] names.
+//! the operation traps with the kind its caller checks for.
 
 /// Invokes `$mac!` with the list of builtins: `name(params) -> result;`.
 #[macro_export]
@@ -31,6 +31,14 @@ macro_rules! for_each_builtin {
             table_init(vmctx, i32 /* table */, i32 /* elem */, i32 /* dst */, i32 /* src */, i32 /* len */) -> status;
             /// `elem.drop`.
             elem_drop(vmctx, i32 /* elem */) -> void;
+            /// Lazy and tiered code, calling a function whose code slot is still 0: the
+            /// code of the function `func_ref` names, compiled now (once, however many
+            /// threads ask). 0 when it cannot be compiled: the runtime holds the error
+            /// and the caller traps with `HostError`.
+            compile_func_ref(vmctx, ptr /* func_ref */) -> ptr;
+            /// Tiered baseline code: a counter of the defined function reached the
+            /// policy's threshold; the runtime may queue the function for optimization.
+            tier_up(vmctx, i32 /* defined function */) -> void;
         }
     };
 }

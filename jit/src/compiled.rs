@@ -92,6 +92,9 @@ pub struct CompiledFunction {
     /// boundary so that its innermost loops straddle as few fetch lines as possible
     /// (a multiple of `alignment`), or `None` when placement makes no difference.
     pub loop_placement: Option<u32>,
+    /// Bytes of stack frame below the frame pointer (spill slots, stack slots and
+    /// outgoing arguments); 0 for code loaded from an artifact.
+    pub frame_size: u32,
 }
 
 /// A module's compiled code.

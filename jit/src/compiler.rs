@@ -7,7 +7,7 @@ use crate::error::{Error, ErrorKind};
 use crate::pinned::Pinned;
 use crate::placement::loop_placement;
 use crate::shape::{CompileBudget, FunctionPlan};
-use crate::translate::{translate_function, ModuleEnv};
+use crate::translate::{translate_function, Counting, ModuleEnv};
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
@@ -20,6 +20,16 @@ use kiln_frontend::{DefinedFuncIndex, FuncType, ModuleInfo, TypeIndex};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
+
+impl Target {
+    fn cheap_if(cheap: bool) -> Target {
+        if cheap {
+            Target::Cheap
+        } else {
+            Target::Configured
+        }
+    }
+}
 
 /// Trampolines, and for each `TypeIndex` the index of its own among them.
 type Trampolines = (Vec<CompiledFunction>, Vec<Option<u32>>);
@@ -90,6 +100,23 @@ pub struct CompilerConfig {
     pub spectre_guards: bool,
     /// What one function may cost to compile, and the cheaper paths past it.
     pub budget: CompileBudget,
+    /// Code whose functions can be replaced: every call goes through the callee's code
+    /// slot (see `func_ref::CODE_SLOT`). Lazy and tiered strategies compile with it,
+    /// one function at a time ([`Compiler::compile_function_at`]).
+    pub code_slots: bool,
+    /// Baseline code counts calls and loop iterations (needs `code_slots`); the layout
+    /// then has counters ([`VmOffsets::with_counters`]).
+    pub counting: Option<Counting>,
+}
+
+/// The tier a function is compiled at, one function at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// Fast to compile: `opt_level=none`, single-pass register allocation, and the
+    /// profile counters of [`CompilerConfig::counting`].
+    Baseline,
+    /// The compiler's configured optimization level, without counters.
+    Optimized,
 }
 
 impl Default for CompilerConfig {
@@ -104,6 +131,8 @@ impl Default for CompilerConfig {
             epoch_interruption: false,
             spectre_guards: true,
             budget: CompileBudget::default(),
+            code_slots: false,
+            counting: None,
         }
     }
 }
@@ -116,7 +145,28 @@ pub struct Compiler {
     /// functions past the budget's size or pressure limits (see `crate::shape`). Made
     /// when first needed: most engines never need it.
     cheap_isa: Arc<OnceLock<OwnedTargetIsa>>,
+    /// `opt_level=none` with the backtracking register allocator: baseline code for
+    /// the functions whose single-pass frames would be too large (see
+    /// [`MAX_BASELINE_FRAME`]).
+    compact_isa: Arc<OnceLock<OwnedTargetIsa>>,
     config: CompilerConfig,
+}
+
+/// The largest stack frame baseline code may have before it is compiled again with
+/// the backtracking allocator. Single-pass allocation gives every spilled value its
+/// own slot: CPython's interpreter loop gets a 92 KiB frame (optimized: 448 bytes), and
+/// a few nested calls of it would exhaust the default 512 KiB wasm stack.
+pub const MAX_BASELINE_FRAME: u32 = 16 << 10;
+
+/// Which of a compiler's targets compiles a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The configured optimization level, backtracking allocation.
+    Configured,
+    /// `opt_level=none`, single-pass allocation.
+    Cheap,
+    /// `opt_level=none`, backtracking allocation.
+    Compact,
 }
 
 impl std::fmt::Debug for Compiler {
@@ -144,6 +194,7 @@ impl Compiler {
         Ok(Compiler {
             isa: Arc::new(isa),
             cheap_isa: Arc::default(),
+            compact_isa: Arc::default(),
             config,
         })
     }
@@ -253,6 +304,8 @@ impl Compiler {
                 c.spectre_guards.to_string(),
             ),
             ("kiln.compile_budget".to_string(), format!("{:?}", c.budget)),
+            ("kiln.code_slots".to_string(), c.code_slots.to_string()),
+            ("kiln.counting".to_string(), format!("{:?}", c.counting)),
         ]);
         out
     }
@@ -266,16 +319,95 @@ impl Compiler {
         self.isa.default_call_conv()
     }
 
+    /// The vmctx layout of `info`'s instances under this compiler's settings.
+    pub fn offsets(&self, info: &ModuleInfo) -> VmOffsets {
+        if self.config.counting.is_some() {
+            VmOffsets::with_counters(info)
+        } else {
+            VmOffsets::new(info)
+        }
+    }
+
     fn module_env<'a>(&'a self, info: &'a ModuleInfo) -> ModuleEnv<'a> {
         ModuleEnv {
             info,
-            offsets: VmOffsets::new(info),
+            offsets: self.offsets(info),
             tunables: self.config.tunables,
             host_call_conv: self.host_call_conv(),
             frontend_config: self.isa.frontend_config(),
             fuel: self.config.fuel.as_ref(),
             epoch_interruption: self.config.epoch_interruption,
             spectre_guards: self.config.spectre_guards,
+            code_slots: self.config.code_slots,
+            counting: None,
+        }
+    }
+
+    /// The trampolines of `info` (see [`CompiledModule`]) and no function: what a
+    /// module whose functions are compiled one at a time starts with.
+    pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
+        let (
+            array_trampolines,
+            array_trampoline_of_type,
+            host_trampolines,
+            host_trampoline_of_type,
+        ) = self.all_trampolines(info)?;
+        Ok(CompiledModule {
+            functions: Vec::new(),
+            array_trampolines,
+            array_trampoline_of_type,
+            host_trampolines,
+            host_trampoline_of_type,
+        })
+    }
+
+    /// Compiles defined function `index` of `info` at `tier`, for code with code slots
+    /// (its calls go through them, so it has no relocation to another function).
+    /// Baseline code whose single-pass frame would exceed [`MAX_BASELINE_FRAME`] is
+    /// compiled again with the backtracking allocator.
+    pub fn compile_function_at(
+        &self,
+        info: &ModuleInfo,
+        index: DefinedFuncIndex,
+        tier: Tier,
+    ) -> Result<CompiledFunction, Error> {
+        if !self.config.code_slots {
+            return Err(Error::new(ErrorKind::Config(
+                "functions are compiled one at a time only with code slots".into(),
+            )));
+        }
+        let mut env = self.module_env(info);
+        if tier == Tier::Baseline {
+            env.counting = self.config.counting;
+        }
+        let plan = self.config.budget.plan_one(info, index)?;
+        let mut ctx = Context::new();
+        let mut fb = FunctionBuilderContext::new();
+        let mut translate = |ctx: &mut Context| -> Result<usize, Error> {
+            ctx.clear();
+            ctx.func.name = UserFuncName::user(0, index.as_u32());
+            let stats = translate_function(&env, index, &mut ctx.func, &mut fb, plan.locals_in)?;
+            Ok(stats.peak_stack)
+        };
+        let peak = translate(&mut ctx)?;
+        let cheap = self.config.budget.cheap(&plan.shape, peak);
+        match tier {
+            Tier::Optimized => self.emit_context(
+                &mut ctx,
+                if cheap {
+                    Target::Cheap
+                } else {
+                    Target::Configured
+                },
+            ),
+            Tier::Baseline => {
+                let f = self.emit_context(&mut ctx, Target::Cheap)?;
+                if f.frame_size <= MAX_BASELINE_FRAME || cheap {
+                    return Ok(f);
+                }
+                translate(&mut ctx)?;
+                self.emit_context(&mut ctx, Target::Compact)
+            }
         }
     }
 
@@ -313,17 +445,12 @@ impl Compiler {
             self.compile_parallel(&env, &plans, threads, &late)?
         };
 
-        // One array trampoline per distinct signature of the defined functions, and one
-        // wasm-to-host trampoline per distinct signature of the imported ones.
-        let defined = (0..info.num_defined_funcs())
-            .map(|d| info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()]);
-        let (array_trampolines, array_trampoline_of_type) =
-            self.trampolines(info, defined, trampoline::array_to_wasm)?;
-        let imported = info.funcs[..info.num_imported_funcs as usize]
-            .iter()
-            .copied();
-        let (host_trampolines, host_trampoline_of_type) =
-            self.trampolines(info, imported, trampoline::wasm_to_host)?;
+        let (
+            array_trampolines,
+            array_trampoline_of_type,
+            host_trampolines,
+            host_trampoline_of_type,
+        ) = self.all_trampolines(info)?;
         Ok(CompiledModule {
             functions,
             array_trampolines,
@@ -331,6 +458,31 @@ impl Compiler {
             host_trampolines,
             host_trampoline_of_type,
         })
+    }
+
+    /// One array trampoline per distinct signature of the defined functions, and one
+    /// wasm-to-host trampoline per distinct signature of the imported ones.
+    #[allow(clippy::type_complexity, reason = "two `Trampolines`, flattened")]
+    fn all_trampolines(
+        &self,
+        info: &ModuleInfo,
+    ) -> Result<
+        (
+            Vec<CompiledFunction>,
+            Vec<Option<u32>>,
+            Vec<CompiledFunction>,
+            Vec<Option<u32>>,
+        ),
+        Error,
+    > {
+        let defined = (0..info.num_defined_funcs())
+            .map(|d| info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()]);
+        let (array, array_of) = self.trampolines(info, defined, trampoline::array_to_wasm)?;
+        let imported = info.funcs[..info.num_imported_funcs as usize]
+            .iter()
+            .copied();
+        let (host, host_of) = self.trampolines(info, imported, trampoline::wasm_to_host)?;
+        Ok((array, array_of, host, host_of))
     }
 
     /// One trampoline made by `make` per distinct signature among `types`, and for each
@@ -439,7 +591,7 @@ impl Compiler {
         let index = DefinedFuncIndex::from_u32(i as u32);
         let stats = translate_function(env, index, &mut ctx.func, fb, plan.locals_in)?;
         let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
-        self.emit_context(ctx, cheap)
+        self.emit_context(ctx, Target::cheap_if(cheap))
     }
 
     /// The machine code Cranelift makes for defined function `index`, as Cranelift's
@@ -463,7 +615,7 @@ impl Compiler {
             plan.locals_in,
         )?;
         let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
-        let compiled = self.run_cranelift(&mut ctx, cheap)?;
+        let compiled = self.run_cranelift(&mut ctx, Target::cheap_if(cheap))?;
         let text = compiled.vcode.clone().unwrap_or_default();
         Ok((text, compiled.code_buffer().to_vec()))
     }
@@ -496,34 +648,42 @@ impl Compiler {
 
     fn emit(&self, func: ir::Function) -> Result<CompiledFunction, Error> {
         let mut ctx = Context::for_function(func);
-        self.emit_context(&mut ctx, false)
+        self.emit_context(&mut ctx, Target::Configured)
     }
 
-    /// Runs Cranelift on `ctx`, with the cheap settings if `cheap`.
+    /// The `opt_level=none` target with allocator `regalloc` kept in `cell`, made when
+    /// first needed.
+    fn lazy_isa<'s>(
+        &self,
+        cell: &'s OnceLock<OwnedTargetIsa>,
+        regalloc: &str,
+    ) -> Result<&'s dyn cranelift_codegen::isa::TargetIsa, Error> {
+        if let Some(isa) = cell.get() {
+            return Ok(&**isa);
+        }
+        let isa = Self::isa(&self.config, "none", regalloc)?;
+        Ok(&**cell.get_or_init(|| isa))
+    }
+
+    /// Runs Cranelift on `ctx` for `target`.
     fn run_cranelift<'c>(
         &self,
         ctx: &'c mut Context,
-        cheap: bool,
+        target: Target,
     ) -> Result<&'c cranelift_codegen::CompiledCode, Error> {
-        let isa: &dyn cranelift_codegen::isa::TargetIsa = if cheap {
-            match self.cheap_isa.get() {
-                Some(isa) => &**isa,
-                None => {
-                    let isa = Self::isa(&self.config, "none", "single_pass")?;
-                    &**self.cheap_isa.get_or_init(|| isa)
-                }
-            }
-        } else {
-            &**self.isa
+        let isa: &dyn cranelift_codegen::isa::TargetIsa = match target {
+            Target::Configured => &**self.isa,
+            Target::Cheap => self.lazy_isa(&self.cheap_isa, "single_pass")?,
+            Target::Compact => self.lazy_isa(&self.compact_isa, "backtracking")?,
         };
         ctx.compile(isa, &mut ControlPlane::default())
             .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))
     }
 
-    fn emit_context(&self, ctx: &mut Context, cheap: bool) -> Result<CompiledFunction, Error> {
+    fn emit_context(&self, ctx: &mut Context, target: Target) -> Result<CompiledFunction, Error> {
         // Direct calls name their callee by defined-function index (namespace 0).
         let user_names = ctx.func.params.user_named_funcs().clone();
-        let compiled = self.run_cranelift(ctx, cheap)?;
+        let compiled = self.run_cranelift(ctx, target)?;
         let buffer = &compiled.buffer;
         let mut traps = Vec::new();
         for t in buffer.traps() {
@@ -569,6 +729,7 @@ impl Compiler {
             });
         }
         let alignment = buffer.alignment;
+        let frame_size = buffer.frame_layout().map_or(0, |l| l.frame_to_fp_offset);
         let loop_placement = loop_placement(
             &compiled.bb_starts,
             &compiled.bb_edges,
@@ -581,6 +742,7 @@ impl Compiler {
             traps,
             relocs,
             loop_placement,
+            frame_size,
         })
     }
 }

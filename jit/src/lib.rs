@@ -36,13 +36,14 @@ mod vmoffsets;
 
 pub use builtins::Builtin;
 pub use compiled::{CompiledFunction, CompiledModule, LibCall, RelocTarget, Relocation, TrapSite};
-pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tunables};
+pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tier, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
 pub use placement::{CodePlacement, LINE as PLACEMENT_LINE};
 pub use shape::{function_shape, CompileBudget, FunctionShape, DEFAULT_MAX_SSA_COST};
+pub use translate::Counting;
 pub use trap::TrapKind;
 pub use vmoffsets::{
-    func_ref, global_definition, host_func, memory_definition, store_context, table_definition,
-    VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,
+    func_counters, func_ref, global_definition, host_func, memory_definition, store_context,
+    table_definition, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,
 };

@@ -203,6 +203,33 @@ impl CompileBudget {
         Ok((plans, parallel))
     }
 
+    /// Plans defined function `d` alone, for compiling it by itself: its locals'
+    /// home by its own cost (no module total applies), and its memory estimate checked.
+    pub(crate) fn plan_one(
+        &self,
+        info: &ModuleInfo,
+        d: DefinedFuncIndex,
+    ) -> Result<FunctionPlan, crate::Error> {
+        let shape = function_shape(info, d)?;
+        let locals_in = if shape.ssa_cost() > self.max_ssa_cost {
+            LocalsIn::Slots
+        } else {
+            LocalsIn::Variables
+        };
+        let estimate = self.memory_estimate(&shape);
+        if estimate > self.max_memory {
+            return Err(crate::Error::new(crate::ErrorKind::Limit(format!(
+                "function {} ({} operators) would need about {} MiB to compile, more than \
+                 the limit of {} MiB",
+                info.func_index(d).as_u32(),
+                shape.operators,
+                estimate >> 20,
+                self.max_memory >> 20
+            ))));
+        }
+        Ok(FunctionPlan { shape, locals_in })
+    }
+
     /// Whether a function of `shape`, whose operand stack peaked at `peak_stack`, takes
     /// the cheap path.
     pub(crate) fn cheap(&self, shape: &FunctionShape, peak_stack: usize) -> bool {

@@ -56,9 +56,12 @@ pub(crate) fn array_to_wasm(
         (p[0], p[1], p[2])
     };
     let flags = MemFlagsData::trusted();
-    let code = b
+    // Through the code slot, which every `VMFuncRef` has: the function's current code
+    // (the runtime compiles a lazily compiled function before calling this).
+    let slot = b
         .ins()
-        .load(POINTER, flags, func_ref, crate::func_ref::WASM_CALL as i32);
+        .load(POINTER, flags, func_ref, crate::func_ref::CODE_SLOT as i32);
+    let code = b.ins().load(POINTER, flags, slot, 0);
     let callee = b
         .ins()
         .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);

@@ -19,6 +19,7 @@
 //!        memories: [VMMemoryDefinition; num_defined_memories]
 //!        globals: [VMGlobalDefinition; num_defined_globals]   (16-byte aligned)
 //!        func_refs: [VMFuncRef; num_defined_funcs]
+//!        counters: [VMFuncCounters; num_defined_funcs]        (tiered code only)
 //! ```
 
 use kiln_frontend::{
@@ -35,8 +36,9 @@ pub const VAL_RAW_SIZE: u32 = 16;
 
 /// `VMFuncRef`: what a funcref points at, and what every call goes through.
 ///
-/// `wasm_call` is the code pointer slot: replacing it (tier-up) redirects every later
-/// call, direct or indirect, because no call site embeds the address.
+/// Eagerly compiled code calls `wasm_call`. Code that can be replaced (lazy and tiered
+/// strategies) calls through `code_slot` instead: a word holding the function's current
+/// code, or 0 while it has none (then the caller asks the runtime to compile it).
 pub mod func_ref {
     /// `wasm_call: *const u8`: entry of the function in the wasm calling convention.
     pub const WASM_CALL: u32 = 0;
@@ -45,8 +47,24 @@ pub mod func_ref {
     pub const VMCTX: u32 = 8;
     /// `type_id: u32`: engine-wide id of the signature, compared by `call_indirect`.
     pub const TYPE_ID: u32 = 16;
+    /// `code_slot: *const usize`: where the function's current code is published. For
+    /// host functions and eagerly compiled modules it points at this struct's own
+    /// `wasm_call`; for lazily compiled modules at the module's slot for the function.
+    pub const CODE_SLOT: u32 = 24;
     /// Size of the struct.
-    pub const SIZE: u32 = 24;
+    pub const SIZE: u32 = 32;
+}
+
+/// `VMFuncCounters`: one defined function's profile counters in tiered baseline code
+/// (per instance, zeroed at instantiation). Each is one add in generated code; the
+/// tier-up check compares the new value with the policy's threshold.
+pub mod func_counters {
+    /// `calls: u32`: entries into the function.
+    pub const CALLS: u32 = 0;
+    /// `loops: u32`: loop-header passes (iterations of every loop) in the function.
+    pub const LOOPS: u32 = 4;
+    /// Size of the struct.
+    pub const SIZE: u32 = 8;
 }
 
 /// `VMMemoryDefinition`: a linear memory as generated code sees it.
@@ -125,6 +143,8 @@ pub struct VmOffsets {
     defined_memories: u32,
     defined_globals: u32,
     defined_func_refs: u32,
+    /// Start of the counters, when the layout has them.
+    counters: Option<u32>,
     size: u32,
 }
 
@@ -146,6 +166,15 @@ impl VmOffsets {
 
     /// The layout for `info`'s instances.
     pub fn new(info: &ModuleInfo) -> Self {
+        Self::layout(info, false)
+    }
+
+    /// The layout for `info`'s instances with profile counters (tiered code).
+    pub fn with_counters(info: &ModuleInfo) -> Self {
+        Self::layout(info, true)
+    }
+
+    fn layout(info: &ModuleInfo, counting: bool) -> Self {
         let n = |x: usize| u32::try_from(x).expect("validated module counts fit in u32");
         let num_types = n(info.types.len());
         let num_imported_funcs = info.num_imported_funcs;
@@ -168,7 +197,15 @@ impl VmOffsets {
             global_definition::SIZE,
         );
         let defined_func_refs = defined_globals + global_definition::SIZE * num_defined_globals;
-        let size = align(defined_func_refs + func_ref::SIZE * num_defined_funcs, 16);
+        let end = defined_func_refs + func_ref::SIZE * num_defined_funcs;
+        let counters = counting.then_some(end);
+        let end = end
+            + if counting {
+                func_counters::SIZE * num_defined_funcs
+            } else {
+                0
+            };
+        let size = align(end, 16);
         VmOffsets {
             num_types,
             num_imported_funcs,
@@ -187,8 +224,20 @@ impl VmOffsets {
             defined_memories,
             defined_globals,
             defined_func_refs,
+            counters,
             size,
         }
+    }
+
+    /// Whether instances carry profile counters.
+    pub fn has_counters(&self) -> bool {
+        self.counters.is_some()
+    }
+
+    /// Offset of defined function `f`'s `VMFuncCounters`, if the layout has counters.
+    pub fn func_counters(&self, f: DefinedFuncIndex) -> Option<u32> {
+        assert!(f.as_u32() < self.num_defined_funcs);
+        self.counters.map(|c| c + func_counters::SIZE * f.as_u32())
     }
 
     /// Total size of the vmctx in bytes (a multiple of 16).
@@ -279,7 +328,12 @@ mod tests {
         assert_eq!(o.defined_table(DefinedTableIndex::from_u32(0)), 64);
         assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)) % 16, 0);
         assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)), 80);
-        assert_eq!(o.defined_func_ref(DefinedFuncIndex::from_u32(1)), 96 + 24);
-        assert_eq!(o.size(), 144);
+        assert_eq!(o.defined_func_ref(DefinedFuncIndex::from_u32(1)), 96 + 32);
+        assert_eq!(o.size(), 160);
+        assert_eq!(o.func_counters(DefinedFuncIndex::from_u32(0)), None);
+        let c = VmOffsets::with_counters(&info);
+        assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(0)), Some(160));
+        assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(1)), Some(168));
+        assert_eq!(c.size(), 176);
     }
 }

@@ -52,6 +52,28 @@ impl StoreOpaque {
 
 impl BuiltinHost for StoreOpaque {
     /// `memory.grow`: the old size in pages, or `u32::MAX` (-1).
+    fn compile_func_ref(&mut self, _inst: usize, func_ref: usize) -> usize {
+        match self.code_of_func_ref(func_ref) {
+            Ok(code) => code,
+            Err(e) => {
+                self.set_pending_error(e);
+                0
+            }
+        }
+    }
+
+    fn tier_up(&mut self, inst: usize, func: u32) {
+        let parts = self.instances[inst].module.0.compiled.clone();
+        let d = kiln_frontend::DefinedFuncIndex::from_u32(func);
+        if let Some(lazy) = parts.lazy.as_ref() {
+            if d.as_u32() < parts.info.num_defined_funcs() {
+                let weak: std::sync::Weak<dyn crate::tiering::Replaceable> =
+                    std::sync::Arc::downgrade(&parts) as _;
+                self.engine.request_tier_up(weak, lazy, d);
+            }
+        }
+    }
+
     fn memory_grow(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {
         let m = self.memory_of(inst, mem);
         self.grow_memory(m, delta.into())

@@ -6,6 +6,7 @@ use crate::vm::{CodeMemory, Symbol};
 pub use kiln_frontend::Limits as ModuleLimits;
 pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
+pub use kiln_profiler::TierUpPolicy;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -40,6 +41,35 @@ pub struct Config {
     pub(crate) module_limits: ModuleLimits,
     pub(crate) artifact_key: Option<crate::ArtifactKey>,
     pub(crate) cache: Option<crate::CacheConfig>,
+    pub(crate) strategy: Strategy,
+    pub(crate) tier_up: TierUpPolicy,
+}
+
+/// When functions are compiled, and at which tier (`Config::strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Every function when the module is made, at this level: the code that can be
+    /// cached and serialized.
+    Eager(OptLevel),
+    /// Each function at its first call, at `Config::opt_level`; functions never called
+    /// are never compiled.
+    Lazy,
+    /// Each function at its first call as baseline code with counters (Cranelift's
+    /// `opt_level=none` and single-pass register allocation); functions whose counters
+    /// pass the `TierUpPolicy` thresholds are compiled again at `Config::opt_level` on a
+    /// background thread and replace their baseline code.
+    Tiered,
+}
+
+impl Strategy {
+    /// The strategy's name on the command line: `eager`, `lazy` or `tiered`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Eager(_) => "eager",
+            Strategy::Lazy => "lazy",
+            Strategy::Tiered => "tiered",
+        }
+    }
 }
 
 impl Default for Config {
@@ -65,6 +95,8 @@ impl Default for Config {
             module_limits: ModuleLimits::default(),
             artifact_key: None,
             cache: None,
+            strategy: Strategy::Eager(OptLevel::Speed),
+            tier_up: TierUpPolicy::default(),
         }
     }
 }
@@ -75,9 +107,31 @@ impl Config {
         Self::default()
     }
 
+    /// When functions are compiled, and at which tier (default: `Eager(Speed)`).
+    /// `Eager(level)` also sets `opt_level`; `Lazy` and `Tiered` compile their
+    /// optimized code at `opt_level`. Lazy and tiered modules cannot be serialized, and
+    /// the code cache holds eagerly compiled modules only: `Engine::new` refuses a
+    /// `Config::cache` with them.
+    pub fn strategy(&mut self, strategy: Strategy) -> &mut Self {
+        if let Strategy::Eager(level) = strategy {
+            self.opt_level = level;
+        }
+        self.strategy = strategy;
+        self
+    }
+
+    /// When tiered baseline code asks for optimized code (see `TierUpPolicy`).
+    pub fn tier_up_policy(&mut self, policy: TierUpPolicy) -> &mut Self {
+        self.tier_up = policy;
+        self
+    }
+
     /// Cranelift's optimization level.
     pub fn opt_level(&mut self, level: OptLevel) -> &mut Self {
         self.opt_level = level;
+        if let Strategy::Eager(_) = self.strategy {
+            self.strategy = Strategy::Eager(level);
+        }
         self
     }
 
@@ -265,6 +319,9 @@ struct EngineInner {
     types: Mutex<TypeRegistry>,
     /// Wasm-to-host trampolines by signature id.
     host_trampolines: Mutex<HashMap<u32, HostTrampoline>>,
+    /// The background compiler of tiered code, started by the first request (`None`
+    /// if its thread could not be started).
+    tier_up: OnceLock<Option<crate::tiering::TierUpWorker>>,
 }
 
 /// Where the engine finds the wasm-to-host trampoline of one signature.
@@ -325,7 +382,22 @@ impl Engine {
             epoch_interruption: config.epoch_interruption,
             spectre_guards: config.spectre_guards,
             budget: config.compile_budget,
+            code_slots: config.strategy != Strategy::Eager(config.opt_level),
+            counting: (config.strategy == Strategy::Tiered).then(|| {
+                let (call_threshold, loop_threshold) = config.tier_up.compiled_thresholds();
+                kiln_jit::Counting {
+                    call_threshold,
+                    loop_threshold,
+                }
+            }),
         })?;
+        if config.cache.is_some() && !matches!(config.strategy, Strategy::Eager(_)) {
+            return Err(Error::new(crate::ErrorKind::Unsupported(format!(
+                "the code cache holds eagerly compiled modules; strategy `{}` compiles \
+                 functions as they are called (use Strategy::Eager with Config::cache)",
+                config.strategy.name()
+            ))));
+        }
         let mut fingerprint = compiler.fingerprint();
         fingerprint.extend([
             (
@@ -360,6 +432,7 @@ impl Engine {
             compiler,
             types: Mutex::default(),
             host_trampolines: Mutex::default(),
+            tier_up: OnceLock::new(),
         })))
     }
 
@@ -369,6 +442,22 @@ impl Engine {
 
     pub(crate) fn compiler(&self) -> &Compiler {
         &self.0.compiler
+    }
+
+    /// Queues defined function `d` of `module` for optimization (tiered code's
+    /// counters reached the policy's threshold).
+    pub(crate) fn request_tier_up(
+        &self,
+        module: std::sync::Weak<dyn crate::tiering::Replaceable>,
+        lazy: &crate::tiering::LazyCode,
+        d: kiln_frontend::DefinedFuncIndex,
+    ) {
+        let worker = self.0.tier_up.get_or_init(|| {
+            crate::tiering::TierUpWorker::start(self.0.compiler.clone(), &self.0.config.tier_up)
+        });
+        if let Some(w) = worker {
+            w.request(module, lazy, d);
+        }
     }
 
     /// Advances the epoch by one: stores whose deadline is reached are interrupted at

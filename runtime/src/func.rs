@@ -275,6 +275,9 @@ impl Func {
         match f.kind {
             FuncKind::Wasm { array_call, .. } => {
                 let func_ref = f.func_ref;
+                // A lazily compiled function gets its code before the trampoline
+                // calls through its slot.
+                store.opaque.code_of_func_ref(func_ref)?;
                 store.opaque.invoke_wasm(array_call, func_ref, values)
             }
             FuncKind::Host { vmctx, entry, .. } => {

@@ -87,6 +87,25 @@ impl Instance {
         self.get_export(store, name)?.into_func()
     }
 
+    /// What this instance's module compiled and (with `Strategy::Tiered`) what this
+    /// instance counted: each function's calls and loop iterations, tier and compile
+    /// times, and the tier-up timeline of the module (shared by all its instances).
+    /// `None` for an eagerly compiled module, or a store that does not own `self`.
+    pub fn profile(&self, store: impl AsContext) -> Option<kiln_profiler::Profile> {
+        let s = &store.as_context().opaque;
+        if s.id != self.store {
+            return None;
+        }
+        let data = &s.instances[self.index];
+        let module = &data.module.0;
+        let lazy = module.lazy.as_ref()?;
+        Some(
+            lazy.profile(&module.info, s.engine.config().strategy.name(), |d| {
+                data.vmctx.func_counters(d).unwrap_or((0, 0))
+            }),
+        )
+    }
+
     /// The exported function `name`, typed.
     pub fn get_typed_func<P: WasmParams, R: WasmResults>(
         &self,
@@ -319,21 +338,31 @@ impl StoreOpaque {
             let di = DefinedFuncIndex::from_u32(d);
             let ty = info.funcs[info.func_index(di).index()];
             let type_id = m.type_ids[ty.index()];
-            vmctx.set_defined_func_ref(
-                di,
-                VMFuncRef {
-                    wasm_call: m.func_code[d as usize] as *const u8,
-                    vmctx: vmctx.as_ptr(),
+            match &m.lazy {
+                Some(lazy) => vmctx.set_defined_func_ref(
+                    di,
+                    lazy.current(di) as *const u8,
                     type_id,
-                },
-            );
+                    Some(lazy.slot(di)),
+                ),
+                None => vmctx.set_defined_func_ref(
+                    di,
+                    m.func_code[d as usize] as *const u8,
+                    type_id,
+                    None,
+                ),
+            }
             let func_ref = vmctx.defined_func_ref(di) as usize;
             let array_call =
                 m.array_trampolines[ty.index()].expect("defined function types have trampolines");
             self.funcs.push(FuncData {
                 func_ref,
                 type_id,
-                kind: FuncKind::Wasm { array_call },
+                kind: FuncKind::Wasm {
+                    array_call,
+                    instance: index,
+                    index: di,
+                },
             });
             self.func_by_ref.insert(func_ref, self.funcs.len() - 1);
             funcs.push(self.funcs.len() - 1);

@@ -83,6 +83,7 @@ mod module;
 mod perf_map;
 mod source;
 mod store;
+mod tiering;
 mod trap;
 mod typed;
 mod types;
@@ -96,12 +97,13 @@ pub use cache::{CacheConfig, CacheStats, CacheUse};
 pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{
     CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, ModuleLimits, OptLevel,
-    DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
+    Strategy, TierUpPolicy, DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
 pub use func::{Caller, Func, HostCallable};
 pub use instance::Instance;
+pub use kiln_profiler::Profile;
 pub use limits::{LimitHit, ResourceKind, ResourceLimiter, StoreLimits, TABLE_ELEMENT_BYTES};
 pub use linker::{InstancePre, Linker};
 pub use module::{ExternType, Module};

@@ -3,6 +3,7 @@
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::source;
+use crate::tiering::LazyCode;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use crate::vm::{CodeMemory, MemoryImage, Symbol};
 use kiln_frontend::{
@@ -44,6 +45,19 @@ pub(crate) struct CompiledParts {
     pub(crate) memory_image: Option<MemoryImage>,
     /// Where each type's trampolines sit in the code: what an artifact records.
     pub(crate) trampolines: TrampolineSlots,
+    /// With `Strategy::Lazy` or `Tiered`: the functions' replaceable code (`code` then
+    /// holds only the trampolines, and `func_code` is empty).
+    pub(crate) lazy: Option<LazyCode>,
+}
+
+impl crate::tiering::Replaceable for CompiledParts {
+    fn info(&self) -> &ModuleInfo {
+        &self.info
+    }
+
+    fn lazy(&self) -> Option<&LazyCode> {
+        self.lazy.as_ref()
+    }
 }
 
 /// Where a module's trampolines sit among its code's functions. The code holds the
@@ -192,7 +206,12 @@ impl Module {
         if late() {
             return Err(crate::TrapCode::Interrupted.into());
         }
-        let compiled = engine.compiler().compile_module_until(&info, deadline)?;
+        let lazy = !matches!(engine.config().strategy, crate::Strategy::Eager(_));
+        let compiled = if lazy {
+            engine.compiler().compile_trampolines(&info)?
+        } else {
+            engine.compiler().compile_module_until(&info, deadline)?
+        };
         let mut pieces =
             Vec::with_capacity(compiled.functions.len() + compiled.array_trampolines.len());
         for (i, f) in compiled.functions.iter().enumerate() {
@@ -221,23 +240,39 @@ impl Module {
                 host: compiled.host_trampoline_of_type,
             },
             memory_image,
+            lazy,
         )
     }
 
-    /// A module from its published code: `code` holds the defined functions in order,
-    /// then the trampolines that `trampolines` places.
+    /// A module from its published code: `code` holds the defined functions in order
+    /// (none if `lazy`: they are compiled as they are called), then the trampolines
+    /// that `trampolines` places.
     pub(crate) fn assemble(
         engine: &Engine,
         info: ModuleInfo,
         code: Arc<CodeMemory>,
         trampolines: TrampolineSlots,
         memory_image: Option<MemoryImage>,
+        lazy: bool,
     ) -> Result<Module> {
         if engine.config().perf_map {
             crate::perf_map::record(&code)?;
         }
-        let n = info.num_defined_funcs() as usize;
+        let n = if lazy {
+            0
+        } else {
+            info.num_defined_funcs() as usize
+        };
         let func_code = (0..n).map(|i| code.function_address(i) as usize).collect();
+        let lazy = lazy.then(|| {
+            let first = if engine.config().strategy == crate::Strategy::Tiered {
+                kiln_jit::Tier::Baseline
+            } else {
+                kiln_jit::Tier::Optimized
+            };
+            let config = engine.config();
+            LazyCode::new(&info, first, config.code_placement, config.perf_map)
+        });
         let array_trampolines = trampolines
             .array
             .iter()
@@ -247,7 +282,7 @@ impl Module {
         Ok(Module::from_parts(
             engine,
             Arc::new(CompiledParts {
-                offsets: VmOffsets::new(&info),
+                offsets: engine.compiler().offsets(&info),
                 info,
                 code,
                 type_ids,
@@ -255,6 +290,7 @@ impl Module {
                 array_trampolines,
                 memory_image,
                 trampolines,
+                lazy,
             }),
         ))
     }

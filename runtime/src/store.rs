@@ -34,6 +34,9 @@ pub(crate) enum FuncKind {
         /// defining instance's `InstanceData::module`: a store keeps every instance
         /// until it is dropped itself.
         array_call: usize,
+        /// The defining instance (index in the store) and the function's index in it.
+        instance: usize,
+        index: kiln_frontend::DefinedFuncIndex,
     },
     /// A host function; its context owns the closure.
     Host {
@@ -463,6 +466,27 @@ impl StoreOpaque {
             }
         }
         Ok(())
+    }
+
+    /// The current code of the wasm function whose `VMFuncRef` is at `func_ref`,
+    /// compiled first if its module is lazy and has none for it yet.
+    pub(crate) fn code_of_func_ref(&self, func_ref: usize) -> Result<usize> {
+        let f = self
+            .func_by_ref
+            .get(&func_ref)
+            .map(|&i| &self.funcs[i])
+            .ok_or_else(|| Error::msg("a call to a function of no instance of this store"))?;
+        let FuncKind::Wasm {
+            instance, index, ..
+        } = f.kind
+        else {
+            return Err(Error::msg("a host function has no wasm code to compile"));
+        };
+        let module = &self.instances[instance].module.0;
+        match &module.lazy {
+            Some(lazy) => lazy.code(self.engine.compiler(), &module.info, index),
+            None => Ok(module.func_code[index.index()]),
+        }
     }
 
     pub(crate) fn set_pending_error(&mut self, e: Error) {

@@ -5,7 +5,7 @@
 use crate::audit;
 use crate::backend::{self, Backend, Code, EngineSettings, Setup};
 use crate::cancel::Cancel;
-use crate::config::{JitSpecialization, RuntimeBackend};
+use crate::config::{CompileStrategy, JitSpecialization, RuntimeBackend};
 use crate::error::Error;
 use crate::host::{HostFunc, HostState};
 use crate::limits::{HitLog, Limits};
@@ -73,6 +73,7 @@ pub struct SandboxBuilder<M: BuildMode = Blocking> {
     wasi: WasiSettings,
     host: Vec<HostFunc>,
     cache_directory: Option<std::path::PathBuf>,
+    strategy: CompileStrategy,
     mode: PhantomData<M>,
 }
 
@@ -108,6 +109,7 @@ impl<M: BuildMode> SandboxBuilder<M> {
             wasi: WasiSettings::default(),
             host: Vec::new(),
             cache_directory: None,
+            strategy: CompileStrategy::Eager,
             mode: PhantomData,
         }
     }
@@ -121,6 +123,15 @@ impl<M: BuildMode> SandboxBuilder<M> {
     /// Without `code_cache: true` this has no effect.
     pub fn code_cache_directory(mut self, directory: impl Into<PathBuf>) -> Self {
         self.cache_directory = Some(directory.into());
+        self
+    }
+
+    /// When Kiln compiles the module's functions (default: [`CompileStrategy::Eager`]).
+    /// `Lazy` and `Tiered` start sooner on large modules whose functions are mostly
+    /// not called; `code_cache: true` and the Wasmtime backend need `Eager`
+    /// (`build()` refuses the others with [`crate::Error::Unsupported`]).
+    pub fn compile_strategy(mut self, strategy: CompileStrategy) -> Self {
+        self.strategy = strategy;
         self
     }
 
@@ -322,9 +333,20 @@ impl<M: BuildMode> SandboxBuilder<M> {
             RuntimeBackend::CustomJIT {
                 optimization_level: _,
                 specialization,
-                code_cache: _,
+                code_cache,
                 profile_guided,
             } => {
+                if code_cache && self.strategy != CompileStrategy::Eager {
+                    refuse(
+                        "code_cache",
+                        format!(
+                            "RuntimeBackend::CustomJIT `code_cache: true` with \
+                             CompileStrategy::{:?}: the code cache holds eagerly compiled \
+                             modules (use CompileStrategy::Eager)",
+                            self.strategy
+                        ),
+                    );
+                }
                 if profile_guided {
                     refuse(
                         "profile_guided",
@@ -345,6 +367,16 @@ impl<M: BuildMode> SandboxBuilder<M> {
                 }
             }
             RuntimeBackend::Wasmtime => {
+                if self.strategy != CompileStrategy::Eager {
+                    refuse(
+                        "compile_strategy",
+                        format!(
+                            "CompileStrategy::{:?} on the Wasmtime backend: Wasmtime compiles \
+                             every function up front",
+                            self.strategy
+                        ),
+                    );
+                }
                 if !cfg!(feature = "wasmtime-backend") {
                     refuse(
                         "RuntimeBackend::Wasmtime",
@@ -379,6 +411,7 @@ impl<M: BuildMode> SandboxBuilder<M> {
             &self.limits,
             M::INTERRUPTIBLE,
             self.cache_directory.as_deref(),
+            self.strategy,
         )
     }
 

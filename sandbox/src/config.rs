@@ -74,6 +74,31 @@ impl OptimizationLevel {
     }
 }
 
+/// When Kiln compiles a sandbox's functions ([`crate::SandboxBuilder::compile_strategy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum CompileStrategy {
+    /// Every function before the guest starts, at the backend's optimization level
+    /// (the default; the only code `code_cache: true` can hold).
+    #[default]
+    Eager,
+    /// Each function at its first call, at the backend's optimization level.
+    Lazy,
+    /// Each function at its first call as quickly compiled baseline code with counters;
+    /// hot functions are optimized on a background thread.
+    Tiered,
+}
+
+impl CompileStrategy {
+    /// Kiln's strategy, optimizing at `opt`.
+    pub(crate) fn to_kiln(self, opt: kiln::OptLevel) -> kiln::Strategy {
+        match self {
+            CompileStrategy::Eager => kiln::Strategy::Eager(opt),
+            CompileStrategy::Lazy => kiln::Strategy::Lazy,
+            CompileStrategy::Tiered => kiln::Strategy::Tiered,
+        }
+    }
+}
+
 /// Code specialized for how the sandbox is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

@@ -123,7 +123,7 @@ mod wasi;
 mod wasm_sandbox;
 
 pub use builder::{Blocking, BuildMode, SandboxBuilder};
-pub use config::{JitSpecialization, OptimizationLevel, RuntimeBackend};
+pub use config::{CompileStrategy, JitSpecialization, OptimizationLevel, RuntimeBackend};
 pub use error::{Error, ResourceKind, TrapCode};
 pub use host::{Caller, HostState};
 /// Kiln, for host functions' types: [`kiln::Error`], [`kiln::Result`],

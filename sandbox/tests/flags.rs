@@ -97,3 +97,31 @@ fn wasmtime_runs_with_its_feature() -> Result<(), Error> {
     assert_eq!(s.runtime_backend().name(), "wasmtime");
     Ok(())
 }
+
+#[test]
+fn lazy_and_tiered_strategies_run_and_refuse_the_code_cache() -> Result<(), Error> {
+    use kiln_sandbox::CompileStrategy;
+    for strategy in [
+        CompileStrategy::Eager,
+        CompileStrategy::Lazy,
+        CompileStrategy::Tiered,
+    ] {
+        let s = Sandbox::builder()
+            .bytes(WAT)
+            .compile_strategy(strategy)
+            .build()?;
+        assert_eq!(s.call::<(), i32>("f", ())?, 7, "{strategy:?}");
+    }
+    match Sandbox::builder()
+        .bytes(WAT)
+        .compile_strategy(CompileStrategy::Tiered)
+        .runtime_backend(jit(JitSpecialization::None, true, false))
+        .build()
+    {
+        Err(Error::Unsupported(m)) => {
+            assert!(m.contains("code_cache") && m.contains("Tiered"), "{m}")
+        }
+        other => panic!("code_cache with Tiered was not refused: {other:?}"),
+    }
+    Ok(())
+}

@@ -47,6 +47,11 @@ pub struct RunOptions {
     /// every check runs against deserialized code. Modules that must fail to compile
     /// (`assert_invalid`, `assert_malformed`) are checked exactly as without it.
     pub round_trip: bool,
+    /// When functions are compiled. Lazy and tiered modules cannot be serialized, so
+    /// `round_trip` needs `Eager`.
+    pub strategy: kiln::Strategy,
+    /// With `Strategy::Tiered`: when functions are optimized.
+    pub tier_up: kiln::TierUpPolicy,
 }
 
 impl Default for RunOptions {
@@ -56,6 +61,8 @@ impl Default for RunOptions {
             stack_size: FILE_THREAD_STACK_SIZE,
             cpu_features: kiln::CpuFeatures::Native,
             round_trip: false,
+            strategy: kiln::Strategy::Eager(kiln::OptLevel::Speed),
+            tier_up: kiln::TierUpPolicy::default(),
         }
     }
 }

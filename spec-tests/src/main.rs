@@ -1,4 +1,4 @@
-//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--round-trip] [--jobs N] [PATH...]`
+//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--jobs N] [PATH...]`
 //!
 //! Runs `.wast` spec test files (or every `*.wast` in the given folders) against Kiln. With
 //! no PATH, runs `<suite>/wasm-2.0`, where `<suite>` is `$KILN_SPEC_TESTSUITE` or
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use kiln_spec_tests::{default_suite_dir, run_files, wast_files, RunOptions};
 
 const USAGE: &str = "usage: kiln-spec-tests [--verbose|-v] [--no-simd] [--baseline] \
-                     [--round-trip] [--jobs N] [PATH...]";
+                     [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--jobs N] [PATH...]";
 
 struct Cli {
     verbose: bool,
@@ -38,6 +38,21 @@ fn parse_args() -> Result<Cli, String> {
             Some("--no-simd") => cli.opts.simd = false,
             Some("--baseline") => cli.opts.cpu_features = kiln::CpuFeatures::Baseline,
             Some("--round-trip") => cli.opts.round_trip = true,
+            Some("--strategy") => {
+                cli.opts.strategy = match args.next().as_ref().and_then(|v| v.to_str()) {
+                    Some("eager") => kiln::Strategy::Eager(kiln::OptLevel::Speed),
+                    Some("lazy") => kiln::Strategy::Lazy,
+                    Some("tiered") => kiln::Strategy::Tiered,
+                    _ => return Err("--strategy needs eager, lazy or tiered".into()),
+                }
+            }
+            Some("--tier-up-threshold") => {
+                let n = args
+                    .next()
+                    .and_then(|v| v.to_str().and_then(|v| v.parse().ok()))
+                    .ok_or("--tier-up-threshold needs a number")?;
+                cli.opts.tier_up = kiln::TierUpPolicy::with_threshold(n);
+            }
             Some("--jobs" | "-j") => {
                 let value = args.next().ok_or("--jobs needs a value")?;
                 cli.jobs = value

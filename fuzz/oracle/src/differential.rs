@@ -27,6 +27,7 @@
 //!   lanes equal (see [`Value::same`]).
 //! - **References** are compared by null-ness only.
 
+pub use crate::engines::DiffStrategy;
 use crate::generate;
 use crate::value::{fnv1a, TrapKind, Value};
 use crate::{engines, split_args, watchdog, Failure, Target};
@@ -140,22 +141,38 @@ fn compare(what: &str, kiln: &Outcome, wasmtime: &Outcome) -> Result<Verdict, St
 /// Generates a module from `data` and runs it on both engines (see the module docs).
 pub fn differential(data: &[u8]) -> Result<DiffReport, Failure> {
     match prepare(data) {
-        Some((wasm, arg_data)) => check_differential(&wasm, arg_data),
+        Some((wasm, arg_data, strategy)) => check_differential_with(&wasm, arg_data, strategy),
         None => Ok(DiffReport::default()),
     }
 }
 
-/// The module `differential` runs for `data`, and the bytes its arguments come from.
-pub(crate) fn prepare(data: &[u8]) -> Option<(Vec<u8>, &[u8])> {
+/// The module `differential` runs for `data`, the bytes its arguments come from, and
+/// how Kiln compiles it (drawn from what the module left).
+pub(crate) fn prepare(data: &[u8]) -> Option<(Vec<u8>, &[u8], DiffStrategy)> {
     let (module_data, arg_data) = split_args(data, 256);
     let mut u = Unstructured::new(module_data);
     let config = generate::differential_config(&mut u).ok()?;
-    Some((generate::module(config, &mut u)?, arg_data))
+    let module = generate::module(config, &mut u)?;
+    let strategy = u
+        .choose(&DiffStrategy::ALL)
+        .copied()
+        .unwrap_or(DiffStrategy::Eager);
+    Some((module, arg_data, strategy))
 }
 
 /// Runs `wasm` (no imports, Wasm 2.0 + SIMD) on both engines, drawing call arguments
 /// from `arg_data` (zeroes once it runs out), and compares everything observable.
+/// Kiln compiles eagerly; [`check_differential_with`] chooses.
 pub fn check_differential(wasm: &[u8], arg_data: &[u8]) -> Result<DiffReport, Failure> {
+    check_differential_with(wasm, arg_data, DiffStrategy::Eager)
+}
+
+/// [`check_differential`] with Kiln compiling as `strategy` says.
+pub fn check_differential_with(
+    wasm: &[u8],
+    arg_data: &[u8],
+    strategy: DiffStrategy,
+) -> Result<DiffReport, Failure> {
     let fail = |m: String| Failure::new(Target::Differential, m, Some(wasm));
     let mut report = DiffReport {
         generated: true,
@@ -168,7 +185,7 @@ pub fn check_differential(wasm: &[u8], arg_data: &[u8]) -> Result<DiffReport, Fa
             "the module is not Wasm 2.0 + SIMD, so the generator is misconfigured: {e}"
         )));
     }
-    let kiln_engine = engines::kiln_differential().map_err(fail)?;
+    let kiln_engine = engines::kiln_differential(strategy).map_err(fail)?;
     let wasmtime_engine = engines::wasmtime().map_err(fail)?;
     let kiln_module = kiln::Module::new(kiln_engine, wasm)
         .map_err(|e| fail(format!("Kiln refuses a valid Wasm 2.0 + SIMD module: {e}")))?;

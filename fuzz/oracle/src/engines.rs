@@ -12,19 +12,52 @@ fn cached<T>(
     cell.get_or_init(make).as_ref().map_err(Clone::clone)
 }
 
-/// Kiln for the differential check: fuel on, verifier on. Kiln's default costs are
-/// Wasmtime's flat ones, so the same fuel runs out at about the same point on both
-/// engines; Wasmtime also charges per byte or element for bulk memory and table
-/// operations, which Kiln does not, so running out of fuel is never compared (see
-/// `differential`).
-pub(crate) fn kiln_differential() -> Result<&'static Engine, String> {
-    static ENGINE: Cached<Engine> = OnceLock::new();
-    cached(&ENGINE, || {
+/// How the differential check's Kiln compiles: drawn from the fuzz input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffStrategy {
+    /// Every function up front (the default engine).
+    Eager,
+    /// Each function at its first call.
+    Lazy,
+    /// Baseline code first, optimized after this many calls or loop iterations (0 or
+    /// 1: queued at the first).
+    Tiered(u32),
+}
+
+impl DiffStrategy {
+    /// Every strategy the check draws from.
+    pub const ALL: [DiffStrategy; 4] = [
+        DiffStrategy::Eager,
+        DiffStrategy::Lazy,
+        DiffStrategy::Tiered(0),
+        DiffStrategy::Tiered(1),
+    ];
+}
+
+/// Kiln for the differential check: fuel on, verifier on, compiling as `strategy`
+/// says. Kiln's default costs are Wasmtime's flat ones, so the same fuel runs out at
+/// about the same point on both engines; Wasmtime also charges per byte or element for
+/// bulk memory and table operations, which Kiln does not, so running out of fuel is
+/// never compared (see `differential`).
+pub(crate) fn kiln_differential(strategy: DiffStrategy) -> Result<&'static Engine, String> {
+    static ENGINES: [Cached<Engine>; 4] = [const { OnceLock::new() }; 4];
+    let i = DiffStrategy::ALL
+        .iter()
+        .position(|&s| s == strategy)
+        .unwrap_or(0);
+    cached(&ENGINES[i], || {
+        let (kiln_strategy, threshold) = match strategy {
+            DiffStrategy::Eager => (kiln::Strategy::Eager(OptLevel::Speed), 1),
+            DiffStrategy::Lazy => (kiln::Strategy::Lazy, 1),
+            DiffStrategy::Tiered(n) => (kiln::Strategy::Tiered, n),
+        };
         Engine::new(
             Config::new()
                 .cranelift_verifier(true)
                 .parallel_compilation(false)
-                .consume_fuel(true),
+                .consume_fuel(true)
+                .strategy(kiln_strategy)
+                .tier_up_policy(kiln::TierUpPolicy::with_threshold(threshold)),
         )
         .map_err(|e| format!("cannot create Kiln's engine: {e}"))
     })

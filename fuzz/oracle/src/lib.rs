@@ -40,7 +40,9 @@ pub use artifact::{
     artifact, check_artifact, ArtifactEngine, ArtifactReport, ARTIFACT_FUEL, ARTIFACT_KEY,
 };
 pub use compile::{check_compile, compile, CompileEngine};
-pub use differential::{check_differential, differential, DiffReport, DIFF_FUEL};
+pub use differential::{
+    check_differential, check_differential_with, differential, DiffReport, DiffStrategy, DIFF_FUEL,
+};
 pub use limits::{check_limits, limits, LimitsReport, LIMITS_FUEL, LIMITS_MEMORY, LIMITS_TIMEOUT};
 pub use validate::{check_validate, validate};
 pub use value::{TrapKind, Value};
@@ -105,7 +107,7 @@ impl Target {
     /// short to make one): for inspecting a failing input, e.g. with wasmprinter.
     pub fn module_of(self, data: &[u8]) -> Option<Vec<u8>> {
         match self {
-            Target::Differential => differential::prepare(data).map(|(m, _)| m),
+            Target::Differential => differential::prepare(data).map(|(m, _, _)| m),
             Target::Validate => validate::prepare(data).map(|(m, _)| m),
             Target::Compile => compile::prepare(data).map(|(_, m)| m),
             Target::Limits => limits::prepare(data).map(|(m, _)| m),

@@ -1,10 +1,12 @@
-//! `call` and `call_indirect`. A call to a function defined in the same module is a
-//! direct, PC-relative call (its callee vmctx is the caller's); every other call loads
-//! its target and callee vmctx from a `VMFuncRef`.
+//! `call` and `call_indirect`. In eagerly compiled code, a call to a function defined in
+//! the same module is a direct, PC-relative call (its callee vmctx is the caller's);
+//! every other call loads its target and callee vmctx from a `VMFuncRef`. Code whose
+//! callees may be replaced (`ModuleEnv::code_slots`) calls every function through its
+//! `VMFuncRef`'s code slot, and asks the runtime to compile a callee whose slot is 0.
 
 use super::{FuncTranslator, Result};
 use crate::signatures::POINTER;
-use crate::TrapKind;
+use crate::{Builtin, TrapKind};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I32;
 use cranelift_codegen::ir::{
@@ -37,17 +39,49 @@ impl FuncTranslator<'_, '_> {
     /// Calls through the `VMFuncRef` at `func_ref` with the top operands as arguments.
     fn call_func_ref(&mut self, func_ref: Value, sig: SigRef, ty: TypeIndex) {
         let flags = MemFlagsData::trusted();
-        let code = self
-            .b
-            .ins()
-            .load(POINTER, flags, func_ref, crate::func_ref::WASM_CALL as i32);
         let callee_vmctx =
             self.b
                 .ins()
                 .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);
         self.call_with(ty, callee_vmctx, |t, args| {
+            let code = t.code_of(func_ref);
             t.b.ins().call_indirect(sig, code, args)
         });
+    }
+
+    /// The code to call for the `VMFuncRef` at `func_ref`: its `wasm_call`, or with code
+    /// slots the slot's current code, compiled first by the runtime if there is none.
+    fn code_of(&mut self, func_ref: Value) -> Value {
+        let flags = MemFlagsData::trusted();
+        if !self.env.code_slots {
+            return self
+                .b
+                .ins()
+                .load(POINTER, flags, func_ref, crate::func_ref::WASM_CALL as i32);
+        }
+        // A `VMFuncRef`'s slot address never changes; the slot's contents do.
+        let slot = self.b.ins().load(
+            POINTER,
+            flags.with_readonly(),
+            func_ref,
+            crate::func_ref::CODE_SLOT as i32,
+        );
+        let code = self.b.ins().load(POINTER, flags, slot, 0);
+        let compile = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.append_block_param(join, POINTER);
+        self.b.ins().brif(code, join, &[code.into()], compile, &[]);
+        self.b.seal_block(compile);
+        self.b.set_cold_block(compile);
+        self.b.switch_to_block(compile);
+        let compiled = self
+            .call_builtin(Builtin::compile_func_ref, &[func_ref])
+            .expect("compile_func_ref returns the code");
+        self.b.ins().trapz(compiled, TrapKind::HostError.code());
+        self.b.ins().jump(join, &[compiled.into()]);
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
+        self.b.block_params(join)[0]
     }
 
     /// The `FuncRef` of defined function `d`, imported into this function once.
@@ -74,6 +108,17 @@ impl FuncTranslator<'_, '_> {
         let ty = self.env.info.funcs[f.index()];
         let sig = self.wasm_sig(ty);
         match self.env.info.defined_func_index(f) {
+            Some(d) if self.env.code_slots => {
+                let func_ref = self
+                    .b
+                    .ins()
+                    .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
+                let vmctx = self.vmctx;
+                self.call_with(ty, vmctx, |t, args| {
+                    let code = t.code_of(func_ref);
+                    t.b.ins().call_indirect(sig, code, args)
+                });
+            }
             Some(d) => {
                 let callee = self.direct_callee(d, sig);
                 let vmctx = self.vmctx;

@@ -116,6 +116,7 @@ impl FuncTranslator<'_, '_> {
         self.jump(header, &entry_args);
         self.b.switch_to_block(header);
         self.check_interrupts();
+        self.count_loop();
         let header_params = self.b.block_params(header).to_vec();
         let height = self.stack.len();
         self.stack.extend(header_params);

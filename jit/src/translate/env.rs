@@ -23,4 +23,9 @@ pub(crate) struct ModuleEnv<'a> {
     pub(crate) epoch_interruption: bool,
     /// Guard explicit bounds checks and table accesses against speculation.
     pub(crate) spectre_guards: bool,
+    /// Call every function through its `VMFuncRef`'s code slot (lazy and tiered code).
+    pub(crate) code_slots: bool,
+    /// Count calls and loop iterations (tiered baseline code); `offsets` then has
+    /// counters.
+    pub(crate) counting: Option<super::Counting>,
 }

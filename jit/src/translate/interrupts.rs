@@ -141,6 +141,8 @@ mod tests {
             fuel,
             epoch_interruption: false,
             spectre_guards: CompilerConfig::default().spectre_guards,
+            code_slots: false,
+            counting: None,
         };
         let mut func = ir::Function::new();
         translate_function(

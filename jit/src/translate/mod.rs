@@ -4,8 +4,8 @@
 //! one file per concern: `control` (blocks, branches), `numeric` (scalar operators),
 //! `simd` (`v128` operators), `memory` (loads, stores, memory instructions), `bounds`
 //! (every bounds-check decision), `table` (table and reference instructions), `call`
-//! (direct, indirect and builtin calls), `variables` (locals and globals), and
-//! `interrupts` (fuel and epoch checks). `env` holds the per-module environment shared by
+//! (direct, indirect and builtin calls), `variables` (locals and globals),
+//! `interrupts` (fuel and epoch checks), and `counters` (tiered code's profile counters). `env` holds the per-module environment shared by
 //! every function.
 //! [`Visitor`] is the thin `VisitOperator` impl generated from wasmparser's operator list:
 //! it skips dead code and routes each supported operator to the method of the same name.
@@ -13,6 +13,7 @@
 mod bounds;
 mod call;
 mod control;
+mod counters;
 mod env;
 mod interrupts;
 mod memory;
@@ -21,6 +22,7 @@ mod simd;
 mod table;
 mod variables;
 
+pub use counters::Counting;
 pub(crate) use env::ModuleEnv;
 
 use crate::error::Error;
@@ -58,6 +60,8 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     builtin_sigs: HashMap<crate::Builtin, SigRef>,
     /// Defined functions called directly, imported once each.
     direct_callees: HashMap<kiln_frontend::DefinedFuncIndex, ir::FuncRef>,
+    /// The function being translated.
+    pub(crate) index: DefinedFuncIndex,
 }
 
 /// Where one local lives (see `crate::shape`).
@@ -133,8 +137,10 @@ pub(crate) fn translate_function(
         interrupts: Default::default(),
         builtin_sigs: HashMap::new(),
         direct_callees: HashMap::new(),
+        index,
     };
     t.declare_locals(entry, ty, &body, locals_in)?;
+    t.count_call();
     t.control.push(Frame {
         kind: FrameKind::Function,
         dest: exit,

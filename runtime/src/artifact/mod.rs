@@ -80,8 +80,18 @@ impl Module {
     /// The compiled module as bytes that [`Module::deserialize`] loads again, in
     /// this build of Kiln with an engine of the same settings and key (see
     /// [`crate::Config::artifact_key`]), without compiling.
+    ///
+    /// A module of a lazy or tiered engine (`Config::strategy`) has no complete code to
+    /// write: that is `ErrorKind::Unsupported`.
     pub fn serialize(&self) -> Result<Vec<u8>> {
         let inner = &self.0;
+        if inner.lazy.is_some() {
+            return Err(Error::new(crate::ErrorKind::Unsupported(format!(
+                "a module compiled with strategy `{}` cannot be serialized: its functions \
+                 are compiled as they are called (serialize from an Eager engine)",
+                inner.engine.config().strategy.name()
+            ))));
+        }
         let engine = &inner.engine;
         let info = &inner.info;
         // DATA: the segments instantiation may read. With a memory image, the active
@@ -343,7 +353,7 @@ fn load(
                 .map_err(|e| refuse(ArtifactRefusal::Malformed, e.to_string()))?,
         )
     };
-    Module::assemble(engine, info, code, trampolines, memory_image)
+    Module::assemble(engine, info, code, trampolines, memory_image, false)
 }
 
 /// The MAC of `bytes`: keyed BLAKE3, on all cores for large artifacts.

@@ -32,10 +32,13 @@ macro_rules! host_type {
 }
 
 /// What a shim returns when the store's method panics (a panic may not unwind into
-/// generated code): failure, or -1 for the growth builtins.
+/// generated code): failure, -1 for the growth builtins, or a null code pointer.
 macro_rules! on_panic {
     (status) => {
         1
+    };
+    (ptr) => {
+        0
     };
     (i32) => {
         u32::MAX

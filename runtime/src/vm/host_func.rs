@@ -51,6 +51,7 @@ impl<F: HostCall> HostFuncCtx<F> {
                     wasm_call,
                     vmctx: std::ptr::null_mut(),
                     type_id,
+                    code_slot: std::ptr::null(),
                 },
                 entry: entry::<F>,
                 store_context,
@@ -59,6 +60,7 @@ impl<F: HostCall> HostFuncCtx<F> {
             func,
         });
         b.header.func_ref.vmctx = (&raw mut *b).cast::<u8>();
+        b.header.func_ref.code_slot = (&raw const b.header.func_ref.wasm_call).cast::<usize>();
         b
     }
 

@@ -138,9 +138,38 @@ impl VmCtx {
         self.field(self.offsets.defined_func_ref(f))
     }
 
-    /// Fills in defined function `f`'s funcref.
-    pub fn set_defined_func_ref(&self, f: DefinedFuncIndex, value: VMFuncRef) {
-        self.write(self.offsets.defined_func_ref(f), value);
+    /// Fills in defined function `f`'s funcref: `wasm_call` is its code (null while a
+    /// lazily compiled module has none for it), and `slot` where its current code is
+    /// published (`None`: the funcref's own `wasm_call`).
+    pub fn set_defined_func_ref(
+        &self,
+        f: DefinedFuncIndex,
+        wasm_call: *const u8,
+        type_id: u32,
+        slot: Option<*const usize>,
+    ) {
+        let own = self.offsets.defined_func_ref(f) + kiln_jit::func_ref::WASM_CALL;
+        let code_slot = slot.unwrap_or(self.field::<usize>(own).cast_const());
+        self.write(
+            self.offsets.defined_func_ref(f),
+            VMFuncRef {
+                wasm_call,
+                vmctx: self.as_ptr(),
+                type_id,
+                code_slot,
+            },
+        );
+    }
+
+    /// Defined function `f`'s profile counters `(calls, loop iterations)`, if the
+    /// layout has them. Read while no wasm of the instance runs (the store is held).
+    pub fn func_counters(&self, f: DefinedFuncIndex) -> Option<(u32, u32)> {
+        let base = self.offsets.func_counters(f)?;
+        let calls: *mut u32 = self.field(base + kiln_jit::func_counters::CALLS);
+        let loops: *mut u32 = self.field(base + kiln_jit::func_counters::LOOPS);
+        // SAFETY: both fields lie in the allocation (`field` asserts it), are aligned
+        // u32s of the zeroed vmctx, and only this store's thread writes them.
+        Some(unsafe { (calls.read(), loops.read()) })
     }
 }
 

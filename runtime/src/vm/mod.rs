@@ -58,3 +58,16 @@ pub fn stack_pointer() -> usize {
     }
     sp
 }
+
+/// Lowers the calling thread's scheduling priority (nice 10), so that a background
+/// compiler yields to the guests on a busy machine. Best effort: failure changes nothing.
+pub fn lower_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `gettid` has no preconditions; `setpriority` on our own thread id only
+    // changes this thread's nice value, and its result is checked by nobody because
+    // the priority is only a hint.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}

@@ -15,6 +15,9 @@ pub struct VMFuncRef {
     pub vmctx: *mut u8,
     /// Engine-wide signature id.
     pub type_id: u32,
+    /// Where the function's current code is published: this struct's own `wasm_call`,
+    /// or a lazily compiled module's slot for the function (0 until it is compiled).
+    pub code_slot: *const usize,
 }
 
 /// A linear memory as generated code sees it.
@@ -233,6 +236,10 @@ mod tests {
         );
         assert_eq!(offset_of!(VMFuncRef, vmctx), func_ref::VMCTX as usize);
         assert_eq!(offset_of!(VMFuncRef, type_id), func_ref::TYPE_ID as usize);
+        assert_eq!(
+            offset_of!(VMFuncRef, code_slot),
+            func_ref::CODE_SLOT as usize
+        );
         assert_eq!(size_of::<VMFuncRef>(), func_ref::SIZE as usize);
 
         assert_eq!(

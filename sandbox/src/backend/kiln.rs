@@ -74,6 +74,7 @@ fn engine_for(settings: &EngineSettings) -> Result<k::Engine, Error> {
     let mut config = k::Config::new();
     config
         .opt_level(settings.opt.to_kiln())
+        .strategy(settings.strategy.to_kiln(settings.opt.to_kiln()))
         .max_wasm_stack(settings.wasm_stack)
         .consume_fuel(settings.fuel)
         .epoch_interruption(settings.epochs);

@@ -37,6 +37,8 @@ pub(crate) struct EngineSettings {
     /// settings, whose code cache keeps modules in memory and, with a directory, on
     /// disk (`Some(None)`: memory only).
     pub code_cache: Option<Option<std::path::PathBuf>>,
+    /// When functions are compiled.
+    pub strategy: crate::CompileStrategy,
 }
 
 impl EngineSettings {
@@ -46,8 +48,10 @@ impl EngineSettings {
         limits: &Limits,
         interruptible: bool,
         cache_directory: Option<&std::path::Path>,
+        strategy: crate::CompileStrategy,
     ) -> Self {
         EngineSettings {
+            strategy,
             backend: backend.name(),
             opt: match backend {
                 RuntimeBackend::CustomJIT {
@@ -81,6 +85,12 @@ impl EngineSettings {
             diffs.push(format!(
                 "it was compiled for the {} backend at {:?}, the sandbox asks for {} at {:?}",
                 self.backend, self.opt, need.backend, need.opt
+            ));
+        }
+        if self.strategy != need.strategy {
+            diffs.push(format!(
+                "it was compiled with CompileStrategy::{:?}, the sandbox asks for {:?}",
+                self.strategy, need.strategy
             ));
         }
         if self.wasm_stack != need.wasm_stack {

@@ -1,0 +1,143 @@
+//! Strategies against each other on every sightglass program, in process:
+//!
+//! ```text
+//! target/release/tiers_run [--runs N] [--filter S]... [--strategy eager|lazy|tiered]...
+//! ```
+//!
+//! For each program, N rounds (default 5) run it once per strategy (default: eager,
+//! tiered), in an order that rotates every round, each on a fresh engine: compile
+//! (`Module::from_binary`; lazy and tiered compile nothing yet), instantiate, and run
+//! `_start`, checking the output. Two times are kept per run: `total` (from the start
+//! of compilation to the end of `_start`: what a fresh process pays, minus process
+//! start) and `execute` (the region between the program's `bench.start` and
+//! `bench.end`). Markdown tables of medians, the ratio of each strategy to the first,
+//! and geomeans go to stdout.
+
+#![forbid(unsafe_code)]
+
+use kiln::{Config, Engine, OptLevel, Strategy};
+use kiln_benches::check::Expected;
+use kiln_benches::kiln_runner::KilnHost;
+use kiln_benches::{all_workloads, fmt_duration, geomean, median};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn parse(s: &str) -> Option<Strategy> {
+    match s {
+        "eager" => Some(Strategy::Eager(OptLevel::Speed)),
+        "lazy" => Some(Strategy::Lazy),
+        "tiered" => Some(Strategy::Tiered),
+        _ => None,
+    }
+}
+
+fn main() -> ExitCode {
+    let mut runs = 5;
+    let mut filters: Vec<String> = Vec::new();
+    let mut strategies = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match (a.as_str(), args.next()) {
+            ("--runs", Some(n)) => runs = n.parse().unwrap_or(runs),
+            ("--filter", Some(f)) => filters.push(f),
+            ("--strategy", Some(s)) => match parse(&s) {
+                Some(s) => strategies.push(s),
+                None => {
+                    eprintln!("--strategy eager|lazy|tiered");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => {
+                eprintln!("usage: tiers_run [--runs N] [--filter S]... [--strategy S]...");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if strategies.is_empty() {
+        strategies = vec![Strategy::Eager(OptLevel::Speed), Strategy::Tiered];
+    }
+    let workloads = match all_workloads(None) {
+        Ok(w) => w
+            .into_iter()
+            .filter(|w| filters.is_empty() || filters.iter().any(|f| w.name.contains(f)))
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let names: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
+    println!("| program | {} |", names.iter().map(|n| format!("{n} total | {n} execute")).collect::<Vec<_>>().join(" | "));
+    println!("|---|{}", "---:|".repeat(2 * names.len()));
+    let mut total_ratios = vec![Vec::new(); strategies.len()];
+    let mut exec_ratios = vec![Vec::new(); strategies.len()];
+    for w in &workloads {
+        let (bytes, expected) = match (std::fs::read(&w.wasm), Expected::load(&w.wasm)) {
+            (Ok(b), Ok(e)) => (b, e),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("{}: {e}", w.name);
+                continue;
+            }
+        };
+        let mut totals = vec![Vec::new(); strategies.len()];
+        let mut execs = vec![Vec::new(); strategies.len()];
+        let mut failed = None;
+        'rounds: for round in 0..runs {
+            for k in 0..strategies.len() {
+                let i = (k + round) % strategies.len();
+                let mut config = Config::new();
+                config.strategy(strategies[i]);
+                let host = Engine::new(&config)
+                    .map_err(|e| e.to_string())
+                    .and_then(|e| KilnHost::with_engine(&e));
+                let started = Instant::now();
+                let out = host.and_then(|h| {
+                    let m = h.compile(&bytes)?;
+                    h.instantiate(&m, w)?.run()
+                });
+                let took = started.elapsed();
+                match out.and_then(|o| expected.check(&o).map(|()| o)) {
+                    Ok(o) => {
+                        totals[i].push(took);
+                        execs[i].push(o.region.unwrap_or(Duration::ZERO));
+                    }
+                    Err(e) => {
+                        failed = Some(format!("{}: {e}", strategies[i].name()));
+                        break 'rounds;
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed {
+            println!("| {} | WRONG: {e} |", w.name);
+            continue;
+        }
+        let t: Vec<Duration> = totals.iter_mut().map(|v| median(v)).collect();
+        let x: Vec<Duration> = execs.iter_mut().map(|v| median(v)).collect();
+        let mut cells = Vec::new();
+        for i in 0..strategies.len() {
+            cells.push(fmt_duration(t[i]));
+            cells.push(fmt_duration(x[i]));
+            total_ratios[i].push(t[i].as_secs_f64() / t[0].as_secs_f64());
+            if x[0] > Duration::from_micros(10) && x[i] > Duration::from_micros(10) {
+                exec_ratios[i].push(x[i].as_secs_f64() / x[0].as_secs_f64());
+            }
+        }
+        println!("| {} | {} |", w.name, cells.join(" | "));
+        eprintln!("{} done", w.name);
+    }
+    for i in 1..strategies.len() {
+        let max = exec_ratios[i].iter().cloned().fold(0.0, f64::max);
+        println!(
+            "\n{} / {}: total geomean {:.3} over {} programs; execute geomean {:.3} over {} (max {:.3})",
+            names[i],
+            names[0],
+            geomean(&total_ratios[i]),
+            total_ratios[i].len(),
+            geomean(&exec_ratios[i]),
+            exec_ratios[i].len(),
+            max
+        );
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,401 @@
+//! Code that can be replaced: what `Strategy::Lazy` and `Strategy::Tiered` add to a
+//! module. Functions are compiled when first called, and (tiered) compiled again,
+//! optimized, on a background thread once their counters say they are hot.
+//!
+//! Every call in such code reaches its callee through the callee's code slot: direct
+//! calls, `call_indirect`, imports, exports (the array trampolines), `ref.func` and
+//! table entries all hold or name a `VMFuncRef`, whose `code_slot` points at the
+//! module's slot for the function ([`LazyCode::slot`]). The invariants:
+//!
+//! - **A slot holds 0 or the entry of fully published code.** Code is copied, made
+//!   executable and registered for trap lookups before its address is stored
+//!   (release) into the slot; a caller that reads 0 asks the runtime to compile.
+//! - **A function's first compilation happens once per module**, however many threads
+//!   (stores) call it at once: the others wait for it (a `OnceLock` per function).
+//! - **Only optimized code replaces code**, from the tier-up worker; a slot never goes
+//!   back to 0 or to a lower tier.
+//! - **Code stays mapped while its module lives.** Replaced code is kept in
+//!   [`LazyCode`]'s list: a frame that runs a module's code belongs to an instance, and
+//!   every instance holds its module. Callers already inside old code finish there and
+//!   pick up the new code at their next call.
+
+use crate::error::{Error, Result};
+use crate::vm::{CodeMemory, Symbol};
+use kiln_frontend::{DefinedFuncIndex, ModuleInfo};
+use kiln_jit::{CodePlacement, Compiler, Tier};
+use kiln_profiler::{FunctionProfile, Profile, TierEvent, TierUpPolicy, TierUpQueue};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Instant;
+
+/// Stacks with less room than this compile on a helper thread (a guest deep in
+/// recursion leaves the host only `Config::host_stack_reserve`).
+const COMPILE_STACK: usize = 2 << 20;
+
+const NONE: u8 = 0;
+const BASELINE: u8 = 1;
+const QUEUED: u8 = 2;
+const OPTIMIZED: u8 = 3;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A module's replaceable code.
+pub(crate) struct LazyCode {
+    /// The tier of a function's first code: baseline (tiered) or optimized (lazy).
+    first_tier: Tier,
+    /// The current code of each defined function, or 0.
+    slots: Box<[AtomicUsize]>,
+    /// Each function's first compilation, run once; the error if it failed.
+    first: Box<[OnceLock<std::result::Result<(), String>>]>,
+    /// Each function's tier (`NONE`, `BASELINE`, `QUEUED`, `OPTIMIZED`).
+    tiers: Box<[AtomicU8]>,
+    /// Everything published, replaced code included: mapped while the module lives.
+    code: Mutex<Vec<Arc<CodeMemory>>>,
+    /// Publications in order.
+    events: Mutex<Vec<TierEvent>>,
+    created: Instant,
+    placement: CodePlacement,
+    perf_map: bool,
+}
+
+impl LazyCode {
+    /// Replaceable code for `info`'s functions, whose first code is compiled at
+    /// `first_tier` and published at `placement` (and recorded in the perf map if
+    /// `perf_map`).
+    pub(crate) fn new(
+        info: &ModuleInfo,
+        first_tier: Tier,
+        placement: CodePlacement,
+        perf_map: bool,
+    ) -> LazyCode {
+        let n = info.num_defined_funcs() as usize;
+        LazyCode {
+            first_tier,
+            slots: (0..n).map(|_| AtomicUsize::new(0)).collect(),
+            first: (0..n).map(|_| OnceLock::new()).collect(),
+            tiers: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
+            code: Mutex::default(),
+            events: Mutex::default(),
+            created: Instant::now(),
+            placement,
+            perf_map,
+        }
+    }
+
+    /// The address of function `d`'s slot, for its `VMFuncRef`s.
+    pub(crate) fn slot(&self, d: DefinedFuncIndex) -> *const usize {
+        self.slots[d.index()].as_ptr().cast_const()
+    }
+
+    /// Function `d`'s current code, or 0.
+    pub(crate) fn current(&self, d: DefinedFuncIndex) -> usize {
+        self.slots[d.index()].load(Ordering::Acquire)
+    }
+
+    /// Function `d`'s code, compiled first if it has none.
+    pub(crate) fn code(
+        &self,
+        compiler: &Compiler,
+        info: &ModuleInfo,
+        d: DefinedFuncIndex,
+    ) -> Result<usize> {
+        let code = self.current(d);
+        if code != 0 {
+            return Ok(code);
+        }
+        let outcome = self.first[d.index()].get_or_init(|| {
+            on_a_big_stack(|| {
+                let started = Instant::now();
+                let f = compiler.compile_function_at(info, d, self.first_tier)?;
+                let code = self.publish(info, d, &f, self.first_tier, started)?;
+                // Nothing else stores into a slot that is still 0.
+                self.slots[d.index()].store(code, Ordering::Release);
+                let tier = match self.first_tier {
+                    Tier::Baseline => BASELINE,
+                    Tier::Optimized => OPTIMIZED,
+                };
+                self.tiers[d.index()].store(tier, Ordering::Release);
+                Ok(())
+            })
+            .map_err(|e: Error| {
+                format!(
+                    "compiling function {} ({}) when it was first called: {e}",
+                    info.func_index(d).as_u32(),
+                    info.names.func(info.func_index(d)).unwrap_or("unnamed")
+                )
+            })
+        });
+        match outcome {
+            Ok(()) => Ok(self.current(d)),
+            Err(message) => Err(Error::msg(message)),
+        }
+    }
+
+    /// Marks baseline function `d` as queued for optimization; `false` if it is not
+    /// baseline code (already queued, optimized, or never compiled).
+    fn mark_queued(&self, d: DefinedFuncIndex) -> bool {
+        self.tiers[d.index()]
+            .compare_exchange(BASELINE, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Undoes `mark_queued` when the queue refused the request.
+    fn unmark_queued(&self, d: DefinedFuncIndex) {
+        let _ = self.tiers[d.index()].compare_exchange(
+            QUEUED,
+            BASELINE,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Compiles queued function `d` optimized and switches its slot to the new code.
+    fn optimize(&self, compiler: &Compiler, info: &ModuleInfo, d: DefinedFuncIndex) {
+        let started = Instant::now();
+        let published = compiler
+            .compile_function_at(info, d, Tier::Optimized)
+            .map_err(Error::from)
+            .and_then(|f| self.publish(info, d, &f, Tier::Optimized, started));
+        match published {
+            Ok(code) => {
+                self.slots[d.index()].store(code, Ordering::Release);
+                self.tiers[d.index()].store(OPTIMIZED, Ordering::Release);
+            }
+            Err(e) => {
+                // The baseline code is correct; it stays, and is not queued again.
+                tracing::warn!(
+                    "tier-up of function {} failed, keeping its baseline code: {e}",
+                    info.func_index(d).as_u32()
+                );
+            }
+        }
+    }
+
+    /// Publishes `f` as function `d`'s code at `tier`; returns its entry.
+    fn publish(
+        &self,
+        info: &ModuleInfo,
+        d: DefinedFuncIndex,
+        f: &kiln_jit::CompiledFunction,
+        tier: Tier,
+        started: Instant,
+    ) -> Result<usize> {
+        let code = CodeMemory::publish(
+            &[(f, Symbol::Wasm(info.func_index(d)))],
+            info.names.clone(),
+            self.placement,
+        )?;
+        if self.perf_map {
+            crate::perf_map::record(&code)?;
+        }
+        let entry = code.function_address(0) as usize;
+        lock(&self.code).push(code);
+        let now = Instant::now();
+        lock(&self.events).push(TierEvent {
+            at_us: now.duration_since(self.created).as_micros() as u64,
+            function: info.func_index(d).as_u32(),
+            tier: profile_tier(tier),
+            compile_us: now.duration_since(started).as_micros() as u64,
+        });
+        Ok(entry)
+    }
+
+    /// The module's profile, with the counts `counts` gives for each defined function.
+    pub(crate) fn profile(
+        &self,
+        info: &ModuleInfo,
+        strategy: &str,
+        counts: impl Fn(DefinedFuncIndex) -> (u32, u32),
+    ) -> Profile {
+        let events = lock(&self.events).clone();
+        let mut functions = Vec::new();
+        for d in 0..info.num_defined_funcs() {
+            let d = DefinedFuncIndex::from_u32(d);
+            let (calls, loops) = counts(d);
+            let tier = match self.tiers[d.index()].load(Ordering::Acquire) {
+                NONE => kiln_profiler::Tier::None,
+                BASELINE | QUEUED => kiln_profiler::Tier::Baseline,
+                _ => kiln_profiler::Tier::Optimized,
+            };
+            if tier == kiln_profiler::Tier::None && calls == 0 && loops == 0 {
+                continue;
+            }
+            let index = info.func_index(d).as_u32();
+            let took = |t: kiln_profiler::Tier| {
+                events
+                    .iter()
+                    .find(|e| e.function == index && e.tier == t)
+                    .map(|e| e.compile_us)
+            };
+            functions.push(FunctionProfile {
+                index,
+                name: info.names.func(info.func_index(d)).map(str::to_owned),
+                calls: calls.into(),
+                loops: loops.into(),
+                tier,
+                baseline_compile_us: took(kiln_profiler::Tier::Baseline),
+                optimized_compile_us: took(kiln_profiler::Tier::Optimized),
+                call_sites: Vec::new(),
+            });
+        }
+        Profile {
+            version: kiln_profiler::PROFILE_VERSION,
+            module_name: info.names.module.clone(),
+            module_hash: blake3::hash(&info.bytes).to_hex().to_string(),
+            defined_functions: info.num_defined_funcs(),
+            strategy: strategy.to_string(),
+            functions,
+            timeline: events,
+        }
+    }
+}
+
+fn profile_tier(t: Tier) -> kiln_profiler::Tier {
+    match t {
+        Tier::Baseline => kiln_profiler::Tier::Baseline,
+        Tier::Optimized => kiln_profiler::Tier::Optimized,
+    }
+}
+
+/// Runs `f` here if the stack has room for a compilation, else on a helper thread.
+fn on_a_big_stack<R: Send>(f: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+    let room = crate::vm::thread_stack::low_address()
+        .map(|low| crate::vm::stack_pointer().saturating_sub(low));
+    if room.is_some_and(|r| r >= COMPILE_STACK) {
+        return f();
+    }
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("kiln-compile".into())
+            .stack_size(4 * COMPILE_STACK)
+            .spawn_scoped(s, f)
+            .map_err(|e| Error::msg(format!("cannot start a compilation thread: {e}")))?
+            .join()
+            .unwrap_or_else(|_| Err(Error::msg("a compilation thread panicked")))
+    })
+}
+
+/// What the worker needs of a module: its functions and their replaceable code.
+pub(crate) trait Replaceable: Send + Sync {
+    /// The module's functions.
+    fn info(&self) -> &ModuleInfo;
+    /// Its replaceable code, if it has any.
+    fn lazy(&self) -> Option<&LazyCode>;
+}
+
+/// A request to optimize one function of one module.
+struct Request {
+    module: Weak<dyn Replaceable>,
+    function: DefinedFuncIndex,
+}
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Self) -> bool {
+        Weak::ptr_eq(&self.module, &other.module) && self.function == other.function
+    }
+}
+
+impl Eq for Request {}
+
+impl std::hash::Hash for Request {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (
+            self.module.as_ptr().cast::<()>() as usize,
+            self.function.as_u32(),
+        )
+            .hash(h)
+    }
+}
+
+impl Clone for Request {
+    fn clone(&self) -> Self {
+        Request {
+            module: self.module.clone(),
+            function: self.function,
+        }
+    }
+}
+
+struct Shared {
+    queue: Mutex<(TierUpQueue<Request>, bool)>,
+    ready: Condvar,
+}
+
+/// The engine's background compiler: one thread, at a lower priority than the guests,
+/// optimizing queued functions in order. It holds no module alive, and stops when the
+/// engine is dropped.
+pub(crate) struct TierUpWorker {
+    shared: Arc<Shared>,
+}
+
+impl TierUpWorker {
+    /// Starts the worker; `None` if no thread can be started (functions then stay
+    /// baseline code).
+    pub(crate) fn start(compiler: Compiler, policy: &TierUpPolicy) -> Option<TierUpWorker> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new((TierUpQueue::new(policy), false)),
+            ready: Condvar::new(),
+        });
+        let theirs = shared.clone();
+        std::thread::Builder::new()
+            .name("kiln-tier-up".into())
+            .stack_size(4 * COMPILE_STACK)
+            .spawn(move || run(&theirs, &compiler))
+            .ok()?;
+        Some(TierUpWorker { shared })
+    }
+
+    /// Queues function `d` of `module` unless it is queued or optimized already.
+    pub(crate) fn request(
+        &self,
+        module: Weak<dyn Replaceable>,
+        lazy: &LazyCode,
+        d: DefinedFuncIndex,
+    ) {
+        if !lazy.mark_queued(d) {
+            return;
+        }
+        let queued = lock(&self.shared.queue).0.push(Request {
+            module,
+            function: d,
+        });
+        if queued {
+            self.shared.ready.notify_one();
+        } else {
+            lazy.unmark_queued(d);
+        }
+    }
+}
+
+impl Drop for TierUpWorker {
+    fn drop(&mut self) {
+        lock(&self.shared.queue).1 = true;
+        self.shared.ready.notify_all();
+    }
+}
+
+fn run(shared: &Shared, compiler: &Compiler) {
+    crate::vm::lower_thread_priority();
+    loop {
+        let request = {
+            let mut q = lock(&shared.queue);
+            loop {
+                if q.1 {
+                    return;
+                }
+                if let Some(r) = q.0.pop() {
+                    break r;
+                }
+                q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        };
+        let Some(module) = request.module.upgrade() else {
+            continue;
+        };
+        if let Some(lazy) = module.lazy() {
+            lazy.optimize(compiler, module.info(), request.function);
+        }
+    }
+}
