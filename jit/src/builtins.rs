@@ -39,6 +39,11 @@ macro_rules! for_each_builtin {
             /// Tiered baseline code: a counter of the defined function reached the
             /// policy's threshold; the runtime may queue the function for optimization.
             tier_up(vmctx, i32 /* defined function */) -> void;
+            /// Tiered baseline code, at a loop header every few iterations: the runtime
+            /// queues the function (and an on-stack-replacement variant entered at this
+            /// loop, unless the loop is `u32::MAX`: not enterable) once the loop count
+            /// passes its threshold. Returns the variant's code when it is ready, else 0.
+            loop_poll(vmctx, i32 /* defined function */, i32 /* loop ordinal */) -> ptr;
         }
     };
 }

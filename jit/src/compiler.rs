@@ -145,17 +145,13 @@ pub struct Compiler {
     /// functions past the budget's size or pressure limits (see `crate::shape`). Made
     /// when first needed: most engines never need it.
     cheap_isa: Arc<OnceLock<OwnedTargetIsa>>,
-    /// `opt_level=none` with the backtracking register allocator: baseline code for
-    /// the functions whose single-pass frames would be too large (see
-    /// [`MAX_BASELINE_FRAME`]).
-    compact_isa: Arc<OnceLock<OwnedTargetIsa>>,
     config: CompilerConfig,
 }
 
-/// The largest stack frame baseline code may have before it is compiled again with
-/// the backtracking allocator. Single-pass allocation gives every spilled value its
-/// own slot: CPython's interpreter loop gets a 92 KiB frame (optimized: 448 bytes), and
-/// a few nested calls of it would exhaust the default 512 KiB wasm stack.
+/// The largest stack frame baseline code may have before its function is compiled
+/// optimized instead. Single-pass allocation gives every spilled value its own slot:
+/// CPython's interpreter loop gets a 92 KiB frame (optimized: 448 bytes), and a few
+/// nested calls of it would exhaust the default 512 KiB wasm stack.
 pub const MAX_BASELINE_FRAME: u32 = 16 << 10;
 
 /// Which of a compiler's targets compiles a function.
@@ -165,8 +161,6 @@ enum Target {
     Configured,
     /// `opt_level=none`, single-pass allocation.
     Cheap,
-    /// `opt_level=none`, backtracking allocation.
-    Compact,
 }
 
 impl std::fmt::Debug for Compiler {
@@ -194,7 +188,6 @@ impl Compiler {
         Ok(Compiler {
             isa: Arc::new(isa),
             cheap_isa: Arc::default(),
-            compact_isa: Arc::default(),
             config,
         })
     }
@@ -340,6 +333,7 @@ impl Compiler {
             spectre_guards: self.config.spectre_guards,
             code_slots: self.config.code_slots,
             counting: None,
+            osr_loop: None,
         }
     }
 
@@ -363,52 +357,72 @@ impl Compiler {
 
     /// Compiles defined function `index` of `info` at `tier`, for code with code slots
     /// (its calls go through them, so it has no relocation to another function).
-    /// Baseline code whose single-pass frame would exceed [`MAX_BASELINE_FRAME`] is
-    /// compiled again with the backtracking allocator.
+    /// Returns the code and the tier it was compiled at: baseline code whose
+    /// single-pass frame would exceed [`MAX_BASELINE_FRAME`] is compiled optimized
+    /// instead (the optimizer shrinks such functions' IR, which makes that faster than
+    /// the backtracking allocator on unoptimized IR, and their frames small).
     pub fn compile_function_at(
         &self,
         info: &ModuleInfo,
         index: DefinedFuncIndex,
         tier: Tier,
-    ) -> Result<CompiledFunction, Error> {
+    ) -> Result<(CompiledFunction, Tier), Error> {
         if !self.config.code_slots {
             return Err(Error::new(ErrorKind::Config(
                 "functions are compiled one at a time only with code slots".into(),
             )));
         }
-        let mut env = self.module_env(info);
-        if tier == Tier::Baseline {
-            env.counting = self.config.counting;
-        }
         let plan = self.config.budget.plan_one(info, index)?;
         let mut ctx = Context::new();
         let mut fb = FunctionBuilderContext::new();
-        let mut translate = |ctx: &mut Context| -> Result<usize, Error> {
+        let mut compile = |tier: Tier| -> Result<CompiledFunction, Error> {
+            let mut env = self.module_env(info);
+            if tier == Tier::Baseline {
+                env.counting = self.config.counting;
+            }
             ctx.clear();
             ctx.func.name = UserFuncName::user(0, index.as_u32());
             let stats = translate_function(&env, index, &mut ctx.func, &mut fb, plan.locals_in)?;
-            Ok(stats.peak_stack)
+            let cheap =
+                tier == Tier::Baseline || self.config.budget.cheap(&plan.shape, stats.peak_stack);
+            self.emit_context(&mut ctx, Target::cheap_if(cheap))
         };
-        let peak = translate(&mut ctx)?;
-        let cheap = self.config.budget.cheap(&plan.shape, peak);
-        match tier {
-            Tier::Optimized => self.emit_context(
-                &mut ctx,
-                if cheap {
-                    Target::Cheap
-                } else {
-                    Target::Configured
-                },
-            ),
-            Tier::Baseline => {
-                let f = self.emit_context(&mut ctx, Target::Cheap)?;
-                if f.frame_size <= MAX_BASELINE_FRAME || cheap {
-                    return Ok(f);
-                }
-                translate(&mut ctx)?;
-                self.emit_context(&mut ctx, Target::Compact)
-            }
+        let f = compile(tier)?;
+        if tier == Tier::Baseline && f.frame_size > MAX_BASELINE_FRAME {
+            return Ok((compile(Tier::Optimized)?, Tier::Optimized));
         }
+        Ok((f, tier))
+    }
+
+    /// Compiles the on-stack-replacement variant of defined function `index` entered
+    /// at its `loop`-th loop (by ordinal), optimized: `fn(callee_vmctx, caller_vmctx,
+    /// locals...) -> results`, which tiered baseline code tail-calls from that loop's
+    /// header. The loop must be entered with an empty operand stack and no parameters.
+    pub fn compile_osr(
+        &self,
+        info: &ModuleInfo,
+        index: DefinedFuncIndex,
+        loop_ordinal: u32,
+    ) -> Result<CompiledFunction, Error> {
+        if !self.config.code_slots {
+            return Err(Error::new(ErrorKind::Config(
+                "on-stack replacement needs code slots".into(),
+            )));
+        }
+        let mut env = self.module_env(info);
+        env.osr_loop = Some(loop_ordinal);
+        let plan = self.config.budget.plan_one(info, index)?;
+        let mut ctx = Context::new();
+        ctx.func.name = UserFuncName::user(0, index.as_u32());
+        let stats = translate_function(
+            &env,
+            index,
+            &mut ctx.func,
+            &mut FunctionBuilderContext::new(),
+            plan.locals_in,
+        )?;
+        let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
+        self.emit_context(&mut ctx, Target::cheap_if(cheap))
     }
 
     /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
@@ -674,7 +688,6 @@ impl Compiler {
         let isa: &dyn cranelift_codegen::isa::TargetIsa = match target {
             Target::Configured => &**self.isa,
             Target::Cheap => self.lazy_isa(&self.cheap_isa, "single_pass")?,
-            Target::Compact => self.lazy_isa(&self.compact_isa, "backtracking")?,
         };
         ctx.compile(isa, &mut ControlPlane::default())
             .map_err(|e| Error::new(ErrorKind::Codegen(format!("{:?}", e.inner))))

@@ -36,6 +36,34 @@ pub(crate) fn wasm_signature(ty: &FuncType) -> Signature {
     sig
 }
 
+/// The entry of an on-stack-replacement variant: `fn(callee_vmctx, caller_vmctx,
+/// locals...) -> results`, every local (parameters first) passed in, in the wasm
+/// convention so that baseline code can tail-call it in place of its own frame.
+pub(crate) fn osr_signature(ty: &FuncType, locals: &[Type]) -> Signature {
+    let mut sig = Signature::new(WASM_CALL_CONV);
+    sig.params
+        .push(AbiParam::special(POINTER, ArgumentPurpose::VMContext));
+    sig.params.push(AbiParam::new(POINTER));
+    sig.params.extend(locals.iter().map(|&t| AbiParam::new(t)));
+    sig.returns
+        .extend(ty.results().iter().map(|&t| AbiParam::new(ir_type(t))));
+    sig
+}
+
+/// The IR types of every local of a function: its parameters, then its declared
+/// locals.
+pub(crate) fn local_types(
+    ty: &FuncType,
+    body: &kiln_frontend::wasmparser::FunctionBody<'_>,
+) -> Result<Vec<Type>, kiln_frontend::wasmparser::BinaryReaderError> {
+    let mut out: Vec<Type> = ty.params().iter().map(|&t| ir_type(t)).collect();
+    for local in body.get_locals_reader()? {
+        let (count, vt) = local?;
+        out.extend(std::iter::repeat_n(ir_type(vt.into()), count as usize));
+    }
+    Ok(out)
+}
+
 /// `extern "C" fn(func_ref, caller_vmctx, values)`: host-to-wasm trampolines.
 pub(crate) fn array_call_signature(host: CallConv) -> Signature {
     let mut sig = Signature::new(host);

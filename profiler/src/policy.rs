@@ -16,6 +16,10 @@ pub struct TierUpPolicy {
     /// At most this many functions wait for optimization; later requests are refused
     /// until the queue drains (the function asks again when its other counter fires).
     pub queue_capacity: usize,
+    /// Baseline code counts (the default). Without counters nothing is ever optimized:
+    /// the strategy becomes baseline code only, which is what measuring the cost of
+    /// counting compares against.
+    pub counting: bool,
 }
 
 impl Default for TierUpPolicy {
@@ -27,6 +31,7 @@ impl Default for TierUpPolicy {
             call_threshold: 1_000,
             loop_threshold: 10_000,
             queue_capacity: 1 << 16,
+            counting: true,
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct TierEvent {
     pub tier: Tier,
     /// Microseconds the compilation took.
     pub compile_us: u64,
+    /// For an on-stack-replacement variant: the loop (by ordinal in the function) it
+    /// enters at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub osr_loop: Option<u32>,
 }
 
 /// A module's profile.
@@ -201,12 +205,14 @@ pub(crate) mod tests {
                     function: 1,
                     tier: Tier::Baseline,
                     compile_us: 40,
+                    osr_loop: None,
                 },
                 TierEvent {
                     at_us: 900,
                     function: 1,
                     tier: Tier::Optimized,
                     compile_us: 300,
+                    osr_loop: Some(0),
                 },
             ],
         }

@@ -77,13 +77,17 @@ pub fn text(profile: &Profile, top: usize) -> String {
             .unwrap_or_else(|| format!("<func {i}>"))
     };
     for e in &profile.timeline {
+        let tier = match e.osr_loop {
+            Some(l) => format!("{} (entered at loop {l})", e.tier),
+            None => e.tier.to_string(),
+        };
         let _ = writeln!(
             out,
-            "{:>10.3} ms  {:<9}  {:>9.3} ms  {}",
+            "{:>10.3} ms  {:>9.3} ms  {}  {}",
             e.at_us as f64 / 1000.0,
-            e.tier.to_string(),
             e.compile_us as f64 / 1000.0,
-            by_index(e.function)
+            by_index(e.function),
+            tier
         );
     }
     out
@@ -120,7 +124,7 @@ mod tests {
         assert!(hot < cold, "{r}");
         assert!(r.contains("2 of 3 functions compiled, 1 optimized"), "{r}");
         assert!(r.contains("tier-up timeline (2 compilations)"), "{r}");
-        assert!(r.contains("optimized"), "{r}");
+        assert!(r.contains("optimized (entered at loop 0)"), "{r}");
     }
 
     #[test]

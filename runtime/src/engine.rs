@@ -383,7 +383,7 @@ impl Engine {
             spectre_guards: config.spectre_guards,
             budget: config.compile_budget,
             code_slots: config.strategy != Strategy::Eager(config.opt_level),
-            counting: (config.strategy == Strategy::Tiered).then(|| {
+            counting: (config.strategy == Strategy::Tiered && config.tier_up.counting).then(|| {
                 let (call_threshold, loop_threshold) = config.tier_up.compiled_thresholds();
                 kiln_jit::Counting {
                     call_threshold,
@@ -452,12 +452,30 @@ impl Engine {
         lazy: &crate::tiering::LazyCode,
         d: kiln_frontend::DefinedFuncIndex,
     ) {
-        let worker = self.0.tier_up.get_or_init(|| {
-            crate::tiering::TierUpWorker::start(self.0.compiler.clone(), &self.0.config.tier_up)
-        });
-        if let Some(w) = worker {
+        if let Some(w) = self.tier_up_worker() {
             w.request(module, lazy, d);
         }
+    }
+
+    /// The on-stack-replacement variant of defined function `d` of `module` entered at
+    /// loop `ordinal`, if it is ready; queued for compilation (once) if not.
+    pub(crate) fn osr_code(
+        &self,
+        module: std::sync::Weak<dyn crate::tiering::Replaceable>,
+        lazy: &crate::tiering::LazyCode,
+        d: kiln_frontend::DefinedFuncIndex,
+        ordinal: u32,
+    ) -> Option<usize> {
+        self.tier_up_worker()?.osr(module, lazy, d, ordinal)
+    }
+
+    fn tier_up_worker(&self) -> Option<&crate::tiering::TierUpWorker> {
+        self.0
+            .tier_up
+            .get_or_init(|| {
+                crate::tiering::TierUpWorker::start(self.0.compiler.clone(), &self.0.config.tier_up)
+            })
+            .as_ref()
     }
 
     /// Advances the epoch by one: stores whose deadline is reached are interrupted at

@@ -14,6 +14,11 @@
 //!   (stores) call it at once: the others wait for it (a `OnceLock` per function).
 //! - **Only optimized code replaces code**, from the tier-up worker; a slot never goes
 //!   back to 0 or to a lower tier.
+//! - **On-stack replacement enters only at a loop header with an empty operand stack**:
+//!   baseline code there polls the runtime, and once the worker has published an
+//!   optimized variant entered at that loop, tail-calls it with every local; the
+//!   variant finishes the function and returns to its caller. Fuel is charged at the
+//!   header before the poll, so both paths charge the same.
 //! - **Code stays mapped while its module lives.** Replaced code is kept in
 //!   [`LazyCode`]'s list: a frame that runs a module's code belongs to an instance, and
 //!   every instance holds its module. Callers already inside old code finish there and
@@ -55,6 +60,9 @@ pub(crate) struct LazyCode {
     code: Mutex<Vec<Arc<CodeMemory>>>,
     /// Publications in order.
     events: Mutex<Vec<TierEvent>>,
+    /// On-stack-replacement variants by (function, loop ordinal): 0 while queued or
+    /// compiling, `usize::MAX` if it failed, else the entry.
+    osr: Mutex<std::collections::HashMap<(u32, u32), usize>>,
     created: Instant,
     placement: CodePlacement,
     perf_map: bool,
@@ -78,6 +86,7 @@ impl LazyCode {
             tiers: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
             code: Mutex::default(),
             events: Mutex::default(),
+            osr: Mutex::default(),
             created: Instant::now(),
             placement,
             perf_map,
@@ -108,11 +117,11 @@ impl LazyCode {
         let outcome = self.first[d.index()].get_or_init(|| {
             on_a_big_stack(|| {
                 let started = Instant::now();
-                let f = compiler.compile_function_at(info, d, self.first_tier)?;
-                let code = self.publish(info, d, &f, self.first_tier, started)?;
+                let (f, tier) = compiler.compile_function_at(info, d, self.first_tier)?;
+                let code = self.publish(info, d, &f, tier, started, None)?;
                 // Nothing else stores into a slot that is still 0.
                 self.slots[d.index()].store(code, Ordering::Release);
-                let tier = match self.first_tier {
+                let tier = match tier {
                     Tier::Baseline => BASELINE,
                     Tier::Optimized => OPTIMIZED,
                 };
@@ -131,6 +140,43 @@ impl LazyCode {
             Ok(()) => Ok(self.current(d)),
             Err(message) => Err(Error::msg(message)),
         }
+    }
+
+    /// The on-stack-replacement variant of `d` entered at loop `ordinal`, if it is
+    /// ready; `None` with `true` if nobody asked for it yet (the caller queues it).
+    fn osr_code(&self, d: DefinedFuncIndex, ordinal: u32) -> (Option<usize>, bool) {
+        let mut osr = lock(&self.osr);
+        match osr.get(&(d.as_u32(), ordinal)) {
+            Some(&code) if code != 0 && code != usize::MAX => (Some(code), false),
+            Some(_) => (None, false),
+            None => {
+                osr.insert((d.as_u32(), ordinal), 0);
+                (None, true)
+            }
+        }
+    }
+
+    /// Compiles the variant of `d` entered at loop `ordinal` and publishes it.
+    fn compile_osr(
+        &self,
+        compiler: &Compiler,
+        info: &ModuleInfo,
+        d: DefinedFuncIndex,
+        ordinal: u32,
+    ) {
+        let started = Instant::now();
+        let published = compiler
+            .compile_osr(info, d, ordinal)
+            .map_err(Error::from)
+            .and_then(|f| self.publish(info, d, &f, Tier::Optimized, started, Some(ordinal)));
+        let code = published.unwrap_or_else(|e| {
+            tracing::warn!(
+                "on-stack replacement of function {} at loop {ordinal} failed: {e}",
+                info.func_index(d).as_u32()
+            );
+            usize::MAX
+        });
+        lock(&self.osr).insert((d.as_u32(), ordinal), code);
     }
 
     /// Marks baseline function `d` as queued for optimization; `false` if it is not
@@ -157,7 +203,7 @@ impl LazyCode {
         let published = compiler
             .compile_function_at(info, d, Tier::Optimized)
             .map_err(Error::from)
-            .and_then(|f| self.publish(info, d, &f, Tier::Optimized, started));
+            .and_then(|(f, tier)| self.publish(info, d, &f, tier, started, None));
         match published {
             Ok(code) => {
                 self.slots[d.index()].store(code, Ordering::Release);
@@ -181,6 +227,7 @@ impl LazyCode {
         f: &kiln_jit::CompiledFunction,
         tier: Tier,
         started: Instant,
+        osr_loop: Option<u32>,
     ) -> Result<usize> {
         let code = CodeMemory::publish(
             &[(f, Symbol::Wasm(info.func_index(d)))],
@@ -198,6 +245,7 @@ impl LazyCode {
             function: info.func_index(d).as_u32(),
             tier: profile_tier(tier),
             compile_us: now.duration_since(started).as_micros() as u64,
+            osr_loop,
         });
         Ok(entry)
     }
@@ -226,7 +274,7 @@ impl LazyCode {
             let took = |t: kiln_profiler::Tier| {
                 events
                     .iter()
-                    .find(|e| e.function == index && e.tier == t)
+                    .find(|e| e.function == index && e.tier == t && e.osr_loop.is_none())
                     .map(|e| e.compile_us)
             };
             functions.push(FunctionProfile {
@@ -285,15 +333,19 @@ pub(crate) trait Replaceable: Send + Sync {
     fn lazy(&self) -> Option<&LazyCode>;
 }
 
-/// A request to optimize one function of one module.
+/// A request to optimize one function of one module (or, with `osr`, to compile its
+/// variant entered at that loop).
 struct Request {
     module: Weak<dyn Replaceable>,
     function: DefinedFuncIndex,
+    osr: Option<u32>,
 }
 
 impl PartialEq for Request {
     fn eq(&self, other: &Self) -> bool {
-        Weak::ptr_eq(&self.module, &other.module) && self.function == other.function
+        Weak::ptr_eq(&self.module, &other.module)
+            && self.function == other.function
+            && self.osr == other.osr
     }
 }
 
@@ -314,6 +366,7 @@ impl Clone for Request {
         Request {
             module: self.module.clone(),
             function: self.function,
+            osr: self.osr,
         }
     }
 }
@@ -360,12 +413,38 @@ impl TierUpWorker {
         let queued = lock(&self.shared.queue).0.push(Request {
             module,
             function: d,
+            osr: None,
         });
         if queued {
             self.shared.ready.notify_one();
         } else {
             lazy.unmark_queued(d);
         }
+    }
+
+    /// The variant of function `d` entered at loop `ordinal` if it is ready; queues it
+    /// (once) if not.
+    pub(crate) fn osr(
+        &self,
+        module: Weak<dyn Replaceable>,
+        lazy: &LazyCode,
+        d: DefinedFuncIndex,
+        ordinal: u32,
+    ) -> Option<usize> {
+        let (ready, ask) = lazy.osr_code(d, ordinal);
+        if ask {
+            let queued = lock(&self.shared.queue).0.push(Request {
+                module,
+                function: d,
+                osr: Some(ordinal),
+            });
+            if queued {
+                self.shared.ready.notify_one();
+            } else {
+                lock(&lazy.osr).remove(&(d.as_u32(), ordinal));
+            }
+        }
+        ready
     }
 }
 
@@ -395,7 +474,12 @@ fn run(shared: &Shared, compiler: &Compiler) {
             continue;
         };
         if let Some(lazy) = module.lazy() {
-            lazy.optimize(compiler, module.info(), request.function);
+            match request.osr {
+                Some(ordinal) => {
+                    lazy.compile_osr(compiler, module.info(), request.function, ordinal)
+                }
+                None => lazy.optimize(compiler, module.info(), request.function),
+            }
         }
     }
 }

@@ -407,3 +407,76 @@ fn host_calls_back_into_uncompiled_functions() {
         .expect("start");
     assert_eq!(start.call(&mut store, 4).expect("runs"), 15);
 }
+
+#[test]
+fn a_hot_loop_moves_to_optimized_code_while_it_runs() {
+    // `main` is called once and spends its life in its loops: without on-stack
+    // replacement it would run baseline code to the end.
+    let wat = r#"(module
+        (import "host" "wait" (func $wait))
+        (func (export "main") (param $n i32) (result i64)
+            (local $i i32) (local $acc i64) (local $j i32)
+            (block $done
+                (loop $outer
+                    (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                    (local.set $j (i32.const 0))
+                    (loop $inner
+                        (local.set $acc (i64.add (local.get $acc)
+                            (i64.extend_i32_u (i32.mul (local.get $i) (local.get $j)))))
+                        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                        (br_if $inner (i32.lt_u (local.get $j) (i32.const 100))))
+                    ;; Half way, wait for the variant entered at the inner loop.
+                    (if (i32.eq (local.get $i) (i32.shr_u (local.get $n) (i32.const 1)))
+                        (then (call $wait)))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br $outer)))
+            (local.get $acc)))"#;
+    let run = |strategy: Strategy| -> (i64, u64, Option<Profile>) {
+        let engine = engine(strategy, 100, true);
+        let module = Module::new(&engine, wat).expect("compiles");
+        let mut store = Store::new(&engine, ());
+        store.set_fuel(u64::MAX / 2).expect("fuel");
+        let instance = Arc::new(std::sync::OnceLock::<Instance>::new());
+        let theirs = instance.clone();
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "wait", move |caller: Caller<'_, ()>| {
+                let Some(i) = theirs.get() else { return };
+                let until = Instant::now() + Duration::from_secs(60);
+                while let Some(p) = i.profile(&caller) {
+                    if p.timeline.iter().any(|e| e.osr_loop.is_some()) {
+                        return;
+                    }
+                    assert!(Instant::now() < until, "no on-stack replacement: {p:#?}");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+            .expect("defines");
+        let i = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiates");
+        let _ = instance.set(i);
+        let main = i.get_typed_func::<i32, i64>(&store, "main").expect("main");
+        let result = main.call(&mut store, 2000).expect("runs");
+        let used = u64::MAX / 2 - store.get_fuel().expect("fuel");
+        (result, used, i.profile(&store))
+    };
+    let (want, fuel, _) = run(Strategy::Eager(OptLevel::Speed));
+    let (got, tiered_fuel, profile) = run(Strategy::Tiered);
+    assert_eq!(got, want, "same result");
+    assert_eq!(tiered_fuel, fuel, "same fuel");
+    let p = profile.expect("tiered profile");
+    let main = p
+        .functions
+        .iter()
+        .find(|f| f.index == 1)
+        .expect("main is profiled");
+    assert_eq!(main.calls, 1);
+    // 2000 × 100 inner iterations (+ 2001 outer); after the switch, optimized code
+    // counts nothing, so the baseline counters stop well short of that.
+    assert!(
+        main.loops < 150_000,
+        "the loop went on in optimized code: {} iterations counted",
+        main.loops
+    );
+}

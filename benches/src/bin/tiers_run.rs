@@ -1,8 +1,12 @@
 //! Strategies against each other on every sightglass program, in process:
 //!
 //! ```text
-//! target/release/tiers_run [--runs N] [--filter S]... [--strategy eager|lazy|tiered]...
+//! target/release/tiers_run [--runs N] [--filter S]... [--strategy S]...
 //! ```
+//!
+//! Strategies: `eager`, `lazy`, `tiered`, and for the cost of counting `baseline`
+//! (tiered without counters: baseline code only) and `baseline-counted` (counters that
+//! never reach a threshold).
 //!
 //! For each program, N rounds (default 5) run it once per strategy (default: eager,
 //! tiered), in an order that rotates every round, each on a fresh engine: compile
@@ -15,20 +19,51 @@
 
 #![forbid(unsafe_code)]
 
-use kiln::{Config, Engine, OptLevel, Strategy};
+use kiln::{Config, Engine, OptLevel, Strategy, TierUpPolicy};
 use kiln_benches::check::Expected;
 use kiln_benches::kiln_runner::KilnHost;
 use kiln_benches::{all_workloads, fmt_duration, geomean, median};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-fn parse(s: &str) -> Option<Strategy> {
-    match s {
-        "eager" => Some(Strategy::Eager(OptLevel::Speed)),
-        "lazy" => Some(Strategy::Lazy),
-        "tiered" => Some(Strategy::Tiered),
-        _ => None,
-    }
+/// A strategy, and the policy it runs with.
+#[derive(Clone, Copy)]
+struct Side {
+    name: &'static str,
+    strategy: Strategy,
+    policy: TierUpPolicy,
+}
+
+fn parse(s: &str) -> Option<Side> {
+    let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
+    let (strategy, policy) = match s {
+        "eager" => (Strategy::Eager(OptLevel::Speed), TierUpPolicy::default()),
+        "lazy" => (Strategy::Lazy, TierUpPolicy::default()),
+        "tiered" => (Strategy::Tiered, TierUpPolicy::default()),
+        // Baseline code that counts but never reaches a threshold.
+        "baseline-counted" => (Strategy::Tiered, never),
+        // Baseline code without counters.
+        "baseline" => (
+            Strategy::Tiered,
+            TierUpPolicy {
+                counting: false,
+                ..never
+            },
+        ),
+        _ => return None,
+    };
+    let name = match s {
+        "eager" => "eager",
+        "lazy" => "lazy",
+        "tiered" => "tiered",
+        "baseline-counted" => "baseline-counted",
+        _ => "baseline",
+    };
+    Some(Side {
+        name,
+        strategy,
+        policy,
+    })
 }
 
 fn main() -> ExitCode {
@@ -43,7 +78,7 @@ fn main() -> ExitCode {
             ("--strategy", Some(s)) => match parse(&s) {
                 Some(s) => strategies.push(s),
                 None => {
-                    eprintln!("--strategy eager|lazy|tiered");
+                    eprintln!("--strategy eager|lazy|tiered|baseline|baseline-counted");
                     return ExitCode::from(2);
                 }
             },
@@ -54,7 +89,10 @@ fn main() -> ExitCode {
         }
     }
     if strategies.is_empty() {
-        strategies = vec![Strategy::Eager(OptLevel::Speed), Strategy::Tiered];
+        strategies = ["eager", "tiered"]
+            .iter()
+            .filter_map(|s| parse(s))
+            .collect();
     }
     let workloads = match all_workloads(None) {
         Ok(w) => w
@@ -66,8 +104,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let names: Vec<&str> = strategies.iter().map(|s| s.name()).collect();
-    println!("| program | {} |", names.iter().map(|n| format!("{n} total | {n} execute")).collect::<Vec<_>>().join(" | "));
+    let names: Vec<&str> = strategies.iter().map(|s| s.name).collect();
+    println!(
+        "| program | {} |",
+        names
+            .iter()
+            .map(|n| format!("{n} total | {n} execute"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     println!("|---|{}", "---:|".repeat(2 * names.len()));
     let mut total_ratios = vec![Vec::new(); strategies.len()];
     let mut exec_ratios = vec![Vec::new(); strategies.len()];
@@ -86,7 +131,9 @@ fn main() -> ExitCode {
             for k in 0..strategies.len() {
                 let i = (k + round) % strategies.len();
                 let mut config = Config::new();
-                config.strategy(strategies[i]);
+                config
+                    .strategy(strategies[i].strategy)
+                    .tier_up_policy(strategies[i].policy);
                 let host = Engine::new(&config)
                     .map_err(|e| e.to_string())
                     .and_then(|e| KilnHost::with_engine(&e));
@@ -102,7 +149,7 @@ fn main() -> ExitCode {
                         execs[i].push(o.region.unwrap_or(Duration::ZERO));
                     }
                     Err(e) => {
-                        failed = Some(format!("{}: {e}", strategies[i].name()));
+                        failed = Some(format!("{}: {e}", strategies[i].name));
                         break 'rounds;
                     }
                 }

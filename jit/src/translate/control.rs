@@ -109,15 +109,27 @@ impl FuncTranslator<'_, '_> {
             return Ok(());
         }
         let (params, results) = self.block_types(blockty);
-        let header = self.new_block_with(&params);
+        let ordinal = self.loops_seen;
+        self.loops_seen += 1;
+        // A loop entered with nothing on the operand stack is one where on-stack
+        // replacement can enter: its whole state is in the locals.
+        let replaceable = params.is_empty() && self.stack.is_empty();
+        let header = match self.env.osr_loop {
+            Some(l) if l == ordinal && replaceable => {
+                self.osr_header.take().expect("the entry made the header")
+            }
+            _ => self.new_block_with(&params),
+        };
         let dest = self.new_block_with(&results);
         let entry_args = self.popn(params.len());
         self.flush_fuel();
         self.jump(header, &entry_args);
         self.b.switch_to_block(header);
-        self.check_interrupts();
-        self.count_loop();
+        // Taken before the counters' code, whose reads of locals may add SSA
+        // parameters to the (not yet sealed) header.
         let header_params = self.b.block_params(header).to_vec();
+        self.check_interrupts();
+        self.count_loop(replaceable.then_some(ordinal));
         let height = self.stack.len();
         self.stack.extend(header_params);
         self.control.push(Frame {

@@ -1,6 +1,11 @@
 //! Profile counters in tiered baseline code: one add per function entry and per loop
-//! iteration (`VMFuncCounters` in the instance's vmctx), and a cold call to the
-//! `tier_up` builtin when a counter reaches the policy's threshold.
+//! iteration (`VMFuncCounters` in the instance's vmctx). A function entry that brings
+//! the count to the policy's threshold makes a cold call to the `tier_up` builtin. A
+//! loop header polls the `loop_poll` builtin every [`loop_poll_interval`] iterations:
+//! the runtime queues the function (and, for a loop entered on an empty operand stack,
+//! an on-stack-replacement variant of it) once the loop count passes its threshold,
+//! and answers with the variant's code when it is ready; the baseline frame then
+//! tail-calls it with every local, and the loop goes on in optimized code.
 
 use super::FuncTranslator;
 use crate::{func_counters, Builtin};
@@ -25,23 +30,75 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Counts a pass through a loop header, if the code counts.
-    pub(crate) fn count_loop(&mut self) {
-        if let Some(c) = self.env.counting {
-            self.count(func_counters::LOOPS, c.loop_threshold);
+    /// Counts a pass through a loop header, if the code counts, and polls for
+    /// optimized code. `osr` is the loop's ordinal if on-stack replacement can enter
+    /// it.
+    pub(crate) fn count_loop(&mut self, osr: Option<u32>) {
+        let Some(c) = self.env.counting else {
+            return;
+        };
+        let Some(base) = self.env.offsets.func_counters(self.index) else {
+            return;
+        };
+        let new = self.bump(base + func_counters::LOOPS);
+        let mask = i64::from(loop_poll_interval(c.loop_threshold) - 1);
+        let low = self.b.ins().band_imm_s(new, mask);
+        let poll = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.ins().brif(low, next, &[], poll, &[]);
+        self.b.seal_block(poll);
+        self.b.set_cold_block(poll);
+        self.b.switch_to_block(poll);
+        let func = self.b.ins().iconst(I32, i64::from(self.index.as_u32()));
+        let ordinal = self.b.ins().iconst(I32, i64::from(osr.unwrap_or(u32::MAX)));
+        let code = self
+            .call_builtin(Builtin::loop_poll, &[func, ordinal])
+            .expect("loop_poll returns code");
+        if osr.is_some() && self.locals.len() <= MAX_OSR_LOCALS {
+            let enter = self.b.create_block();
+            self.b.ins().brif(code, enter, &[], next, &[]);
+            self.b.seal_block(enter);
+            self.b.set_cold_block(enter);
+            self.b.switch_to_block(enter);
+            self.enter_osr(code);
+        } else {
+            self.b.ins().jump(next, &[]);
         }
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
+    }
+
+    /// Replaces this frame with the on-stack-replacement variant at `code`, passing
+    /// every local; the variant returns this function's results to its caller.
+    fn enter_osr(&mut self, code: cranelift_codegen::ir::Value) {
+        let mut args = vec![self.vmctx, self.vmctx];
+        let mut types = Vec::with_capacity(self.locals.len());
+        for i in 0..self.locals.len() {
+            let v = match self.locals[i] {
+                super::Local::Var(var) => self.b.use_var(var),
+                super::Local::Slot(slot, ty) => {
+                    self.b
+                        .ins()
+                        .stack_load(crate::signatures::POINTER, ty, slot, 0)
+                }
+            };
+            types.push(self.b.func.dfg.value_type(v));
+            args.push(v);
+        }
+        let ty = self
+            .env
+            .info
+            .func_type(self.env.info.func_index(self.index));
+        let sig = crate::signatures::osr_signature(ty, &types);
+        let sig = self.b.import_signature(sig);
+        self.b.ins().return_call_indirect(sig, code, &args);
     }
 
     fn count(&mut self, field: u32, threshold: u32) {
         let Some(base) = self.env.offsets.func_counters(self.index) else {
             return;
         };
-        let offset = (base + field) as i32;
-        // The counters are this instance's own and only its store's thread runs it.
-        let flags = MemFlagsData::trusted();
-        let old = self.b.ins().load(I32, flags, self.vmctx, offset);
-        let new = self.b.ins().iadd_imm_s(old, 1);
-        self.b.ins().store(flags, new, self.vmctx, offset);
+        let new = self.bump(base + field);
         let hot = self
             .b
             .ins()
@@ -58,4 +115,25 @@ impl FuncTranslator<'_, '_> {
         self.b.seal_block(next);
         self.b.switch_to_block(next);
     }
+
+    /// Adds one to the `u32` counter at vmctx offset `offset`; returns the new value.
+    fn bump(&mut self, offset: u32) -> cranelift_codegen::ir::Value {
+        let offset = offset as i32;
+        // The counters are this instance's own and only its store's thread runs it.
+        let flags = MemFlagsData::trusted();
+        let old = self.b.ins().load(I32, flags, self.vmctx, offset);
+        let new = self.b.ins().iadd_imm_s(old, 1);
+        self.b.ins().store(flags, new, self.vmctx, offset);
+        new
+    }
+}
+
+/// Functions with more locals than this are not replaced on the stack (the variant
+/// would take them all as arguments).
+pub const MAX_OSR_LOCALS: usize = 1000;
+
+/// How many iterations pass between two polls of a loop header: the loop threshold
+/// rounded up to a power of two, at most 1024 (a poll is a call into the runtime).
+pub fn loop_poll_interval(loop_threshold: u32) -> u32 {
+    loop_threshold.clamp(1, 1024).next_power_of_two()
 }

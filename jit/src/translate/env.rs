@@ -28,4 +28,8 @@ pub(crate) struct ModuleEnv<'a> {
     /// Count calls and loop iterations (tiered baseline code); `offsets` then has
     /// counters.
     pub(crate) counting: Option<super::Counting>,
+    /// Translate the on-stack-replacement variant entered at this loop (by ordinal
+    /// among the function's `loop`s): all locals arrive as parameters, and the entry
+    /// jumps straight to that loop's header.
+    pub(crate) osr_loop: Option<u32>,
 }

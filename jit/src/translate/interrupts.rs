@@ -143,6 +143,7 @@ mod tests {
             spectre_guards: CompilerConfig::default().spectre_guards,
             code_slots: false,
             counting: None,
+            osr_loop: None,
         };
         let mut func = ir::Function::new();
         translate_function(

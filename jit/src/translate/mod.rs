@@ -62,6 +62,11 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     direct_callees: HashMap<kiln_frontend::DefinedFuncIndex, ir::FuncRef>,
     /// The function being translated.
     pub(crate) index: DefinedFuncIndex,
+    /// `loop`s translated so far (a loop's ordinal names it for on-stack replacement).
+    pub(crate) loops_seen: u32,
+    /// In an on-stack-replacement variant, the header of the loop it enters, made
+    /// before translation reaches it.
+    pub(crate) osr_header: Option<ir::Block>,
 }
 
 /// Where one local lives (see `crate::shape`).
@@ -91,7 +96,15 @@ pub(crate) fn translate_function(
 ) -> Result<TranslationStats> {
     let info = env.info;
     let ty = info.func_type(info.func_index(index));
-    func.signature = wasm_signature(ty);
+    let body = info.body_reader(index);
+    let osr_locals = match env.osr_loop {
+        Some(_) => Some(crate::signatures::local_types(ty, &body)?),
+        None => None,
+    };
+    func.signature = match &osr_locals {
+        Some(locals) => crate::signatures::osr_signature(ty, locals),
+        None => wasm_signature(ty),
+    };
     let vmctx_gv = func.create_global_value(ir::GlobalValueData::VMContext);
     let readonly = func
         .dfg
@@ -111,7 +124,6 @@ pub(crate) fn translate_function(
     });
     func.stack_limit = Some(stack_limit);
 
-    let body = info.body_reader(index);
     let mut b = FunctionBuilder::new(func, fb_ctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
@@ -138,9 +150,29 @@ pub(crate) fn translate_function(
         builtin_sigs: HashMap::new(),
         direct_callees: HashMap::new(),
         index,
+        loops_seen: 0,
+        osr_header: None,
     };
-    t.declare_locals(entry, ty, &body, locals_in)?;
-    t.count_call();
+    match &osr_locals {
+        Some(locals) => {
+            // Every local from the entry's parameters, then straight to the loop header;
+            // the code before the loop is translated after, unreachable.
+            for (i, &ty) in locals.iter().enumerate() {
+                let v = t.b.block_params(entry)[i + 2];
+                t.declare_local(ty, v, locals_in);
+            }
+            let header = t.b.create_block();
+            t.b.ins().jump(header, &[]);
+            t.osr_header = Some(header);
+            let dead = t.b.create_block();
+            t.b.seal_block(dead);
+            t.b.switch_to_block(dead);
+        }
+        None => {
+            t.declare_locals(entry, ty, &body, locals_in)?;
+            t.count_call();
+        }
+    }
     t.control.push(Frame {
         kind: FrameKind::Function,
         dest: exit,
@@ -156,6 +188,13 @@ pub(crate) fn translate_function(
         t.offset = ops.original_position() as usize;
         ops.visit_operator(&mut Visitor(&mut t))??;
         stats.peak_stack = stats.peak_stack.max(t.stack.len());
+    }
+    if t.osr_header.is_some() {
+        return Err(crate::Error::new(crate::ErrorKind::Codegen(format!(
+            "on-stack replacement at loop {:?}: the function has no such loop with no \
+             parameters on an empty operand stack",
+            env.osr_loop
+        ))));
     }
     t.b.finalize(env.frontend_config);
     Ok(stats)
