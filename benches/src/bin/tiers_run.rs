@@ -4,7 +4,8 @@
 //! target/release/tiers_run [--runs N] [--filter S]... [--strategy S]...
 //! ```
 //!
-//! Strategies: `eager`, `lazy`, `tiered`, and for the cost of counting `baseline`
+//! Strategies: `eager`, `lazy`, `tiered` (`tiered@N`: N calls or 10 N loop iterations
+//! before optimizing), and for the cost of counting `baseline`
 //! (tiered without counters: baseline code only) and `baseline-counted` (counters that
 //! never reach a threshold).
 //!
@@ -35,6 +36,18 @@ struct Side {
 }
 
 fn parse(s: &str) -> Option<Side> {
+    // `tiered@N`: calls N, loop iterations 10 N.
+    if let Some(n) = s.strip_prefix("tiered@").and_then(|n| n.parse::<u32>().ok()) {
+        return Some(Side {
+            name: Box::leak(s.to_string().into_boxed_str()),
+            strategy: Strategy::Tiered,
+            policy: TierUpPolicy {
+                call_threshold: n,
+                loop_threshold: n.saturating_mul(10),
+                ..TierUpPolicy::default()
+            },
+        });
+    }
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
         "eager" => (Strategy::Eager(OptLevel::Speed), TierUpPolicy::default()),
