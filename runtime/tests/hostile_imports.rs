@@ -88,7 +88,7 @@ fn defs(store: &mut Store<()>) -> Defs {
 
 #[test]
 fn every_mismatched_import_is_a_link_error_naming_it() {
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let mut store = Store::new(&engine, ());
     // At most one instance: the failures below must not count as instances.
     store.limiter(StoreLimits::new().instances(1));
@@ -222,7 +222,7 @@ fn every_mismatched_import_is_a_link_error_naming_it() {
 
 #[test]
 fn every_missing_import_is_a_link_error_naming_it() {
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let mut store = Store::new(&engine, ());
     let long = "x".repeat(10_000);
     let names: [(&str, &str); 6] = [
@@ -277,7 +277,7 @@ fn every_missing_import_is_a_link_error_naming_it() {
 
 #[test]
 fn the_wrong_number_of_imports_is_a_link_error() {
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let mut store = Store::new(&engine, ());
     let module = Module::new(
         &engine,
@@ -299,7 +299,7 @@ fn a_host_function_of_the_right_name_but_wrong_type_is_refused_before_it_runs() 
     // i64: the link must fail, and the host function must never run.
     use std::sync::atomic::{AtomicBool, Ordering};
     static RAN: AtomicBool = AtomicBool::new(false);
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let mut store = Store::new(&engine, ());
     let module = Module::new(
         &engine,

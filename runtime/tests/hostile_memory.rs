@@ -43,7 +43,7 @@ fn limited_store(limits: StoreLimits) -> Store<()> {
 /// million elements, so that the runtime's own refusal (at instantiation) is what these
 /// tests see. (The default limits refuse such a module when it is compiled.)
 fn lenient_engine() -> Engine {
-    let mut config = Config::new();
+    let mut config = hostile::config();
     config.module_limits(ModuleLimits {
         table_size: u32::MAX,
         ..ModuleLimits::default()
@@ -114,7 +114,7 @@ fn memory_grows_to_exactly_the_limit_and_no_further() {
 
 #[test]
 fn a_declared_maximum_stops_growth_without_a_limiter() {
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&hostile::engine(), ());
     let i = instantiate(
         &mut store,
         GROWER.replace(
@@ -133,7 +133,7 @@ fn a_declared_maximum_stops_growth_without_a_limiter() {
 #[test]
 fn an_unlimited_memory_grows_to_4_gib_and_not_a_page_more() {
     // Growth only changes protection: 4 GiB of address space, a few pages touched.
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&hostile::engine(), ());
     let i = instantiate(&mut store, GROWER);
     let grow = i.get_typed_func::<i32, i32>(&store, "grow").expect("grow");
     assert_eq!(
@@ -297,7 +297,7 @@ fn an_instantiation_failing_on_the_table_maximum_leaves_no_memory_behind() {
 
 #[test]
 fn a_data_segment_past_the_memory_traps_at_instantiation() {
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&hostile::engine(), ());
     for wat in [
         r#"(module (memory 1) (data (i32.const 65535) "ab"))"#,
         r#"(module (memory 1) (data (i32.const 65536) "a"))"#,
@@ -331,7 +331,7 @@ fn a_data_segment_past_the_memory_traps_at_instantiation() {
 fn segments_before_the_failing_one_stay_written_and_nothing_past_it_is() {
     // Wasm 2.0: active segments are applied in order and instantiation stops at the
     // first that is out of bounds, so an imported memory keeps the earlier writes.
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&hostile::engine(), ());
     let mem = Memory::new(&mut store, MemoryType::new(1, None)).expect("memory");
     let module = Module::new(
         store.engine(),
@@ -460,7 +460,7 @@ fn without_a_limiter_tables_stop_at_the_configured_maximum() {
 
 #[test]
 fn a_configured_table_maximum_is_obeyed() {
-    let engine = Engine::new(Config::new().max_table_elements(1000)).expect("engine");
+    let engine = Engine::new(hostile::config().max_table_elements(1000)).expect("engine");
     let mut store = Store::new(&engine, ());
     let i = instantiate(&mut store, TABLE_GROWER);
     let grow = i.get_typed_func::<i32, i32>(&store, "grow").expect("grow");

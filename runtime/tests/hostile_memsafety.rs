@@ -262,13 +262,13 @@ fn boundaries_with(config: &Config, what: &str) {
 
 #[test]
 fn every_access_at_every_boundary_with_guard_pages() {
-    boundaries_with(&Config::new(), "4 GiB + 32 MiB guard");
+    boundaries_with(&hostile::config(), "4 GiB + 32 MiB guard");
 }
 
 #[test]
 fn every_access_at_every_boundary_without_a_guard() {
     boundaries_with(
-        Config::new().memory_reservation(1 << 32, 0),
+        hostile::config().memory_reservation(1 << 32, 0),
         "4 GiB, no guard",
     );
 }
@@ -276,7 +276,7 @@ fn every_access_at_every_boundary_without_a_guard() {
 #[test]
 fn every_access_at_every_boundary_with_a_one_page_guard() {
     boundaries_with(
-        Config::new().memory_reservation(1 << 32, PAGE),
+        hostile::config().memory_reservation(1 << 32, PAGE),
         "4 GiB + 64 KiB guard",
     );
 }
@@ -284,7 +284,7 @@ fn every_access_at_every_boundary_with_a_one_page_guard() {
 #[test]
 fn every_access_at_every_boundary_with_explicit_checks() {
     boundaries_with(
-        Config::new().memory_reservation(1 << 20, 1 << 16),
+        hostile::config().memory_reservation(1 << 20, 1 << 16),
         "1 MiB reservation",
     );
 }
@@ -300,7 +300,7 @@ const BULK: &str = r#"(module
 
 #[test]
 fn bulk_operations_straddling_the_end_trap_and_write_nothing() {
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&hostile::engine(), ());
     let i = instantiate(&mut store, BULK);
     let mem = i.get_memory(&store, "mem").expect("mem");
     let size = PAGE as u32;
@@ -400,7 +400,7 @@ const GROWN: &str = r#"(module
 
 #[test]
 fn grown_pages_are_zeroed_usable_and_end_where_they_should() {
-    let mut store = Store::new(&Engine::default(), ());
+    let mut store = Store::new(&hostile::engine(), ());
     let i = instantiate(&mut store, GROWN);
     let grow = i.get_typed_func::<i32, i32>(&store, "grow").expect("grow");
     let or_all = i
@@ -498,7 +498,7 @@ fn probe_far<T>(store: &mut Store<T>, i: &Instance) {
 
 #[test]
 fn instances_do_not_see_each_others_memory() {
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let module = Module::new(&engine, NEIGHBOUR).expect("compiles");
     // Two instances of one module in one store.
     let mut store = Store::new(&engine, ());
@@ -565,7 +565,7 @@ const TABLES: &str = r#"(module
 
 #[test]
 fn tables_stay_in_bounds_while_they_grow_and_move() {
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let mut linker = Linker::new(&engine);
     linker
         .func_wrap(
@@ -691,7 +691,7 @@ fn call_indirect_cannot_confuse_signatures_across_modules() {
     // Module A fills a shared table with functions of three signatures; module B calls
     // each slot with each signature: only the structurally equal one gets through,
     // whatever the type's index in either module.
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let mut store = Store::new(&engine, ());
     let a = instantiate(
         &mut store,

@@ -81,7 +81,7 @@ fn overflow_every_way(config: &Config) -> i32 {
 
 #[test]
 fn deep_recursion_of_every_shape_overflows_cleanly() {
-    let d = overflow_every_way(&Config::new());
+    let d = overflow_every_way(&hostile::config());
     eprintln!("plain recursion depth with the default 512 KiB: {d}");
 }
 
@@ -90,10 +90,10 @@ fn deep_recursion_on_a_256_kib_thread() {
     // Correctly configured (wasm stack well below the thread's), and misconfigured (the
     // thread's own guard page is hit first, inside generated code).
     let small = on_thread("small-stack", 256 << 10, || {
-        overflow_every_way(Config::new().max_wasm_stack(64 << 10))
+        overflow_every_way(hostile::config().max_wasm_stack(64 << 10))
     });
     let unlimited = on_thread("small-stack", 256 << 10, || {
-        overflow_every_way(&Config::new())
+        overflow_every_way(&hostile::config())
     });
     assert!(small < unlimited, "{small} vs {unlimited}");
 }
@@ -161,7 +161,7 @@ fn overflow_huge_frames(engine: &Engine, module: &Module, locals: u32, fits: i32
 #[test]
 fn huge_frames_overflow_cleanly() {
     const LOCALS: u32 = 10_000;
-    let engine = Engine::default();
+    let engine = hostile::engine();
     let (module, took) = timed(|| Module::new(&engine, huge_frames_wat(LOCALS)));
     eprintln!("compiling a function with {LOCALS} live locals took {took:?}");
     let module = module.expect("10k locals compile");
@@ -176,7 +176,7 @@ fn huge_frames_overflow_cleanly() {
     // the thread has room for: the frame that crosses the thread's end is caught by
     // its page probes, not by the limit.
     let engine = Engine::new(
-        Config::new()
+        hostile::config()
             .max_wasm_stack(200 << 10)
             .host_stack_reserve(16 << 10),
     )
@@ -286,14 +286,14 @@ fn reenter_without_bound(config: &Config) -> u32 {
 
 #[test]
 fn unbounded_reentry_through_the_host_overflows_cleanly() {
-    let calls = reenter_without_bound(&Config::new());
+    let calls = reenter_without_bound(&hostile::config());
     eprintln!("host re-entries before the 512 KiB limit: {calls}");
 }
 
 #[test]
 fn unbounded_reentry_on_a_256_kib_thread() {
     on_thread("small-stack", 256 << 10, || {
-        reenter_without_bound(Config::new().max_wasm_stack(128 << 10))
+        reenter_without_bound(hostile::config().max_wasm_stack(128 << 10))
     });
 }
 
@@ -308,7 +308,7 @@ fn huge_frames_on_a_thread_smaller_than_the_wasm_stack_limit() {
     in_child_process(
         "huge_frames_on_a_thread_smaller_than_the_wasm_stack_limit",
         || {
-            let engine = Engine::default();
+            let engine = hostile::engine();
             let module = Module::new(&engine, huge_frames_wat(10_000)).expect("compiles");
             let r = on_thread("small-stack", 256 << 10, move || {
                 let mut store = Store::new(&engine, ());
@@ -341,7 +341,7 @@ const HOST_IN_EVERY_FRAME: &str = r#"(module
 /// puts `host_frame` bytes on the stack at every call. Returns the depth reached.
 fn recurse_through_the_host(thread: usize, max_wasm_stack: usize, host_frame: usize) -> i32 {
     on_thread("host-in-every-frame", thread, move || {
-        let engine = Engine::new(Config::new().max_wasm_stack(max_wasm_stack)).expect("engine");
+        let engine = Engine::new(hostile::config().max_wasm_stack(max_wasm_stack)).expect("engine");
         let module = Module::new(&engine, HOST_IN_EVERY_FRAME).expect("compiles");
         let mut linker = Linker::new(&engine);
         linker

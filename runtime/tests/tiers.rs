@@ -480,3 +480,33 @@ fn a_hot_loop_moves_to_optimized_code_while_it_runs() {
         main.loops
     );
 }
+
+#[test]
+fn runaway_recursion_overflows_cleanly_in_every_tier() {
+    let engine = engine(Strategy::Tiered, 1, false);
+    let module = Module::new(
+        &engine,
+        r#"(module
+            (func $down (export "down") (param i32) (result i32)
+                (i32.add (i32.const 1) (call $down (local.get 0))))
+            (func (export "ok") (result i32) (i32.const 42)))"#,
+    )
+    .expect("compiles");
+    let mut store = Store::new(&engine, ());
+    let i = Instance::new(&mut store, &module, &[]).expect("instantiates");
+    let down = i.get_typed_func::<i32, i32>(&store, "down").expect("down");
+    let ok = i.get_typed_func::<(), i32>(&store, "ok").expect("ok");
+    // First on baseline code, then (once `down` is optimized) on optimized code.
+    for round in 0..2 {
+        let err = down.call(&mut store, 0).expect_err("overflows");
+        assert_eq!(
+            err.downcast_ref::<Trap>().map(Trap::code),
+            Some(TrapCode::StackOverflow),
+            "round {round}: {err}"
+        );
+        assert_eq!(ok.call(&mut store, ()).expect("usable"), 42);
+        if round == 0 {
+            wait_optimized(&store, &i, &["down"]);
+        }
+    }
+}

@@ -37,7 +37,10 @@ struct Side {
 
 fn parse(s: &str) -> Option<Side> {
     // `tiered@N`: calls N, loop iterations 10 N.
-    if let Some(n) = s.strip_prefix("tiered@").and_then(|n| n.parse::<u32>().ok()) {
+    if let Some(n) = s
+        .strip_prefix("tiered@")
+        .and_then(|n| n.parse::<u32>().ok())
+    {
         return Some(Side {
             name: Box::leak(s.to_string().into_boxed_str()),
             strategy: Strategy::Tiered,

@@ -11,10 +11,36 @@ use std::time::{Duration, Instant};
 /// The page size, in bytes.
 pub const PAGE: u64 = 65536;
 
+/// The strategy the suite runs under: `Strategy::Tiered` (with thresholds of 1, so
+/// functions are optimized and replaced on the stack while the attacks run) when the
+/// including test binary is `hostile_tiered` (which includes the other suites' files),
+/// else the default, eager.
+pub fn strategy() -> Strategy {
+    if module_path!().starts_with("hostile_tiered") {
+        Strategy::Tiered
+    } else {
+        Strategy::Eager(OptLevel::Speed)
+    }
+}
+
+/// A configuration with the suite's strategy: what every test of the suite starts
+/// from instead of `Config::new()`.
+pub fn config() -> Config {
+    let mut c = Config::new();
+    c.strategy(strategy())
+        .tier_up_policy(TierUpPolicy::with_threshold(1));
+    c
+}
+
+/// An engine with the suite's strategy and otherwise default settings.
+pub fn engine() -> Engine {
+    Engine::new(&config()).expect("an engine")
+}
+
 /// An engine with fuel metering and epoch interruption compiled in.
 pub fn metered_engine() -> Engine {
     Engine::new(
-        Config::new()
+        config()
             .fuel_costs(FuelCosts::new(1))
             .epoch_interruption(true),
     )

@@ -1,0 +1,17 @@
+//! The hostile suites that attack running code (CPU, memory safety, memory, imports)
+//! again, under `Strategy::Tiered` with tier-up thresholds of 1: the test files are
+//! included as modules, and their shared helpers (`common/hostile.rs`) give every
+//! engine of this binary the tiered strategy (`hostile::strategy`).
+//!
+//! The stack suite is not included: it checks that a recursion overflows at the same
+//! depth every time, and under tiering the depth changes when baseline frames are
+//! replaced by optimized ones. `tiers.rs` checks overflows under both tiers.
+
+#[path = "hostile_cpu.rs"]
+mod cpu;
+#[path = "hostile_imports.rs"]
+mod imports;
+#[path = "hostile_memory.rs"]
+mod memory;
+#[path = "hostile_memsafety.rs"]
+mod memsafety;
