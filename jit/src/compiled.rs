@@ -95,6 +95,9 @@ pub struct CompiledFunction {
     /// Bytes of stack frame below the frame pointer (spill slots, stack slots and
     /// outgoing arguments); 0 for code loaded from an artifact.
     pub frame_size: u32,
+    /// Code compiled one function at a time: the defined functions it calls directly,
+    /// each once, in order of first call (what a runtime may compile ahead).
+    pub callees: Vec<kiln_frontend::DefinedFuncIndex>,
 }
 
 /// A module's compiled code.

@@ -385,7 +385,9 @@ impl Compiler {
             let stats = translate_function(&env, index, &mut ctx.func, &mut fb, plan.locals_in)?;
             let cheap =
                 tier == Tier::Baseline || self.config.budget.cheap(&plan.shape, stats.peak_stack);
-            self.emit_context(&mut ctx, Target::cheap_if(cheap))
+            let mut f = self.emit_context(&mut ctx, Target::cheap_if(cheap))?;
+            f.callees = stats.callees;
+            Ok(f)
         };
         let f = compile(tier)?;
         if tier == Tier::Baseline && f.frame_size > MAX_BASELINE_FRAME {
@@ -756,6 +758,7 @@ impl Compiler {
             relocs,
             loop_placement,
             frame_size,
+            callees: Vec::new(),
         })
     }
 }

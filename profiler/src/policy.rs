@@ -20,6 +20,12 @@ pub struct TierUpPolicy {
     /// the strategy becomes baseline code only, which is what measuring the cost of
     /// counting compares against.
     pub counting: bool,
+    /// When a function is compiled at its first call, the background compiler also
+    /// compiles the functions it calls directly (and theirs, in turn) ahead of their
+    /// first call, on a core the guest does not use, when nothing waits to be
+    /// optimized (the default). Only the tiered strategy does: the lazy one compiles
+    /// exactly the functions that are called.
+    pub compile_ahead: bool,
 }
 
 impl Default for TierUpPolicy {
@@ -32,6 +38,7 @@ impl Default for TierUpPolicy {
             loop_threshold: 10_000,
             queue_capacity: 1 << 16,
             counting: true,
+            compile_ahead: true,
         }
     }
 }

@@ -57,7 +57,10 @@ pub enum Strategy {
     /// Each function at its first call as baseline code with counters (Cranelift's
     /// `opt_level=none` and single-pass register allocation); functions whose counters
     /// pass the `TierUpPolicy` thresholds are compiled again at `Config::opt_level` on a
-    /// background thread and replace their baseline code.
+    /// background thread and replace their baseline code, in their loops too
+    /// (on-stack replacement). With `TierUpPolicy::compile_ahead` (the default) that
+    /// thread also compiles the direct callees of each freshly compiled function at
+    /// baseline, ahead of their first call, when it has nothing to optimize.
     Tiered,
 }
 
@@ -467,6 +470,26 @@ impl Engine {
         ordinal: u32,
     ) -> Option<usize> {
         self.tier_up_worker()?.osr(module, lazy, d, ordinal)
+    }
+
+    /// Hands `callees` of `module` (without code yet) to the background compiler, to
+    /// compile ahead of their first call.
+    pub(crate) fn compile_ahead(
+        &self,
+        module: &std::sync::Weak<dyn crate::tiering::Replaceable>,
+        lazy: &crate::tiering::LazyCode,
+        callees: Vec<kiln_frontend::DefinedFuncIndex>,
+    ) {
+        // `Lazy` compiles exactly the functions that are called.
+        if callees.is_empty()
+            || self.0.config.strategy != Strategy::Tiered
+            || !self.0.config.tier_up.compile_ahead
+        {
+            return;
+        }
+        if let Some(w) = self.tier_up_worker() {
+            w.compile_ahead(module, lazy, callees);
+        }
     }
 
     fn tier_up_worker(&self) -> Option<&crate::tiering::TierUpWorker> {

@@ -484,7 +484,16 @@ impl StoreOpaque {
         };
         let module = &self.instances[instance].module.0;
         match &module.lazy {
-            Some(lazy) => lazy.code(self.engine.compiler(), &module.info, index),
+            Some(lazy) => {
+                let (code, callees) =
+                    lazy.code_and_callees(self.engine.compiler(), &module.info, index)?;
+                if !callees.is_empty() {
+                    let weak: std::sync::Weak<dyn crate::tiering::Replaceable> =
+                        std::sync::Arc::downgrade(&module.compiled) as _;
+                    self.engine.compile_ahead(&weak, lazy, callees);
+                }
+                Ok(code)
+            }
             None => Ok(module.func_code[index.index()]),
         }
     }

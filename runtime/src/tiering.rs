@@ -56,6 +56,8 @@ pub(crate) struct LazyCode {
     first: Box<[OnceLock<std::result::Result<(), String>>]>,
     /// Each function's tier (`NONE`, `BASELINE`, `QUEUED`, `OPTIMIZED`).
     tiers: Box<[AtomicU8]>,
+    /// Whether each function was handed to the background compiler to compile ahead.
+    prefetched: Box<[std::sync::atomic::AtomicBool]>,
     /// Everything published, replaced code included: mapped while the module lives.
     code: Mutex<Vec<Arc<CodeMemory>>>,
     /// Publications in order.
@@ -84,6 +86,9 @@ impl LazyCode {
             slots: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             first: (0..n).map(|_| OnceLock::new()).collect(),
             tiers: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
+            prefetched: (0..n)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
             code: Mutex::default(),
             events: Mutex::default(),
             osr: Mutex::default(),
@@ -103,17 +108,20 @@ impl LazyCode {
         self.slots[d.index()].load(Ordering::Acquire)
     }
 
-    /// Function `d`'s code, compiled first if it has none.
-    pub(crate) fn code(
+    /// Function `d`'s code, compiled first if it has none; and if this call compiled
+    /// it, the functions it calls directly that have no code yet (what is worth
+    /// compiling ahead).
+    pub(crate) fn code_and_callees(
         &self,
         compiler: &Compiler,
         info: &ModuleInfo,
         d: DefinedFuncIndex,
-    ) -> Result<usize> {
+    ) -> Result<(usize, Vec<DefinedFuncIndex>)> {
         let code = self.current(d);
         if code != 0 {
-            return Ok(code);
+            return Ok((code, Vec::new()));
         }
+        let mut callees = Vec::new();
         let outcome = self.first[d.index()].get_or_init(|| {
             on_a_big_stack(|| {
                 let started = Instant::now();
@@ -126,8 +134,9 @@ impl LazyCode {
                     Tier::Optimized => OPTIMIZED,
                 };
                 self.tiers[d.index()].store(tier, Ordering::Release);
-                Ok(())
+                Ok(f.callees)
             })
+            .map(|c| callees = c)
             .map_err(|e: Error| {
                 format!(
                     "compiling function {} ({}) when it was first called: {e}",
@@ -137,9 +146,17 @@ impl LazyCode {
             })
         });
         match outcome {
-            Ok(()) => Ok(self.current(d)),
+            Ok(()) => {
+                callees.retain(|&c| self.current(c) == 0);
+                Ok((self.current(d), callees))
+            }
             Err(message) => Err(Error::msg(message)),
         }
+    }
+
+    /// Marks `d` as handed to the background compiler; `false` if it already was.
+    fn mark_prefetched(&self, d: DefinedFuncIndex) -> bool {
+        !self.prefetched[d.index()].swap(true, Ordering::AcqRel)
     }
 
     /// The on-stack-replacement variant of `d` entered at loop `ordinal`, if it is
@@ -371,8 +388,19 @@ impl Clone for Request {
     }
 }
 
+/// What the worker has to do.
+struct Queues {
+    /// Functions to optimize (and on-stack-replacement variants), first.
+    tier_up: TierUpQueue<Request>,
+    /// Functions to compile at their first tier ahead of their first call: callees
+    /// of freshly compiled functions, when nothing waits for optimization.
+    ahead: std::collections::VecDeque<Request>,
+    /// The engine is gone.
+    closed: bool,
+}
+
 struct Shared {
-    queue: Mutex<(TierUpQueue<Request>, bool)>,
+    queue: Mutex<Queues>,
     ready: Condvar,
 }
 
@@ -388,7 +416,11 @@ impl TierUpWorker {
     /// baseline code).
     pub(crate) fn start(compiler: Compiler, policy: &TierUpPolicy) -> Option<TierUpWorker> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new((TierUpQueue::new(policy), false)),
+            queue: Mutex::new(Queues {
+                tier_up: TierUpQueue::new(policy),
+                ahead: std::collections::VecDeque::new(),
+                closed: false,
+            }),
             ready: Condvar::new(),
         });
         let theirs = shared.clone();
@@ -410,7 +442,7 @@ impl TierUpWorker {
         if !lazy.mark_queued(d) {
             return;
         }
-        let queued = lock(&self.shared.queue).0.push(Request {
+        let queued = lock(&self.shared.queue).tier_up.push(Request {
             module,
             function: d,
             osr: None,
@@ -419,6 +451,32 @@ impl TierUpWorker {
             self.shared.ready.notify_one();
         } else {
             lazy.unmark_queued(d);
+        }
+    }
+
+    /// Queues `callees` of `module` to be compiled at their first tier ahead of their
+    /// first call (each function once).
+    pub(crate) fn compile_ahead(
+        &self,
+        module: &Weak<dyn Replaceable>,
+        lazy: &LazyCode,
+        callees: Vec<DefinedFuncIndex>,
+    ) {
+        let mut added = false;
+        let mut q = lock(&self.shared.queue);
+        for d in callees {
+            if lazy.mark_prefetched(d) {
+                q.ahead.push_back(Request {
+                    module: module.clone(),
+                    function: d,
+                    osr: None,
+                });
+                added = true;
+            }
+        }
+        drop(q);
+        if added {
+            self.shared.ready.notify_one();
         }
     }
 
@@ -433,7 +491,7 @@ impl TierUpWorker {
     ) -> Option<usize> {
         let (ready, ask) = lazy.osr_code(d, ordinal);
         if ask {
-            let queued = lock(&self.shared.queue).0.push(Request {
+            let queued = lock(&self.shared.queue).tier_up.push(Request {
                 module,
                 function: d,
                 osr: Some(ordinal),
@@ -450,7 +508,7 @@ impl TierUpWorker {
 
 impl Drop for TierUpWorker {
     fn drop(&mut self) {
-        lock(&self.shared.queue).1 = true;
+        lock(&self.shared.queue).closed = true;
         self.shared.ready.notify_all();
     }
 }
@@ -458,14 +516,17 @@ impl Drop for TierUpWorker {
 fn run(shared: &Shared, compiler: &Compiler) {
     crate::vm::lower_thread_priority();
     loop {
-        let request = {
+        let (request, ahead) = {
             let mut q = lock(&shared.queue);
             loop {
-                if q.1 {
+                if q.closed {
                     return;
                 }
-                if let Some(r) = q.0.pop() {
-                    break r;
+                if let Some(r) = q.tier_up.pop() {
+                    break (r, false);
+                }
+                if let Some(r) = q.ahead.pop_front() {
+                    break (r, true);
                 }
                 q = shared.ready.wait(q).unwrap_or_else(|e| e.into_inner());
             }
@@ -473,13 +534,28 @@ fn run(shared: &Shared, compiler: &Compiler) {
         let Some(module) = request.module.upgrade() else {
             continue;
         };
-        if let Some(lazy) = module.lazy() {
-            match request.osr {
-                Some(ordinal) => {
-                    lazy.compile_osr(compiler, module.info(), request.function, ordinal)
+        let Some(lazy) = module.lazy() else {
+            continue;
+        };
+        let info = module.info();
+        match (ahead, request.osr) {
+            (true, _) => {
+                // A failure is reported to the caller at its first call instead.
+                if let Ok((_, callees)) = lazy.code_and_callees(compiler, info, request.function) {
+                    let mut q = lock(&shared.queue);
+                    for d in callees {
+                        if lazy.mark_prefetched(d) {
+                            q.ahead.push_back(Request {
+                                module: request.module.clone(),
+                                function: d,
+                                osr: None,
+                            });
+                        }
+                    }
                 }
-                None => lazy.optimize(compiler, module.info(), request.function),
             }
+            (false, Some(ordinal)) => lazy.compile_osr(compiler, info, request.function, ordinal),
+            (false, None) => lazy.optimize(compiler, info, request.function),
         }
     }
 }

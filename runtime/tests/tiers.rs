@@ -52,6 +52,8 @@ const CALLS: &str = r#"(module $m
     (func $sq (param i32) (result i32) (i32.mul (local.get 0) (local.get 0)))
     (func $inc (export "inc") (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
     (func $never (export "never") (result i32) (i32.const 7))
+    (func (export "maybe") (param i32) (result i32)
+        (if (result i32) (local.get 0) (then (call $never)) (else (i32.const 0))))
     (func $indirect (export "indirect") (param i32 i32) (result i32)
         (call_indirect $t (type $i2i) (local.get 0) (local.get 1)))
     (func $all (export "all") (param i32) (result i32)
@@ -100,12 +102,18 @@ fn lazy_code_compiles_only_what_is_called() {
     );
     let inc = i.get_typed_func::<i32, i32>(&store, "inc").expect("inc");
     assert_eq!(inc.call(&mut store, 41).expect("runs"), 42);
+    // `maybe(0)` does not call `never`: lazy code compiles nothing ahead.
+    let maybe = i
+        .get_typed_func::<i32, i32>(&store, "maybe")
+        .expect("maybe");
+    assert_eq!(maybe.call(&mut store, 0).expect("runs"), 0);
+    std::thread::sleep(Duration::from_millis(50));
     let p = i.profile(&store).expect("profile");
     assert_eq!(tier(&p, "inc"), kiln_profiler::Tier::Optimized);
     assert_eq!(tier(&p, "never"), kiln_profiler::Tier::None);
     assert_eq!(tier(&p, "sq"), kiln_profiler::Tier::None);
     assert_eq!(p.strategy, "lazy");
-    assert_eq!(p.timeline.len(), 1);
+    assert_eq!(p.timeline.len(), 2);
 }
 
 #[test]
@@ -509,4 +517,26 @@ fn runaway_recursion_overflows_cleanly_in_every_tier() {
             wait_optimized(&store, &i, &["down"]);
         }
     }
+}
+
+#[test]
+fn tiered_code_compiles_direct_callees_ahead_in_the_background() {
+    let engine = engine(Strategy::Tiered, 1_000_000, false);
+    let mut store = Store::new(&engine, ());
+    let (i, _) = link(&engine, &mut store);
+    // `maybe(0)` does not call `never`, but `never` is a direct callee: the background
+    // compiler makes its baseline code ahead of any call.
+    let maybe = i.get_typed_func::<i32, i32>(&store, "maybe").expect("maybe");
+    assert_eq!(maybe.call(&mut store, 0).expect("runs"), 0);
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = i.profile(&store).expect("profile");
+        if tier(&p, "never") == kiln_profiler::Tier::Baseline {
+            break;
+        }
+        assert!(Instant::now() < until, "never was not compiled ahead: {p:#?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let never = i.get_typed_func::<(), i32>(&store, "never").expect("never");
+    assert_eq!(never.call(&mut store, ()).expect("runs"), 7);
 }

@@ -109,6 +109,9 @@ impl FuncTranslator<'_, '_> {
         let sig = self.wasm_sig(ty);
         match self.env.info.defined_func_index(f) {
             Some(d) if self.env.code_slots => {
+                if !self.callees.contains(&d) {
+                    self.callees.push(d);
+                }
                 let func_ref = self
                     .b
                     .ins()

@@ -62,6 +62,8 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     direct_callees: HashMap<kiln_frontend::DefinedFuncIndex, ir::FuncRef>,
     /// The function being translated.
     pub(crate) index: DefinedFuncIndex,
+    /// Defined functions called directly so far, in order of first call.
+    pub(crate) callees: Vec<DefinedFuncIndex>,
     /// `loop`s translated so far (a loop's ordinal names it for on-stack replacement).
     pub(crate) loops_seen: u32,
     /// In an on-stack-replacement variant, the header of the loop it enters, made
@@ -79,10 +81,12 @@ pub(crate) enum Local {
 }
 
 /// What translation saw, for choosing how to compile the result.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct TranslationStats {
     /// The deepest the operand stack got: values live at once.
     pub(crate) peak_stack: usize,
+    /// Defined functions the body calls directly, each once, in order of first call.
+    pub(crate) callees: Vec<DefinedFuncIndex>,
 }
 
 /// Translates defined function `index` of `env`'s module into `func`, with its locals
@@ -150,6 +154,7 @@ pub(crate) fn translate_function(
         builtin_sigs: HashMap::new(),
         direct_callees: HashMap::new(),
         index,
+        callees: Vec::new(),
         loops_seen: 0,
         osr_header: None,
     };
@@ -197,6 +202,7 @@ pub(crate) fn translate_function(
         ))));
     }
     t.b.finalize(env.frontend_config);
+    stats.callees = std::mem::take(&mut t.callees);
     Ok(stats)
 }
 
