@@ -898,3 +898,109 @@ fn preload_links_another_modules_exports() {
     .prints("20\n");
     kiln(["run", "--preload", "nonsense", &main]).cannot_run("expected NAME=FILE");
 }
+
+#[test]
+fn every_strategy_runs_the_example() {
+    for s in ["eager", "lazy", "tiered"] {
+        kiln([
+            "run",
+            "--cache",
+            "off",
+            "--strategy",
+            s,
+            "--invoke",
+            "fib",
+            FIB,
+            "20",
+        ])
+        .prints("6765\n");
+    }
+    kiln([
+        "run",
+        "--strategy",
+        "tiered",
+        "--tier-up-threshold",
+        "1",
+        "--invoke",
+        "fib",
+        FIB,
+        "20",
+    ])
+    .prints("6765\n");
+    kiln(["run", "--strategy", "sometimes", FIB])
+        .status(CANNOT_RUN)
+        .stderr_has("expected eager, lazy or tiered");
+}
+
+#[test]
+fn strategies_refuse_what_they_cannot_do() {
+    kiln([
+        "run",
+        "--strategy",
+        "lazy",
+        "--cache",
+        "on",
+        "--invoke",
+        "fib",
+        FIB,
+        "1",
+    ])
+    .cannot_run("the code cache holds eagerly compiled code");
+    kiln(["run", "--profile=p.json", "--invoke", "fib", FIB, "1"])
+        .cannot_run("--profile needs --strategy lazy or tiered");
+    kiln([
+        "run",
+        "--tier-up-threshold",
+        "5",
+        "--invoke",
+        "fib",
+        FIB,
+        "1",
+    ])
+    .cannot_run("--tier-up-threshold needs --strategy tiered");
+}
+
+#[test]
+fn a_profile_is_written_and_reported() {
+    let dir = tempdir();
+    let profile = dir.path().join("fib.json");
+    let arg = format!("--profile={}", profile.display());
+    // A threshold never reached: every call is counted in baseline code.
+    kiln([
+        "run",
+        "--strategy",
+        "tiered",
+        "--tier-up-threshold",
+        "1000000",
+        arg.as_str(),
+        "--invoke",
+        "fib",
+        FIB,
+        "15",
+    ])
+    .prints("610\n");
+    let text = std::fs::read_to_string(&profile).expect("the profile was written");
+    assert!(text.contains("\"strategy\": \"tiered\""), "{text}");
+    let report = kiln(["profile", "report", profile.to_str().expect("UTF-8 path")]);
+    report.status(0);
+    assert!(
+        report.stdout.contains("hottest functions"),
+        "{}",
+        report.stdout
+    );
+    // fib(15) enters `fib` 1973 times.
+    assert!(report.stdout.contains("1973"), "{}", report.stdout);
+    assert!(report.stdout.contains("fib"), "{}", report.stdout);
+    let folded = kiln([
+        "profile",
+        "report",
+        "--folded",
+        profile.to_str().expect("UTF-8 path"),
+    ]);
+    folded.status(0);
+    assert!(folded.stdout.starts_with("fib;fib "), "{}", folded.stdout);
+    // A malformed profile is refused, without a crash.
+    let bad = write(&dir, "bad.json", "{\"version\": 1, \"functions\": 3}");
+    kiln(["profile", "report", bad.as_str()]).cannot_run("invalid profile");
+    kiln(["profile", "report", "/no/such/profile.json"]).cannot_run("cannot read");
+}

@@ -526,7 +526,9 @@ fn tiered_code_compiles_direct_callees_ahead_in_the_background() {
     let (i, _) = link(&engine, &mut store);
     // `maybe(0)` does not call `never`, but `never` is a direct callee: the background
     // compiler makes its baseline code ahead of any call.
-    let maybe = i.get_typed_func::<i32, i32>(&store, "maybe").expect("maybe");
+    let maybe = i
+        .get_typed_func::<i32, i32>(&store, "maybe")
+        .expect("maybe");
     assert_eq!(maybe.call(&mut store, 0).expect("runs"), 0);
     let until = Instant::now() + Duration::from_secs(60);
     loop {
@@ -534,7 +536,10 @@ fn tiered_code_compiles_direct_callees_ahead_in_the_background() {
         if tier(&p, "never") == kiln_profiler::Tier::Baseline {
             break;
         }
-        assert!(Instant::now() < until, "never was not compiled ahead: {p:#?}");
+        assert!(
+            Instant::now() < until,
+            "never was not compiled ahead: {p:#?}"
+        );
         std::thread::sleep(Duration::from_millis(2));
     }
     let never = i.get_typed_func::<(), i32>(&store, "never").expect("never");
