@@ -6,6 +6,10 @@
 //! The stack suite is not included: it checks that a recursion overflows at the same
 //! depth every time, and under tiering the depth changes when baseline frames are
 //! replaced by optimized ones. `tiers.rs` checks overflows under both tiers.
+#![allow(
+    clippy::duplicate_mod,
+    reason = "each included suite loads the shared helpers as its own module, as it does alone"
+)]
 
 #[path = "hostile_cpu.rs"]
 mod cpu;

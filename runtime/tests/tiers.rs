@@ -129,7 +129,7 @@ fn every_way_into_a_function_reaches_its_current_code() {
         let mut out = [Val::I32(0)];
         get.call(&mut store, &[Val::I32(0)], &mut out)
             .expect("runs");
-        let Val::FuncRef(Some(sq)) = out[0].clone() else {
+        let Val::FuncRef(Some(sq)) = out[0] else {
             panic!("a funcref: {:?}", out[0]);
         };
         let sq = sq.typed::<i32, i32>(&store).expect("i32 -> i32");

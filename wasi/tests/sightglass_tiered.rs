@@ -10,9 +10,15 @@ use kiln::{Config, Engine, Module, Strategy, TierUpPolicy};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
 
-fn run(engine: &Engine, wasm: &Path) -> Result<(), Failed> {
+fn run(engine: &Engine, wasm: &Path, name: &str) -> Result<(), Failed> {
     let module = Module::from_file(engine, wasm)?;
-    workloads::run(engine, &module, wasm)?.check_status()
+    let ran = workloads::run(engine, &module, wasm)?;
+    eprintln!(
+        "sightglass tiered {name}: exit {}, output {}",
+        ran.status,
+        ran.output()
+    );
+    ran.check_status()
 }
 
 fn main() {
@@ -36,7 +42,7 @@ fn main() {
         .into_iter()
         .map(|(name, wasm)| {
             let engine = engine.clone();
-            Trial::test(format!("tiered/{name}"), move || run(&engine, &wasm))
+            Trial::test(format!("tiered/{name}"), move || run(&engine, &wasm, &name))
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();
