@@ -340,19 +340,7 @@ impl Compiler {
     /// The trampolines of `info` (see [`CompiledModule`]) and no function: what a
     /// module whose functions are compiled one at a time starts with.
     pub fn compile_trampolines(&self, info: &ModuleInfo) -> Result<CompiledModule, Error> {
-        let (
-            array_trampolines,
-            array_trampoline_of_type,
-            host_trampolines,
-            host_trampoline_of_type,
-        ) = self.all_trampolines(info)?;
-        Ok(CompiledModule {
-            functions: Vec::new(),
-            array_trampolines,
-            array_trampoline_of_type,
-            host_trampolines,
-            host_trampoline_of_type,
-        })
+        self.with_trampolines(info, Vec::new())
     }
 
     /// Compiles defined function `index` of `info` at `tier`, for code with code slots
@@ -380,13 +368,11 @@ impl Compiler {
             if tier == Tier::Baseline {
                 env.counting = self.config.counting;
             }
-            ctx.clear();
-            ctx.func.name = UserFuncName::user(0, index.as_u32());
-            let stats = translate_function(&env, index, &mut ctx.func, &mut fb, plan.locals_in)?;
-            let cheap =
-                tier == Tier::Baseline || self.config.budget.cheap(&plan.shape, stats.peak_stack);
-            let mut f = self.emit_context(&mut ctx, Target::cheap_if(cheap))?;
-            f.callees = stats.callees;
+            let baseline = tier == Tier::Baseline;
+            let (target, callees) =
+                self.translate_into(&env, index, &plan, &mut ctx, &mut fb, baseline)?;
+            let mut f = self.emit_context(&mut ctx, target)?;
+            f.callees = callees;
             Ok(f)
         };
         let f = compile(tier)?;
@@ -415,16 +401,9 @@ impl Compiler {
         env.osr_loop = Some(loop_ordinal);
         let plan = self.config.budget.plan_one(info, index)?;
         let mut ctx = Context::new();
-        ctx.func.name = UserFuncName::user(0, index.as_u32());
-        let stats = translate_function(
-            &env,
-            index,
-            &mut ctx.func,
-            &mut FunctionBuilderContext::new(),
-            plan.locals_in,
-        )?;
-        let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
-        self.emit_context(&mut ctx, Target::cheap_if(cheap))
+        let mut fb = FunctionBuilderContext::new();
+        let (target, _) = self.translate_into(&env, index, &plan, &mut ctx, &mut fb, false)?;
+        self.emit_context(&mut ctx, target)
     }
 
     /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
@@ -461,12 +440,26 @@ impl Compiler {
             self.compile_parallel(&env, &plans, threads, &late)?
         };
 
-        let (
-            array_trampolines,
-            array_trampoline_of_type,
-            host_trampolines,
-            host_trampoline_of_type,
-        ) = self.all_trampolines(info)?;
+        self.with_trampolines(info, functions)
+    }
+
+    /// `functions` with `info`'s trampolines: one array trampoline per distinct
+    /// signature of the defined functions, and one wasm-to-host trampoline per distinct
+    /// signature of the imported ones.
+    fn with_trampolines(
+        &self,
+        info: &ModuleInfo,
+        functions: Vec<CompiledFunction>,
+    ) -> Result<CompiledModule, Error> {
+        let defined = (0..info.num_defined_funcs())
+            .map(|d| info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()]);
+        let (array_trampolines, array_trampoline_of_type) =
+            self.trampolines(info, defined, trampoline::array_to_wasm)?;
+        let imported = info.funcs[..info.num_imported_funcs as usize]
+            .iter()
+            .copied();
+        let (host_trampolines, host_trampoline_of_type) =
+            self.trampolines(info, imported, trampoline::wasm_to_host)?;
         Ok(CompiledModule {
             functions,
             array_trampolines,
@@ -474,31 +467,6 @@ impl Compiler {
             host_trampolines,
             host_trampoline_of_type,
         })
-    }
-
-    /// One array trampoline per distinct signature of the defined functions, and one
-    /// wasm-to-host trampoline per distinct signature of the imported ones.
-    #[allow(clippy::type_complexity, reason = "two `Trampolines`, flattened")]
-    fn all_trampolines(
-        &self,
-        info: &ModuleInfo,
-    ) -> Result<
-        (
-            Vec<CompiledFunction>,
-            Vec<Option<u32>>,
-            Vec<CompiledFunction>,
-            Vec<Option<u32>>,
-        ),
-        Error,
-    > {
-        let defined = (0..info.num_defined_funcs())
-            .map(|d| info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()]);
-        let (array, array_of) = self.trampolines(info, defined, trampoline::array_to_wasm)?;
-        let imported = info.funcs[..info.num_imported_funcs as usize]
-            .iter()
-            .copied();
-        let (host, host_of) = self.trampolines(info, imported, trampoline::wasm_to_host)?;
-        Ok((array, array_of, host, host_of))
     }
 
     /// One trampoline made by `make` per distinct signature among `types`, and for each
@@ -602,12 +570,28 @@ impl Compiler {
         ctx: &mut Context,
         fb: &mut FunctionBuilderContext,
     ) -> Result<CompiledFunction, Error> {
-        ctx.clear();
-        ctx.func.name = UserFuncName::user(0, i as u32);
         let index = DefinedFuncIndex::from_u32(i as u32);
+        let (target, _) = self.translate_into(env, index, plan, ctx, fb, false)?;
+        self.emit_context(ctx, target)
+    }
+
+    /// Translates defined function `index` into a cleared `ctx` as `plan` says, and
+    /// picks the target its shape calls for (the cheap one if `cheap`). Also returns
+    /// the defined functions it calls directly.
+    fn translate_into(
+        &self,
+        env: &ModuleEnv<'_>,
+        index: DefinedFuncIndex,
+        plan: &FunctionPlan,
+        ctx: &mut Context,
+        fb: &mut FunctionBuilderContext,
+        cheap: bool,
+    ) -> Result<(Target, Vec<DefinedFuncIndex>), Error> {
+        ctx.clear();
+        ctx.func.name = UserFuncName::user(0, index.as_u32());
         let stats = translate_function(env, index, &mut ctx.func, fb, plan.locals_in)?;
-        let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
-        self.emit_context(ctx, Target::cheap_if(cheap))
+        let cheap = cheap || self.config.budget.cheap(&plan.shape, stats.peak_stack);
+        Ok((Target::cheap_if(cheap), stats.callees))
     }
 
     /// The machine code Cranelift makes for defined function `index`, as Cranelift's
@@ -619,19 +603,12 @@ impl Compiler {
     ) -> Result<(String, Vec<u8>), Error> {
         let env = self.module_env(info);
         let mut ctx = Context::new();
-        ctx.set_disasm(true);
-        ctx.func.name = UserFuncName::user(0, index.as_u32());
         let (plans, _) = self.config.budget.plan(info, 1)?;
         let plan = &plans[index.index()];
-        let stats = translate_function(
-            &env,
-            index,
-            &mut ctx.func,
-            &mut FunctionBuilderContext::new(),
-            plan.locals_in,
-        )?;
-        let cheap = self.config.budget.cheap(&plan.shape, stats.peak_stack);
-        let compiled = self.run_cranelift(&mut ctx, Target::cheap_if(cheap))?;
+        let mut fb = FunctionBuilderContext::new();
+        let (target, _) = self.translate_into(&env, index, plan, &mut ctx, &mut fb, false)?;
+        ctx.set_disasm(true);
+        let compiled = self.run_cranelift(&mut ctx, target)?;
         let text = compiled.vcode.clone().unwrap_or_default();
         Ok((text, compiled.code_buffer().to_vec()))
     }

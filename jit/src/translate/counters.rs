@@ -43,12 +43,8 @@ impl FuncTranslator<'_, '_> {
         let new = self.bump(base + func_counters::LOOPS);
         let mask = i64::from(loop_poll_interval(c.loop_threshold) - 1);
         let low = self.b.ins().band_imm_s(new, mask);
-        let poll = self.b.create_block();
-        let next = self.b.create_block();
-        self.b.ins().brif(low, next, &[], poll, &[]);
-        self.b.seal_block(poll);
-        self.b.set_cold_block(poll);
-        self.b.switch_to_block(poll);
+        let due = self.b.ins().icmp_imm_s(IntCC::Equal, low, 0);
+        let next = self.enter_cold_if(due);
         let func = self.b.ins().iconst(I32, i64::from(self.index.as_u32()));
         let ordinal = self.b.ins().iconst(I32, i64::from(osr.unwrap_or(u32::MAX)));
         let code = self
@@ -103,17 +99,27 @@ impl FuncTranslator<'_, '_> {
             .b
             .ins()
             .icmp_imm_s(IntCC::Equal, new, i64::from(threshold.max(1)));
-        let request = self.b.create_block();
-        let next = self.b.create_block();
-        self.b.ins().brif(hot, request, &[], next, &[]);
-        self.b.seal_block(request);
-        self.b.set_cold_block(request);
-        self.b.switch_to_block(request);
+        let next = self.enter_cold_if(hot);
         let index = self.b.ins().iconst(I32, i64::from(self.index.as_u32()));
         self.call_builtin(Builtin::tier_up, &[index]);
         self.b.ins().jump(next, &[]);
         self.b.seal_block(next);
         self.b.switch_to_block(next);
+    }
+
+    /// Branches to a new cold block when `cond` is non-zero and continues there; returns
+    /// the block where the other path goes on (unsealed: the cold path joins it).
+    fn enter_cold_if(
+        &mut self,
+        cond: cranelift_codegen::ir::Value,
+    ) -> cranelift_codegen::ir::Block {
+        let cold = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.ins().brif(cond, cold, &[], next, &[]);
+        self.b.seal_block(cold);
+        self.b.set_cold_block(cold);
+        self.b.switch_to_block(cold);
+        next
     }
 
     /// Adds one to the `u32` counter at vmctx offset `offset`; returns the new value.
