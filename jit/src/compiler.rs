@@ -334,6 +334,7 @@ impl Compiler {
             code_slots: self.config.code_slots,
             counting: None,
             osr_loop: None,
+            final_code: false,
         }
     }
 
@@ -343,8 +344,9 @@ impl Compiler {
         self.with_trampolines(info, Vec::new())
     }
 
-    /// Compiles defined function `index` of `info` at `tier`, for code with code slots
-    /// (its calls go through them, so it has no relocation to another function).
+    /// Compiles defined function `index` of `info` at `tier`, for code with code slots:
+    /// its calls go through them, except an optimized function's calls to itself,
+    /// which are direct (relocations to `index`, i.e. to the code's own start).
     /// Returns the code and the tier it was compiled at: baseline code whose
     /// single-pass frame would exceed [`MAX_BASELINE_FRAME`] is compiled optimized
     /// instead (the optimizer shrinks such functions' IR, which makes that faster than
@@ -365,8 +367,9 @@ impl Compiler {
         let mut fb = FunctionBuilderContext::new();
         let mut compile = |tier: Tier| -> Result<CompiledFunction, Error> {
             let mut env = self.module_env(info);
-            if tier == Tier::Baseline {
-                env.counting = self.config.counting;
+            match tier {
+                Tier::Baseline => env.counting = self.config.counting,
+                Tier::Optimized => env.final_code = true,
             }
             let baseline = tier == Tier::Baseline;
             let (target, callees) =

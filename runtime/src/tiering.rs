@@ -27,7 +27,7 @@
 use crate::error::{Error, Result};
 use crate::vm::{CodeMemory, Symbol};
 use kiln_frontend::{DefinedFuncIndex, ModuleInfo};
-use kiln_jit::{CodePlacement, Compiler, Tier};
+use kiln_jit::{CodePlacement, Compiler, RelocTarget, Tier};
 use kiln_profiler::{FunctionProfile, Profile, TierEvent, TierUpPolicy, TierUpQueue};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
@@ -246,8 +246,30 @@ impl LazyCode {
         started: Instant,
         osr_loop: Option<u32>,
     ) -> Result<usize> {
+        // A direct call in code compiled alone is a call to itself: the one function
+        // of its code memory.
+        let mut own = None;
+        if f.relocs
+            .iter()
+            .any(|r| matches!(r.target, RelocTarget::Function(_)))
+        {
+            let mut copy = f.clone();
+            for r in &mut copy.relocs {
+                if let RelocTarget::Function(callee) = r.target {
+                    if callee != d {
+                        return Err(Error::msg(format!(
+                            "function {} calls function {} directly, outside its code slot",
+                            d.as_u32(),
+                            callee.as_u32()
+                        )));
+                    }
+                    r.target = RelocTarget::Function(DefinedFuncIndex::from_u32(0));
+                }
+            }
+            own = Some(copy);
+        }
         let code = CodeMemory::publish(
-            &[(f, Symbol::Wasm(info.func_index(d)))],
+            &[(own.as_ref().unwrap_or(f), Symbol::Wasm(info.func_index(d)))],
             info.names.clone(),
             self.placement,
         )?;

@@ -2,7 +2,9 @@
 //! the same module is a direct, PC-relative call (its callee vmctx is the caller's);
 //! every other call loads its target and callee vmctx from a `VMFuncRef`. Code whose
 //! callees may be replaced (`ModuleEnv::code_slots`) calls every function through its
-//! `VMFuncRef`'s code slot, and asks the runtime to compile a callee whose slot is 0.
+//! `VMFuncRef`'s code slot, and asks the runtime to compile a callee whose slot is 0;
+//! only a function's final (optimized, not on-stack-replacement) code calls itself
+//! directly.
 
 use super::{FuncTranslator, Result};
 use crate::signatures::POINTER;
@@ -108,7 +110,8 @@ impl FuncTranslator<'_, '_> {
         let ty = self.env.info.funcs[f.index()];
         let sig = self.wasm_sig(ty);
         match self.env.info.defined_func_index(f) {
-            Some(d) if self.env.code_slots => {
+            // Final code calls itself directly: its slot never changes again.
+            Some(d) if self.env.code_slots && !(self.env.final_code && d == self.index) => {
                 if !self.callees.contains(&d) {
                     self.callees.push(d);
                 }

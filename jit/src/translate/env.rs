@@ -32,4 +32,7 @@ pub(crate) struct ModuleEnv<'a> {
     /// among the function's `loop`s): all locals arrive as parameters, and the entry
     /// jumps straight to that loop's header.
     pub(crate) osr_loop: Option<u32>,
+    /// With code slots: this is the function's final code (optimized, entered at its
+    /// start), which nothing replaces, so its calls to itself may be direct.
+    pub(crate) final_code: bool,
 }

@@ -144,6 +144,7 @@ mod tests {
             code_slots: false,
             counting: None,
             osr_loop: None,
+            final_code: false,
         };
         let mut func = ir::Function::new();
         translate_function(
