@@ -287,12 +287,7 @@ pub fn with_implied_run(mut argv: Vec<String>) -> Vec<String> {
 
 /// `eager`, `lazy` or `tiered`.
 fn parse_strategy(s: &str) -> Result<kiln::Strategy, String> {
-    match s {
-        "eager" => Ok(kiln::Strategy::Eager(kiln::OptLevel::Speed)),
-        "lazy" => Ok(kiln::Strategy::Lazy),
-        "tiered" => Ok(kiln::Strategy::Tiered),
-        other => Err(format!("`{other}`: expected eager, lazy or tiered")),
-    }
+    s.parse().map_err(|e: kiln::Error| e.to_string())
 }
 
 impl RunArgs {

@@ -66,6 +66,9 @@ pub enum RelocTarget {
     /// A 4-byte displacement, relative to the relocation's own address, to a defined
     /// function of the same module (published in the same code memory): a direct call.
     Function(kiln_frontend::DefinedFuncIndex),
+    /// The same, to the start of the function the relocation is in: a call to itself,
+    /// which needs no other function beside it (code compiled one function at a time).
+    Own,
 }
 
 /// An instruction that may trap, and why.

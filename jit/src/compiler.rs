@@ -11,7 +11,6 @@ use crate::translate::{translate_function, Counting, ModuleEnv};
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
-use cranelift_codegen::isa::TargetFrontendConfig;
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
@@ -346,7 +345,7 @@ impl Compiler {
 
     /// Compiles defined function `index` of `info` at `tier`, for code with code slots:
     /// its calls go through them, except an optimized function's calls to itself,
-    /// which are direct (relocations to `index`, i.e. to the code's own start).
+    /// which are direct (`RelocTarget::Own`).
     /// Returns the code and the tier it was compiled at: baseline code whose
     /// single-pass frame would exceed [`MAX_BASELINE_FRAME`] is compiled optimized
     /// instead (the optimizer shrinks such functions' IR, which makes that faster than
@@ -456,13 +455,23 @@ impl Compiler {
     ) -> Result<CompiledModule, Error> {
         let defined = (0..info.num_defined_funcs())
             .map(|d| info.funcs[info.func_index(DefinedFuncIndex::from_u32(d)).index()]);
+        let (cc, fc, pinned) = (
+            self.host_call_conv(),
+            self.isa.frontend_config(),
+            self.pinned(),
+        );
+        let slots = self.config.code_slots;
         let (array_trampolines, array_trampoline_of_type) =
-            self.trampolines(info, defined, trampoline::array_to_wasm)?;
+            self.trampolines(info, defined, |ft| {
+                trampoline::array_to_wasm(ft, cc, fc, pinned, slots)
+            })?;
         let imported = info.funcs[..info.num_imported_funcs as usize]
             .iter()
             .copied();
         let (host_trampolines, host_trampoline_of_type) =
-            self.trampolines(info, imported, trampoline::wasm_to_host)?;
+            self.trampolines(info, imported, |ft| {
+                trampoline::wasm_to_host(ft, cc, fc, pinned)
+            })?;
         Ok(CompiledModule {
             functions,
             array_trampolines,
@@ -478,7 +487,7 @@ impl Compiler {
         &self,
         info: &ModuleInfo,
         types: impl Iterator<Item = TypeIndex>,
-        make: fn(&FuncType, CallConv, TargetFrontendConfig, Pinned) -> ir::Function,
+        make: impl Fn(&FuncType) -> ir::Function,
     ) -> Result<Trampolines, Error> {
         let mut compiled = Vec::new();
         // Interned by hash: a module may have a million distinct signatures.
@@ -492,13 +501,7 @@ impl Compiler {
             let slot = match seen.get(ft) {
                 Some(&i) => i,
                 None => {
-                    let func = make(
-                        ft,
-                        self.host_call_conv(),
-                        self.isa.frontend_config(),
-                        self.pinned(),
-                    );
-                    compiled.push(self.emit(func)?);
+                    compiled.push(self.emit(make(ft))?);
                     let i = u32::try_from(compiled.len() - 1)
                         .expect("at most one trampoline per function");
                     seen.insert(ft, i);
@@ -676,8 +679,13 @@ impl Compiler {
     }
 
     fn emit_context(&self, ctx: &mut Context, target: Target) -> Result<CompiledFunction, Error> {
-        // Direct calls name their callee by defined-function index (namespace 0).
+        // Direct calls name their callee by defined-function index (namespace 0), and
+        // defined functions are named the same way.
         let user_names = ctx.func.params.user_named_funcs().clone();
+        let own = match &ctx.func.name {
+            UserFuncName::User(n) if n.namespace == 0 => Some(n.index),
+            _ => None,
+        };
         let compiled = self.run_cranelift(ctx, target)?;
         let buffer = &compiled.buffer;
         let mut traps = Vec::new();
@@ -709,7 +717,11 @@ impl Compiler {
                     let callee = callee.ok_or_else(|| {
                         Error::new(ErrorKind::Codegen(format!("unknown callee {name:?}")))
                     })?;
-                    RelocTarget::Function(DefinedFuncIndex::from_u32(callee.index))
+                    if Some(callee.index) == own {
+                        RelocTarget::Own
+                    } else {
+                        RelocTarget::Function(DefinedFuncIndex::from_u32(callee.index))
+                    }
                 }
                 (other, kind) => {
                     return Err(Error::new(ErrorKind::Codegen(format!(

@@ -150,12 +150,7 @@ impl CompileBudget {
         let mut plans = Vec::with_capacity(info.num_defined_funcs() as usize);
         for d in 0..info.num_defined_funcs() {
             let shape = function_shape(info, DefinedFuncIndex::from_u32(d))?;
-            let locals_in = if shape.ssa_cost() > self.max_ssa_cost {
-                LocalsIn::Slots
-            } else {
-                LocalsIn::Variables
-            };
-            plans.push(FunctionPlan { shape, locals_in });
+            plans.push(self.plan_by_cost(shape));
         }
         // Within the module's total, the costliest functions give up variables first.
         let mut total: u64 = plans
@@ -178,22 +173,13 @@ impl CompileBudget {
         }
         // Memory: refuse what cannot fit alone, and run fewer at once if the largest
         // `threads` would not fit together.
-        let mut estimates: Vec<u64> = plans
-            .iter()
-            .map(|p| self.memory_estimate(&p.shape))
-            .collect();
-        for (d, &e) in estimates.iter().enumerate() {
-            if e > self.max_memory {
-                return Err(crate::Error::new(crate::ErrorKind::Limit(format!(
-                    "function {} ({} operators) would need about {} MiB to compile, more \
-                     than the limit of {} MiB",
-                    info.func_index(DefinedFuncIndex::from_u32(d as u32))
-                        .as_u32(),
-                    plans[d].shape.operators,
-                    e >> 20,
-                    self.max_memory >> 20
-                ))));
-            }
+        let mut estimates = Vec::with_capacity(plans.len());
+        for (d, p) in plans.iter().enumerate() {
+            estimates.push(self.fitting_estimate(
+                info,
+                DefinedFuncIndex::from_u32(d as u32),
+                &p.shape,
+            )?);
         }
         estimates.sort_unstable_by(|a, b| b.cmp(a));
         let mut parallel = threads.max(1);
@@ -211,12 +197,29 @@ impl CompileBudget {
         d: DefinedFuncIndex,
     ) -> Result<FunctionPlan, crate::Error> {
         let shape = function_shape(info, d)?;
+        self.fitting_estimate(info, d, &shape)?;
+        Ok(self.plan_by_cost(shape))
+    }
+
+    /// A function's plan by its own SSA cost: variables, or stack slots past the bound.
+    fn plan_by_cost(&self, shape: FunctionShape) -> FunctionPlan {
         let locals_in = if shape.ssa_cost() > self.max_ssa_cost {
             LocalsIn::Slots
         } else {
             LocalsIn::Variables
         };
-        let estimate = self.memory_estimate(&shape);
+        FunctionPlan { shape, locals_in }
+    }
+
+    /// The compiler memory defined function `d` of `shape` may need, refused when it
+    /// is more than the limit.
+    fn fitting_estimate(
+        &self,
+        info: &ModuleInfo,
+        d: DefinedFuncIndex,
+        shape: &FunctionShape,
+    ) -> Result<u64, crate::Error> {
+        let estimate = self.memory_estimate(shape);
         if estimate > self.max_memory {
             return Err(crate::Error::new(crate::ErrorKind::Limit(format!(
                 "function {} ({} operators) would need about {} MiB to compile, more than \
@@ -227,7 +230,7 @@ impl CompileBudget {
                 self.max_memory >> 20
             ))));
         }
-        Ok(FunctionPlan { shape, locals_in })
+        Ok(estimate)
     }
 
     /// Whether a function of `shape`, whose operand stack peaked at `peak_stack`, takes

@@ -36,12 +36,14 @@ fn pinned_home(
 ///
 /// It also loads the store's pinned value (see `Pinned`) into the pinned register for
 /// the call, stores it back afterwards, and restores the register for its host caller
-/// (to which it is callee-saved).
+/// (to which it is callee-saved). With `code_slots` it calls the function's current
+/// code through its code slot (the runtime fills the slot before calling this).
 pub(crate) fn array_to_wasm(
     ty: &FuncType,
     host: CallConv,
     fc: TargetFrontendConfig,
     pinned: Pinned,
+    code_slots: bool,
 ) -> ir::Function {
     let mut func =
         ir::Function::with_name_signature(ir::UserFuncName::default(), array_call_signature(host));
@@ -56,12 +58,15 @@ pub(crate) fn array_to_wasm(
         (p[0], p[1], p[2])
     };
     let flags = MemFlagsData::trusted();
-    // Through the code slot, which every `VMFuncRef` has: the function's current code
-    // (the runtime compiles a lazily compiled function before calling this).
-    let slot = b
-        .ins()
-        .load(POINTER, flags, func_ref, crate::func_ref::CODE_SLOT as i32);
-    let code = b.ins().load(POINTER, flags, slot, 0);
+    let code = if code_slots {
+        let slot = b
+            .ins()
+            .load(POINTER, flags, func_ref, crate::func_ref::CODE_SLOT as i32);
+        b.ins().load(POINTER, flags, slot, 0)
+    } else {
+        b.ins()
+            .load(POINTER, flags, func_ref, crate::func_ref::WASM_CALL as i32)
+    };
     let callee = b
         .ins()
         .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);

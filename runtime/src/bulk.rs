@@ -65,37 +65,23 @@ impl BuiltinHost for StoreOpaque {
     fn loop_poll(&mut self, inst: usize, func: u32, ordinal: u32) -> usize {
         let data = &self.instances[inst];
         let d = kiln_frontend::DefinedFuncIndex::from_u32(func);
-        let parts = data.module.0.compiled.clone();
-        let (Some(lazy), true) = (
-            parts.lazy.as_ref(),
-            d.as_u32() < parts.info.num_defined_funcs(),
-        ) else {
-            return 0;
-        };
         let loops = data.vmctx.func_counters(d).map_or(0, |(_, loops)| loops);
         let (_, threshold) = self.engine.config().tier_up.compiled_thresholds();
         if loops < threshold {
             return 0;
         }
-        let weak: std::sync::Weak<dyn crate::tiering::Replaceable> =
-            std::sync::Arc::downgrade(&parts) as _;
-        self.engine.request_tier_up(weak.clone(), lazy, d);
+        let module = &data.module.0.compiled;
+        self.engine.request_tier_up(module, d);
         if ordinal == u32::MAX {
             return 0;
         }
-        self.engine.osr_code(weak, lazy, d, ordinal).unwrap_or(0)
+        self.engine.osr_code(module, d, ordinal).unwrap_or(0)
     }
 
     fn tier_up(&mut self, inst: usize, func: u32) {
-        let parts = self.instances[inst].module.0.compiled.clone();
         let d = kiln_frontend::DefinedFuncIndex::from_u32(func);
-        if let Some(lazy) = parts.lazy.as_ref() {
-            if d.as_u32() < parts.info.num_defined_funcs() {
-                let weak: std::sync::Weak<dyn crate::tiering::Replaceable> =
-                    std::sync::Arc::downgrade(&parts) as _;
-                self.engine.request_tier_up(weak, lazy, d);
-            }
-        }
+        self.engine
+            .request_tier_up(&self.instances[inst].module.0.compiled, d);
     }
 
     fn memory_grow(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {

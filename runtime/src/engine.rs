@@ -75,6 +75,22 @@ impl Strategy {
     }
 }
 
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+
+    /// A strategy by its [`name`](Strategy::name); `eager` optimizes at `Speed`.
+    fn from_str(s: &str) -> Result<Strategy> {
+        [
+            Strategy::Eager(OptLevel::Speed),
+            Strategy::Lazy,
+            Strategy::Tiered,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+        .ok_or_else(|| Error::config(format!("`{s}`: expected eager, lazy or tiered")))
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -327,6 +343,22 @@ struct EngineInner {
     tier_up: OnceLock<Option<crate::tiering::TierUpWorker>>,
 }
 
+/// What the background compiler holds of `module` (a weak handle), and its replaceable
+/// code, if it has any and `d` is one of its functions.
+fn replaceable(
+    module: &Arc<crate::module::CompiledParts>,
+    d: kiln_frontend::DefinedFuncIndex,
+) -> Option<(
+    Weak<dyn crate::tiering::Replaceable>,
+    &crate::tiering::LazyCode,
+)> {
+    let lazy = module.lazy.as_ref()?;
+    (d.as_u32() < module.info.num_defined_funcs()).then(|| {
+        let weak: Weak<dyn crate::tiering::Replaceable> = Arc::downgrade(module) as _;
+        (weak, lazy)
+    })
+}
+
 /// Where the engine finds the wasm-to-host trampoline of one signature.
 enum HostTrampoline {
     /// Compiled by the engine when first needed; kept for the engine's life.
@@ -385,7 +417,7 @@ impl Engine {
             epoch_interruption: config.epoch_interruption,
             spectre_guards: config.spectre_guards,
             budget: config.compile_budget,
-            code_slots: config.strategy != Strategy::Eager(config.opt_level),
+            code_slots: !matches!(config.strategy, Strategy::Eager(_)),
             counting: (config.strategy == Strategy::Tiered && config.tier_up.counting).then(|| {
                 let (call_threshold, loop_threshold) = config.tier_up.compiled_thresholds();
                 kiln_jit::Counting {
@@ -451,12 +483,11 @@ impl Engine {
     /// counters reached the policy's threshold).
     pub(crate) fn request_tier_up(
         &self,
-        module: std::sync::Weak<dyn crate::tiering::Replaceable>,
-        lazy: &crate::tiering::LazyCode,
+        module: &Arc<crate::module::CompiledParts>,
         d: kiln_frontend::DefinedFuncIndex,
     ) {
-        if let Some(w) = self.tier_up_worker() {
-            w.request(module, lazy, d);
+        if let (Some((weak, lazy)), Some(w)) = (replaceable(module, d), self.tier_up_worker()) {
+            w.request(weak, lazy, d);
         }
     }
 
@@ -464,31 +495,30 @@ impl Engine {
     /// loop `ordinal`, if it is ready; queued for compilation (once) if not.
     pub(crate) fn osr_code(
         &self,
-        module: std::sync::Weak<dyn crate::tiering::Replaceable>,
-        lazy: &crate::tiering::LazyCode,
+        module: &Arc<crate::module::CompiledParts>,
         d: kiln_frontend::DefinedFuncIndex,
         ordinal: u32,
     ) -> Option<usize> {
-        self.tier_up_worker()?.osr(module, lazy, d, ordinal)
+        let (weak, lazy) = replaceable(module, d)?;
+        self.tier_up_worker()?.osr(weak, lazy, d, ordinal)
     }
 
     /// Hands `callees` of `module` (without code yet) to the background compiler, to
-    /// compile ahead of their first call.
+    /// compile ahead of their first call (tiered code only: `Lazy` compiles exactly
+    /// the functions that are called).
     pub(crate) fn compile_ahead(
         &self,
-        module: &std::sync::Weak<dyn crate::tiering::Replaceable>,
-        lazy: &crate::tiering::LazyCode,
+        module: &Arc<crate::module::CompiledParts>,
         callees: Vec<kiln_frontend::DefinedFuncIndex>,
     ) {
-        // `Lazy` compiles exactly the functions that are called.
-        if callees.is_empty()
-            || self.0.config.strategy != Strategy::Tiered
-            || !self.0.config.tier_up.compile_ahead
-        {
+        let Some(&first) = callees.first() else {
+            return;
+        };
+        if self.0.config.strategy != Strategy::Tiered || !self.0.config.tier_up.compile_ahead {
             return;
         }
-        if let Some(w) = self.tier_up_worker() {
-            w.compile_ahead(module, lazy, callees);
+        if let (Some((weak, lazy)), Some(w)) = (replaceable(module, first), self.tier_up_worker()) {
+            w.compile_ahead(&weak, lazy, callees);
         }
     }
 

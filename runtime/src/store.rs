@@ -487,11 +487,7 @@ impl StoreOpaque {
             Some(lazy) => {
                 let (code, callees) =
                     lazy.code_and_callees(self.engine.compiler(), &module.info, index)?;
-                if !callees.is_empty() {
-                    let weak: std::sync::Weak<dyn crate::tiering::Replaceable> =
-                        std::sync::Arc::downgrade(&module.compiled) as _;
-                    self.engine.compile_ahead(&weak, lazy, callees);
-                }
+                self.engine.compile_ahead(&module.compiled, callees);
                 Ok(code)
             }
             None => Ok(module.func_code[index.index()]),

@@ -29,7 +29,7 @@ use crate::vm::{CodeMemory, Symbol};
 use kiln_frontend::{DefinedFuncIndex, ModuleInfo};
 use kiln_jit::{CodePlacement, Compiler, RelocTarget, Tier};
 use kiln_profiler::{FunctionProfile, Profile, TierEvent, TierUpPolicy, TierUpQueue};
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;
 
@@ -57,7 +57,7 @@ pub(crate) struct LazyCode {
     /// Each function's tier (`NONE`, `BASELINE`, `QUEUED`, `OPTIMIZED`).
     tiers: Box<[AtomicU8]>,
     /// Whether each function was handed to the background compiler to compile ahead.
-    prefetched: Box<[std::sync::atomic::AtomicBool]>,
+    prefetched: Box<[AtomicBool]>,
     /// Everything published, replaced code included: mapped while the module lives.
     code: Mutex<Vec<Arc<CodeMemory>>>,
     /// Publications in order.
@@ -86,9 +86,7 @@ impl LazyCode {
             slots: (0..n).map(|_| AtomicUsize::new(0)).collect(),
             first: (0..n).map(|_| OnceLock::new()).collect(),
             tiers: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
-            prefetched: (0..n)
-                .map(|_| std::sync::atomic::AtomicBool::new(false))
-                .collect(),
+            prefetched: (0..n).map(|_| AtomicBool::new(false)).collect(),
             code: Mutex::default(),
             events: Mutex::default(),
             osr: Mutex::default(),
@@ -246,30 +244,21 @@ impl LazyCode {
         started: Instant,
         osr_loop: Option<u32>,
     ) -> Result<usize> {
-        // A direct call in code compiled alone is a call to itself: the one function
-        // of its code memory.
-        let mut own = None;
-        if f.relocs
+        // Code compiled alone reaches other functions through their slots only (a call
+        // to itself is `RelocTarget::Own`).
+        if let Some(r) = f
+            .relocs
             .iter()
-            .any(|r| matches!(r.target, RelocTarget::Function(_)))
+            .find(|r| matches!(r.target, RelocTarget::Function(_)))
         {
-            let mut copy = f.clone();
-            for r in &mut copy.relocs {
-                if let RelocTarget::Function(callee) = r.target {
-                    if callee != d {
-                        return Err(Error::msg(format!(
-                            "function {} calls function {} directly, outside its code slot",
-                            d.as_u32(),
-                            callee.as_u32()
-                        )));
-                    }
-                    r.target = RelocTarget::Function(DefinedFuncIndex::from_u32(0));
-                }
-            }
-            own = Some(copy);
+            return Err(Error::msg(format!(
+                "function {} has a direct call ({:?}) outside the code slots",
+                d.as_u32(),
+                r.target
+            )));
         }
         let code = CodeMemory::publish(
-            &[(own.as_ref().unwrap_or(f), Symbol::Wasm(info.func_index(d)))],
+            &[(f, Symbol::Wasm(info.func_index(d)))],
             info.names.clone(),
             self.placement,
         )?;
@@ -374,6 +363,7 @@ pub(crate) trait Replaceable: Send + Sync {
 
 /// A request to optimize one function of one module (or, with `osr`, to compile its
 /// variant entered at that loop).
+#[derive(Clone)]
 struct Request {
     module: Weak<dyn Replaceable>,
     function: DefinedFuncIndex,
@@ -400,13 +390,26 @@ impl std::hash::Hash for Request {
     }
 }
 
-impl Clone for Request {
-    fn clone(&self) -> Self {
-        Request {
-            module: self.module.clone(),
-            function: self.function,
-            osr: self.osr,
+impl Queues {
+    /// Queues each of `callees` of `module` not handed over before to be compiled
+    /// ahead; whether any was.
+    fn ahead_of_time(
+        &mut self,
+        module: &Weak<dyn Replaceable>,
+        lazy: &LazyCode,
+        callees: Vec<DefinedFuncIndex>,
+    ) -> bool {
+        let before = self.ahead.len();
+        for d in callees {
+            if lazy.mark_prefetched(d) {
+                self.ahead.push_back(Request {
+                    module: module.clone(),
+                    function: d,
+                    osr: None,
+                });
+            }
         }
+        self.ahead.len() > before
     }
 }
 
@@ -484,19 +487,7 @@ impl TierUpWorker {
         lazy: &LazyCode,
         callees: Vec<DefinedFuncIndex>,
     ) {
-        let mut added = false;
-        let mut q = lock(&self.shared.queue);
-        for d in callees {
-            if lazy.mark_prefetched(d) {
-                q.ahead.push_back(Request {
-                    module: module.clone(),
-                    function: d,
-                    osr: None,
-                });
-                added = true;
-            }
-        }
-        drop(q);
+        let added = lock(&self.shared.queue).ahead_of_time(module, lazy, callees);
         if added {
             self.shared.ready.notify_one();
         }
@@ -564,16 +555,7 @@ fn run(shared: &Shared, compiler: &Compiler) {
             (true, _) => {
                 // A failure is reported to the caller at its first call instead.
                 if let Ok((_, callees)) = lazy.code_and_callees(compiler, info, request.function) {
-                    let mut q = lock(&shared.queue);
-                    for d in callees {
-                        if lazy.mark_prefetched(d) {
-                            q.ahead.push_back(Request {
-                                module: request.module.clone(),
-                                function: d,
-                                osr: None,
-                            });
-                        }
-                    }
+                    lock(&shared.queue).ahead_of_time(&request.module, lazy, callees);
                 }
             }
             (false, Some(ordinal)) => lazy.compile_osr(compiler, info, request.function, ordinal),

@@ -39,12 +39,12 @@ fn parse_args() -> Result<Cli, String> {
             Some("--baseline") => cli.opts.cpu_features = kiln::CpuFeatures::Baseline,
             Some("--round-trip") => cli.opts.round_trip = true,
             Some("--strategy") => {
-                cli.opts.strategy = match args.next().as_ref().and_then(|v| v.to_str()) {
-                    Some("eager") => kiln::Strategy::Eager(kiln::OptLevel::Speed),
-                    Some("lazy") => kiln::Strategy::Lazy,
-                    Some("tiered") => kiln::Strategy::Tiered,
-                    _ => return Err("--strategy needs eager, lazy or tiered".into()),
-                }
+                cli.opts.strategy = args
+                    .next()
+                    .as_ref()
+                    .and_then(|v| v.to_str())
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--strategy needs eager, lazy or tiered")?
             }
             Some("--tier-up-threshold") => {
                 let n = args

@@ -20,7 +20,7 @@
 
 #![forbid(unsafe_code)]
 
-use kiln::{Config, Engine, OptLevel, Strategy, TierUpPolicy};
+use kiln::{Config, Engine, Strategy, TierUpPolicy};
 use kiln_benches::check::Expected;
 use kiln_benches::kiln_runner::KilnHost;
 use kiln_benches::{all_workloads, fmt_duration, geomean, median};
@@ -28,34 +28,16 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// A strategy, and the policy it runs with.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Side {
-    name: &'static str,
+    name: String,
     strategy: Strategy,
     policy: TierUpPolicy,
 }
 
 fn parse(s: &str) -> Option<Side> {
-    // `tiered@N`: calls N, loop iterations 10 N.
-    if let Some(n) = s
-        .strip_prefix("tiered@")
-        .and_then(|n| n.parse::<u32>().ok())
-    {
-        return Some(Side {
-            name: Box::leak(s.to_string().into_boxed_str()),
-            strategy: Strategy::Tiered,
-            policy: TierUpPolicy {
-                call_threshold: n,
-                loop_threshold: n.saturating_mul(10),
-                ..TierUpPolicy::default()
-            },
-        });
-    }
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
-        "eager" => (Strategy::Eager(OptLevel::Speed), TierUpPolicy::default()),
-        "lazy" => (Strategy::Lazy, TierUpPolicy::default()),
-        "tiered" => (Strategy::Tiered, TierUpPolicy::default()),
         // Baseline code that counts but never reaches a threshold.
         "baseline-counted" => (Strategy::Tiered, never),
         // Baseline code without counters.
@@ -66,17 +48,22 @@ fn parse(s: &str) -> Option<Side> {
                 ..never
             },
         ),
-        _ => return None,
-    };
-    let name = match s {
-        "eager" => "eager",
-        "lazy" => "lazy",
-        "tiered" => "tiered",
-        "baseline-counted" => "baseline-counted",
-        _ => "baseline",
+        // `tiered@N`: calls N, loop iterations 10 N.
+        _ => match s.strip_prefix("tiered@") {
+            Some(n) => {
+                let n: u32 = n.parse().ok()?;
+                let policy = TierUpPolicy {
+                    call_threshold: n,
+                    loop_threshold: n.saturating_mul(10),
+                    ..TierUpPolicy::default()
+                };
+                (Strategy::Tiered, policy)
+            }
+            None => (s.parse().ok()?, TierUpPolicy::default()),
+        },
     };
     Some(Side {
-        name,
+        name: s.to_string(),
         strategy,
         policy,
     })
@@ -120,7 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let names: Vec<&str> = strategies.iter().map(|s| s.name).collect();
+    let names: Vec<&str> = strategies.iter().map(|s| s.name.as_str()).collect();
     println!(
         "| program | {} |",
         names
@@ -165,7 +152,7 @@ fn main() -> ExitCode {
                         execs[i].push(o.region.unwrap_or(Duration::ZERO));
                     }
                     Err(e) => {
-                        failed = Some(format!("{}: {e}", strategies[i].name));
+                        failed = Some(format!("{}: {e}", names[i]));
                         break 'rounds;
                     }
                 }

@@ -40,6 +40,8 @@ impl FuncTranslator<'_, '_> {
         let Some(base) = self.env.offsets.func_counters(self.index) else {
             return;
         };
+        // A variant taking more locals than this is never asked for.
+        let osr = osr.filter(|_| self.locals.len() <= MAX_OSR_LOCALS);
         let new = self.bump(base + func_counters::LOOPS);
         let mask = i64::from(loop_poll_interval(c.loop_threshold) - 1);
         let low = self.b.ins().band_imm_s(new, mask);
@@ -50,7 +52,7 @@ impl FuncTranslator<'_, '_> {
         let code = self
             .call_builtin(Builtin::loop_poll, &[func, ordinal])
             .expect("loop_poll returns code");
-        if osr.is_some() && self.locals.len() <= MAX_OSR_LOCALS {
+        if osr.is_some() {
             let enter = self.b.create_block();
             self.b.ins().brif(code, enter, &[], next, &[]);
             self.b.seal_block(enter);

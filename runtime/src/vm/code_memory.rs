@@ -130,10 +130,15 @@ impl CodeMemory {
                         patch_libcall(&mut mmap, at, lc, r.addend)?;
                         libcalls.push((at, lc, r.addend));
                     }
-                    RelocTarget::Function(callee) => {
-                        let callee_start = *starts.get(callee.index()).ok_or_else(|| {
-                            io::Error::other(format!("call to unknown function {callee:?}"))
-                        })?;
+                    RelocTarget::Function(_) | RelocTarget::Own => {
+                        let callee_start = match r.target {
+                            RelocTarget::Function(callee) => {
+                                *starts.get(callee.index()).ok_or_else(|| {
+                                    io::Error::other(format!("call to unknown function {callee:?}"))
+                                })?
+                            }
+                            _ => start,
+                        };
                         // Both ends lie in this one mapping, far below 2 GiB apart.
                         let value = (callee_start as i64 - at as i64).wrapping_add(r.addend);
                         let value = i32::try_from(value)
