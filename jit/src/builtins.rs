@@ -44,6 +44,11 @@ macro_rules! for_each_builtin {
             /// loop, unless the loop is `u32::MAX`: not enterable) once the loop count
             /// passes its threshold. Returns the variant's code when it is ready, else 0.
             loop_poll(vmctx, i32 /* defined function */, i32 /* loop ordinal */) -> ptr;
+            /// Tiered baseline code, at a `call_indirect` site (by ordinal in the
+            /// function) whose feedback is not allocated yet, or whose first recorded
+            /// target is not `func_ref`: the runtime allocates the function's feedback
+            /// and records the call.
+            record_call_target(vmctx, i32 /* defined function */, i32 /* site */, ptr /* func_ref */) -> void;
         }
     };
 }

@@ -101,6 +101,53 @@ pub struct CompiledFunction {
     /// Code compiled one function at a time: the defined functions it calls directly,
     /// each once, in order of first call (what a runtime may compile ahead).
     pub callees: Vec<kiln_frontend::DefinedFuncIndex>,
+    /// Tiered baseline code: the byte offset (in the module) of each `call_indirect`
+    /// site that records feedback, by the site's ordinal (its index into the
+    /// function's `VMCallSiteFeedback` array).
+    pub call_sites: Vec<u32>,
+    /// Bodies inlined into this code, for backtraces (see [`InlinedFrames`]).
+    pub inlined: InlinedFrames,
+}
+
+/// Where inlined bodies lie in a function's machine code, so that a backtrace can
+/// show their frames.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InlinedFrames {
+    /// Each inlining: the function inlined, and the inlining it happened inside
+    /// (`u32::MAX`: the function's own body).
+    pub sites: Vec<(kiln_frontend::FuncIndex, u32)>,
+    /// `(start, end, site)`: code offsets `[start, end)` belong to inlining `site`
+    /// (innermost); sorted by `start`, disjoint.
+    pub ranges: Vec<(u32, u32, u32)>,
+}
+
+impl InlinedFrames {
+    /// The functions inlined at code offset `offset`, innermost first (empty when the
+    /// offset is the function's own code).
+    pub fn at(&self, offset: u32) -> Vec<kiln_frontend::FuncIndex> {
+        let mut chain = Vec::new();
+        let i = self.ranges.partition_point(|r| r.0 <= offset);
+        let Some(&(_, end, mut site)) = i.checked_sub(1).and_then(|i| self.ranges.get(i)) else {
+            return chain;
+        };
+        if offset >= end {
+            return chain;
+        }
+        // Parents come before their children, so the walk ends.
+        while let Some(&(func, parent)) = self.sites.get(site as usize) {
+            chain.push(func);
+            if parent >= site {
+                break;
+            }
+            site = parent;
+        }
+        chain
+    }
+
+    /// Whether nothing was inlined.
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+    }
 }
 
 /// A module's compiled code.

@@ -7,7 +7,8 @@ use crate::error::{Error, ErrorKind};
 use crate::pinned::Pinned;
 use crate::placement::loop_placement;
 use crate::shape::{CompileBudget, FunctionPlan};
-use crate::translate::{translate_function, Counting, ModuleEnv};
+use crate::translate::{translate_function, Counting, ModuleEnv, TranslationStats};
+use crate::Guidance;
 use crate::{trampoline, TrapKind, VmOffsets};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
@@ -334,6 +335,7 @@ impl Compiler {
             counting: None,
             osr_loop: None,
             final_code: false,
+            guidance: None,
         }
     }
 
@@ -350,11 +352,15 @@ impl Compiler {
     /// single-pass frame would exceed [`MAX_BASELINE_FRAME`] is compiled optimized
     /// instead (the optimizer shrinks such functions' IR, which makes that faster than
     /// the backtracking allocator on unoptimized IR, and their frames small).
+    ///
+    /// Optimized code follows `guidance` (speculated indirect-call targets, inlining);
+    /// baseline code ignores it.
     pub fn compile_function_at(
         &self,
         info: &ModuleInfo,
         index: DefinedFuncIndex,
         tier: Tier,
+        guidance: &Guidance,
     ) -> Result<(CompiledFunction, Tier), Error> {
         if !self.config.code_slots {
             return Err(Error::new(ErrorKind::Config(
@@ -368,13 +374,18 @@ impl Compiler {
             let mut env = self.module_env(info);
             match tier {
                 Tier::Baseline => env.counting = self.config.counting,
-                Tier::Optimized => env.final_code = true,
+                Tier::Optimized => {
+                    env.final_code = true;
+                    env.guidance = Some(guidance);
+                }
             }
             let baseline = tier == Tier::Baseline;
-            let (target, callees) =
+            let (target, stats) =
                 self.translate_into(&env, index, &plan, &mut ctx, &mut fb, baseline)?;
             let mut f = self.emit_context(&mut ctx, target)?;
-            f.callees = callees;
+            f.callees = stats.callees;
+            f.call_sites = stats.call_sites;
+            f.inlined = inlined_ranges(stats.inline_frames, &ctx);
             Ok(f)
         };
         let f = compile(tier)?;
@@ -393,6 +404,7 @@ impl Compiler {
         info: &ModuleInfo,
         index: DefinedFuncIndex,
         loop_ordinal: u32,
+        guidance: &Guidance,
     ) -> Result<CompiledFunction, Error> {
         if !self.config.code_slots {
             return Err(Error::new(ErrorKind::Config(
@@ -401,11 +413,14 @@ impl Compiler {
         }
         let mut env = self.module_env(info);
         env.osr_loop = Some(loop_ordinal);
+        env.guidance = Some(guidance);
         let plan = self.config.budget.plan_one(info, index)?;
         let mut ctx = Context::new();
         let mut fb = FunctionBuilderContext::new();
-        let (target, _) = self.translate_into(&env, index, &plan, &mut ctx, &mut fb, false)?;
-        self.emit_context(&mut ctx, target)
+        let (target, stats) = self.translate_into(&env, index, &plan, &mut ctx, &mut fb, false)?;
+        let mut f = self.emit_context(&mut ctx, target)?;
+        f.inlined = inlined_ranges(stats.inline_frames, &ctx);
+        Ok(f)
     }
 
     /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
@@ -583,7 +598,7 @@ impl Compiler {
 
     /// Translates defined function `index` into a cleared `ctx` as `plan` says, and
     /// picks the target its shape calls for (the cheap one if `cheap`). Also returns
-    /// the defined functions it calls directly.
+    /// what translation saw.
     fn translate_into(
         &self,
         env: &ModuleEnv<'_>,
@@ -592,12 +607,12 @@ impl Compiler {
         ctx: &mut Context,
         fb: &mut FunctionBuilderContext,
         cheap: bool,
-    ) -> Result<(Target, Vec<DefinedFuncIndex>), Error> {
+    ) -> Result<(Target, TranslationStats), Error> {
         ctx.clear();
         ctx.func.name = UserFuncName::user(0, index.as_u32());
         let stats = translate_function(env, index, &mut ctx.func, fb, plan.locals_in)?;
         let cheap = cheap || self.config.budget.cheap(&plan.shape, stats.peak_stack);
-        Ok((Target::cheap_if(cheap), stats.callees))
+        Ok((Target::cheap_if(cheap), stats))
     }
 
     /// The machine code Cranelift makes for defined function `index`, as Cranelift's
@@ -750,9 +765,41 @@ impl Compiler {
             relocs,
             loop_placement,
             frame_size,
-            callees: Vec::new(),
+            ..Default::default()
         })
     }
+}
+
+/// `frames` with the machine-code ranges of their inlined bodies, from the source
+/// locations translation gave them (inlining number plus one) in the code `ctx` holds.
+fn inlined_ranges(mut frames: crate::InlinedFrames, ctx: &Context) -> crate::InlinedFrames {
+    if frames.sites.is_empty() {
+        return frames;
+    }
+    let Some(compiled) = ctx.compiled_code() else {
+        return frames;
+    };
+    let n = frames.sites.len() as u32;
+    let mut ranges: Vec<(u32, u32, u32)> = compiled
+        .buffer
+        .get_srclocs_sorted()
+        .iter()
+        .filter(|l| {
+            !l.loc.is_default() && l.loc.bits() >= 1 && l.loc.bits() <= n && l.start < l.end
+        })
+        .map(|l| (l.start, l.end, l.loc.bits() - 1))
+        .collect();
+    ranges.sort_by_key(|r| r.0);
+    // Merge neighbours of the same inlining.
+    let mut merged: Vec<(u32, u32, u32)> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if last.2 == r.2 && last.1 == r.0 => last.1 = r.1,
+            _ => merged.push(r),
+        }
+    }
+    frames.ranges = merged;
+    frames
 }
 
 fn libcall(lc: ir::LibCall) -> Result<LibCall, Error> {

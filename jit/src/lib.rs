@@ -25,6 +25,7 @@ mod compiled;
 mod compiler;
 mod error;
 mod fuel;
+mod guidance;
 mod pinned;
 mod placement;
 mod shape;
@@ -35,15 +36,18 @@ mod trap;
 mod vmoffsets;
 
 pub use builtins::Builtin;
-pub use compiled::{CompiledFunction, CompiledModule, LibCall, RelocTarget, Relocation, TrapSite};
+pub use compiled::{
+    CompiledFunction, CompiledModule, InlinedFrames, LibCall, RelocTarget, Relocation, TrapSite,
+};
 pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tier, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
+pub use guidance::{Guidance, InlineBudget};
 pub use placement::{CodePlacement, LINE as PLACEMENT_LINE};
 pub use shape::{function_shape, CompileBudget, FunctionShape, DEFAULT_MAX_SSA_COST};
 pub use translate::Counting;
 pub use trap::TrapKind;
 pub use vmoffsets::{
-    func_counters, func_ref, global_definition, host_func, memory_definition, store_context,
-    table_definition, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,
+    call_site, func_counters, func_ref, global_definition, host_func, memory_definition,
+    store_context, table_definition, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,
 };

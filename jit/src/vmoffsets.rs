@@ -19,7 +19,7 @@
 //!        memories: [VMMemoryDefinition; num_defined_memories]
 //!        globals: [VMGlobalDefinition; num_defined_globals]   (16-byte aligned)
 //!        func_refs: [VMFuncRef; num_defined_funcs]
-//!        counters: [VMFuncCounters; num_defined_funcs]        (tiered code only)
+//!        counters: [VMFuncCounters; num_defined_funcs]        (tiered code only, 8-aligned)
 //! ```
 
 use kiln_frontend::{
@@ -63,8 +63,32 @@ pub mod func_counters {
     pub const CALLS: u32 = 0;
     /// `loops: u32`: loop-header passes (iterations of every loop) in the function.
     pub const LOOPS: u32 = 4;
+    /// `feedback: *mut [VMCallSiteFeedback]`: the function's `call_indirect` sites'
+    /// feedback, one per site in translation order, or null until the runtime allocates
+    /// it (at the first call it records).
+    pub const FEEDBACK: u32 = 8;
     /// Size of the struct.
-    pub const SIZE: u32 = 8;
+    pub const SIZE: u32 = 16;
+}
+
+/// `VMCallSiteFeedback`: what one `call_indirect` site of tiered baseline code has seen
+/// (per instance). Baseline code counts a call to `targets[0]` inline; any other target
+/// goes to the `record_call_target` builtin, which fills the other entries, keeps the
+/// most frequent target first, and sets `megamorphic` when a fifth target arrives (after
+/// which baseline code records only `targets[0]`).
+pub mod call_site {
+    /// `targets: [*const VMFuncRef; ENTRIES]`: the targets seen, null when unused.
+    pub const TARGETS: u32 = 0;
+    /// `counts: [u32; ENTRIES]`: calls to each target (saturating).
+    pub const COUNTS: u32 = 32;
+    /// `megamorphic: u32`: non-zero once more than `ENTRIES` targets were seen.
+    pub const MEGAMORPHIC: u32 = 48;
+    /// `other: u32`: calls to targets beyond the recorded ones (saturating).
+    pub const OTHER: u32 = 52;
+    /// Targets recorded per site.
+    pub const ENTRIES: u32 = 4;
+    /// Size of the struct.
+    pub const SIZE: u32 = 64;
 }
 
 /// `VMMemoryDefinition`: a linear memory as generated code sees it.
@@ -229,6 +253,11 @@ impl VmOffsets {
         }
     }
 
+    /// Number of defined functions.
+    pub fn num_defined_funcs(&self) -> u32 {
+        self.num_defined_funcs
+    }
+
     /// Whether instances carry profile counters.
     pub fn has_counters(&self) -> bool {
         self.counters.is_some()
@@ -333,7 +362,7 @@ mod tests {
         assert_eq!(o.func_counters(DefinedFuncIndex::from_u32(0)), None);
         let c = VmOffsets::with_counters(&info);
         assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(0)), Some(160));
-        assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(1)), Some(168));
-        assert_eq!(c.size(), 176);
+        assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(1)), Some(176));
+        assert_eq!(c.size(), 192);
     }
 }

@@ -8,14 +8,17 @@
 //! the jit or Cranelift.
 //!
 //! - `policy.rs`: thresholds, the queue and its decisions;
+//! - `guided.rs`: what profile-guided code speculates on and inlines;
 //! - `profile.rs`: the profile data model, as JSON;
 //! - `report.rs`: the hottest functions, the tier-up timeline, and folded output.
 #![forbid(unsafe_code)]
 
+mod guided;
 mod policy;
 mod profile;
 pub mod report;
 
+pub use guided::GuidedPolicy;
 pub use policy::{TierUpPolicy, TierUpQueue};
 pub use profile::{
     CallSite, FunctionProfile, Profile, ProfileError, Tier, TierEvent, PROFILE_VERSION,

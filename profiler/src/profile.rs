@@ -52,6 +52,9 @@ pub struct FunctionProfile {
     /// Feedback of its indirect call sites (filled by profile-guided compilation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub call_sites: Vec<CallSite>,
+    /// Functions inlined into its optimized code (by index, each once).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inlined: Vec<u32>,
 }
 
 /// What one `call_indirect` site saw: up to four targets with counts, and whether it saw
@@ -64,6 +67,13 @@ pub struct CallSite {
     pub targets: Vec<(u32, u64)>,
     /// More targets than recorded were seen.
     pub megamorphic: bool,
+    /// Calls to targets not in `targets` (other instances' functions, or beyond the
+    /// recorded ones).
+    #[serde(default)]
+    pub other: u64,
+    /// The target optimized code speculates on, if it was tiered up with a profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculated: Option<u32>,
 }
 
 /// A function reaching a tier.
@@ -187,6 +197,7 @@ pub(crate) mod tests {
                     baseline_compile_us: Some(40),
                     optimized_compile_us: Some(300),
                     call_sites: vec![],
+                    inlined: vec![],
                 },
                 FunctionProfile {
                     index: 2,
@@ -197,6 +208,7 @@ pub(crate) mod tests {
                     baseline_compile_us: Some(10),
                     optimized_compile_us: None,
                     call_sites: vec![],
+                    inlined: vec![],
                 },
             ],
             timeline: vec![

@@ -17,6 +17,22 @@ fn mem_range(start: u64, len: u64, size: usize) -> Option<std::ops::Range<usize>
 
 /// Growth, shared by generated code and the host API.
 impl StoreOpaque {
+    /// What optimized code for defined function `d` of instance `inst` may assume.
+    fn guidance(&self, inst: usize, d: kiln_frontend::DefinedFuncIndex) -> kiln_jit::Guidance {
+        let data = &self.instances[inst];
+        let module = &data.module.0;
+        match module.lazy.as_ref() {
+            Some(lazy) => crate::tiering::guidance(
+                self.engine.config().profile_guided.as_ref(),
+                lazy,
+                &module.info,
+                &data.vmctx,
+                d,
+            ),
+            None => kiln_jit::Guidance::default(),
+        }
+    }
+
     fn memory_of(&self, inst: usize, mem: u32) -> usize {
         self.instances[inst].memories[mem as usize]
     }
@@ -71,17 +87,33 @@ impl BuiltinHost for StoreOpaque {
             return 0;
         }
         let module = &data.module.0.compiled;
-        self.engine.request_tier_up(module, d);
+        self.engine
+            .request_tier_up(module, d, || self.guidance(inst, d));
         if ordinal == u32::MAX {
             return 0;
         }
-        self.engine.osr_code(module, d, ordinal).unwrap_or(0)
+        self.engine
+            .osr_code(module, d, ordinal, || self.guidance(inst, d))
+            .unwrap_or(0)
     }
 
     fn tier_up(&mut self, inst: usize, func: u32) {
         let d = kiln_frontend::DefinedFuncIndex::from_u32(func);
         self.engine
-            .request_tier_up(&self.instances[inst].module.0.compiled, d);
+            .request_tier_up(&self.instances[inst].module.0.compiled, d, || {
+                self.guidance(inst, d)
+            });
+    }
+
+    fn record_call_target(&mut self, inst: usize, func: u32, site: u32, func_ref: usize) {
+        let data = &self.instances[inst];
+        let d = kiln_frontend::DefinedFuncIndex::from_u32(func);
+        let Some(lazy) = data.module.0.lazy.as_ref() else {
+            return;
+        };
+        let sites = lazy.call_sites(d).len();
+        data.vmctx
+            .record_call_target(d, sites, site as usize, func_ref);
     }
 
     fn memory_grow(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {

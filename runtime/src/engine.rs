@@ -6,7 +6,7 @@ use crate::vm::{CodeMemory, Symbol};
 pub use kiln_frontend::Limits as ModuleLimits;
 pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
-pub use kiln_profiler::TierUpPolicy;
+pub use kiln_profiler::{GuidedPolicy, TierUpPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -43,6 +43,7 @@ pub struct Config {
     pub(crate) cache: Option<crate::CacheConfig>,
     pub(crate) strategy: Strategy,
     pub(crate) tier_up: TierUpPolicy,
+    pub(crate) profile_guided: Option<GuidedPolicy>,
 }
 
 /// When functions are compiled, and at which tier (`Config::strategy`).
@@ -116,6 +117,7 @@ impl Default for Config {
             cache: None,
             strategy: Strategy::Eager(OptLevel::Speed),
             tier_up: TierUpPolicy::default(),
+            profile_guided: None,
         }
     }
 }
@@ -136,6 +138,22 @@ impl Config {
             self.opt_level = level;
         }
         self.strategy = strategy;
+        self
+    }
+
+    /// Profile-guided optimization (tiered code): baseline code also records the targets
+    /// of its `call_indirect` sites, and optimized code speculates on a dominant target
+    /// (a guarded direct call, with the generic call as fallback) and inlines small
+    /// callees, as `GuidedPolicy::default()` decides. Needs `Strategy::Tiered` with
+    /// counting: `Engine::new` refuses it otherwise (`Unsupported`).
+    pub fn profile_guided(&mut self, on: bool) -> &mut Self {
+        self.profile_guided = on.then(GuidedPolicy::default);
+        self
+    }
+
+    /// Profile-guided optimization with `policy` (see [`Config::profile_guided`]).
+    pub fn guided_policy(&mut self, policy: GuidedPolicy) -> &mut Self {
+        self.profile_guided = Some(policy);
         self
     }
 
@@ -426,6 +444,14 @@ impl Engine {
                 }
             }),
         })?;
+        if config.profile_guided.is_some()
+            && !(config.strategy == Strategy::Tiered && config.tier_up.counting)
+        {
+            return Err(Error::new(crate::ErrorKind::Unsupported(format!(
+                "profile-guided compilation needs the profile that tiered baseline code                  records: use Strategy::Tiered with counting on (strategy `{}`; saved                  profiles are not supported yet)",
+                config.strategy.name()
+            ))));
+        }
         if config.cache.is_some() && !matches!(config.strategy, Strategy::Eager(_)) {
             return Err(Error::new(crate::ErrorKind::Unsupported(format!(
                 "the code cache holds eagerly compiled modules; strategy `{}` compiles \
@@ -481,13 +507,15 @@ impl Engine {
 
     /// Queues defined function `d` of `module` for optimization (tiered code's
     /// counters reached the policy's threshold).
+    /// `guidance` gives what the profile says, if the function is queued.
     pub(crate) fn request_tier_up(
         &self,
         module: &Arc<crate::module::CompiledParts>,
         d: kiln_frontend::DefinedFuncIndex,
+        guidance: impl FnOnce() -> kiln_jit::Guidance,
     ) {
         if let (Some((weak, lazy)), Some(w)) = (replaceable(module, d), self.tier_up_worker()) {
-            w.request(weak, lazy, d);
+            w.request(weak, lazy, d, guidance);
         }
     }
 
@@ -498,9 +526,10 @@ impl Engine {
         module: &Arc<crate::module::CompiledParts>,
         d: kiln_frontend::DefinedFuncIndex,
         ordinal: u32,
+        guidance: impl FnOnce() -> kiln_jit::Guidance,
     ) -> Option<usize> {
         let (weak, lazy) = replaceable(module, d)?;
-        self.tier_up_worker()?.osr(weak, lazy, d, ordinal)
+        self.tier_up_worker()?.osr(weak, lazy, d, ordinal, guidance)
     }
 
     /// Hands `callees` of `module` (without code yet) to the background compiler, to

@@ -99,11 +99,12 @@ impl Instance {
         let data = &s.instances[self.index];
         let module = &data.module.0;
         let lazy = module.lazy.as_ref()?;
-        Some(
-            lazy.profile(&module.info, s.engine.config().strategy.name(), |d| {
-                data.vmctx.func_counters(d).unwrap_or((0, 0))
-            }),
-        )
+        Some(lazy.profile(
+            &module.info,
+            s.engine.config().strategy.name(),
+            |d| data.vmctx.func_counters(d).unwrap_or((0, 0)),
+            |d| crate::tiering::call_site_profiles(lazy, &module.info, &data.vmctx, d),
+        ))
     }
 
     /// The exported function `name`, typed.

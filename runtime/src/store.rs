@@ -607,7 +607,7 @@ impl StoreOpaque {
         let frames: Vec<FrameInfo> = t
             .frames
             .iter()
-            .filter_map(|&pc| code_memory::lookup_frame(pc))
+            .flat_map(|&pc| code_memory::lookup_frames(pc))
             .map(|s| FrameInfo {
                 func_index: s.func.as_u32(),
                 func_name: s.func_name,

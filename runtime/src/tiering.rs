@@ -27,7 +27,7 @@
 use crate::error::{Error, Result};
 use crate::vm::{CodeMemory, Symbol};
 use kiln_frontend::{DefinedFuncIndex, ModuleInfo};
-use kiln_jit::{CodePlacement, Compiler, RelocTarget, Tier};
+use kiln_jit::{CodePlacement, Compiler, Guidance, RelocTarget, Tier};
 use kiln_profiler::{FunctionProfile, Profile, TierEvent, TierUpPolicy, TierUpQueue};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
@@ -58,6 +58,13 @@ pub(crate) struct LazyCode {
     tiers: Box<[AtomicU8]>,
     /// Whether each function was handed to the background compiler to compile ahead.
     prefetched: Box<[AtomicBool]>,
+    /// Each function's baseline code's `call_indirect` sites that record feedback (byte
+    /// offsets, by ordinal), set when the code is published.
+    call_sites: Box<[OnceLock<Box<[u32]>>]>,
+    /// What optimized code speculates on: target function index by site offset.
+    speculated: Mutex<std::collections::HashMap<u32, u32>>,
+    /// The functions inlined into each function's optimized code (by function index).
+    inlined: Mutex<std::collections::HashMap<u32, Vec<u32>>>,
     /// Everything published, replaced code included: mapped while the module lives.
     code: Mutex<Vec<Arc<CodeMemory>>>,
     /// Publications in order.
@@ -87,6 +94,9 @@ impl LazyCode {
             first: (0..n).map(|_| OnceLock::new()).collect(),
             tiers: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
             prefetched: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            call_sites: (0..n).map(|_| OnceLock::new()).collect(),
+            speculated: Mutex::default(),
+            inlined: Mutex::default(),
             code: Mutex::default(),
             events: Mutex::default(),
             osr: Mutex::default(),
@@ -99,6 +109,17 @@ impl LazyCode {
     /// The address of function `d`'s slot, for its `VMFuncRef`s.
     pub(crate) fn slot(&self, d: DefinedFuncIndex) -> *const usize {
         self.slots[d.index()].as_ptr().cast_const()
+    }
+
+    /// The byte offsets of the `call_indirect` sites of function `d`'s baseline code
+    /// that record feedback, by ordinal (empty before it has baseline code).
+    pub(crate) fn call_sites(&self, d: DefinedFuncIndex) -> &[u32] {
+        self.call_sites[d.index()].get().map_or(&[], |s| s)
+    }
+
+    /// The target optimized code speculates on at the site at byte `offset`, if any.
+    pub(crate) fn speculated(&self, offset: u32) -> Option<u32> {
+        lock(&self.speculated).get(&offset).copied()
     }
 
     /// Function `d`'s current code, or 0.
@@ -123,8 +144,10 @@ impl LazyCode {
         let outcome = self.first[d.index()].get_or_init(|| {
             on_a_big_stack(|| {
                 let started = Instant::now();
-                let (f, tier) = compiler.compile_function_at(info, d, self.first_tier)?;
+                let (f, tier) =
+                    compiler.compile_function_at(info, d, self.first_tier, &Guidance::default())?;
                 let code = self.publish(info, d, &f, tier, started, None)?;
+                let _ = self.call_sites[d.index()].set(f.call_sites.clone().into());
                 // Nothing else stores into a slot that is still 0.
                 self.slots[d.index()].store(code, Ordering::Release);
                 let tier = match tier {
@@ -178,10 +201,12 @@ impl LazyCode {
         info: &ModuleInfo,
         d: DefinedFuncIndex,
         ordinal: u32,
+        guidance: &Guidance,
     ) {
         let started = Instant::now();
+        self.note_speculation(info, guidance);
         let published = compiler
-            .compile_osr(info, d, ordinal)
+            .compile_osr(info, d, ordinal, guidance)
             .map_err(Error::from)
             .and_then(|f| self.publish(info, d, &f, Tier::Optimized, started, Some(ordinal)));
         let code = published.unwrap_or_else(|e| {
@@ -213,10 +238,17 @@ impl LazyCode {
     }
 
     /// Compiles queued function `d` optimized and switches its slot to the new code.
-    fn optimize(&self, compiler: &Compiler, info: &ModuleInfo, d: DefinedFuncIndex) {
+    fn optimize(
+        &self,
+        compiler: &Compiler,
+        info: &ModuleInfo,
+        d: DefinedFuncIndex,
+        guidance: &Guidance,
+    ) {
         let started = Instant::now();
+        self.note_speculation(info, guidance);
         let published = compiler
-            .compile_function_at(info, d, Tier::Optimized)
+            .compile_function_at(info, d, Tier::Optimized, guidance)
             .map_err(Error::from)
             .and_then(|(f, tier)| self.publish(info, d, &f, tier, started, None));
         match published {
@@ -231,6 +263,14 @@ impl LazyCode {
                     info.func_index(d).as_u32()
                 );
             }
+        }
+    }
+
+    /// Remembers what `guidance` speculates on, for profiles.
+    fn note_speculation(&self, info: &ModuleInfo, guidance: &Guidance) {
+        let mut speculated = lock(&self.speculated);
+        for (&offset, &d) in &guidance.indirect_targets {
+            speculated.insert(offset, info.func_index(d).as_u32());
         }
     }
 
@@ -267,6 +307,15 @@ impl LazyCode {
         }
         let entry = code.function_address(0) as usize;
         lock(&self.code).push(code);
+        if !f.inlined.is_empty() {
+            let mut inlined = lock(&self.inlined);
+            let list = inlined.entry(info.func_index(d).as_u32()).or_default();
+            for &(g, _) in &f.inlined.sites {
+                if !list.contains(&g.as_u32()) {
+                    list.push(g.as_u32());
+                }
+            }
+        }
         let now = Instant::now();
         lock(&self.events).push(TierEvent {
             at_us: now.duration_since(self.created).as_micros() as u64,
@@ -284,6 +333,7 @@ impl LazyCode {
         info: &ModuleInfo,
         strategy: &str,
         counts: impl Fn(DefinedFuncIndex) -> (u32, u32),
+        call_sites: impl Fn(DefinedFuncIndex) -> Vec<kiln_profiler::CallSite>,
     ) -> Profile {
         let events = lock(&self.events).clone();
         let mut functions = Vec::new();
@@ -313,7 +363,8 @@ impl LazyCode {
                 tier,
                 baseline_compile_us: took(kiln_profiler::Tier::Baseline),
                 optimized_compile_us: took(kiln_profiler::Tier::Optimized),
-                call_sites: Vec::new(),
+                call_sites: call_sites(d),
+                inlined: lock(&self.inlined).get(&index).cloned().unwrap_or_default(),
             });
         }
         Profile {
@@ -326,6 +377,72 @@ impl LazyCode {
             timeline: events,
         }
     }
+}
+
+/// What the `call_indirect` sites of defined function `d` of the instance with `vmctx`
+/// recorded, as the profile describes it (targets by function index; functions of
+/// other instances count as `other`).
+pub(crate) fn call_site_profiles(
+    lazy: &LazyCode,
+    info: &ModuleInfo,
+    vmctx: &crate::vm::VmCtx,
+    d: DefinedFuncIndex,
+) -> Vec<kiln_profiler::CallSite> {
+    let Some(sites) = vmctx.call_feedback(d) else {
+        return Vec::new();
+    };
+    sites
+        .iter()
+        .zip(lazy.call_sites(d))
+        .map(|(site, &offset)| {
+            let mut other = u64::from(site.other);
+            let mut targets = Vec::new();
+            for &(func_ref, calls) in &site.targets {
+                match vmctx.own_func(func_ref) {
+                    Some(f) => targets.push((info.func_index(f).as_u32(), u64::from(calls))),
+                    None => other += u64::from(calls),
+                }
+            }
+            kiln_profiler::CallSite {
+                offset,
+                targets,
+                megamorphic: site.megamorphic,
+                other,
+                speculated: lazy.speculated(offset),
+            }
+        })
+        .collect()
+}
+
+/// What optimized code for defined function `d` may assume, from the feedback of the
+/// instance with `vmctx`, under `policy` (`None`: no profile-guided compilation).
+pub(crate) fn guidance(
+    policy: Option<&kiln_profiler::GuidedPolicy>,
+    lazy: &LazyCode,
+    info: &ModuleInfo,
+    vmctx: &crate::vm::VmCtx,
+    d: DefinedFuncIndex,
+) -> Guidance {
+    let Some(policy) = policy else {
+        return Guidance::default();
+    };
+    let mut g = Guidance {
+        inline: (policy.inline_max_depth > 0).then_some(kiln_jit::InlineBudget {
+            max_callee_bytes: policy.inline_max_callee_bytes,
+            max_depth: policy.inline_max_depth,
+            max_total_bytes: policy.inline_max_total_bytes,
+        }),
+        ..Guidance::default()
+    };
+    for site in call_site_profiles(lazy, info, vmctx, d) {
+        let target = policy
+            .speculate(&site)
+            .and_then(|f| info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f)));
+        if let Some(target) = target {
+            g.indirect_targets.insert(site.offset, target);
+        }
+    }
+    g
 }
 
 fn profile_tier(t: Tier) -> kiln_profiler::Tier {
@@ -368,6 +485,8 @@ struct Request {
     module: Weak<dyn Replaceable>,
     function: DefinedFuncIndex,
     osr: Option<u32>,
+    /// What the profile says, for optimized code.
+    guidance: Arc<Guidance>,
 }
 
 impl PartialEq for Request {
@@ -406,6 +525,7 @@ impl Queues {
                     module: module.clone(),
                     function: d,
                     osr: None,
+                    guidance: Arc::default(),
                 });
             }
         }
@@ -463,6 +583,7 @@ impl TierUpWorker {
         module: Weak<dyn Replaceable>,
         lazy: &LazyCode,
         d: DefinedFuncIndex,
+        guidance: impl FnOnce() -> Guidance,
     ) {
         if !lazy.mark_queued(d) {
             return;
@@ -471,6 +592,7 @@ impl TierUpWorker {
             module,
             function: d,
             osr: None,
+            guidance: Arc::new(guidance()),
         });
         if queued {
             self.shared.ready.notify_one();
@@ -501,6 +623,7 @@ impl TierUpWorker {
         lazy: &LazyCode,
         d: DefinedFuncIndex,
         ordinal: u32,
+        guidance: impl FnOnce() -> Guidance,
     ) -> Option<usize> {
         let (ready, ask) = lazy.osr_code(d, ordinal);
         if ask {
@@ -508,6 +631,7 @@ impl TierUpWorker {
                 module,
                 function: d,
                 osr: Some(ordinal),
+                guidance: Arc::new(guidance()),
             });
             if queued {
                 self.shared.ready.notify_one();
@@ -558,8 +682,10 @@ fn run(shared: &Shared, compiler: &Compiler) {
                     lock(&shared.queue).ahead_of_time(&request.module, lazy, callees);
                 }
             }
-            (false, Some(ordinal)) => lazy.compile_osr(compiler, info, request.function, ordinal),
-            (false, None) => lazy.optimize(compiler, info, request.function),
+            (false, Some(ordinal)) => {
+                lazy.compile_osr(compiler, info, request.function, ordinal, &request.guidance)
+            }
+            (false, None) => lazy.optimize(compiler, info, request.function, &request.guidance),
         }
     }
 }

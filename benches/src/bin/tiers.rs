@@ -17,7 +17,12 @@ fn compile_all(c: &Compiler, info: &ModuleInfo, tier: Tier) -> Result<(Duration,
     let mut frame = 0;
     for d in 0..info.num_defined_funcs() {
         let (f, _) = c
-            .compile_function_at(info, DefinedFuncIndex::from_u32(d), tier)
+            .compile_function_at(
+                info,
+                DefinedFuncIndex::from_u32(d),
+                tier,
+                &Default::default(),
+            )
             .map_err(|e| e.to_string())?;
         frame = frame.max(f.frame_size);
     }

@@ -5,6 +5,14 @@
 //! `VMFuncRef`'s code slot, and asks the runtime to compile a callee whose slot is 0;
 //! only a function's final (optimized, not on-stack-replacement) code calls itself
 //! directly.
+//!
+//! Profile-guided code (`ModuleEnv::guidance`) may inline a defined callee
+//! (`translate/inline.rs`), and turns a `call_indirect` site with a dominant target
+//! into a guarded call: the table entry is compared with that function's `VMFuncRef`
+//! in the caller's own instance, and only a different entry takes the generic path
+//! (null check, signature check, call through the entry). An equal entry is that
+//! function, whose type is the site's, so the checks it skips could not fail.
+//! Tiered baseline code records each `call_indirect`'s target (`record_call_target`).
 
 use super::{FuncTranslator, Result};
 use crate::signatures::POINTER;
@@ -18,37 +26,42 @@ use cranelift_codegen::ir::{
 use kiln_frontend::{DefinedFuncIndex, FuncIndex, TableIndex, TypeIndex};
 
 impl FuncTranslator<'_, '_> {
-    /// Pops `ty`'s arguments and makes the call `emit` builds from the full argument
-    /// list (callee vmctx, caller vmctx, parameters), pushing its results.
-    fn call_with(
-        &mut self,
-        ty: TypeIndex,
-        callee_vmctx: Value,
-        emit: impl FnOnce(&mut Self, &[Value]) -> Inst,
-    ) {
+    /// Pops the arguments of a call to a function of type `ty`.
+    fn pop_args(&mut self, ty: TypeIndex) -> Vec<Value> {
         let nparams = self.env.info.types[ty.index()].params().len();
-        let mut args = Vec::with_capacity(nparams + 2);
-        args.push(callee_vmctx);
-        args.push(self.vmctx);
         let params = self.popn(nparams);
-        args.extend(self.canonical_all(&params));
-        self.flush_fuel();
-        let call = emit(self, &args);
-        let results = self.b.inst_results(call).to_vec();
-        self.stack.extend_from_slice(&results);
+        self.canonical_all(&params)
     }
 
-    /// Calls through the `VMFuncRef` at `func_ref` with the top operands as arguments.
-    fn call_func_ref(&mut self, func_ref: Value, sig: SigRef, ty: TypeIndex) {
+    /// Makes the call `emit` builds from the full argument list (callee vmctx, caller
+    /// vmctx, then `args`); returns its results.
+    fn call_with(
+        &mut self,
+        args: &[Value],
+        callee_vmctx: Value,
+        emit: impl FnOnce(&mut Self, &[Value]) -> Inst,
+    ) -> Vec<Value> {
+        let mut all = Vec::with_capacity(args.len() + 2);
+        all.push(callee_vmctx);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        self.flush_fuel();
+        let call = emit(self, &all);
+        self.b.inst_results(call).to_vec()
+    }
+
+    /// Calls through the `VMFuncRef` at `func_ref`; returns the results.
+    fn call_func_ref(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) -> Vec<Value> {
+        let sig = self.wasm_sig(ty);
         let flags = MemFlagsData::trusted();
         let callee_vmctx =
             self.b
                 .ins()
                 .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);
-        self.call_with(ty, callee_vmctx, |t, args| {
+        self.call_with(args, callee_vmctx, |t, args| {
             let code = t.code_of(func_ref);
             t.b.ins().call_indirect(sig, code, args)
-        });
+        })
     }
 
     /// The code to call for the `VMFuncRef` at `func_ref`: its `wasm_call`, or with code
@@ -105,45 +118,67 @@ impl FuncTranslator<'_, '_> {
         f
     }
 
+    /// Calls defined function `d` of this instance with `args` (inlining it when the
+    /// guidance allows); returns the results. The translator is unreachable after a
+    /// call that never returns.
+    fn call_defined(&mut self, d: DefinedFuncIndex, args: &[Value]) -> Result<Vec<Value>> {
+        if self.may_inline(d) {
+            return self.inline_call(d, args);
+        }
+        let ty = self.env.info.funcs[self.env.info.func_index(d).index()];
+        let sig = self.wasm_sig(ty);
+        let vmctx = self.vmctx;
+        // Final code calls itself directly: its slot never changes again.
+        let results = if self.env.code_slots && !(self.env.final_code && d == self.index) {
+            if !self.callees.contains(&d) {
+                self.callees.push(d);
+            }
+            let func_ref = self
+                .b
+                .ins()
+                .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
+            self.call_with(args, vmctx, |t, args| {
+                let code = t.code_of(func_ref);
+                t.b.ins().call_indirect(sig, code, args)
+            })
+        } else {
+            let callee = self.direct_callee(d, sig);
+            self.call_with(args, vmctx, |t, args| t.b.ins().call(callee, args))
+        };
+        Ok(results)
+    }
+
     pub(crate) fn visit_call(&mut self, function_index: u32) -> Result {
         let f = FuncIndex::from_u32(function_index);
         let ty = self.env.info.funcs[f.index()];
-        let sig = self.wasm_sig(ty);
-        match self.env.info.defined_func_index(f) {
-            // Final code calls itself directly: its slot never changes again.
-            Some(d) if self.env.code_slots && !(self.env.final_code && d == self.index) => {
-                if !self.callees.contains(&d) {
-                    self.callees.push(d);
-                }
-                let func_ref = self
-                    .b
-                    .ins()
-                    .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
-                let vmctx = self.vmctx;
-                self.call_with(ty, vmctx, |t, args| {
-                    let code = t.code_of(func_ref);
-                    t.b.ins().call_indirect(sig, code, args)
-                });
-            }
-            Some(d) => {
-                let callee = self.direct_callee(d, sig);
-                let vmctx = self.vmctx;
-                self.call_with(ty, vmctx, |t, args| t.b.ins().call(callee, args));
-            }
+        let args = self.pop_args(ty);
+        let results = match self.env.info.defined_func_index(f) {
+            Some(d) => self.call_defined(d, &args)?,
             None => {
                 let func_ref = self.func_ref_address(f);
-                self.call_func_ref(func_ref, sig, ty);
+                self.call_func_ref(func_ref, ty, &args)
             }
-        }
+        };
+        self.stack.extend_from_slice(&results);
         Ok(())
     }
 
     pub(crate) fn visit_call_indirect(&mut self, type_index: u32, table_index: u32) -> Result {
         let ty = TypeIndex::from_u32(type_index);
-        let sig = self.wasm_sig(ty);
         let index = self.pop();
         let addr = self.table_element_address(TableIndex::from_u32(table_index), index);
         let func_ref = self.b.ins().load(POINTER, MemFlagsData::trusted(), addr, 0);
+        let args = self.pop_args(ty);
+        let results = match self.speculated_target(ty) {
+            Some(d) => self.guarded_call(func_ref, d, ty, &args)?,
+            None => self.checked_call(func_ref, ty, &args),
+        };
+        self.stack.extend_from_slice(&results);
+        Ok(())
+    }
+
+    /// `call_indirect`'s generic path: null and signature checks, then the call.
+    fn checked_call(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) -> Vec<Value> {
         self.b
             .ins()
             .trapz(func_ref, TrapKind::IndirectCallToNull.code());
@@ -161,7 +196,68 @@ impl FuncTranslator<'_, '_> {
         );
         let mismatch = self.b.ins().icmp(IntCC::NotEqual, actual, expected);
         self.trap_if(mismatch, TrapKind::BadSignature);
-        self.call_func_ref(func_ref, sig, ty);
-        Ok(())
+        self.record_call_target(func_ref);
+        self.call_func_ref(func_ref, ty, args)
+    }
+
+    /// The guidance's target for the `call_indirect` at the current offset, if it has
+    /// the site's type.
+    fn speculated_target(&self, ty: TypeIndex) -> Option<DefinedFuncIndex> {
+        let d = *self
+            .env
+            .guidance?
+            .indirect_targets
+            .get(&u32::try_from(self.offset).ok()?)?;
+        if d.as_u32() >= self.env.info.num_defined_funcs() {
+            return None;
+        }
+        let info = self.env.info;
+        let target_ty = &info.types[info.funcs[info.func_index(d).index()].index()];
+        (target_ty == &info.types[ty.index()]).then_some(d)
+    }
+
+    /// A `call_indirect` speculated to reach defined function `d`: a direct (or
+    /// inlined) call when the entry is `d`'s `VMFuncRef` in this instance, the generic
+    /// path otherwise.
+    fn guarded_call(
+        &mut self,
+        func_ref: Value,
+        d: DefinedFuncIndex,
+        ty: TypeIndex,
+        args: &[Value],
+    ) -> Result<Vec<Value>> {
+        let expected = self
+            .b
+            .ins()
+            .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
+        let hit = self.b.ins().icmp(IntCC::Equal, func_ref, expected);
+        self.flush_fuel();
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        for &t in self.env.info.types[ty.index()].results() {
+            self.b
+                .append_block_param(join, crate::signatures::ir_type(t));
+        }
+        self.b.ins().brif(hit, fast, &[], slow, &[]);
+        self.b.seal_block(fast);
+        self.b.seal_block(slow);
+
+        self.b.switch_to_block(slow);
+        self.b.set_cold_block(slow);
+        let results = self.checked_call(func_ref, ty, args);
+        let results = self.canonical_all(&results);
+        self.b.ins().jump(join, &super::control::args(&results));
+
+        self.b.switch_to_block(fast);
+        let results = self.call_defined(d, args)?;
+        if self.reachable {
+            let results = self.canonical_all(&results);
+            self.b.ins().jump(join, &super::control::args(&results));
+        }
+        self.reachable = true;
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
+        Ok(self.b.block_params(join).to_vec())
     }
 }

@@ -47,7 +47,7 @@ pub(crate) struct Frame {
     pub(crate) branched_to: bool,
 }
 
-fn args(values: &[Value]) -> Vec<BlockArg> {
+pub(super) fn args(values: &[Value]) -> Vec<BlockArg> {
     values.iter().map(|&v| BlockArg::from(v)).collect()
 }
 
@@ -115,7 +115,7 @@ impl FuncTranslator<'_, '_> {
         // replacement can enter: its whole state is in the locals.
         let replaceable = params.is_empty() && self.stack.is_empty();
         let header = match self.env.osr_loop {
-            Some(l) if l == ordinal && replaceable => {
+            Some(l) if l == ordinal && replaceable && self.inline_stack.is_empty() => {
                 self.osr_header.take().expect("the entry made the header")
             }
             _ => self.new_block_with(&params),
@@ -257,7 +257,8 @@ impl FuncTranslator<'_, '_> {
         } else {
             self.b.seal_block(frame.dest);
         }
-        if let FrameKind::Function = frame.kind {
+        // An inlined body's end leaves its results on the stack, in its continuation.
+        if let (FrameKind::Function, true) = (&frame.kind, self.inline_stack.is_empty()) {
             if self.reachable {
                 let vals = self.popn(frame.results);
                 let vals = self.canonical_all(&vals);
@@ -329,7 +330,14 @@ impl FuncTranslator<'_, '_> {
         let vals = self.peekn(n).to_vec();
         let vals = self.canonical_all(&vals);
         self.flush_fuel();
-        self.b.ins().return_(&vals);
+        if self.inline_stack.is_empty() {
+            self.b.ins().return_(&vals);
+        } else {
+            // An inlined body returns to its continuation.
+            self.control[0].branched_to = true;
+            let dest = self.control[0].dest;
+            self.jump(dest, &vals);
+        }
         self.reachable = false;
         Ok(())
     }

@@ -8,7 +8,7 @@
 //! tail-calls it with every local, and the loop goes on in optimized code.
 
 use super::FuncTranslator;
-use crate::{func_counters, Builtin};
+use crate::{call_site, func_counters, Builtin};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I32;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData};
@@ -62,6 +62,74 @@ impl FuncTranslator<'_, '_> {
         } else {
             self.b.ins().jump(next, &[]);
         }
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
+    }
+
+    /// Records the target of the `call_indirect` at the current offset (checked
+    /// `func_ref`), if the code counts: a call to the site's first recorded target is
+    /// counted inline; anything else (and the first call, before the function's
+    /// feedback exists) goes to the `record_call_target` builtin, unless the site is
+    /// megamorphic.
+    pub(crate) fn record_call_target(&mut self, func_ref: cranelift_codegen::ir::Value) {
+        if self.env.counting.is_none() {
+            return;
+        }
+        let Some(base) = self.env.offsets.func_counters(self.index) else {
+            return;
+        };
+        let Ok(offset) = u32::try_from(self.offset) else {
+            return;
+        };
+        let site = self.call_sites.len() as u32;
+        self.call_sites.push(offset);
+        let flags = MemFlagsData::trusted();
+        let ptr = crate::signatures::POINTER;
+        let feedback = self.b.ins().load(
+            ptr,
+            flags,
+            self.vmctx,
+            (base + func_counters::FEEDBACK) as i32,
+        );
+        let check = self.b.create_block();
+        let hit = self.b.create_block();
+        let miss = self.b.create_block();
+        let record = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.ins().brif(feedback, check, &[], record, &[]);
+        self.b.seal_block(check);
+        self.b.switch_to_block(check);
+        let at = (site * call_site::SIZE) as i32;
+        let first = self
+            .b
+            .ins()
+            .load(ptr, flags, feedback, at + call_site::TARGETS as i32);
+        let same = self.b.ins().icmp(IntCC::Equal, first, func_ref);
+        self.b.ins().brif(same, hit, &[], miss, &[]);
+        self.b.seal_block(hit);
+        self.b.seal_block(miss);
+        self.b.switch_to_block(hit);
+        let count_at = at + call_site::COUNTS as i32;
+        let count = self.b.ins().load(I32, flags, feedback, count_at);
+        // Saturating: a count that would wrap stays at u32::MAX.
+        let bumped = self.b.ins().iadd_imm_s(count, 1);
+        let wrapped = self.b.ins().icmp_imm_s(IntCC::Equal, bumped, 0);
+        let count = self.b.ins().select(wrapped, count, bumped);
+        self.b.ins().store(flags, count, feedback, count_at);
+        self.b.ins().jump(next, &[]);
+        self.b.switch_to_block(miss);
+        let mega = self
+            .b
+            .ins()
+            .load(I32, flags, feedback, at + call_site::MEGAMORPHIC as i32);
+        self.b.ins().brif(mega, next, &[], record, &[]);
+        self.b.seal_block(record);
+        self.b.set_cold_block(record);
+        self.b.switch_to_block(record);
+        let func = self.b.ins().iconst(I32, i64::from(self.index.as_u32()));
+        let site = self.b.ins().iconst(I32, i64::from(site));
+        self.call_builtin(Builtin::record_call_target, &[func, site, func_ref]);
+        self.b.ins().jump(next, &[]);
         self.b.seal_block(next);
         self.b.switch_to_block(next);
     }

@@ -35,4 +35,6 @@ pub(crate) struct ModuleEnv<'a> {
     /// With code slots: this is the function's final code (optimized, entered at its
     /// start), which nothing replaces, so its calls to itself may be direct.
     pub(crate) final_code: bool,
+    /// Profile-guided optimized code: what to speculate on and how much to inline.
+    pub(crate) guidance: Option<&'a crate::Guidance>,
 }

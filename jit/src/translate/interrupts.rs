@@ -145,6 +145,7 @@ mod tests {
             counting: None,
             osr_loop: None,
             final_code: false,
+            guidance: None,
         };
         let mut func = ir::Function::new();
         translate_function(

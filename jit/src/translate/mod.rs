@@ -15,6 +15,7 @@ mod call;
 mod control;
 mod counters;
 mod env;
+mod inline;
 mod interrupts;
 mod memory;
 mod numeric;
@@ -69,6 +70,15 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     /// In an on-stack-replacement variant, the header of the loop it enters, made
     /// before translation reaches it.
     pub(crate) osr_header: Option<ir::Block>,
+    /// Tiered baseline code: the byte offset of each `call_indirect` site that records
+    /// its targets, by ordinal.
+    pub(crate) call_sites: Vec<u32>,
+    /// The bodies being inlined, outermost first, with their inlining numbers.
+    pub(crate) inline_stack: Vec<(DefinedFuncIndex, u32)>,
+    /// Every inlining so far (its ranges are filled in after compilation).
+    pub(crate) inline_frames: crate::InlinedFrames,
+    /// Bytes of Wasm code inlined so far.
+    pub(crate) inlined_bytes: usize,
 }
 
 /// Where one local lives (see `crate::shape`).
@@ -87,6 +97,10 @@ pub(crate) struct TranslationStats {
     pub(crate) peak_stack: usize,
     /// Defined functions the body calls directly, each once, in order of first call.
     pub(crate) callees: Vec<DefinedFuncIndex>,
+    /// Byte offsets of the `call_indirect` sites that record feedback, by ordinal.
+    pub(crate) call_sites: Vec<u32>,
+    /// The inlinings, without their code ranges.
+    pub(crate) inline_frames: crate::InlinedFrames,
 }
 
 /// Translates defined function `index` of `env`'s module into `func`, with its locals
@@ -157,6 +171,10 @@ pub(crate) fn translate_function(
         callees: Vec::new(),
         loops_seen: 0,
         osr_header: None,
+        call_sites: Vec::new(),
+        inline_stack: Vec::new(),
+        inline_frames: Default::default(),
+        inlined_bytes: 0,
     };
     match &osr_locals {
         Some(locals) => {
@@ -203,6 +221,8 @@ pub(crate) fn translate_function(
     }
     t.b.finalize(env.frontend_config);
     stats.callees = std::mem::take(&mut t.callees);
+    stats.call_sites = std::mem::take(&mut t.call_sites);
+    stats.inline_frames = std::mem::take(&mut t.inline_frames);
     Ok(stats)
 }
 
@@ -233,7 +253,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
     }
 
     /// Adds a local of type `ty` holding `init`.
-    fn declare_local(&mut self, ty: Type, init: Value, locals_in: LocalsIn) {
+    pub(crate) fn declare_local(&mut self, ty: Type, init: Value, locals_in: LocalsIn) {
         let local = match locals_in {
             LocalsIn::Variables => {
                 let var = self.b.declare_var(ty);

@@ -5,7 +5,9 @@ use super::libcalls;
 use super::mmap::Mmap;
 use super::trap_table::TrapTable;
 use kiln_frontend::{FuncIndex, Names};
-use kiln_jit::{CodePlacement, CompiledFunction, LibCall, RelocTarget, TrapKind, PLACEMENT_LINE};
+use kiln_jit::{
+    CodePlacement, CompiledFunction, InlinedFrames, LibCall, RelocTarget, TrapKind, PLACEMENT_LINE,
+};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, RwLock};
@@ -26,6 +28,8 @@ struct FunctionLoc {
     start: usize,
     end: usize,
     symbol: Symbol,
+    /// Functions inlined into this one (profile-guided code, never in artifacts).
+    inlined: Option<Box<InlinedFrames>>,
 }
 
 /// Published (read-execute) machine code with its trap table.
@@ -166,6 +170,7 @@ impl CodeMemory {
                 start,
                 end: start + f.code.len(),
                 symbol: *symbol,
+                inlined: (!f.inlined.is_empty()).then(|| Box::new(f.inlined.clone())),
             });
         }
         mmap.make_executable(0, len)?;
@@ -225,7 +230,12 @@ impl CodeMemory {
             functions: layout
                 .functions
                 .into_iter()
-                .map(|(start, end, symbol)| FunctionLoc { start, end, symbol })
+                .map(|(start, end, symbol)| FunctionLoc {
+                    start,
+                    end,
+                    symbol,
+                    inlined: None,
+                })
                 .collect(),
             traps: layout.traps,
             text_len: layout.len,
@@ -303,11 +313,11 @@ impl CodeMemory {
     }
 
     /// The function containing `pc`, and `pc`'s offset into its code.
-    fn symbol_at(&self, pc: usize) -> Option<(Symbol, usize)> {
+    fn symbol_at(&self, pc: usize) -> Option<(&FunctionLoc, usize)> {
         let off = pc - self.mmap.as_ptr() as usize;
         let i = self.functions.partition_point(|f| f.start <= off);
         let f = self.functions.get(i.checked_sub(1)?)?;
-        (off < f.end).then_some((f.symbol, off - f.start))
+        (off < f.end).then_some((f, off - f.start))
     }
 }
 
@@ -422,16 +432,33 @@ pub fn lookup_trap(pc: usize) -> Option<TrapKind> {
 
 /// The wasm function containing `pc`, for backtraces. Trampolines give `None`.
 pub fn lookup_frame(pc: usize) -> Option<FrameSymbol> {
-    with_code(pc, |c| match c.symbol_at(pc)? {
-        (Symbol::Wasm(func), code_offset) => Some(FrameSymbol {
+    lookup_frames(pc).pop()
+}
+
+/// The wasm frames at `pc`, innermost first: the functions inlined there (if any),
+/// then the function whose code it is. Empty for trampolines and other code.
+pub fn lookup_frames(pc: usize) -> Vec<FrameSymbol> {
+    with_code(pc, |c| {
+        let Some((loc, code_offset)) = c.symbol_at(pc) else {
+            return Vec::new();
+        };
+        let Symbol::Wasm(func) = loc.symbol else {
+            return Vec::new();
+        };
+        let frame = |func: FuncIndex| FrameSymbol {
             func,
             func_name: c.names.func(func).map(str::to_owned),
             module_name: c.names.module.clone(),
             code_offset,
-        }),
-        _ => None,
+        };
+        let mut frames: Vec<FrameSymbol> = match (&loc.inlined, u32::try_from(code_offset)) {
+            (Some(inlined), Ok(off)) => inlined.at(off).into_iter().map(frame).collect(),
+            _ => Vec::new(),
+        };
+        frames.push(frame(func));
+        frames
     })
-    .flatten()
+    .unwrap_or_default()
 }
 
 /// Where a function goes when the code before it ends at `end`.

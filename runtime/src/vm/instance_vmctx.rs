@@ -30,6 +30,8 @@ pub struct VmCtx {
     alloc: NonNull<u8>,
     layout: Layout,
     offsets: VmOffsets,
+    /// Tiered baseline code's call-site feedback, which the counters point into.
+    feedback: super::call_feedback::CallFeedback,
 }
 
 // SAFETY: `VmCtx` owns its allocation; the contents are plain data and pointers into
@@ -55,6 +57,7 @@ impl VmCtx {
             alloc,
             layout,
             offsets,
+            feedback: Default::default(),
         };
         v.write(VmOffsets::MAGIC, MAGIC);
         v.write(VmOffsets::STORE_CONTEXT, store_context);
@@ -170,6 +173,47 @@ impl VmCtx {
         // SAFETY: both fields lie in the allocation (`field` asserts it), are aligned
         // u32s of the zeroed vmctx, and only this store's thread writes them.
         Some(unsafe { (calls.read(), loops.read()) })
+    }
+
+    /// Records a call to `func_ref` at `call_indirect` site `site` of defined function
+    /// `f` (whose code has `sites` sites), allocating the function's feedback first if
+    /// it has none. Does nothing without counters.
+    pub fn record_call_target(
+        &self,
+        f: DefinedFuncIndex,
+        sites: usize,
+        site: usize,
+        func_ref: usize,
+    ) {
+        let Some(base) = self.offsets.func_counters(f) else {
+            return;
+        };
+        if let Some(array) = self.feedback.record(f.index(), sites, site, func_ref) {
+            self.write(base + kiln_jit::func_counters::FEEDBACK, array);
+        }
+    }
+
+    /// The call-site feedback of defined function `f`, if it recorded any.
+    pub fn call_feedback(
+        &self,
+        f: DefinedFuncIndex,
+    ) -> Option<Vec<super::call_feedback::SiteFeedback>> {
+        self.feedback.sites(f.index())
+    }
+
+    /// The defined function whose `VMFuncRef` in this vmctx is at `func_ref`, if any.
+    pub fn own_func(&self, func_ref: usize) -> Option<DefinedFuncIndex> {
+        if self.offsets.num_defined_funcs() == 0 {
+            return None;
+        }
+        let first = self.offsets.defined_func_ref(DefinedFuncIndex::from_u32(0)) as usize;
+        let off = func_ref
+            .checked_sub(self.as_ptr() as usize)?
+            .checked_sub(first)?;
+        let size = kiln_jit::func_ref::SIZE as usize;
+        let i = u32::try_from(off / size).ok()?;
+        (off % size == 0 && i < self.offsets.num_defined_funcs())
+            .then(|| DefinedFuncIndex::from_u32(i))
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod artifact_file;
 pub mod backtrace;
 pub mod builtins;
+pub mod call_feedback;
 pub mod code_memory;
 pub mod global;
 pub mod host_func;

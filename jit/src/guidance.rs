@@ -1,0 +1,48 @@
+//! What profile-guided compilation is told about one function: the dominant targets
+//! of its `call_indirect` sites (to call directly behind a guard), and how much it may
+//! inline. The runtime builds it from the profile (the profiler decides); the jit only
+//! follows it, and code compiled with [`Guidance::default`] is what it would be
+//! without a profile.
+
+use kiln_frontend::DefinedFuncIndex;
+use std::collections::HashMap;
+
+/// Profile-derived advice for compiling one function optimized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Guidance {
+    /// The target to speculate on at each `call_indirect` site, by the site's byte
+    /// offset in the module. A site calls it directly when the table entry is that
+    /// function of the caller's own instance, and through the generic path otherwise.
+    /// A target whose type is not the site's is ignored.
+    pub indirect_targets: HashMap<u32, DefinedFuncIndex>,
+    /// How much to inline; `None`: nothing.
+    pub inline: Option<InlineBudget>,
+}
+
+/// Limits on inlining into one function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InlineBudget {
+    /// Largest callee body inlined, in bytes of Wasm code (locals included).
+    pub max_callee_bytes: u32,
+    /// Deepest nesting of inlined bodies (1: only the function's own calls).
+    pub max_depth: u32,
+    /// Most bytes of Wasm code inlined into the function in all.
+    pub max_total_bytes: u32,
+}
+
+impl Default for InlineBudget {
+    fn default() -> Self {
+        InlineBudget {
+            max_callee_bytes: 96,
+            max_depth: 2,
+            max_total_bytes: 2048,
+        }
+    }
+}
+
+impl Guidance {
+    /// Whether the guidance changes anything.
+    pub fn is_empty(&self) -> bool {
+        self.indirect_targets.is_empty() && self.inline.is_none()
+    }
+}

@@ -1,0 +1,80 @@
+//! Profile-guided decisions: which target a `call_indirect` site speculates on, and how
+//! much optimized code may inline.
+
+use crate::CallSite;
+
+/// What profile-guided optimized code is allowed to assume, and how much it inlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GuidedPolicy {
+    /// A site speculates only after this many recorded calls.
+    pub min_site_calls: u64,
+    /// ... and only on a target that got at least this percentage of them (0: the most
+    /// frequent target, however rare, which tests use to run the fallback path).
+    pub min_share_percent: u8,
+    /// Largest callee body inlined, in bytes of Wasm code.
+    pub inline_max_callee_bytes: u32,
+    /// Deepest nesting of inlined bodies (0: no inlining).
+    pub inline_max_depth: u32,
+    /// Most bytes of Wasm code inlined into one function.
+    pub inline_max_total_bytes: u32,
+}
+
+impl Default for GuidedPolicy {
+    /// A site speculates on a target that took three quarters of at least 16 calls
+    /// (V8's speculative inlining uses similar shares); callees of up to 96 bytes are
+    /// inlined two levels deep, 2 KiB per function at most (BENCHMARKS.md, "Profile-guided
+    /// code", measures what these cost in compile time).
+    fn default() -> Self {
+        GuidedPolicy {
+            min_site_calls: 16,
+            min_share_percent: 75,
+            inline_max_callee_bytes: 96,
+            inline_max_depth: 2,
+            inline_max_total_bytes: 2048,
+        }
+    }
+}
+
+impl GuidedPolicy {
+    /// The function a site should speculate on, if any.
+    pub fn speculate(&self, site: &CallSite) -> Option<u32> {
+        let total: u64 = site.targets.iter().map(|t| t.1).sum::<u64>() + site.other;
+        // The first of equally frequent targets.
+        let &(target, calls) = site.targets.iter().min_by_key(|t| std::cmp::Reverse(t.1))?;
+        if total == 0 || total < self.min_site_calls {
+            return None;
+        }
+        (calls * 100 >= total * u64::from(self.min_share_percent)).then_some(target)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(targets: &[(u32, u64)], other: u64) -> CallSite {
+        CallSite {
+            offset: 0,
+            targets: targets.to_vec(),
+            megamorphic: other > 0,
+            other,
+            speculated: None,
+        }
+    }
+
+    #[test]
+    fn speculates_on_a_dominant_target_only() {
+        let p = GuidedPolicy::default();
+        assert_eq!(p.speculate(&site(&[(3, 90), (4, 10)], 0)), Some(3));
+        assert_eq!(p.speculate(&site(&[(3, 60), (4, 40)], 0)), None);
+        assert_eq!(p.speculate(&site(&[(3, 10)], 0)), None, "too few calls");
+        assert_eq!(p.speculate(&site(&[(3, 80)], 40)), None, "others count");
+        assert_eq!(p.speculate(&site(&[], 0)), None);
+        let any = GuidedPolicy {
+            min_site_calls: 0,
+            min_share_percent: 0,
+            ..p
+        };
+        assert_eq!(any.speculate(&site(&[(3, 1), (4, 2), (5, 2)], 9)), Some(4));
+    }
+}

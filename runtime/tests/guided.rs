@@ -1,0 +1,250 @@
+//! Profile-guided compilation (`Config::profile_guided`): baseline code records the
+//! targets of `call_indirect` sites, optimized code calls a dominant target directly
+//! behind a guard and inlines small callees. Every test here checks that the guarded
+//! and inlined code behaves exactly like the generic code: when the target changes,
+//! when the table changes under it, on signature mismatches, in backtraces and in fuel.
+
+use kiln::*;
+use std::time::{Duration, Instant};
+
+/// Tiered, tier-up at the 10th call (loops never ask), with `policy`.
+fn engine(policy: GuidedPolicy, fuel: bool) -> Engine {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Tiered)
+        .tier_up_policy(TierUpPolicy {
+            call_threshold: 10,
+            loop_threshold: TierUpPolicy::MAX_THRESHOLD,
+            ..TierUpPolicy::default()
+        })
+        .guided_policy(policy)
+        .consume_fuel(fuel);
+    Engine::new(&config).expect("engine")
+}
+
+fn function<'p>(profile: &'p Profile, name: &str) -> &'p kiln_profiler::FunctionProfile {
+    profile
+        .functions
+        .iter()
+        .find(|f| f.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no {name} in {profile:#?}"))
+}
+
+/// Waits (at most a minute: the background compiler may be slow on a loaded machine)
+/// until the function named `name` is optimized; returns the profile then.
+fn wait_optimized<T>(store: &Store<T>, instance: &Instance, name: &str) -> Profile {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let p = instance.profile(store).expect("tiered code has a profile");
+        let optimized = p
+            .functions
+            .iter()
+            .any(|f| f.name.as_deref() == Some(name) && f.tier == kiln_profiler::Tier::Optimized);
+        if optimized {
+            return p;
+        }
+        assert!(
+            Instant::now() < until,
+            "{name} not optimized in time: {p:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+const DISPATCH: &str = r#"(module
+    (type $op (func (param i32) (result i32)))
+    (type $wrong (func (param i32 i32) (result i32)))
+    (table $t 6 funcref)
+    (elem (table $t) (i32.const 0) func $add1 $mul2 $pair)
+    (elem declare func $add1 $mul2)
+    (func $add1 (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+    (func $mul2 (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+    (func $pair (param i32 i32) (result i32) (i32.add (local.get 0) (local.get 1)))
+    ;; acc = table[slot](acc), n times
+    (func $run (export "run") (param $n i32) (param $slot i32) (result i32)
+        (local $acc i32)
+        (block $done
+            (loop $next
+                (br_if $done (i32.eqz (local.get $n)))
+                (local.set $acc (call_indirect $t (type $op) (local.get $acc) (local.get $slot)))
+                (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                (br $next)))
+        (local.get $acc))
+    (func (export "set") (param $slot i32) (param $from i32)
+        (table.set $t (local.get $slot) (table.get $t (local.get $from))))
+    (func (export "copy") (param $dst i32) (param $src i32)
+        (table.copy $t $t (local.get $dst) (local.get $src) (i32.const 1))))"#;
+
+/// Makes `run` hot on slot 0 (`add1`), and waits until it is optimized.
+fn hot_dispatch(policy: GuidedPolicy) -> (Store<()>, Instance, TypedFunc<(i32, i32), i32>) {
+    let engine = engine(policy, false);
+    let module = Module::new(&engine, DISPATCH).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let run = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "run")
+        .expect("run");
+    for _ in 0..20 {
+        assert_eq!(run.call(&mut store, (50, 0)).expect("runs"), 50);
+    }
+    (store, instance, run)
+}
+
+fn trap_code(e: &Error) -> TrapCode {
+    e.as_trap()
+        .unwrap_or_else(|| panic!("not a trap: {e}"))
+        .code()
+}
+
+#[test]
+fn a_dominant_target_is_speculated_and_other_targets_still_work() {
+    let (mut store, instance, run) = hot_dispatch(GuidedPolicy::default());
+    let p = wait_optimized(&store, &instance, "run");
+    let site = &function(&p, "run").call_sites[0];
+    assert_eq!(site.targets[0].0, 0, "add1 is function 0: {site:?}");
+    assert_eq!(site.speculated, Some(0), "{site:?}");
+    // Optimized and guarded: the speculated target, then the others through the
+    // fallback (the dominant target changed after tier-up).
+    assert_eq!(run.call(&mut store, (5, 0)).expect("add1"), 5);
+    assert_eq!(run.call(&mut store, (5, 1)).expect("mul2"), 0);
+    let set = instance
+        .get_typed_func::<(i32, i32), ()>(&store, "set")
+        .expect("set");
+    // acc starts at 0: mul2 keeps it 0; seed it through add1 by mixing slots.
+    set.call(&mut store, (4, 1)).expect("table.set");
+    assert_eq!(run.call(&mut store, (3, 4)).expect("mul2 via slot 4"), 0);
+}
+
+#[test]
+fn a_table_entry_replaced_under_a_speculated_call_is_called() {
+    let (mut store, instance, run) = hot_dispatch(GuidedPolicy::default());
+    wait_optimized(&store, &instance, "run");
+    let set = instance
+        .get_typed_func::<(i32, i32), ()>(&store, "set")
+        .expect("set");
+    let copy = instance
+        .get_typed_func::<(i32, i32), ()>(&store, "copy")
+        .expect("copy");
+    // Slot 0 now holds mul2: the guard fails and the generic path calls it.
+    set.call(&mut store, (0, 1)).expect("table.set");
+    assert_eq!(run.call(&mut store, (7, 0)).expect("mul2"), 0);
+    // table.copy puts add1 back (from a copy in slot 5).
+    set.call(&mut store, (5, 1)).expect("table.set");
+    copy.call(&mut store, (0, 5)).expect("table.copy");
+    assert_eq!(run.call(&mut store, (7, 0)).expect("mul2 again"), 0);
+    set.call(&mut store, (5, 2)).expect("pair into slot 5");
+    let err = run
+        .call(&mut store, (1, 5))
+        .expect_err("pair has the wrong type");
+    assert_eq!(trap_code(&err), TrapCode::BadSignature);
+}
+
+#[test]
+fn speculated_sites_trap_exactly_like_call_indirect() {
+    // Speculate on whatever was seen, however rarely: the guard is what keeps it right.
+    let any = GuidedPolicy {
+        min_site_calls: 0,
+        min_share_percent: 0,
+        ..GuidedPolicy::default()
+    };
+    let (mut store, instance, run) = hot_dispatch(any);
+    wait_optimized(&store, &instance, "run");
+    let cases = [
+        (2, TrapCode::BadSignature),
+        (3, TrapCode::IndirectCallToNull),
+        (6, TrapCode::TableOutOfBounds),
+        (-1, TrapCode::TableOutOfBounds),
+    ];
+    for (slot, code) in cases {
+        let err = run.call(&mut store, (1, slot)).expect_err("traps");
+        assert_eq!(trap_code(&err), code, "slot {slot}: {err}");
+        // The store stays usable after the trap.
+        assert_eq!(run.call(&mut store, (2, 0)).expect("add1"), 2);
+    }
+}
+
+const INLINE: &str = r#"(module $m
+    (func $leaf (param i32) (result i32)
+        (if (i32.eq (local.get 0) (i32.const 777)) (then unreachable))
+        (i32.add (local.get 0) (i32.const 1)))
+    (func $middle (param i32) (result i32) (call $leaf (local.get 0)))
+    (func $hot (export "hot") (param $x i32) (result i32)
+        (call $middle (local.get $x))))"#;
+
+#[test]
+fn inlined_frames_appear_in_backtraces() {
+    let engine = engine(GuidedPolicy::default(), false);
+    let module = Module::new(&engine, INLINE).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let hot = instance
+        .get_typed_func::<i32, i32>(&store, "hot")
+        .expect("hot");
+    for i in 0..20 {
+        assert_eq!(hot.call(&mut store, i).expect("runs"), i + 1);
+    }
+    let p = wait_optimized(&store, &instance, "hot");
+    let mut inlined = function(&p, "hot").inlined.clone();
+    inlined.sort();
+    assert_eq!(
+        inlined,
+        vec![0, 1],
+        "leaf and middle inlined into hot: {p:#?}"
+    );
+    let err = hot.call(&mut store, 777).expect_err("traps");
+    assert_eq!(trap_code(&err), TrapCode::Unreachable);
+    let trap = err.as_trap().expect("a trap");
+    let names: Vec<_> = trap
+        .backtrace()
+        .iter()
+        .map(|f| f.func_name.as_deref().unwrap_or("?"))
+        .collect();
+    assert_eq!(names, ["leaf", "middle", "hot"], "{err}");
+    assert_eq!(hot.call(&mut store, 1).expect("usable after the trap"), 2);
+}
+
+/// Fuel consumed by `f` on a fresh store of `engine` after `warm` warm-up calls.
+fn fuel_of(engine: &Engine, warm: bool) -> Vec<u64> {
+    let module = Module::new(engine, DISPATCH).expect("module");
+    let mut store = Store::new(engine, ());
+    store.set_fuel(u64::MAX / 2).expect("fuel");
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let run = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "run")
+        .expect("run");
+    if warm {
+        for _ in 0..20 {
+            run.call(&mut store, (50, 0)).expect("runs");
+        }
+        wait_optimized(&store, &instance, "run");
+    }
+    let mut used = Vec::new();
+    for (n, slot) in [(10, 0), (10, 1), (3, 0)] {
+        let before = store.get_fuel().expect("fuel");
+        run.call(&mut store, (n, slot)).expect("runs");
+        used.push(before - store.get_fuel().expect("fuel"));
+    }
+    used
+}
+
+#[test]
+fn guarded_and_inlined_calls_charge_the_same_fuel() {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    let eager = Engine::new(&config).expect("engine");
+    let expected = fuel_of(&eager, false);
+    assert_eq!(
+        fuel_of(&engine(GuidedPolicy::default(), true), true),
+        expected
+    );
+}
+
+#[test]
+fn profile_guided_needs_tiered_code() {
+    let mut config = Config::new();
+    config.profile_guided(true);
+    let err = Engine::new(&config).expect_err("eager code has no profile");
+    assert!(matches!(err.kind(), ErrorKind::Unsupported(_)), "{err}");
+    config.strategy(Strategy::Tiered);
+    Engine::new(&config).expect("tiered code records a profile");
+}
