@@ -121,6 +121,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub tier_up_threshold: Option<u32>,
 
+    /// Profile-guided optimization: tiered code (the default strategy becomes
+    /// `tiered`) whose baseline tier records the targets of indirect calls, and whose
+    /// optimized tier calls a dominant target directly behind a guard and inlines small
+    /// callees.
+    #[arg(long)]
+    pub profile_guided: bool,
+
     /// Write a JSON profile (each function's calls, loop iterations, tier and compile
     /// times, and the tier-up timeline) to FILE (default `kiln-profile.json`) when the
     /// guest ends; `kiln profile report FILE` prints it. Needs `--strategy lazy` or
@@ -293,7 +300,11 @@ fn parse_strategy(s: &str) -> Result<kiln::Strategy, String> {
 impl RunArgs {
     /// The strategy: `--strategy`, else the default.
     pub fn strategy(&self) -> kiln::Strategy {
-        self.strategy.unwrap_or(DEFAULT_STRATEGY)
+        match (self.strategy, self.profile_guided) {
+            (Some(s), _) => s,
+            (None, true) => kiln::Strategy::Tiered,
+            (None, false) => DEFAULT_STRATEGY,
+        }
     }
 
     /// Checks what clap cannot: FILE comes first, so a word starting with `-` there is an
@@ -320,6 +331,13 @@ impl RunArgs {
             return Err(
                 "--profile needs --strategy lazy or tiered (eager code records nothing)".into(),
             );
+        }
+        if self.profile_guided && strategy != kiln::Strategy::Tiered {
+            return Err(format!(
+                "--profile-guided needs --strategy tiered (the profile is what tiered \
+                 baseline code records), not {}",
+                strategy.name()
+            ));
         }
         if self.tier_up_threshold.is_some() && strategy != kiln::Strategy::Tiered {
             return Err("--tier-up-threshold needs --strategy tiered".into());

@@ -123,6 +123,7 @@ fn engine(a: &RunArgs, artifact: bool) -> Result<Engine, Failure> {
     if let Some(n) = a.tier_up_threshold {
         config.tier_up_policy(kiln::TierUpPolicy::with_threshold(n));
     }
+    config.profile_guided(a.profile_guided);
     let cache = match (&a.cache, strategy) {
         (Some(c), _) => c.as_str(),
         (None, kiln::Strategy::Eager(_)) => "on",

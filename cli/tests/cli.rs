@@ -961,6 +961,66 @@ fn strategies_refuse_what_they_cannot_do() {
 }
 
 #[test]
+fn profile_guided_code_reports_its_call_sites() {
+    let dir = tempdir();
+    let wat = dir.path().join("dispatch.wat");
+    std::fs::write(
+        &wat,
+        r#"(module
+            (type $t (func (param i32) (result i32)))
+            (table funcref (elem $inc $dec))
+            (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+            (func $dec (param i32) (result i32) (i32.sub (local.get 0) (i32.const 1)))
+            (func $run (export "run") (param $n i32) (result i32)
+                (local $acc i32)
+                (loop $l
+                    (local.set $acc (call_indirect (type $t) (local.get $acc)
+                        (i32.eqz (i32.and (local.get $n) (i32.const 63)))))
+                    (local.tee $n (i32.sub (local.get $n) (i32.const 1)))
+                    (br_if $l))
+                (local.get $acc)))"#,
+    )
+    .expect("write");
+    let profile = dir.path().join("p.json");
+    let arg = format!("--profile={}", profile.display());
+    let wat = wat.to_str().expect("UTF-8 path");
+    // 64 iterations: one call to $dec, 63 to $inc.
+    kiln([
+        "run",
+        "--profile-guided",
+        arg.as_str(),
+        "--invoke",
+        "run",
+        wat,
+        "6400",
+    ])
+    .prints("6200\n");
+    let report = kiln(["profile", "report", profile.to_str().expect("UTF-8 path")]);
+    report.status(0);
+    assert!(
+        report.stdout.contains("call_indirect @0x"),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains("inc 6300 (98.4 %), dec 100 (1.6 %)"),
+        "{}",
+        report.stdout
+    );
+    kiln([
+        "run",
+        "--profile-guided",
+        "--strategy",
+        "eager",
+        "--invoke",
+        "run",
+        wat,
+        "1",
+    ])
+    .cannot_run("--profile-guided needs --strategy tiered");
+}
+
+#[test]
 fn a_profile_is_written_and_reported() {
     let dir = tempdir();
     let profile = dir.path().join("fib.json");

@@ -63,11 +63,6 @@ pub fn text(profile: &Profile, top: usize) -> String {
             name(f)
         );
     }
-    let _ = writeln!(
-        out,
-        "\ntier-up timeline ({} compilations):",
-        profile.timeline.len()
-    );
     let by_index = |i: u32| {
         profile
             .functions
@@ -76,6 +71,12 @@ pub fn text(profile: &Profile, top: usize) -> String {
             .map(|k| name(&profile.functions[k]))
             .unwrap_or_else(|| format!("<func {i}>"))
     };
+    call_sites(&mut out, &hot, &by_index);
+    let _ = writeln!(
+        out,
+        "\ntier-up timeline ({} compilations):",
+        profile.timeline.len()
+    );
     for e in &profile.timeline {
         let tier = match e.osr_loop {
             Some(l) => format!("{} (entered at loop {l})", e.tier),
@@ -91,6 +92,63 @@ pub fn text(profile: &Profile, top: usize) -> String {
         );
     }
     out
+}
+
+/// The feedback of the indirect call sites of `functions` (in that order), what
+/// optimized code speculates on, and what it inlined.
+fn call_sites(out: &mut String, functions: &[&FunctionProfile], by_index: &dyn Fn(u32) -> String) {
+    let with_sites: Vec<&&FunctionProfile> = functions
+        .iter()
+        .filter(|f| !f.call_sites.is_empty() || !f.inlined.is_empty())
+        .collect();
+    if with_sites.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nindirect call sites and inlining:");
+    for f in with_sites {
+        let _ = writeln!(out, "  {}", name(f));
+        for site in &f.call_sites {
+            let total: u64 = site.targets.iter().map(|t| t.1).sum::<u64>() + site.other;
+            let mut seen: Vec<String> = site
+                .targets
+                .iter()
+                .map(|&(t, n)| {
+                    let share = if total == 0 {
+                        0.0
+                    } else {
+                        n as f64 * 100.0 / total as f64
+                    };
+                    format!("{} {n} ({share:.1} %)", by_index(t))
+                })
+                .collect();
+            if site.other > 0 {
+                seen.push(format!("others {}", site.other));
+            }
+            let shape = match (site.megamorphic, site.targets.len()) {
+                (true, _) => "megamorphic",
+                (false, 0 | 1) => "monomorphic",
+                _ => "polymorphic",
+            };
+            let decision = match site.speculated {
+                Some(t) => format!("speculates on {}", by_index(t)),
+                None => "no speculation".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "    call_indirect @{:#x}: {shape}, {}; {decision}",
+                site.offset,
+                if seen.is_empty() {
+                    "no calls".to_string()
+                } else {
+                    seen.join(", ")
+                }
+            );
+        }
+        if !f.inlined.is_empty() {
+            let names: Vec<String> = f.inlined.iter().map(|&i| by_index(i)).collect();
+            let _ = writeln!(out, "    inlined: {}", names.join(", "));
+        }
+    }
 }
 
 /// Folded lines (`module;function count`) that flame-graph tools read: one frame deep,
@@ -125,6 +183,25 @@ mod tests {
         assert!(r.contains("2 of 3 functions compiled, 1 optimized"), "{r}");
         assert!(r.contains("tier-up timeline (2 compilations)"), "{r}");
         assert!(r.contains("optimized (entered at loop 0)"), "{r}");
+    }
+
+    #[test]
+    fn the_report_shows_call_site_feedback_and_decisions() {
+        let mut p = sample();
+        p.functions[0].call_sites = vec![crate::CallSite {
+            offset: 0x40,
+            targets: vec![(2, 90), (0, 10)],
+            megamorphic: false,
+            other: 0,
+            speculated: Some(2),
+        }];
+        p.functions[0].inlined = vec![2];
+        let r = text(&p, 10);
+        assert!(
+            r.contains("call_indirect @0x40: polymorphic, <func 2> 90 (90.0 %), <func 0> 10 (10.0 %); speculates on <func 2>"),
+            "{r}"
+        );
+        assert!(r.contains("inlined: <func 2>"), "{r}");
     }
 
     #[test]

@@ -336,7 +336,7 @@ impl<M: BuildMode> SandboxBuilder<M> {
                 code_cache,
                 profile_guided,
             } => {
-                if code_cache && self.strategy != CompileStrategy::Eager {
+                if code_cache && !profile_guided && self.strategy != CompileStrategy::Eager {
                     refuse(
                         "code_cache",
                         format!(
@@ -347,11 +347,22 @@ impl<M: BuildMode> SandboxBuilder<M> {
                         ),
                     );
                 }
-                if profile_guided {
+                if profile_guided && self.strategy == CompileStrategy::Lazy {
                     refuse(
                         "profile_guided",
-                        "RuntimeBackend::CustomJIT `profile_guided: true`: Kiln has no \
-                         profile-guided recompilation yet"
+                        "RuntimeBackend::CustomJIT `profile_guided: true` with \
+                         CompileStrategy::Lazy: the profile is what tiered baseline code \
+                         records (use CompileStrategy::Tiered, or the default, which \
+                         profile_guided makes tiered)"
+                            .into(),
+                    );
+                }
+                if profile_guided && code_cache {
+                    refuse(
+                        "profile_guided",
+                        "RuntimeBackend::CustomJIT `profile_guided: true` with `code_cache: \
+                         true`: profile-guided code is compiled from this run's profile and \
+                         never cached (saved profiles are not supported yet)"
                             .into(),
                     );
                 }

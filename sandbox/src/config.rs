@@ -7,8 +7,9 @@ pub enum RuntimeBackend {
     /// Kiln's own Cranelift JIT (the default, with `Speed` and no other flag).
     ///
     /// Flags whose feature has not landed are refused by `build()` with
-    /// [`crate::Error::Unsupported`] naming them: `profile_guided: true`, and any
-    /// `specialization` other than [`JitSpecialization::None`].
+    /// [`crate::Error::Unsupported`] naming them: any `specialization` other than
+    /// [`JitSpecialization::None`], and `profile_guided: true` together with
+    /// `code_cache: true` or `CompileStrategy::Lazy`.
     CustomJIT {
         /// Cranelift's optimization level.
         optimization_level: OptimizationLevel,
@@ -18,7 +19,10 @@ pub enum RuntimeBackend {
         /// (see the crate docs' "Code cache" and
         /// [`crate::SandboxBuilder::code_cache_directory`]).
         code_cache: bool,
-        /// Recompile hot code with profile data (not implemented yet: only `false`).
+        /// Recompile hot code with profile data: tiered code (the default
+        /// `CompileStrategy::Eager` becomes `Tiered`) whose baseline tier records the
+        /// targets of indirect calls, and whose optimized tier calls a dominant target
+        /// directly behind a guard and inlines small callees (`kiln::Config::profile_guided`).
         profile_guided: bool,
     },
     /// Wasmtime 48 with its default settings (Cranelift at `Speed`). Needs the

@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub strategy: kiln::Strategy,
     /// With `Strategy::Tiered`: when functions are optimized.
     pub tier_up: kiln::TierUpPolicy,
+    /// With `Strategy::Tiered`: profile-guided optimized code, under this policy.
+    pub guided: Option<kiln::GuidedPolicy>,
 }
 
 impl Default for RunOptions {
@@ -63,6 +65,7 @@ impl Default for RunOptions {
             round_trip: false,
             strategy: kiln::Strategy::Eager(kiln::OptLevel::Speed),
             tier_up: kiln::TierUpPolicy::default(),
+            guided: None,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--jobs N] [PATH...]`
+//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--profile-guided] [--jobs N] [PATH...]`
 //!
 //! Runs `.wast` spec test files (or every `*.wast` in the given folders) against Kiln. With
 //! no PATH, runs `<suite>/wasm-2.0`, where `<suite>` is `$KILN_SPEC_TESTSUITE` or
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use kiln_spec_tests::{default_suite_dir, run_files, wast_files, RunOptions};
 
 const USAGE: &str = "usage: kiln-spec-tests [--verbose|-v] [--no-simd] [--baseline] \
-                     [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--jobs N] [PATH...]";
+                     [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--profile-guided] [--jobs N] [PATH...]";
 
 struct Cli {
     verbose: bool,
@@ -46,6 +46,7 @@ fn parse_args() -> Result<Cli, String> {
                     .and_then(|v| v.parse().ok())
                     .ok_or("--strategy needs eager, lazy or tiered")?
             }
+            Some("--profile-guided") => cli.opts.guided = Some(kiln::GuidedPolicy::default()),
             Some("--tier-up-threshold") => {
                 let n = args
                     .next()

@@ -38,13 +38,16 @@ pub(crate) struct Session {
 impl Session {
     /// A fresh engine, store and linker with the `spectest` module defined.
     pub(crate) fn new(opts: &RunOptions) -> Result<Session, SpecError> {
-        let engine = Engine::new(
-            Config::new()
-                .cpu_features(opts.cpu_features)
-                .strategy(opts.strategy)
-                .tier_up_policy(opts.tier_up),
-        )
-        .map_err(|e| SpecError::new(format!("cannot create engine: {e}")))?;
+        let mut config = Config::new();
+        config
+            .cpu_features(opts.cpu_features)
+            .strategy(opts.strategy)
+            .tier_up_policy(opts.tier_up);
+        if let Some(policy) = opts.guided {
+            config.guided_policy(policy);
+        }
+        let engine = Engine::new(&config)
+            .map_err(|e| SpecError::new(format!("cannot create engine: {e}")))?;
         let mut store = Store::new(&engine, ());
         let mut linker = Linker::new(&engine);
         spectest::define(&mut linker, &mut store)

@@ -77,7 +77,8 @@ fn engine_for(settings: &EngineSettings) -> Result<k::Engine, Error> {
         .strategy(settings.strategy.to_kiln(settings.opt.to_kiln()))
         .max_wasm_stack(settings.wasm_stack)
         .consume_fuel(settings.fuel)
-        .epoch_interruption(settings.epochs);
+        .epoch_interruption(settings.epochs)
+        .profile_guided(settings.profile_guided);
     let new = |config: &k::Config| {
         k::Engine::new(config)
             .map_err(|e| Error::Config(format!("the Kiln engine refused the settings: {e}")))

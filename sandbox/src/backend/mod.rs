@@ -39,6 +39,8 @@ pub(crate) struct EngineSettings {
     pub code_cache: Option<Option<std::path::PathBuf>>,
     /// When functions are compiled.
     pub strategy: crate::CompileStrategy,
+    /// `profile_guided: true`: tiered code whose optimized tier uses the profile.
+    pub profile_guided: bool,
 }
 
 impl EngineSettings {
@@ -50,8 +52,20 @@ impl EngineSettings {
         cache_directory: Option<&std::path::Path>,
         strategy: crate::CompileStrategy,
     ) -> Self {
+        let profile_guided = matches!(
+            backend,
+            RuntimeBackend::CustomJIT {
+                profile_guided: true,
+                ..
+            }
+        );
         EngineSettings {
-            strategy,
+            // Profile-guided code is tiered code: its baseline tier records the profile.
+            strategy: match (profile_guided, strategy) {
+                (true, crate::CompileStrategy::Eager) => crate::CompileStrategy::Tiered,
+                _ => strategy,
+            },
+            profile_guided,
             backend: backend.name(),
             opt: match backend {
                 RuntimeBackend::CustomJIT {
@@ -85,6 +99,12 @@ impl EngineSettings {
             diffs.push(format!(
                 "it was compiled for the {} backend at {:?}, the sandbox asks for {} at {:?}",
                 self.backend, self.opt, need.backend, need.opt
+            ));
+        }
+        if self.profile_guided != need.profile_guided {
+            diffs.push(format!(
+                "it was compiled with `profile_guided: {}`, the sandbox asks for {}",
+                self.profile_guided, need.profile_guided
             ));
         }
         if self.strategy != need.strategy {
