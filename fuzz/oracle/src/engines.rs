@@ -22,15 +22,21 @@ pub enum DiffStrategy {
     /// Baseline code first, optimized after this many calls or loop iterations (0 or
     /// 1: queued at the first).
     Tiered(u32),
+    /// Tiered, optimized after this many calls or loop iterations, profile-guided:
+    /// speculating on any `call_indirect` target seen (however rarely, so the guards'
+    /// fallback paths run) and inlining.
+    Guided(u32),
 }
 
 impl DiffStrategy {
     /// Every strategy the check draws from.
-    pub const ALL: [DiffStrategy; 4] = [
+    pub const ALL: [DiffStrategy; 6] = [
         DiffStrategy::Eager,
         DiffStrategy::Lazy,
         DiffStrategy::Tiered(0),
         DiffStrategy::Tiered(1),
+        DiffStrategy::Guided(2),
+        DiffStrategy::Guided(3),
     ];
 }
 
@@ -40,7 +46,8 @@ impl DiffStrategy {
 /// bulk memory and table operations, which Kiln does not, so running out of fuel is
 /// never compared (see `differential`).
 pub(crate) fn kiln_differential(strategy: DiffStrategy) -> Result<&'static Engine, String> {
-    static ENGINES: [Cached<Engine>; 4] = [const { OnceLock::new() }; 4];
+    static ENGINES: [Cached<Engine>; DiffStrategy::ALL.len()] =
+        [const { OnceLock::new() }; DiffStrategy::ALL.len()];
     let i = DiffStrategy::ALL
         .iter()
         .position(|&s| s == strategy)
@@ -49,16 +56,23 @@ pub(crate) fn kiln_differential(strategy: DiffStrategy) -> Result<&'static Engin
         let (kiln_strategy, threshold) = match strategy {
             DiffStrategy::Eager => (kiln::Strategy::Eager(OptLevel::Speed), 1),
             DiffStrategy::Lazy => (kiln::Strategy::Lazy, 1),
-            DiffStrategy::Tiered(n) => (kiln::Strategy::Tiered, n),
+            DiffStrategy::Tiered(n) | DiffStrategy::Guided(n) => (kiln::Strategy::Tiered, n),
         };
-        Engine::new(
-            Config::new()
-                .cranelift_verifier(true)
-                .parallel_compilation(false)
-                .consume_fuel(true)
-                .strategy(kiln_strategy)
-                .tier_up_policy(kiln::TierUpPolicy::with_threshold(threshold)),
-        )
+        let mut config = Config::new();
+        config
+            .cranelift_verifier(true)
+            .parallel_compilation(false)
+            .consume_fuel(true)
+            .strategy(kiln_strategy)
+            .tier_up_policy(kiln::TierUpPolicy::with_threshold(threshold));
+        if let DiffStrategy::Guided(_) = strategy {
+            config.guided_policy(kiln::GuidedPolicy {
+                min_site_calls: 0,
+                min_share_percent: 0,
+                ..kiln::GuidedPolicy::default()
+            });
+        }
+        Engine::new(&config)
         .map_err(|e| format!("cannot create Kiln's engine: {e}"))
     })
 }
