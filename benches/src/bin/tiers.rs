@@ -1,18 +1,28 @@
-//! `tiers [--runs N] [--only baseline|speed] [FILE.wasm ...]`: compile throughput of each tier. Every defined
-//! function of the sightglass programs (or of the given modules) is compiled one at a
-//! time, on one thread, at `Tier::Baseline` and at `Tier::Optimized` (Speed), the two
-//! alternating per module and run; the median of N runs is kept. Prints bytes of wasm
-//! body per second for each tier, their ratio per module, the geomean of the ratios,
-//! and the largest baseline frame.
+//! `tiers [--runs N] [--only baseline|speed] [--inline] [FILE.wasm ...]`: compile
+//! throughput of each tier. Every defined function of the sightglass programs (or of
+//! the given modules) is compiled one at a time, on one thread, at `Tier::Baseline` and
+//! at `Tier::Optimized` (Speed), the two alternating per module and run; the median of
+//! N runs is kept. Prints bytes of wasm body per second for each tier, their ratio per
+//! module, the geomean of the ratios, and the largest baseline frame.
+//!
+//! With `--inline`, the two sides are the optimized tier without and with
+//! profile-guided inlining (the default `InlineBudget`, every direct call a candidate),
+//! and the ratio is the time with inlining over the time without: what inlining costs
+//! the optimized tier.
 
 #![forbid(unsafe_code)]
 
 use kiln_frontend::{DefinedFuncIndex, Features, ModuleInfo};
-use kiln_jit::{Compiler, CompilerConfig, Counting, Tier};
+use kiln_jit::{Compiler, CompilerConfig, Counting, Guidance, InlineBudget, Tier};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn compile_all(c: &Compiler, info: &ModuleInfo, tier: Tier) -> Result<(Duration, u32), String> {
+fn compile_all(
+    c: &Compiler,
+    info: &ModuleInfo,
+    tier: Tier,
+    guidance: &Guidance,
+) -> Result<(Duration, u32), String> {
     let started = Instant::now();
     let mut frame = 0;
     for d in 0..info.num_defined_funcs() {
@@ -21,7 +31,7 @@ fn compile_all(c: &Compiler, info: &ModuleInfo, tier: Tier) -> Result<(Duration,
                 info,
                 DefinedFuncIndex::from_u32(d),
                 tier,
-                &Default::default(),
+                guidance,
             )
             .map_err(|e| e.to_string())?;
         frame = frame.max(f.frame_size);
@@ -37,6 +47,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() -> Result<(), String> {
     let mut runs = 3;
     let mut only = None;
+    let mut inline = false;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -49,6 +60,7 @@ fn main() -> Result<(), String> {
                     _ => return Err("--only baseline|speed".into()),
                 }
             }
+            "--inline" => inline = true,
             _ => files.push((a.clone(), PathBuf::from(a))),
         }
     }
@@ -98,8 +110,20 @@ fn main() -> Result<(), String> {
                 if only.is_some_and(|o| o != t) {
                     continue;
                 }
-                let (took, f) =
-                    compile_all(&compiler, &info, t).map_err(|e| format!("{name}: {e}"))?;
+                // With --inline the "baseline" side is the optimized tier without inlining.
+                let (tier, guidance) = match (inline, t) {
+                    (false, _) => (t, Guidance::default()),
+                    (true, Tier::Baseline) => (Tier::Optimized, Guidance::default()),
+                    (true, Tier::Optimized) => (
+                        Tier::Optimized,
+                        Guidance {
+                            inline: Some(InlineBudget::default()),
+                            ..Guidance::default()
+                        },
+                    ),
+                };
+                let (took, f) = compile_all(&compiler, &info, tier, &guidance)
+                    .map_err(|e| format!("{name}: {e}"))?;
                 match t {
                     Tier::Baseline => {
                         base.push(took);
@@ -131,7 +155,12 @@ fn main() -> Result<(), String> {
     }
     if n > 0 {
         println!(
-            "geomean baseline/speed throughput ratio: {:.2} over {n} modules",
+            "geomean {} ratio: {:.2} over {n} modules",
+            if inline {
+                "compile time with inlining / without"
+            } else {
+                "baseline/speed throughput"
+            },
             (log_sum / n as f64).exp()
         );
     }

@@ -5,9 +5,10 @@
 //! ```
 //!
 //! Strategies: `eager`, `lazy`, `tiered` (`tiered@N`: N calls or 10 N loop iterations
-//! before optimizing), and for the cost of counting `baseline`
-//! (tiered without counters: baseline code only) and `baseline-counted` (counters that
-//! never reach a threshold).
+//! before optimizing), `guided` (tiered with `Config::profile_guided`), and for the cost
+//! of counting `baseline` (tiered without counters: baseline code only) and
+//! `baseline-counted` (counters that never reach a threshold). `wasmtime` runs the
+//! program on Wasmtime 48 (default settings) as one more side.
 //!
 //! For each program, N rounds (default 5) run it once per strategy (default: eager,
 //! tiered), in an order that rotates every round, each on a fresh engine: compile
@@ -23,6 +24,7 @@
 use kiln::{Config, Engine, Strategy, TierUpPolicy};
 use kiln_benches::check::Expected;
 use kiln_benches::kiln_runner::KilnHost;
+use kiln_benches::wasmtime_runner::WasmtimeHost;
 use kiln_benches::{all_workloads, fmt_duration, geomean, median};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -33,11 +35,14 @@ struct Side {
     name: String,
     strategy: Strategy,
     policy: TierUpPolicy,
+    guided: bool,
+    wasmtime: bool,
 }
 
 fn parse(s: &str) -> Option<Side> {
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
+        "guided" | "wasmtime" => (Strategy::Tiered, TierUpPolicy::default()),
         // Baseline code that counts but never reaches a threshold.
         "baseline-counted" => (Strategy::Tiered, never),
         // Baseline code without counters.
@@ -66,6 +71,8 @@ fn parse(s: &str) -> Option<Side> {
         name: s.to_string(),
         strategy,
         policy,
+        guided: s == "guided",
+        wasmtime: s == "wasmtime",
     })
 }
 
@@ -81,7 +88,9 @@ fn main() -> ExitCode {
             ("--strategy", Some(s)) => match parse(&s) {
                 Some(s) => strategies.push(s),
                 None => {
-                    eprintln!("--strategy eager|lazy|tiered|baseline|baseline-counted");
+                    eprintln!(
+                        "--strategy eager|lazy|tiered[@N]|guided|baseline|baseline-counted|wasmtime"
+                    );
                     return ExitCode::from(2);
                 }
             },
@@ -133,18 +142,26 @@ fn main() -> ExitCode {
         'rounds: for round in 0..runs {
             for k in 0..strategies.len() {
                 let i = (k + round) % strategies.len();
-                let mut config = Config::new();
-                config
-                    .strategy(strategies[i].strategy)
-                    .tier_up_policy(strategies[i].policy);
-                let host = Engine::new(&config)
-                    .map_err(|e| e.to_string())
-                    .and_then(|e| KilnHost::with_engine(&e));
                 let started = Instant::now();
-                let out = host.and_then(|h| {
-                    let m = h.compile(&bytes)?;
-                    h.instantiate(&m, w)?.run()
-                });
+                let out = if strategies[i].wasmtime {
+                    WasmtimeHost::new().and_then(|h| {
+                        let m = h.compile(&bytes)?;
+                        h.instantiate(&m, w)?.run()
+                    })
+                } else {
+                    let mut config = Config::new();
+                    config
+                        .strategy(strategies[i].strategy)
+                        .tier_up_policy(strategies[i].policy)
+                        .profile_guided(strategies[i].guided);
+                    Engine::new(&config)
+                        .map_err(|e| e.to_string())
+                        .and_then(|e| KilnHost::with_engine(&e))
+                        .and_then(|h| {
+                            let m = h.compile(&bytes)?;
+                            h.instantiate(&m, w)?.run()
+                        })
+                };
                 let took = started.elapsed();
                 match out.and_then(|o| expected.check(&o).map(|()| o)) {
                     Ok(o) => {
