@@ -134,12 +134,19 @@ pub struct RunArgs {
     /// `tiered` (tiered counts).
     #[arg(
         long,
+        alias = "profile-out",
         value_name = "FILE",
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "kiln-profile.json"
     )]
     pub profile: Option<PathBuf>,
+
+    /// Start from a profile an earlier run wrote (`--profile-out`): what it saw optimized
+    /// is optimized at once, ahead of its first call, with its call-site feedback
+    /// (implies `--profile-guided`). The profile must be this module's.
+    #[arg(long, value_name = "FILE")]
+    pub profile_in: Option<PathBuf>,
 
     /// Wasmtime's spelling of the limits: `-W fuel=N`, `-W timeout=2s`,
     /// `-W max-memory-size=BYTES`, `-W max-wasm-stack=BYTES`. Repeatable.
@@ -300,7 +307,10 @@ fn parse_strategy(s: &str) -> Result<kiln::Strategy, String> {
 impl RunArgs {
     /// The strategy: `--strategy`, else the default.
     pub fn strategy(&self) -> kiln::Strategy {
-        match (self.strategy, self.profile_guided) {
+        match (
+            self.strategy,
+            self.profile_guided || self.profile_in.is_some(),
+        ) {
             (Some(s), _) => s,
             (None, true) => kiln::Strategy::Tiered,
             (None, false) => DEFAULT_STRATEGY,
@@ -332,10 +342,11 @@ impl RunArgs {
                 "--profile needs --strategy lazy or tiered (eager code records nothing)".into(),
             );
         }
-        if self.profile_guided && strategy != kiln::Strategy::Tiered {
+        if (self.profile_guided || self.profile_in.is_some()) && strategy != kiln::Strategy::Tiered
+        {
             return Err(format!(
-                "--profile-guided needs --strategy tiered (the profile is what tiered \
-                 baseline code records), not {}",
+                "--profile-guided and --profile-in need --strategy tiered (the profile is \
+                 what tiered baseline code records), not {}",
                 strategy.name()
             ));
         }

@@ -124,6 +124,18 @@ fn engine(a: &RunArgs, artifact: bool) -> Result<Engine, Failure> {
         config.tier_up_policy(kiln::TierUpPolicy::with_threshold(n));
     }
     config.profile_guided(a.profile_guided);
+    if let Some(path) = &a.profile_in {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Usage(format!("--profile-in: cannot read {}: {e}", path.display()))
+        })?;
+        let profile = kiln::Profile::from_json(&text).map_err(|e| {
+            Failure::Usage(format!(
+                "--profile-in: {} is not a profile: {e}",
+                path.display()
+            ))
+        })?;
+        config.saved_profile(profile);
+    }
     let cache = match (&a.cache, strategy) {
         (Some(c), _) => c.as_str(),
         (None, kiln::Strategy::Eager(_)) => "on",

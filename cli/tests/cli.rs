@@ -1017,7 +1017,39 @@ fn profile_guided_code_reports_its_call_sites() {
         wat,
         "1",
     ])
-    .cannot_run("--profile-guided needs --strategy tiered");
+    .cannot_run("--profile-guided and --profile-in need --strategy tiered");
+    // The second run starts from the profile: the same output, under --profile-out.
+    let second = dir.path().join("second.json");
+    let profile_in = profile.to_str().expect("UTF-8 path");
+    let out = format!("--profile-out={}", second.display());
+    kiln([
+        "run",
+        "--profile-in",
+        profile_in,
+        out.as_str(),
+        "--invoke",
+        "run",
+        wat,
+        "6400",
+    ])
+    .prints("6200\n");
+    assert!(second.exists(), "--profile-out writes the profile");
+    // Not a profile, and another module's profile.
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"version\": 1").expect("write");
+    let garbage = garbage.to_str().expect("UTF-8 path");
+    kiln(["run", "--profile-in", garbage, "--invoke", "run", wat, "1"])
+        .cannot_run("is not a profile");
+    kiln([
+        "run",
+        "--profile-in",
+        profile_in,
+        "--invoke",
+        "fib",
+        FIB,
+        "1",
+    ])
+    .stderr_has("belongs to module");
 }
 
 #[test]

@@ -84,7 +84,11 @@ impl BuiltinHost for StoreOpaque {
         let loops = data.vmctx.func_counters(d).map_or(0, |(_, loops)| loops);
         let (_, threshold) = self.engine.config().tier_up.compiled_thresholds();
         if loops < threshold {
-            return 0;
+            // A variant compiled ahead from a saved profile is entered at once.
+            return match (&data.module.0.lazy, ordinal) {
+                (Some(lazy), o) if o != u32::MAX => lazy.osr_ready(d, o).unwrap_or(0),
+                _ => 0,
+            };
         }
         let module = &data.module.0.compiled;
         self.engine

@@ -44,6 +44,7 @@ pub struct Config {
     pub(crate) strategy: Strategy,
     pub(crate) tier_up: TierUpPolicy,
     pub(crate) profile_guided: Option<GuidedPolicy>,
+    pub(crate) saved_profile: Option<Arc<kiln_profiler::Profile>>,
 }
 
 /// When functions are compiled, and at which tier (`Config::strategy`).
@@ -118,6 +119,7 @@ impl Default for Config {
             strategy: Strategy::Eager(OptLevel::Speed),
             tier_up: TierUpPolicy::default(),
             profile_guided: None,
+            saved_profile: None,
         }
     }
 }
@@ -154,6 +156,23 @@ impl Config {
     /// Profile-guided optimization with `policy` (see [`Config::profile_guided`]).
     pub fn guided_policy(&mut self, policy: GuidedPolicy) -> &mut Self {
         self.profile_guided = Some(policy);
+        self
+    }
+
+    /// Classic profile-guided optimization from a saved profile (what
+    /// `Instance::profile` returned in an earlier run, e.g. `kiln run --profile-out`):
+    /// implies `profile_guided`, and needs `Strategy::Tiered` like it. A module made
+    /// with this engine must be the profile's (its BLAKE3 hash is checked, and another
+    /// module is refused with `ErrorKind::Profile`). As the module is made, every
+    /// function the profile saw optimized is queued for optimization at once, ahead of
+    /// its first call, with the profile's call-site feedback as guidance (and each
+    /// loop the profile saw entered by on-stack replacement gets its variant), so a
+    /// second run reaches its steady state without first counting its way there.
+    pub fn saved_profile(&mut self, profile: kiln_profiler::Profile) -> &mut Self {
+        if self.profile_guided.is_none() {
+            self.profile_guided = Some(GuidedPolicy::default());
+        }
+        self.saved_profile = Some(Arc::new(profile));
         self
     }
 
@@ -444,7 +463,7 @@ impl Engine {
                 }
             }),
         })?;
-        if config.profile_guided.is_some()
+        if (config.profile_guided.is_some() || config.saved_profile.is_some())
             && !(config.strategy == Strategy::Tiered && config.tier_up.counting)
         {
             return Err(Error::new(crate::ErrorKind::Unsupported(format!(
@@ -530,6 +549,40 @@ impl Engine {
     ) -> Option<usize> {
         let (weak, lazy) = replaceable(module, d)?;
         self.tier_up_worker()?.osr(weak, lazy, d, ordinal, guidance)
+    }
+
+    /// With a saved profile: queues the functions (and on-stack-replacement variants)
+    /// the profile saw optimized, ahead of their first call, with the profile's
+    /// guidance.
+    pub(crate) fn optimize_ahead(&self, module: &Arc<crate::module::CompiledParts>) {
+        let (Some(profile), Some(policy)) =
+            (&self.0.config.saved_profile, &self.0.config.profile_guided)
+        else {
+            return;
+        };
+        let info = &module.info;
+        let Some(worker) = self.tier_up_worker() else {
+            return;
+        };
+        for f in &profile.functions {
+            if f.tier != kiln_profiler::Tier::Optimized {
+                continue;
+            }
+            let Some(d) = info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f.index))
+            else {
+                continue;
+            };
+            let Some((weak, lazy)) = replaceable(module, d) else {
+                continue;
+            };
+            let guidance = || crate::tiering::saved_guidance(policy, info, &f.call_sites);
+            worker.request_ahead(weak.clone(), lazy, d, guidance);
+            for e in &profile.timeline {
+                if let (true, Some(ordinal)) = (e.function == f.index, e.osr_loop) {
+                    worker.osr(weak.clone(), lazy, d, ordinal, guidance);
+                }
+            }
+        }
     }
 
     /// Hands `callees` of `module` (without code yet) to the background compiler, to

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     /// A compiled artifact was refused (another build, settings or key; changed or
     /// cut off); nothing of it ran.
     IncompatibleArtifact(crate::ArtifactError),
+    /// A saved profile was refused (malformed, or of another module).
+    Profile(String),
 }
 
 impl Error {
@@ -178,6 +180,7 @@ impl fmt::Display for Error {
             ErrorKind::Config(m) => write!(f, "configuration: {m}"),
             ErrorKind::ResourceExhausted(hit) => write!(f, "resource limit: {hit}"),
             ErrorKind::IncompatibleArtifact(e) => write!(f, "artifact refused: {e}"),
+            ErrorKind::Profile(m) => write!(f, "profile refused: {m}"),
         }
     }
 }

@@ -231,7 +231,15 @@ impl Module {
         } else {
             None
         };
-        Module::assemble(
+        if let Some(saved) = &engine.config().saved_profile {
+            let hash = blake3::hash(bytes).to_hex();
+            saved.check_module(hash.as_str()).map_err(|e| {
+                Error::new(crate::ErrorKind::Profile(format!(
+                    "the saved profile does not fit: {e}"
+                )))
+            })?;
+        }
+        let module = Module::assemble(
             engine,
             info,
             code,
@@ -241,7 +249,9 @@ impl Module {
             },
             memory_image,
             lazy,
-        )
+        )?;
+        engine.optimize_ahead(&module.0.compiled);
+        Ok(module)
     }
 
     /// A module from its published code: `code` holds the defined functions in order

@@ -148,13 +148,25 @@ impl LazyCode {
                     compiler.compile_function_at(info, d, self.first_tier, &Guidance::default())?;
                 let code = self.publish(info, d, &f, tier, started, None)?;
                 let _ = self.call_sites[d.index()].set(f.call_sites.clone().into());
-                // Nothing else stores into a slot that is still 0.
-                self.slots[d.index()].store(code, Ordering::Release);
+                // Only optimized code compiled ahead (from a saved profile) may have
+                // been stored meanwhile; it stays.
+                let _ = self.slots[d.index()].compare_exchange(
+                    0,
+                    code,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
                 let tier = match tier {
                     Tier::Baseline => BASELINE,
                     Tier::Optimized => OPTIMIZED,
                 };
-                self.tiers[d.index()].store(tier, Ordering::Release);
+                // A function queued ahead (or optimized already) keeps its state.
+                let _ = self.tiers[d.index()].compare_exchange(
+                    NONE,
+                    tier,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
                 Ok(f.callees)
             })
             .map(|c| callees = c)
@@ -194,6 +206,15 @@ impl LazyCode {
         }
     }
 
+    /// The on-stack-replacement variant of `d` entered at loop `ordinal`, if it is
+    /// ready (asking for nothing).
+    pub(crate) fn osr_ready(&self, d: DefinedFuncIndex, ordinal: u32) -> Option<usize> {
+        lock(&self.osr)
+            .get(&(d.as_u32(), ordinal))
+            .copied()
+            .filter(|&c| c != 0 && c != usize::MAX)
+    }
+
     /// Compiles the variant of `d` entered at loop `ordinal` and publishes it.
     fn compile_osr(
         &self,
@@ -227,11 +248,22 @@ impl LazyCode {
             .is_ok()
     }
 
+    /// Marks function `d` as queued for optimization ahead of its first call (from a
+    /// saved profile); `false` if it is queued or optimized already.
+    fn mark_queued_ahead(&self, d: DefinedFuncIndex) -> bool {
+        [NONE, BASELINE].into_iter().any(|from| {
+            self.tiers[d.index()]
+                .compare_exchange(from, QUEUED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        })
+    }
+
     /// Undoes `mark_queued` when the queue refused the request.
     fn unmark_queued(&self, d: DefinedFuncIndex) {
+        let back = if self.current(d) == 0 { NONE } else { BASELINE };
         let _ = self.tiers[d.index()].compare_exchange(
             QUEUED,
-            BASELINE,
+            back,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
@@ -423,9 +455,18 @@ pub(crate) fn guidance(
     vmctx: &crate::vm::VmCtx,
     d: DefinedFuncIndex,
 ) -> Guidance {
-    let Some(policy) = policy else {
-        return Guidance::default();
-    };
+    match policy {
+        Some(policy) => saved_guidance(policy, info, &call_site_profiles(lazy, info, vmctx, d)),
+        None => Guidance::default(),
+    }
+}
+
+/// What optimized code may assume from the feedback of `sites`, under `policy`.
+pub(crate) fn saved_guidance(
+    policy: &kiln_profiler::GuidedPolicy,
+    info: &ModuleInfo,
+    sites: &[kiln_profiler::CallSite],
+) -> Guidance {
     let mut g = Guidance {
         inline: (policy.inline_max_depth > 0).then_some(kiln_jit::InlineBudget {
             max_callee_bytes: policy.inline_max_callee_bytes,
@@ -434,9 +475,9 @@ pub(crate) fn guidance(
         }),
         ..Guidance::default()
     };
-    for site in call_site_profiles(lazy, info, vmctx, d) {
+    for site in sites {
         let target = policy
-            .speculate(&site)
+            .speculate(site)
             .and_then(|f| info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f)));
         if let Some(target) = target {
             g.indirect_targets.insert(site.offset, target);
@@ -586,6 +627,31 @@ impl TierUpWorker {
         guidance: impl FnOnce() -> Guidance,
     ) {
         if !lazy.mark_queued(d) {
+            return;
+        }
+        let queued = lock(&self.shared.queue).tier_up.push(Request {
+            module,
+            function: d,
+            osr: None,
+            guidance: Arc::new(guidance()),
+        });
+        if queued {
+            self.shared.ready.notify_one();
+        } else {
+            lazy.unmark_queued(d);
+        }
+    }
+
+    /// Queues function `d` of `module` for optimization ahead of its first call
+    /// (from a saved profile), unless it is queued or optimized already.
+    pub(crate) fn request_ahead(
+        &self,
+        module: Weak<dyn Replaceable>,
+        lazy: &LazyCode,
+        d: DefinedFuncIndex,
+        guidance: impl FnOnce() -> Guidance,
+    ) {
+        if !lazy.mark_queued_ahead(d) {
             return;
         }
         let queued = lock(&self.shared.queue).tier_up.push(Request {

@@ -248,3 +248,153 @@ fn profile_guided_needs_tiered_code() {
     config.strategy(Strategy::Tiered);
     Engine::new(&config).expect("tiered code records a profile");
 }
+
+/// The profile of a first run of `DISPATCH`, hot on slot 0.
+fn first_run_profile() -> Profile {
+    let (_store, instance, _run) = hot_dispatch(GuidedPolicy::default());
+    let p = wait_optimized(&_store, &instance, "run");
+    assert_eq!(function(&p, "run").call_sites[0].speculated, Some(0));
+    p
+}
+
+/// An engine that never tiers up by counting, with `profile` saved.
+fn saved_engine(profile: Profile) -> Engine {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Tiered)
+        .tier_up_policy(TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD))
+        .saved_profile(profile);
+    Engine::new(&config).expect("engine")
+}
+
+#[test]
+fn a_saved_profile_optimizes_ahead_of_the_first_call() {
+    let profile = first_run_profile();
+    // Through JSON, as `--profile-out` and `--profile-in` pass it.
+    let profile = Profile::from_json(&profile.to_json()).expect("reads back");
+    let engine = saved_engine(profile);
+    let module = Module::new(&engine, DISPATCH).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    // Nothing has run, and no counter could reach its threshold: the saved profile
+    // alone queued `run`, with its call-site feedback.
+    let p = wait_optimized(&store, &instance, "run");
+    let run_profile = function(&p, "run");
+    assert_eq!(run_profile.calls, 0, "{p:#?}");
+    assert_eq!(
+        run_profile.call_sites.len(),
+        0,
+        "no baseline code ran: {p:#?}"
+    );
+    let run = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "run")
+        .expect("run");
+    assert_eq!(run.call(&mut store, (9, 0)).expect("add1"), 9);
+    assert_eq!(run.call(&mut store, (9, 1)).expect("mul2"), 0);
+    let err = run.call(&mut store, (1, 2)).expect_err("pair");
+    assert_eq!(trap_code(&err), TrapCode::BadSignature);
+}
+
+#[test]
+fn a_profile_of_another_module_is_refused() {
+    let engine = saved_engine(first_run_profile());
+    let err = Module::new(&engine, INLINE).expect_err("another module");
+    assert!(matches!(err.kind(), ErrorKind::Profile(_)), "{err}");
+    assert!(err.to_string().contains("belongs to module"), "{err}");
+}
+
+#[test]
+fn a_tampered_profile_cannot_break_semantics() {
+    let mut profile = first_run_profile();
+    // Every site speculates on a function of the wrong type, one that does not exist,
+    // and sites that are not there; functions that do not exist are "optimized".
+    for f in &mut profile.functions {
+        for site in &mut f.call_sites {
+            site.targets = vec![(2, 1_000_000)];
+            site.offset = site.offset.wrapping_add(1);
+        }
+        f.call_sites.push(kiln_profiler::CallSite {
+            offset: 0,
+            targets: vec![(9_999, 1_000)],
+            megamorphic: false,
+            other: 0,
+            speculated: None,
+        });
+    }
+    let mut ghost = profile.functions[0].clone();
+    ghost.index = 4_000_000;
+    profile.functions.push(ghost);
+    let engine = saved_engine(profile);
+    let module = Module::new(&engine, DISPATCH).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    wait_optimized(&store, &instance, "run");
+    let run = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "run")
+        .expect("run");
+    assert_eq!(run.call(&mut store, (9, 0)).expect("add1"), 9);
+    let err = run.call(&mut store, (1, 2)).expect_err("pair");
+    assert_eq!(trap_code(&err), TrapCode::BadSignature);
+    assert!(Profile::from_json("{").is_err());
+    assert!(Profile::from_json(r#"{"version": 1}"#).is_err());
+}
+
+const RECURSION: &str = r#"(module
+    (func $ping (export "ping") (param i32) (result i32)
+        (if (result i32) (i32.eqz (local.get 0))
+            (then (i32.const 0))
+            (else (call $pong (i32.sub (local.get 0) (i32.const 1))))))
+    (func $pong (param i32) (result i32)
+        (i32.add (call $ping (local.get 0)) (i32.const 1)))
+    (func $spin (param i32) (result i32)
+        (loop $forever (br_if $forever (local.get 0)))
+        (local.get 0))
+    (func $spinner (export "spinner") (param i32) (result i32)
+        (call $spin (local.get 0))))"#;
+
+#[test]
+fn inlining_keeps_recursion_bounded_and_loops_interruptible() {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Tiered)
+        .tier_up_policy(TierUpPolicy::with_threshold(10))
+        .profile_guided(true)
+        .epoch_interruption(true);
+    let engine = Engine::new(&config).expect("engine");
+    let module = Module::new(&engine, RECURSION).expect("module");
+    let mut store = Store::new(&engine, ());
+    store.set_epoch_deadline(u64::MAX / 2).expect("deadline");
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let ping = instance
+        .get_typed_func::<i32, i32>(&store, "ping")
+        .expect("ping");
+    let spinner = instance
+        .get_typed_func::<i32, i32>(&store, "spinner")
+        .expect("spinner");
+    for _ in 0..20 {
+        assert_eq!(ping.call(&mut store, 100).expect("shallow"), 100);
+        assert_eq!(spinner.call(&mut store, 0).expect("no spin"), 0);
+    }
+    let p = wait_optimized(&store, &instance, "ping");
+    wait_optimized(&store, &instance, "spinner");
+    // pong is inlined into ping (not ping into itself): the recursion still goes
+    // through real calls, and runs out of stack cleanly.
+    assert!(function(&p, "ping").inlined.contains(&1), "{p:#?}");
+    let err = ping.call(&mut store, 100_000_000).expect_err("overflows");
+    assert_eq!(trap_code(&err), TrapCode::StackOverflow);
+    assert_eq!(ping.call(&mut store, 1000).expect("usable again"), 1000);
+    // spin's loop, inlined into spinner, still checks the epoch.
+    let p = instance.profile(&store).expect("profile");
+    assert!(function(&p, "spinner").inlined.contains(&2), "{p:#?}");
+    store.set_epoch_deadline(1).expect("deadline");
+    let handle = engine.clone();
+    let ticker = std::thread::spawn(move || {
+        for _ in 0..200 {
+            std::thread::sleep(Duration::from_millis(10));
+            handle.increment_epoch();
+        }
+    });
+    let err = spinner.call(&mut store, 1).expect_err("interrupted");
+    assert_eq!(trap_code(&err), TrapCode::Interrupted);
+    ticker.join().expect("ticker");
+}

@@ -10,7 +10,9 @@
 //! indirectly, dispatch replicated by predecessor).
 //!
 //! Sides: `eager` (Kiln, everything optimized up front), `tiered` (Kiln's tiers
-//! without profile guidance), `guided` (tiered with `Config::profile_guided`) and
+//! without profile guidance), `guided` (tiered with `Config::profile_guided`),
+//! `saved` (tiered with `Config::saved_profile`, the profile of one warmed-up `guided`
+//! run made before the rounds, and *no* warm-up: the long call is the first call) and
 //! `wasmtime` (Wasmtime 48, default settings). Each round runs every side once, in an
 //! order that rotates every round, on a fresh engine: compile, instantiate, warm up
 //! (20 short calls of `run`, then, for the tiered sides, until the profile says `run`
@@ -54,9 +56,18 @@ fn wat_path(name: &str) -> PathBuf {
 }
 
 /// Runs `w` once on `side`: the measured call's time and result.
-fn run_kiln(side: &str, bytes: &[u8], w: &Workload) -> Result<(Duration, i32), String> {
+fn run_kiln(
+    side: &str,
+    bytes: &[u8],
+    w: &Workload,
+    saved: Option<&kiln::Profile>,
+) -> Result<(Duration, i32), String> {
     let mut config = Config::new();
     match side {
+        "saved" => {
+            let profile = saved.ok_or("no saved profile")?.clone();
+            config.strategy(Strategy::Tiered).saved_profile(profile);
+        }
         "eager" => {}
         "tiered" => {
             config.strategy(Strategy::Tiered);
@@ -73,6 +84,11 @@ fn run_kiln(side: &str, bytes: &[u8], w: &Workload) -> Result<(Duration, i32), S
     let run = instance
         .get_typed_func::<i32, i32>(&store, "run")
         .map_err(|e| e.to_string())?;
+    if side == "saved" {
+        let started = Instant::now();
+        let result = run.call(&mut store, w.measure).map_err(|e| e.to_string())?;
+        return Ok((started.elapsed(), result));
+    }
     for _ in 0..20 {
         run.call(&mut store, w.warm).map_err(|e| e.to_string())?;
     }
@@ -97,6 +113,26 @@ fn run_kiln(side: &str, bytes: &[u8], w: &Workload) -> Result<(Duration, i32), S
     let started = Instant::now();
     let result = run.call(&mut store, w.measure).map_err(|e| e.to_string())?;
     Ok((started.elapsed(), result))
+}
+
+/// The profile of a warmed-up profile-guided run of `w`, as `--profile-out` saves it.
+fn profile_of(bytes: &[u8], w: &Workload) -> Result<kiln::Profile, String> {
+    let mut config = Config::new();
+    config.strategy(Strategy::Tiered).profile_guided(true);
+    let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+    let module = Module::new(&engine, bytes).map_err(|e| e.to_string())?;
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).map_err(|e| e.to_string())?;
+    let run = instance
+        .get_typed_func::<i32, i32>(&store, "run")
+        .map_err(|e| e.to_string())?;
+    for _ in 0..20 {
+        run.call(&mut store, w.warm).map_err(|e| e.to_string())?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    run.call(&mut store, w.warm).map_err(|e| e.to_string())?;
+    let profile = instance.profile(&store).ok_or("no profile")?;
+    kiln::Profile::from_json(&profile.to_json()).map_err(|e| e.to_string())
 }
 
 fn run_wasmtime(bytes: &[u8], w: &Workload) -> Result<(Duration, i32), String> {
@@ -167,6 +203,17 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let saved = if sides.iter().any(|s| s == "saved") {
+            match profile_of(&bytes, w) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("{}: no profile: {e}", w.name);
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            None
+        };
         let mut times: Vec<Vec<Duration>> = vec![Vec::new(); sides.len()];
         let mut expected = None;
         for round in 0..runs {
@@ -174,7 +221,7 @@ fn main() -> ExitCode {
                 let i = (k + round) % sides.len();
                 let outcome = match sides[i].as_str() {
                     "wasmtime" => run_wasmtime(&bytes, w),
-                    s => run_kiln(s, &bytes, w),
+                    s => run_kiln(s, &bytes, w, saved.as_ref()),
                 };
                 let (t, result) = match outcome {
                     Ok(x) => x,

@@ -72,8 +72,7 @@ pub(crate) fn kiln_differential(strategy: DiffStrategy) -> Result<&'static Engin
                 ..kiln::GuidedPolicy::default()
             });
         }
-        Engine::new(&config)
-        .map_err(|e| format!("cannot create Kiln's engine: {e}"))
+        Engine::new(&config).map_err(|e| format!("cannot create Kiln's engine: {e}"))
     })
 }
 

@@ -13,22 +13,38 @@ pub const PAGE: u64 = 65536;
 
 /// The strategy the suite runs under: `Strategy::Tiered` (with thresholds of 1, so
 /// functions are optimized and replaced on the stack while the attacks run) when the
-/// including test binary is `hostile_tiered` (which includes the other suites' files),
-/// else the default, eager.
+/// including test binary is `hostile_tiered` or `hostile_guided` (which include the
+/// other suites' files), else the default, eager.
 pub fn strategy() -> Strategy {
-    if module_path!().starts_with("hostile_tiered") {
+    if module_path!().starts_with("hostile_tiered") || guided() {
         Strategy::Tiered
     } else {
         Strategy::Eager(OptLevel::Speed)
     }
 }
 
+/// Whether the suite runs profile-guided tiered code (the including binary is
+/// `hostile_guided`): optimized after 2 calls or loop iterations, speculating on any
+/// `call_indirect` target seen, and inlining.
+pub fn guided() -> bool {
+    module_path!().starts_with("hostile_guided")
+}
+
 /// A configuration with the suite's strategy: what every test of the suite starts
 /// from instead of `Config::new()`.
 pub fn config() -> Config {
     let mut c = Config::new();
-    c.strategy(strategy())
-        .tier_up_policy(TierUpPolicy::with_threshold(1));
+    c.strategy(strategy());
+    if guided() {
+        c.tier_up_policy(TierUpPolicy::with_threshold(2))
+            .guided_policy(GuidedPolicy {
+                min_site_calls: 0,
+                min_share_percent: 0,
+                ..GuidedPolicy::default()
+            });
+    } else {
+        c.tier_up_policy(TierUpPolicy::with_threshold(1));
+    }
     c
 }
 
