@@ -1,5 +1,5 @@
 ;; C++-style virtual calls: 4096 objects of 16 bytes (vtable base, a, b), 15 of every 16
-;; of class A. Each pass calls `area` and `grow` on every object through its vtable:
+;; of class A, made afresh by each call of `run`. Each pass calls `area` and `grow` on every object through its vtable:
 ;; table[vtable + 0] and table[vtable + 1].
 (module
   (type $area (func (param i32) (result i32)))
@@ -29,9 +29,10 @@
       (i32.store offset=8 (local.get $o) (i32.const 3))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (i32.const 4096)))))
-  (start $init)
   (func $run (export "run") (param $passes i32) (result i32)
     (local $i i32) (local $o i32) (local $sum i32)
+    ;; Every call starts from the same objects.
+    (call $init)
     (loop $pass
       (local.set $i (i32.const 0))
       (loop $obj

@@ -576,12 +576,14 @@ impl Engine {
                 continue;
             };
             let guidance = || crate::tiering::saved_guidance(policy, info, &f.call_sites);
-            worker.request_ahead(weak.clone(), lazy, d, guidance);
+            // Loop variants first: a long loop entered before its function's code is
+            // ready moves to optimized code at its next poll.
             for e in &profile.timeline {
                 if let (true, Some(ordinal)) = (e.function == f.index, e.osr_loop) {
                     worker.osr(weak.clone(), lazy, d, ordinal, guidance);
                 }
             }
+            worker.request_ahead(weak.clone(), lazy, d, guidance);
         }
     }
 

@@ -1,7 +1,7 @@
 //! Profile-guided code on indirect calls (issue 17's targets), in process:
 //!
 //! ```text
-//! target/release/guided [--runs N] [--filter S]... [--side S]...
+//! target/release/guided [--runs N] [--scale K] [--filter S]... [--side S]...
 //! ```
 //!
 //! Workloads (`benches/guided/*.wat`, written for this): `fnptr` (a function-pointer
@@ -16,7 +16,8 @@
 //! `wasmtime` (Wasmtime 48, default settings). Each round runs every side once, in an
 //! order that rotates every round, on a fresh engine: compile, instantiate, warm up
 //! (20 short calls of `run`, then, for the tiered sides, until the profile says `run`
-//! is optimized), then time one long call of `run`. The results must agree. Medians
+//! is optimized), then time one long call of `run` (`--scale K`: K times longer). The
+//! results must agree. Medians
 //! and ratios to `guided` go to stdout as a Markdown table.
 
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy)]
 struct Workload {
     name: &'static str,
     warm: i32,
@@ -153,16 +155,18 @@ fn run_wasmtime(bytes: &[u8], w: &Workload) -> Result<(Duration, i32), String> {
 
 fn main() -> ExitCode {
     let mut runs = 5usize;
+    let mut scale = 1i32;
     let mut filters: Vec<String> = Vec::new();
     let mut sides: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--runs", Some(n)) => runs = n.parse().unwrap_or(5),
+            ("--scale", Some(k)) => scale = k.parse().unwrap_or(1),
             ("--filter", Some(f)) => filters.push(f),
             ("--side", Some(s)) => sides.push(s),
             _ => {
-                eprintln!("usage: guided [--runs N] [--filter S]... [--side S]...");
+                eprintln!("usage: guided [--runs N] [--scale K] [--filter S]... [--side S]...");
                 return ExitCode::FAILURE;
             }
         }
@@ -193,6 +197,10 @@ fn main() -> ExitCode {
     println!("|{}", "---|".repeat(1 + 2 * sides.len() - 1));
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
     for w in WORKLOADS {
+        let w = &Workload {
+            measure: w.measure.saturating_mul(scale),
+            ..*w
+        };
         if !filters.is_empty() && !filters.iter().any(|f| w.name.contains(f.as_str())) {
             continue;
         }
