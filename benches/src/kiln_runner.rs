@@ -92,6 +92,7 @@ impl KilnHost {
             .map_err(|e| format!("_start: {e}"))?;
         Ok(KilnRun {
             store,
+            instance,
             start,
             stdout,
             stderr,
@@ -102,6 +103,7 @@ impl KilnHost {
 /// An instance ready to run.
 pub struct KilnRun {
     store: Store<KilnState>,
+    instance: kiln::Instance,
     start: TypedFunc<(), ()>,
     stdout: OutputPipe,
     stderr: OutputPipe,
@@ -110,7 +112,12 @@ pub struct KilnRun {
 impl KilnRun {
     /// Calls `_start`. A trap or host error is an `Err` (with the program's stderr);
     /// `proc_exit` is a status.
-    pub fn run(mut self) -> Result<RunOutput, String> {
+    pub fn run(self) -> Result<RunOutput, String> {
+        self.run_with_profile().map(|(out, _)| out)
+    }
+
+    /// `run`, and the instance's profile afterwards (tiered code records one).
+    pub fn run_with_profile(mut self) -> Result<(RunOutput, Option<kiln::Profile>), String> {
         let status = match self.start.call(&mut self.store, ()) {
             Ok(()) => 0,
             Err(e) => match e.downcast_ref::<I32Exit>() {
@@ -123,11 +130,15 @@ impl KilnRun {
                 }
             },
         };
-        Ok(RunOutput {
-            region: self.store.data().region.took(),
-            stdout: self.stdout.contents(),
-            stderr: self.stderr.contents(),
-            status,
-        })
+        let profile = self.instance.profile(&self.store);
+        Ok((
+            RunOutput {
+                region: self.store.data().region.took(),
+                stdout: self.stdout.contents(),
+                stderr: self.stderr.contents(),
+                status,
+            },
+            profile,
+        ))
     }
 }

@@ -142,9 +142,11 @@ pub struct RunArgs {
     )]
     pub profile: Option<PathBuf>,
 
-    /// Start from a profile an earlier run wrote (`--profile-out`): what it saw optimized
-    /// is optimized at once, ahead of its first call, with its call-site feedback
-    /// (implies `--profile-guided`). The profile must be this module's.
+    /// Compile with a profile an earlier run wrote (`--profile-out`); it must be this
+    /// module's. Eager code (the default) is compiled up front with the profile's
+    /// speculation and inlining, and cached apart from code without it; with
+    /// `--strategy tiered`, what the profile saw optimized is optimized at once, ahead
+    /// of its first call.
     #[arg(long, value_name = "FILE")]
     pub profile_in: Option<PathBuf>,
 
@@ -307,10 +309,7 @@ fn parse_strategy(s: &str) -> Result<kiln::Strategy, String> {
 impl RunArgs {
     /// The strategy: `--strategy`, else the default.
     pub fn strategy(&self) -> kiln::Strategy {
-        match (
-            self.strategy,
-            self.profile_guided || self.profile_in.is_some(),
-        ) {
+        match (self.strategy, self.profile_guided) {
             (Some(s), _) => s,
             (None, true) => kiln::Strategy::Tiered,
             (None, false) => DEFAULT_STRATEGY,
@@ -342,13 +341,15 @@ impl RunArgs {
                 "--profile needs --strategy lazy or tiered (eager code records nothing)".into(),
             );
         }
-        if (self.profile_guided || self.profile_in.is_some()) && strategy != kiln::Strategy::Tiered
-        {
+        if self.profile_guided && strategy != kiln::Strategy::Tiered {
             return Err(format!(
-                "--profile-guided and --profile-in need --strategy tiered (the profile is \
-                 what tiered baseline code records), not {}",
+                "--profile-guided needs --strategy tiered (the profile is what tiered \
+                 baseline code records), not {}",
                 strategy.name()
             ));
+        }
+        if self.profile_in.is_some() && strategy == kiln::Strategy::Lazy {
+            return Err("--profile-in guides eager or tiered code, not lazy code".into());
         }
         if self.tier_up_threshold.is_some() && strategy != kiln::Strategy::Tiered {
             return Err("--tier-up-threshold needs --strategy tiered".into());

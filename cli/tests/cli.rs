@@ -1017,13 +1017,15 @@ fn profile_guided_code_reports_its_call_sites() {
         wat,
         "1",
     ])
-    .cannot_run("--profile-guided and --profile-in need --strategy tiered");
+    .cannot_run("--profile-guided needs --strategy tiered");
     // The second run starts from the profile: the same output, under --profile-out.
     let second = dir.path().join("second.json");
     let profile_in = profile.to_str().expect("UTF-8 path");
     let out = format!("--profile-out={}", second.display());
     kiln([
         "run",
+        "--strategy",
+        "tiered",
         "--profile-in",
         profile_in,
         out.as_str(),
@@ -1034,6 +1036,35 @@ fn profile_guided_code_reports_its_call_sites() {
     ])
     .prints("6200\n");
     assert!(second.exists(), "--profile-out writes the profile");
+    // Eager code compiled with the profile, twice: compiled, then from the cache.
+    let cache = dir.path().join("cache");
+    let cache = cache.to_str().expect("UTF-8 path");
+    for _ in 0..2 {
+        kiln([
+            "run",
+            "--cache",
+            cache,
+            "--profile-in",
+            profile_in,
+            "--invoke",
+            "run",
+            wat,
+            "64",
+        ])
+        .prints("62\n");
+    }
+    kiln([
+        "run",
+        "--strategy",
+        "lazy",
+        "--profile-in",
+        profile_in,
+        "--invoke",
+        "run",
+        wat,
+        "1",
+    ])
+    .cannot_run("--profile-in guides eager or tiered code");
     // Not a profile, and another module's profile.
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{\"version\": 1").expect("write");

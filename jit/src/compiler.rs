@@ -8,8 +8,8 @@ use crate::pinned::Pinned;
 use crate::placement::loop_placement;
 use crate::shape::{CompileBudget, FunctionPlan};
 use crate::translate::{translate_function, Counting, ModuleEnv, TranslationStats};
-use crate::Guidance;
 use crate::{trampoline, TrapKind, VmOffsets};
+use crate::{Guidance, ModuleGuidance};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
@@ -336,6 +336,7 @@ impl Compiler {
             osr_loop: None,
             final_code: false,
             guidance: None,
+            module_guidance: None,
         }
     }
 
@@ -435,7 +436,20 @@ impl Compiler {
         info: &ModuleInfo,
         deadline: Option<Instant>,
     ) -> Result<CompiledModule, Error> {
-        let env = self.module_env(info);
+        self.compile_module_guided(info, deadline, None)
+    }
+
+    /// Like `compile_module_until`, each function following its `guidance`
+    /// (profile-guided code from a saved profile: speculated indirect-call targets,
+    /// inlining).
+    pub fn compile_module_guided(
+        &self,
+        info: &ModuleInfo,
+        deadline: Option<Instant>,
+        guidance: Option<&ModuleGuidance>,
+    ) -> Result<CompiledModule, Error> {
+        let mut env = self.module_env(info);
+        env.module_guidance = guidance;
         let n = info.num_defined_funcs() as usize;
         let (plans, threads) = self
             .config
@@ -592,8 +606,10 @@ impl Compiler {
         fb: &mut FunctionBuilderContext,
     ) -> Result<CompiledFunction, Error> {
         let index = DefinedFuncIndex::from_u32(i as u32);
-        let (target, _) = self.translate_into(env, index, plan, ctx, fb, false)?;
-        self.emit_context(ctx, target)
+        let (target, stats) = self.translate_into(env, index, plan, ctx, fb, false)?;
+        let mut f = self.emit_context(ctx, target)?;
+        f.inlined = inlined_ranges(stats.inline_frames, ctx);
+        Ok(f)
     }
 
     /// Translates defined function `index` into a cleared `ctx` as `plan` says, and

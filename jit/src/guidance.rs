@@ -46,3 +46,20 @@ impl Guidance {
         self.indirect_targets.is_empty() && self.inline.is_none()
     }
 }
+
+/// Guidance for every function of a module compiled at once (eager code from a saved
+/// profile): each function's own, or `default` for the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModuleGuidance {
+    /// By defined function.
+    pub functions: HashMap<DefinedFuncIndex, Guidance>,
+    /// For functions without their own.
+    pub default: Guidance,
+}
+
+impl ModuleGuidance {
+    /// The guidance for defined function `d`.
+    pub fn of(&self, d: DefinedFuncIndex) -> &Guidance {
+        self.functions.get(&d).unwrap_or(&self.default)
+    }
+}

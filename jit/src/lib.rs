@@ -42,7 +42,7 @@ pub use compiled::{
 pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tier, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
-pub use guidance::{Guidance, InlineBudget};
+pub use guidance::{Guidance, InlineBudget, ModuleGuidance};
 pub use placement::{CodePlacement, LINE as PLACEMENT_LINE};
 pub use shape::{function_shape, CompileBudget, FunctionShape, DEFAULT_MAX_SSA_COST};
 pub use translate::Counting;

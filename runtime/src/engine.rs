@@ -160,14 +160,21 @@ impl Config {
     }
 
     /// Classic profile-guided optimization from a saved profile (what
-    /// `Instance::profile` returned in an earlier run, e.g. `kiln run --profile-out`):
-    /// implies `profile_guided`, and needs `Strategy::Tiered` like it. A module made
-    /// with this engine must be the profile's (its BLAKE3 hash is checked, and another
-    /// module is refused with `ErrorKind::Profile`). As the module is made, every
-    /// function the profile saw optimized is queued for optimization at once, ahead of
-    /// its first call, with the profile's call-site feedback as guidance (and each
-    /// loop the profile saw entered by on-stack replacement gets its variant), so a
-    /// second run reaches its steady state without first counting its way there.
+    /// `Instance::profile` returned in an earlier run, e.g. `kiln run --profile-out`);
+    /// implies `profile_guided`. A module made with this engine must be the profile's
+    /// (its BLAKE3 hash is checked, and another module is refused with
+    /// `ErrorKind::Profile`).
+    ///
+    /// - With `Strategy::Eager`, every function is compiled up front following the
+    ///   profile: its `call_indirect` sites speculate on their dominant targets, and
+    ///   small callees are inlined everywhere. The profile's hash is part of the
+    ///   engine's fingerprint, so the code cache keeps such code apart.
+    /// - With `Strategy::Tiered`, every function the profile saw optimized is queued for
+    ///   optimization as the module is made, ahead of its first call, with the
+    ///   profile's call-site feedback (and each loop the profile saw entered by
+    ///   on-stack replacement gets its variant first), so a second run reaches its
+    ///   steady state without counting its way there.
+    /// - `Strategy::Lazy` is refused (`Unsupported`).
     pub fn saved_profile(&mut self, profile: kiln_profiler::Profile) -> &mut Self {
         if self.profile_guided.is_none() {
             self.profile_guided = Some(GuidedPolicy::default());
@@ -463,13 +470,21 @@ impl Engine {
                 }
             }),
         })?;
-        if (config.profile_guided.is_some() || config.saved_profile.is_some())
-            && !(config.strategy == Strategy::Tiered && config.tier_up.counting)
-        {
+        let records = config.strategy == Strategy::Tiered && config.tier_up.counting;
+        if config.profile_guided.is_some() && config.saved_profile.is_none() && !records {
             return Err(Error::new(crate::ErrorKind::Unsupported(format!(
-                "profile-guided compilation needs the profile that tiered baseline code                  records: use Strategy::Tiered with counting on (strategy `{}`; saved                  profiles are not supported yet)",
+                "profile-guided compilation needs a profile: the one tiered baseline code \
+                 records (use Strategy::Tiered with counting on), or a saved one \
+                 (Config::saved_profile); strategy `{}` records none",
                 config.strategy.name()
             ))));
+        }
+        if config.saved_profile.is_some() && config.strategy == Strategy::Lazy {
+            return Err(Error::new(crate::ErrorKind::Unsupported(
+                "a saved profile guides eager code (compiled with it up front) or tiered \
+                 code (optimized ahead of its first call), not lazy code"
+                    .into(),
+            )));
         }
         if config.cache.is_some() && !matches!(config.strategy, Strategy::Eager(_)) {
             return Err(Error::new(crate::ErrorKind::Unsupported(format!(
@@ -489,6 +504,13 @@ impl Engine {
                 config.memory_init_cow.to_string(),
             ),
         ]);
+        // Code compiled from a saved profile is that profile's: its hash keys the cache.
+        if let (Some(p), Strategy::Eager(_)) = (&config.saved_profile, config.strategy) {
+            fingerprint.push((
+                "kiln.saved_profile".to_string(),
+                blake3::hash(p.to_json().as_bytes()).to_hex().to_string(),
+            ));
+        }
         let (cache, cache_key) = match &config.cache {
             Some(c) => {
                 let (cache, key) = crate::cache::ModuleCache::new(c);
@@ -549,6 +571,47 @@ impl Engine {
     ) -> Option<usize> {
         let (weak, lazy) = replaceable(module, d)?;
         self.tier_up_worker()?.osr(weak, lazy, d, ordinal, guidance)
+    }
+
+    /// Refuses `bytes` unless they are the module of the saved profile, if there is one.
+    pub(crate) fn check_saved_profile(&self, bytes: &[u8]) -> Result<()> {
+        let Some(saved) = &self.0.config.saved_profile else {
+            return Ok(());
+        };
+        let hash = blake3::hash(bytes).to_hex();
+        saved.check_module(hash.as_str()).map_err(|e| {
+            Error::new(crate::ErrorKind::Profile(format!(
+                "the saved profile does not fit: {e}"
+            )))
+        })
+    }
+
+    /// With a saved profile: what eager compilation of `bytes` (parsed as `info`)
+    /// follows, each function with its own call-site feedback and every one inlining.
+    /// Refuses another module's bytes.
+    pub(crate) fn module_guidance(
+        &self,
+        info: &kiln_frontend::ModuleInfo,
+        bytes: &[u8],
+    ) -> Result<Option<kiln_jit::ModuleGuidance>> {
+        let (Some(profile), Some(policy)) =
+            (&self.0.config.saved_profile, &self.0.config.profile_guided)
+        else {
+            return Ok(None);
+        };
+        self.check_saved_profile(bytes)?;
+        let mut guidance = kiln_jit::ModuleGuidance {
+            default: crate::tiering::saved_guidance(policy, info, &[]),
+            ..Default::default()
+        };
+        for f in &profile.functions {
+            let d = info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f.index));
+            if let Some(d) = d.filter(|d| d.as_u32() < info.num_defined_funcs()) {
+                let g = crate::tiering::saved_guidance(policy, info, &f.call_sites);
+                guidance.functions.insert(d, g);
+            }
+        }
+        Ok(Some(guidance))
     }
 
     /// With a saved profile: queues the functions (and on-stack-replacement variants)

@@ -210,7 +210,10 @@ impl Module {
         let compiled = if lazy {
             engine.compiler().compile_trampolines(&info)?
         } else {
-            engine.compiler().compile_module_until(&info, deadline)?
+            let guidance = engine.module_guidance(&info, bytes)?;
+            engine
+                .compiler()
+                .compile_module_guided(&info, deadline, guidance.as_ref())?
         };
         let mut pieces =
             Vec::with_capacity(compiled.functions.len() + compiled.array_trampolines.len());
@@ -231,13 +234,8 @@ impl Module {
         } else {
             None
         };
-        if let Some(saved) = &engine.config().saved_profile {
-            let hash = blake3::hash(bytes).to_hex();
-            saved.check_module(hash.as_str()).map_err(|e| {
-                Error::new(crate::ErrorKind::Profile(format!(
-                    "the saved profile does not fit: {e}"
-                )))
-            })?;
+        if lazy {
+            engine.check_saved_profile(bytes)?;
         }
         let module = Module::assemble(
             engine,

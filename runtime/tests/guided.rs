@@ -398,3 +398,79 @@ fn inlining_keeps_recursion_bounded_and_loops_interruptible() {
     assert_eq!(trap_code(&err), TrapCode::Interrupted);
     ticker.join().expect("ticker");
 }
+
+/// The profile of a first run of `INLINE`, with `hot` optimized.
+fn inline_profile() -> Profile {
+    let engine = engine(GuidedPolicy::default(), false);
+    let module = Module::new(&engine, INLINE).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let hot = instance
+        .get_typed_func::<i32, i32>(&store, "hot")
+        .expect("hot");
+    for i in 0..20 {
+        hot.call(&mut store, i).expect("runs");
+    }
+    wait_optimized(&store, &instance, "hot")
+}
+
+fn backtrace_names(err: &Error) -> Vec<String> {
+    err.as_trap()
+        .expect("a trap")
+        .backtrace()
+        .iter()
+        .map(|f| f.func_name.clone().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn eager_code_from_a_saved_profile_keeps_inlined_frames_through_artifacts() {
+    let mut config = Config::new();
+    config.saved_profile(inline_profile());
+    let engine = Engine::new(&config).expect("eager code with a saved profile");
+    let module = Module::new(&engine, INLINE).expect("module");
+    let bytes = module.serialize().expect("eager code serializes");
+    let loaded = Module::deserialize(&engine, &bytes).expect("loads");
+    for module in [module, loaded] {
+        let mut store = Store::new(&engine, ());
+        let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+        let hot = instance
+            .get_typed_func::<i32, i32>(&store, "hot")
+            .expect("hot");
+        assert_eq!(hot.call(&mut store, 41).expect("runs"), 42);
+        let err = hot.call(&mut store, 777).expect_err("traps");
+        assert_eq!(backtrace_names(&err), ["leaf", "middle", "hot"], "{err}");
+    }
+    // Code made without the profile is not this code: the fingerprints differ.
+    let plain = Engine::new(&Config::new()).expect("engine");
+    let err = Module::deserialize(&plain, &bytes).expect_err("another fingerprint");
+    assert!(err.to_string().contains("saved_profile"), "{err}");
+}
+
+#[test]
+fn eager_code_from_a_saved_profile_speculates_exactly() {
+    let mut config = Config::new();
+    config.saved_profile(first_run_profile()).consume_fuel(true);
+    let engine = Engine::new(&config).expect("engine");
+    let module = Module::new(&engine, DISPATCH).expect("module");
+    let mut store = Store::new(&engine, ());
+    store.set_fuel(1 << 40).expect("fuel");
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let run = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "run")
+        .expect("run");
+    assert_eq!(run.call(&mut store, (9, 0)).expect("add1"), 9);
+    assert_eq!(run.call(&mut store, (9, 1)).expect("mul2"), 0);
+    for (slot, code) in [
+        (2, TrapCode::BadSignature),
+        (3, TrapCode::IndirectCallToNull),
+    ] {
+        let err = run.call(&mut store, (1, slot)).expect_err("traps");
+        assert_eq!(trap_code(&err), code);
+    }
+    // The same fuel as eager code without the profile.
+    let mut plain = Config::new();
+    plain.consume_fuel(true);
+    let plain = Engine::new(&plain).expect("engine");
+    assert_eq!(fuel_of(&engine, false), fuel_of(&plain, false));
+}

@@ -8,7 +8,9 @@
 //! before optimizing), `guided` (tiered with `Config::profile_guided`), and for the cost
 //! of counting `baseline` (tiered without counters: baseline code only) and
 //! `baseline-counted` (counters that never reach a threshold). `wasmtime` runs the
-//! program on Wasmtime 48 (default settings) as one more side.
+//! program on Wasmtime 48 (default settings) as one more side. `pgo` is eager code
+//! compiled with a saved profile (`Config::saved_profile`): the profile of one `guided`
+//! run of the program, made before the rounds.
 //!
 //! For each program, N rounds (default 5) run it once per strategy (default: eager,
 //! tiered), in an order that rotates every round, each on a fresh engine: compile
@@ -37,12 +39,17 @@ struct Side {
     policy: TierUpPolicy,
     guided: bool,
     wasmtime: bool,
+    pgo: bool,
 }
 
 fn parse(s: &str) -> Option<Side> {
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
         "guided" | "wasmtime" => (Strategy::Tiered, TierUpPolicy::default()),
+        "pgo" => (
+            Strategy::Eager(kiln::OptLevel::Speed),
+            TierUpPolicy::default(),
+        ),
         // Baseline code that counts but never reaches a threshold.
         "baseline-counted" => (Strategy::Tiered, never),
         // Baseline code without counters.
@@ -73,7 +80,20 @@ fn parse(s: &str) -> Option<Side> {
         policy,
         guided: s == "guided",
         wasmtime: s == "wasmtime",
+        pgo: s == "pgo",
     })
+}
+
+/// The profile of one profile-guided tiered run of `w`.
+fn profile_of(bytes: &[u8], w: &kiln_benches::Workload) -> Result<kiln::Profile, String> {
+    let mut config = Config::new();
+    config.strategy(Strategy::Tiered).profile_guided(true);
+    let host = Engine::new(&config)
+        .map_err(|e| e.to_string())
+        .and_then(|e| KilnHost::with_engine(&e))?;
+    let m = host.compile(bytes)?;
+    let (_, profile) = host.instantiate(&m, w)?.run_with_profile()?;
+    profile.ok_or_else(|| "no profile".to_string())
 }
 
 fn main() -> ExitCode {
@@ -89,7 +109,7 @@ fn main() -> ExitCode {
                 Some(s) => strategies.push(s),
                 None => {
                     eprintln!(
-                        "--strategy eager|lazy|tiered[@N]|guided|baseline|baseline-counted|wasmtime"
+                        "--strategy eager|lazy|tiered[@N]|guided|pgo|baseline|baseline-counted|wasmtime"
                     );
                     return ExitCode::from(2);
                 }
@@ -136,6 +156,17 @@ fn main() -> ExitCode {
                 continue;
             }
         };
+        let saved = if strategies.iter().any(|s| s.pgo) {
+            match profile_of(&bytes, w) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    println!("| {} | NO PROFILE: {e} |", w.name);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         let mut totals = vec![Vec::new(); strategies.len()];
         let mut execs = vec![Vec::new(); strategies.len()];
         let mut failed = None;
@@ -154,6 +185,9 @@ fn main() -> ExitCode {
                         .strategy(strategies[i].strategy)
                         .tier_up_policy(strategies[i].policy)
                         .profile_guided(strategies[i].guided);
+                    if let (true, Some(p)) = (strategies[i].pgo, &saved) {
+                        config.saved_profile(p.clone());
+                    }
                     Engine::new(&config)
                         .map_err(|e| e.to_string())
                         .and_then(|e| KilnHost::with_engine(&e))

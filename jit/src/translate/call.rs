@@ -205,7 +205,7 @@ impl FuncTranslator<'_, '_> {
     fn speculated_target(&self, ty: TypeIndex) -> Option<DefinedFuncIndex> {
         let d = *self
             .env
-            .guidance?
+            .guidance_for(self.index)?
             .indirect_targets
             .get(&u32::try_from(self.offset).ok()?)?;
         if d.as_u32() >= self.env.info.num_defined_funcs() {

@@ -37,4 +37,17 @@ pub(crate) struct ModuleEnv<'a> {
     pub(crate) final_code: bool,
     /// Profile-guided optimized code: what to speculate on and how much to inline.
     pub(crate) guidance: Option<&'a crate::Guidance>,
+    /// Profile-guided code of a whole module: each function's guidance.
+    pub(crate) module_guidance: Option<&'a crate::ModuleGuidance>,
+}
+
+impl ModuleEnv<'_> {
+    /// The guidance for compiling defined function `d`, if any.
+    pub(crate) fn guidance_for(
+        &self,
+        d: kiln_frontend::DefinedFuncIndex,
+    ) -> Option<&crate::Guidance> {
+        self.guidance
+            .or_else(|| self.module_guidance.map(|m| m.of(d)))
+    }
 }

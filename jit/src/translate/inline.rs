@@ -34,7 +34,7 @@ struct Saved {
 impl FuncTranslator<'_, '_> {
     /// Whether the guidance allows inlining defined function `d` here.
     pub(crate) fn may_inline(&self, d: DefinedFuncIndex) -> bool {
-        let Some(budget) = self.env.guidance.and_then(|g| g.inline) else {
+        let Some(budget) = self.env.guidance_for(self.index).and_then(|g| g.inline) else {
             return false;
         };
         let size = self.env.info.bodies[d.index()].range.len();

@@ -146,6 +146,7 @@ mod tests {
             osr_loop: None,
             final_code: false,
             guidance: None,
+            module_guidance: None,
         };
         let mut func = ir::Function::new();
         translate_function(

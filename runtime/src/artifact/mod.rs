@@ -7,7 +7,8 @@
 //! | fingerprint
 //! | section table (offset, length) × 5
 //! | META   the module's description (types, imports, exports, segments, names)
-//! | LAYOUT where each function, trampoline, trap site and libcall relocation lies in CODE
+//! | LAYOUT where each function, trampoline, trap site, libcall relocation and inlined
+//!          body (profile-guided code) lies in CODE
 //! | DATA   the data segments instantiation may still read
 //! | IMAGE  the memory's initial contents, page-aligned (or empty)
 //! | CODE   the machine code, page-aligned, exactly as published
@@ -43,7 +44,7 @@ use std::sync::Arc;
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
 /// The artifact format this Kiln writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.
 pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));
@@ -444,6 +445,15 @@ fn check_fingerprint(artifact: &[(&str, &str)], engine: &[(String, String)]) -> 
             ));
         }
     }
+    if let Some((name, value)) = artifact
+        .iter()
+        .find(|(n, _)| !engine.iter().any(|(e, _)| e == n))
+    {
+        return Err(refuse(
+            ArtifactRefusal::Settings,
+            format!("`{name}` is {value} in the artifact and absent in this engine"),
+        ));
+    }
     if artifact.len() != engine.len() {
         return Err(refuse(
             ArtifactRefusal::Settings,
@@ -487,6 +497,18 @@ fn encode_layout(w: &mut Writer, layout: &CodeLayout, trampolines: &TrampolineSl
     });
     w.seq(&trampolines.array, |w, t| w.opt_u64(t.map(u64::from)));
     w.seq(&trampolines.host, |w, t| w.opt_u64(t.map(u64::from)));
+    w.seq(&layout.inlined, |w, (i, frames)| {
+        w.len(*i);
+        w.seq(&frames.sites, |w, &(f, parent)| {
+            w.u32(f.as_u32());
+            w.u32(parent);
+        });
+        w.seq(&frames.ranges, |w, &(start, end, site)| {
+            w.u32(start);
+            w.u32(end);
+            w.u32(site);
+        });
+    });
 }
 
 /// Trap tables at least this long (bytes) are mapped from the artifact file, not copied.
@@ -543,12 +565,29 @@ fn decode_layout(
     let array = r.seq(9, "array trampolines", slot)?;
     let host = r.seq(9, "host trampolines", slot)?;
     let trampolines = TrampolineSlots { array, host };
+    // Checked with the rest of the layout (`CodeMemory::load`).
+    let inlined = r.seq(3, "inlined frames", |r| {
+        let i = r.usize("inlined function")?;
+        let sites = r.seq(8, "inlinings", |r| {
+            let f = FuncIndex::from_u32(r.u32("inlined function")?);
+            Ok((f, r.u32("inlining parent")?))
+        })?;
+        let ranges = r.seq(12, "inlined ranges", |r| {
+            Ok((
+                r.u32("inlined range")?,
+                r.u32("inlined range")?,
+                r.u32("inlined range")?,
+            ))
+        })?;
+        Ok((i, kiln_jit::InlinedFrames { sites, ranges }))
+    })?;
     Ok((
         CodeLayout {
             len,
             functions,
             traps,
             libcalls,
+            inlined,
         },
         trampolines,
     ))

@@ -58,6 +58,9 @@ pub struct CodeLayout {
     pub traps: TrapTable,
     /// `(offset, routine, addend)` of each absolute libcall address to patch in.
     pub libcalls: Vec<(usize, LibCall, i64)>,
+    /// `(function position, frames)`: the bodies inlined into each function that has
+    /// any, by the function's position in `functions` (ascending).
+    pub inlined: Vec<(usize, InlinedFrames)>,
 }
 
 /// Text to load: bytes to copy, or (preferably) a page-aligned range of a file that is
@@ -225,18 +228,25 @@ impl CodeMemory {
                 mmap
             }
         };
+        let mut functions: Vec<FunctionLoc> = layout
+            .functions
+            .into_iter()
+            .map(|(start, end, symbol)| FunctionLoc {
+                start,
+                end,
+                symbol,
+                inlined: None,
+            })
+            .collect();
+        for (i, frames) in layout.inlined {
+            // Checked with the rest of the layout.
+            if let Some(f) = functions.get_mut(i) {
+                f.inlined = Some(Box::new(frames));
+            }
+        }
         let code = Arc::new(CodeMemory {
             mmap,
-            functions: layout
-                .functions
-                .into_iter()
-                .map(|(start, end, symbol)| FunctionLoc {
-                    start,
-                    end,
-                    symbol,
-                    inlined: None,
-                })
-                .collect(),
+            functions,
             traps: layout.traps,
             text_len: layout.len,
             libcalls: layout.libcalls,
@@ -257,6 +267,12 @@ impl CodeMemory {
                 .collect(),
             traps: self.traps.clone(),
             libcalls: self.libcalls.clone(),
+            inlined: self
+                .functions
+                .iter()
+                .enumerate()
+                .filter_map(|(i, f)| Some((i, (**f.inlined.as_ref()?).clone())))
+                .collect(),
         }
     }
 
@@ -398,7 +414,38 @@ fn check_layout(layout: &CodeLayout, len: usize) -> io::Result<()> {
     {
         return Err(bad("relocation outside the text"));
     }
+    let mut last = None;
+    for (i, frames) in &layout.inlined {
+        if last.is_some_and(|l| *i <= l) {
+            return Err(bad("inlined frames out of order"));
+        }
+        last = Some(*i);
+        let Some(&(start, end, _)) = layout.functions.get(*i) else {
+            return Err(bad("inlined frames of no function"));
+        };
+        if !inlined_frames_fit(frames, end - start) {
+            return Err(bad("inlined frames outside their function or malformed"));
+        }
+    }
     Ok(())
+}
+
+/// Whether `frames` describe code of `len` bytes: every range inside it, sorted and
+/// disjoint, naming an inlining; every inlining's parent an earlier one (or none).
+fn inlined_frames_fit(frames: &InlinedFrames, len: usize) -> bool {
+    let n = frames.sites.len() as u64;
+    let sites_ok = frames
+        .sites
+        .iter()
+        .enumerate()
+        .all(|(i, &(_, parent))| parent == u32::MAX || (parent as usize) < i);
+    let mut end = 0u32;
+    let ranges_ok = frames.ranges.iter().all(|&(s, e, site)| {
+        let ok = s >= end && s < e && (e as usize) <= len && u64::from(site) < n;
+        end = e;
+        ok
+    });
+    sites_ok && ranges_ok
 }
 
 fn register(code: &Arc<CodeMemory>) {
