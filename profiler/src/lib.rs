@@ -18,7 +18,7 @@ mod policy;
 mod profile;
 pub mod report;
 
-pub use guided::GuidedPolicy;
+pub use guided::{GuidedPolicy, InlineLimits};
 pub use policy::{TierUpPolicy, TierUpQueue};
 pub use profile::{
     CallSite, FunctionProfile, Profile, ProfileError, Tier, TierEvent, PROFILE_VERSION,

@@ -6,7 +6,7 @@ use crate::vm::{CodeMemory, Symbol};
 pub use kiln_frontend::Limits as ModuleLimits;
 pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
-pub use kiln_profiler::{GuidedPolicy, TierUpPolicy};
+pub use kiln_profiler::{GuidedPolicy, InlineLimits, TierUpPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -601,13 +601,14 @@ impl Engine {
         };
         self.check_saved_profile(bytes)?;
         let mut guidance = kiln_jit::ModuleGuidance {
-            default: crate::tiering::saved_guidance(policy, info, &[]),
+            default: crate::tiering::saved_guidance(policy, info, &[], false),
             ..Default::default()
         };
         for f in &profile.functions {
             let d = info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f.index));
             if let Some(d) = d.filter(|d| d.as_u32() < info.num_defined_funcs()) {
-                let g = crate::tiering::saved_guidance(policy, info, &f.call_sites);
+                let hot = f.tier == kiln_profiler::Tier::Optimized;
+                let g = crate::tiering::saved_guidance(policy, info, &f.call_sites, hot);
                 guidance.functions.insert(d, g);
             }
         }
@@ -638,7 +639,7 @@ impl Engine {
             let Some((weak, lazy)) = replaceable(module, d) else {
                 continue;
             };
-            let guidance = || crate::tiering::saved_guidance(policy, info, &f.call_sites);
+            let guidance = || crate::tiering::saved_guidance(policy, info, &f.call_sites, true);
             // Loop variants first: a long loop entered before its function's code is
             // ready moves to optimized code at its next poll.
             for e in &profile.timeline {

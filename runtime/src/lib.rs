@@ -97,7 +97,8 @@ pub use cache::{CacheConfig, CacheStats, CacheUse};
 pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{
     CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, GuidedPolicy,
-    ModuleLimits, OptLevel, Strategy, TierUpPolicy, DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
+    InlineLimits, ModuleLimits, OptLevel, Strategy, TierUpPolicy, DEFAULT_HOST_STACK_RESERVE,
+    EPOCH_TICK,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};

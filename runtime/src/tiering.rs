@@ -456,22 +456,37 @@ pub(crate) fn guidance(
     d: DefinedFuncIndex,
 ) -> Guidance {
     match policy {
-        Some(policy) => saved_guidance(policy, info, &call_site_profiles(lazy, info, vmctx, d)),
+        Some(policy) => {
+            // It is being optimized: it is hot.
+            saved_guidance(
+                policy,
+                info,
+                &call_site_profiles(lazy, info, vmctx, d),
+                true,
+            )
+        }
         None => Guidance::default(),
     }
 }
 
-/// What optimized code may assume from the feedback of `sites`, under `policy`.
+/// What optimized code of a function (`hot` or not) may assume from the feedback of
+/// its `sites`, under `policy`.
 pub(crate) fn saved_guidance(
     policy: &kiln_profiler::GuidedPolicy,
     info: &ModuleInfo,
     sites: &[kiln_profiler::CallSite],
+    hot: bool,
 ) -> Guidance {
+    let limits = if hot {
+        policy.hot_inline
+    } else {
+        policy.inline
+    };
     let mut g = Guidance {
-        inline: (policy.inline_max_depth > 0).then_some(kiln_jit::InlineBudget {
-            max_callee_bytes: policy.inline_max_callee_bytes,
-            max_depth: policy.inline_max_depth,
-            max_total_bytes: policy.inline_max_total_bytes,
+        inline: (limits.max_depth > 0).then_some(kiln_jit::InlineBudget {
+            max_callee_bytes: limits.max_callee_bytes,
+            max_depth: limits.max_depth,
+            max_total_bytes: limits.max_total_bytes,
         }),
         ..Guidance::default()
     };

@@ -5,8 +5,11 @@
 //!
 //! ```text
 //! cargo build --release -p kiln-cli -p kiln-benches
-//! target/release/cold_start [--runs N] [--filter S]... [--python PYTHON.wasm]
+//! target/release/cold_start [--runs N] [--filter S]... [--python PYTHON.wasm] [--kiln-arg ARG]...
 //! ```
+//!
+//! `--kiln-arg ARG` passes ARG to `kiln run` on the cache side (e.g. `--profile-in
+//! py.json` for code compiled from a saved profile, which the cache keeps apart).
 //!
 //! Each program first runs once per side (to warm the cache, the page cache and check
 //! that it succeeds); then N rounds (default 11) run the three sides in an order that
@@ -29,6 +32,8 @@ struct Case {
     dir: PathBuf,
     wasm: PathBuf,
     args: Vec<String>,
+    /// Extra `kiln run` options for the cache side.
+    kiln_args: Vec<String>,
 }
 
 const SIDES: [&str; 3] = ["kiln (cache)", "kiln (.kwasm)", "wasmtime (.cwasm)"];
@@ -47,6 +52,9 @@ fn command(side: usize, case: &Case, cache: &Path, kwasm: &Path, cwasm: &Path) -
             c = Command::new(release_bin("kiln"));
             c.env("XDG_CACHE_HOME", cache);
             c.args(["run", "--default-imports", "--dir", "."]);
+            if side == 0 {
+                c.args(&case.kiln_args);
+            }
             c.arg(if side == 0 { &case.wasm } else { kwasm });
         }
         _ => {
@@ -97,14 +105,19 @@ fn main() -> ExitCode {
     let mut runs = 11;
     let mut filters: Vec<String> = Vec::new();
     let mut python: Option<PathBuf> = None;
+    let mut kiln_args: Vec<String> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match (a.as_str(), args.next()) {
             ("--runs", Some(n)) => runs = n.parse().unwrap_or(runs),
             ("--filter", Some(f)) => filters.push(f),
             ("--python", Some(p)) => python = Some(PathBuf::from(p)),
+            ("--kiln-arg", Some(a)) => kiln_args.push(a),
             _ => {
-                eprintln!("usage: cold_start [--runs N] [--filter S]... [--python PYTHON.wasm]");
+                eprintln!(
+                    "usage: cold_start [--runs N] [--filter S]... [--python PYTHON.wasm] \
+                     [--kiln-arg ARG]..."
+                );
                 return ExitCode::from(2);
             }
         }
@@ -119,6 +132,7 @@ fn main() -> ExitCode {
                     dir: dir.to_path_buf(),
                     wasm: w.wasm.clone(),
                     args: Vec::new(),
+                    kiln_args: kiln_args.clone(),
                 });
             }
         }
@@ -134,6 +148,7 @@ fn main() -> ExitCode {
                 dir: dir.clone(),
                 wasm: p.clone(),
                 args: vec!["-c".into(), code.into()],
+                kiln_args: kiln_args.clone(),
             });
         }
     }

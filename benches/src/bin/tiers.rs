@@ -6,7 +6,8 @@
 //! module, the geomean of the ratios, and the largest baseline frame.
 //!
 //! With `--inline`, the two sides are the optimized tier without and with
-//! profile-guided inlining (the default `InlineBudget`, every direct call a candidate),
+//! profile-guided inlining (the default `InlineBudget`, or with `--inline-bytes N`
+//! callees of up to N bytes, 32 N in all, three deep; every direct call a candidate),
 //! and the ratio is the time with inlining over the time without: what inlining costs
 //! the optimized tier.
 
@@ -43,6 +44,7 @@ fn main() -> Result<(), String> {
     let mut runs = 3;
     let mut only = None;
     let mut inline = false;
+    let mut budget = InlineBudget::default();
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -56,6 +58,18 @@ fn main() -> Result<(), String> {
                 }
             }
             "--inline" => inline = true,
+            "--inline-bytes" => {
+                let n: u32 = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or("--inline-bytes N")?;
+                inline = true;
+                budget = InlineBudget {
+                    max_callee_bytes: n,
+                    max_depth: 3,
+                    max_total_bytes: n.saturating_mul(32),
+                };
+            }
             _ => files.push((a.clone(), PathBuf::from(a))),
         }
     }
@@ -112,7 +126,7 @@ fn main() -> Result<(), String> {
                     (true, Tier::Optimized) => (
                         Tier::Optimized,
                         Guidance {
-                            inline: Some(InlineBudget::default()),
+                            inline: Some(budget),
                             ..Guidance::default()
                         },
                     ),

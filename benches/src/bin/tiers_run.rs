@@ -40,13 +40,16 @@ struct Side {
     guided: bool,
     wasmtime: bool,
     pgo: bool,
+    /// With `pgo@N`: callees of up to N bytes are inlined, three deep, into every
+    /// function (the default policy's budgets otherwise).
+    inline_bytes: Option<u32>,
 }
 
 fn parse(s: &str) -> Option<Side> {
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
         "guided" | "wasmtime" => (Strategy::Tiered, TierUpPolicy::default()),
-        "pgo" => (
+        _ if s == "pgo" || s.starts_with("pgo@") => (
             Strategy::Eager(kiln::OptLevel::Speed),
             TierUpPolicy::default(),
         ),
@@ -80,7 +83,11 @@ fn parse(s: &str) -> Option<Side> {
         policy,
         guided: s == "guided",
         wasmtime: s == "wasmtime",
-        pgo: s == "pgo",
+        pgo: s == "pgo" || s.starts_with("pgo@"),
+        inline_bytes: match s.strip_prefix("pgo@") {
+            Some(n) => Some(n.parse().ok()?),
+            None => None,
+        },
     })
 }
 
@@ -187,6 +194,18 @@ fn main() -> ExitCode {
                         .profile_guided(strategies[i].guided);
                     if let (true, Some(p)) = (strategies[i].pgo, &saved) {
                         config.saved_profile(p.clone());
+                        if let Some(n) = strategies[i].inline_bytes {
+                            let limits = kiln::InlineLimits {
+                                max_callee_bytes: n,
+                                max_total_bytes: n.saturating_mul(32),
+                                max_depth: 3,
+                            };
+                            config.guided_policy(kiln::GuidedPolicy {
+                                inline: limits,
+                                hot_inline: limits,
+                                ..kiln::GuidedPolicy::default()
+                            });
+                        }
                     }
                     Engine::new(&config)
                         .map_err(|e| e.to_string())
