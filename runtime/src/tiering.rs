@@ -641,19 +641,8 @@ impl TierUpWorker {
         d: DefinedFuncIndex,
         guidance: impl FnOnce() -> Guidance,
     ) {
-        if !lazy.mark_queued(d) {
-            return;
-        }
-        let queued = lock(&self.shared.queue).tier_up.push(Request {
-            module,
-            function: d,
-            osr: None,
-            guidance: Arc::new(guidance()),
-        });
-        if queued {
-            self.shared.ready.notify_one();
-        } else {
-            lazy.unmark_queued(d);
+        if lazy.mark_queued(d) {
+            self.queue(module, lazy, d, guidance);
         }
     }
 
@@ -666,9 +655,20 @@ impl TierUpWorker {
         d: DefinedFuncIndex,
         guidance: impl FnOnce() -> Guidance,
     ) {
-        if !lazy.mark_queued_ahead(d) {
-            return;
+        if lazy.mark_queued_ahead(d) {
+            self.queue(module, lazy, d, guidance);
         }
+    }
+
+    /// Queues function `d`, marked queued, for optimization; unmarks it if the queue
+    /// is full.
+    fn queue(
+        &self,
+        module: Weak<dyn Replaceable>,
+        lazy: &LazyCode,
+        d: DefinedFuncIndex,
+        guidance: impl FnOnce() -> Guidance,
+    ) {
         let queued = lock(&self.shared.queue).tier_up.push(Request {
             module,
             function: d,

@@ -171,8 +171,9 @@ const INLINE: &str = r#"(module $m
     (func $hot (export "hot") (param $x i32) (result i32)
         (call $middle (local.get $x))))"#;
 
-#[test]
-fn inlined_frames_appear_in_backtraces() {
+/// Makes `INLINE`'s `hot` hot, and waits until it is optimized; returns the profile
+/// then.
+fn hot_inline() -> (Store<()>, Instance, TypedFunc<i32, i32>, Profile) {
     let engine = engine(GuidedPolicy::default(), false);
     let module = Module::new(&engine, INLINE).expect("module");
     let mut store = Store::new(&engine, ());
@@ -184,6 +185,12 @@ fn inlined_frames_appear_in_backtraces() {
         assert_eq!(hot.call(&mut store, i).expect("runs"), i + 1);
     }
     let p = wait_optimized(&store, &instance, "hot");
+    (store, instance, hot, p)
+}
+
+#[test]
+fn inlined_frames_appear_in_backtraces() {
+    let (mut store, _instance, hot, p) = hot_inline();
     let mut inlined = function(&p, "hot").inlined.clone();
     inlined.sort();
     assert_eq!(
@@ -401,17 +408,7 @@ fn inlining_keeps_recursion_bounded_and_loops_interruptible() {
 
 /// The profile of a first run of `INLINE`, with `hot` optimized.
 fn inline_profile() -> Profile {
-    let engine = engine(GuidedPolicy::default(), false);
-    let module = Module::new(&engine, INLINE).expect("module");
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
-    let hot = instance
-        .get_typed_func::<i32, i32>(&store, "hot")
-        .expect("hot");
-    for i in 0..20 {
-        hot.call(&mut store, i).expect("runs");
-    }
-    wait_optimized(&store, &instance, "hot")
+    hot_inline().3
 }
 
 fn backtrace_names(err: &Error) -> Vec<String> {

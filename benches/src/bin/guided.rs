@@ -79,13 +79,7 @@ fn run_kiln(
         }
         other => return Err(format!("unknown side {other}")),
     }
-    let engine = Engine::new(&config).map_err(|e| e.to_string())?;
-    let module = Module::new(&engine, bytes).map_err(|e| e.to_string())?;
-    let mut store = Store::new(&engine, ());
-    let instance = Instance::new(&mut store, &module, &[]).map_err(|e| e.to_string())?;
-    let run = instance
-        .get_typed_func::<i32, i32>(&store, "run")
-        .map_err(|e| e.to_string())?;
+    let (mut store, instance, run) = instantiate(&config, bytes)?;
     if side == "saved" {
         let started = Instant::now();
         let result = run.call(&mut store, w.measure).map_err(|e| e.to_string())?;
@@ -117,17 +111,26 @@ fn run_kiln(
     Ok((started.elapsed(), result))
 }
 
-/// The profile of a warmed-up profile-guided run of `w`, as `--profile-out` saves it.
-fn profile_of(bytes: &[u8], w: &Workload) -> Result<kiln::Profile, String> {
-    let mut config = Config::new();
-    config.strategy(Strategy::Tiered).profile_guided(true);
-    let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+/// A store, an instance and its `run` export.
+type Instantiated = (Store<()>, Instance, kiln::TypedFunc<i32, i32>);
+
+/// A fresh engine with `config`, a store, an instance of `bytes` and its `run`.
+fn instantiate(config: &Config, bytes: &[u8]) -> Result<Instantiated, String> {
+    let engine = Engine::new(config).map_err(|e| e.to_string())?;
     let module = Module::new(&engine, bytes).map_err(|e| e.to_string())?;
     let mut store = Store::new(&engine, ());
     let instance = Instance::new(&mut store, &module, &[]).map_err(|e| e.to_string())?;
     let run = instance
         .get_typed_func::<i32, i32>(&store, "run")
         .map_err(|e| e.to_string())?;
+    Ok((store, instance, run))
+}
+
+/// The profile of a warmed-up profile-guided run of `w`, as `--profile-out` saves it.
+fn profile_of(bytes: &[u8], w: &Workload) -> Result<kiln::Profile, String> {
+    let mut config = Config::new();
+    config.strategy(Strategy::Tiered).profile_guided(true);
+    let (mut store, instance, run) = instantiate(&config, bytes)?;
     for _ in 0..20 {
         run.call(&mut store, w.warm).map_err(|e| e.to_string())?;
     }

@@ -102,20 +102,7 @@ impl FuncTranslator<'_, '_> {
         args: &[cranelift_codegen::ir::Value],
         cont: cranelift_codegen::ir::Block,
     ) -> Result {
-        for (&p, &arg) in ty.params().iter().zip(args) {
-            self.declare_local(ir_type(p), arg, LocalsIn::Variables);
-        }
-        for local in body.get_locals_reader()? {
-            let (count, vt) = local?;
-            let vt = ir_type(vt.into());
-            if count == 0 {
-                continue;
-            }
-            let zero = self.zero(vt);
-            for _ in 0..count {
-                self.declare_local(vt, zero, LocalsIn::Variables);
-            }
-        }
+        self.declare_locals_with(ty, args, body, LocalsIn::Variables)?;
         self.control.push(Frame {
             kind: FrameKind::Function,
             dest: cont,

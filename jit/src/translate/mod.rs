@@ -234,8 +234,19 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
         body: &wasmparser::FunctionBody<'_>,
         locals_in: LocalsIn,
     ) -> Result {
-        for (i, &p) in ty.params().iter().enumerate() {
-            let v = self.b.block_params(entry)[i + 2];
+        let params = self.b.block_params(entry)[2..].to_vec();
+        self.declare_locals_with(ty, &params, body, locals_in)
+    }
+
+    /// Declares `ty`'s parameters holding `params`, then `body`'s locals, zeroed.
+    pub(crate) fn declare_locals_with(
+        &mut self,
+        ty: &FuncType,
+        params: &[Value],
+        body: &wasmparser::FunctionBody<'_>,
+        locals_in: LocalsIn,
+    ) -> Result {
+        for (&p, &v) in ty.params().iter().zip(params) {
             self.declare_local(ir_type(p), v, locals_in);
         }
         for local in body.get_locals_reader()? {

@@ -36,12 +36,15 @@ pub struct SiteFeedback {
     pub other: u32,
 }
 
+/// One function's sites.
+type Sites = Box<[UnsafeCell<VMCallSiteFeedback>]>;
+
 /// Every function's feedback arrays of one instance.
 #[derive(Debug, Default)]
 pub struct CallFeedback {
     /// By defined function; each array's address is in the function's
     /// `VMFuncCounters::feedback` and never moves while the instance lives.
-    arrays: Mutex<Vec<Option<Box<[UnsafeCell<VMCallSiteFeedback>]>>>>,
+    arrays: Mutex<Vec<Option<Sites>>>,
 }
 
 // SAFETY: the cells are only accessed by the thread that holds the instance's store
@@ -61,8 +64,7 @@ impl CallFeedback {
         }
         let mut allocated = None;
         let array = arrays[f].get_or_insert_with(|| {
-            let a: Box<[UnsafeCell<VMCallSiteFeedback>]> =
-                (0..sites).map(|_| UnsafeCell::default()).collect();
+            let a: Sites = (0..sites).map(|_| UnsafeCell::default()).collect();
             allocated = Some(a.as_ptr() as usize);
             a
         });
@@ -105,7 +107,7 @@ impl CallFeedback {
                         .filter(|(&t, _)| t != 0)
                         .map(|(&t, c)| (t, c))
                         .collect();
-                    targets.sort_by(|a, b| b.1.cmp(&a.1));
+                    targets.sort_by_key(|t| std::cmp::Reverse(t.1));
                     SiteFeedback {
                         targets,
                         megamorphic: s.megamorphic != 0,
