@@ -20,7 +20,8 @@ fn micros(us: Option<u64>) -> String {
     )
 }
 
-/// The `top` hottest functions (calls plus loop iterations), then the tier-up timeline.
+/// The `top` hottest functions (calls plus loop iterations), their indirect call sites
+/// and inlining, then the tier-up timeline.
 pub fn text(profile: &Profile, top: usize) -> String {
     let mut out = String::new();
     let compiled = profile
@@ -71,7 +72,7 @@ pub fn text(profile: &Profile, top: usize) -> String {
             .map(|k| name(&profile.functions[k]))
             .unwrap_or_else(|| format!("<func {i}>"))
     };
-    call_sites(&mut out, &hot, &by_index);
+    call_sites(&mut out, &hot[..top.min(hot.len())], &by_index);
     let _ = writeln!(
         out,
         "\ntier-up timeline ({} compilations):",
@@ -104,7 +105,10 @@ fn call_sites(out: &mut String, functions: &[&FunctionProfile], by_index: &dyn F
     if with_sites.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\nindirect call sites and inlining:");
+    let _ = writeln!(
+        out,
+        "\nindirect call sites and inlining (of the hottest functions above):"
+    );
     for f in with_sites {
         let _ = writeln!(out, "  {}", name(f));
         for site in &f.call_sites {
