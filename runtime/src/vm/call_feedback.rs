@@ -57,7 +57,12 @@ impl CallFeedback {
     /// Records a call to `func_ref` at site `site` of defined function `f`, whose code
     /// has `sites` sites; allocates the function's array first if it has none and
     /// returns its address (to store in the vmctx) when it did.
+    /// A site outside `sites` records nothing and allocates nothing: generated code
+    /// only ever reads an array that holds its site.
     pub fn record(&self, f: usize, sites: usize, site: usize, func_ref: usize) -> Option<usize> {
+        if site >= sites {
+            return None;
+        }
         let mut arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
         if arrays.len() <= f {
             arrays.resize_with(f + 1, || None);
@@ -170,5 +175,7 @@ mod tests {
             None,
             "a site out of range is ignored"
         );
+        assert_eq!(fb.record(5, 0, 0, 0x100), None, "no sites, no array");
+        assert_eq!(fb.sites(5), None);
     }
 }
