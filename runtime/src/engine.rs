@@ -594,11 +594,11 @@ impl Engine {
         info: &kiln_frontend::ModuleInfo,
         bytes: &[u8],
     ) -> Result<Option<kiln_jit::ModuleGuidance>> {
-        let (Some(profile), Some(policy)) =
-            (&self.0.config.saved_profile, &self.0.config.profile_guided)
-        else {
+        let Some(profile) = &self.0.config.saved_profile else {
             return Ok(None);
         };
+        // A saved profile guides with the default policy unless one was given.
+        let policy = &self.0.config.profile_guided.unwrap_or_default();
         self.check_saved_profile(bytes)?;
         let mut guidance = kiln_jit::ModuleGuidance {
             default: crate::tiering::saved_guidance(policy, info, &[], false),
@@ -619,11 +619,10 @@ impl Engine {
     /// the profile saw optimized, ahead of their first call, with the profile's
     /// guidance.
     pub(crate) fn optimize_ahead(&self, module: &Arc<crate::module::CompiledParts>) {
-        let (Some(profile), Some(policy)) =
-            (&self.0.config.saved_profile, &self.0.config.profile_guided)
-        else {
+        let Some(profile) = &self.0.config.saved_profile else {
             return;
         };
+        let policy = &self.0.config.profile_guided.unwrap_or_default();
         let info = &module.info;
         let Some(worker) = self.tier_up_worker() else {
             return;
