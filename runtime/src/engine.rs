@@ -144,7 +144,7 @@ impl Config {
     }
 
     /// Profile-guided optimization (tiered code): baseline code also records the targets
-    /// of its `call_indirect` sites, and optimized code speculates on a dominant target
+    /// of its `call_indirect` sites (only then: without it, tiered code records none), and optimized code speculates on a dominant target
     /// (a guarded direct call, with the generic call as fallback) and inlines small
     /// callees, as `GuidedPolicy::default()` decides. Needs `Strategy::Tiered` with
     /// counting: `Engine::new` refuses it otherwise (`Unsupported`).
@@ -467,6 +467,8 @@ impl Engine {
                 kiln_jit::Counting {
                     call_threshold,
                     loop_threshold,
+                    // Only profile-guided code uses the targets; others skip the cost.
+                    record_targets: config.profile_guided.is_some(),
                 }
             }),
         })?;

@@ -86,6 +86,7 @@ fn main() -> Result<(), String> {
         counting: Some(Counting {
             call_threshold: 1000,
             loop_threshold: 10000,
+            record_targets: false,
         }),
         ..CompilerConfig::default()
     })

@@ -6,8 +6,9 @@
 //!
 //! Strategies: `eager`, `lazy`, `tiered` (`tiered@N`: N calls or 10 N loop iterations
 //! before optimizing), `guided` (tiered with `Config::profile_guided`), and for the cost
-//! of counting `baseline` (tiered without counters: baseline code only) and
-//! `baseline-counted` (counters that never reach a threshold). `wasmtime` runs the
+//! of counting `baseline` (tiered without counters: baseline code only),
+//! `baseline-counted` (counters that never reach a threshold) and `baseline-recorded`
+//! (those counters, and call targets recorded as for profile-guided code). `wasmtime` runs the
 //! program on Wasmtime 48 (default settings) as one more side. `pgo` is eager code
 //! compiled with a saved profile (`Config::saved_profile`): the profile of one `guided`
 //! run of the program, made before the rounds.
@@ -53,8 +54,9 @@ fn parse(s: &str) -> Option<Side> {
             Strategy::Eager(kiln::OptLevel::Speed),
             TierUpPolicy::default(),
         ),
-        // Baseline code that counts but never reaches a threshold.
-        "baseline-counted" => (Strategy::Tiered, never),
+        // Baseline code that counts but never reaches a threshold (`-recorded`: and
+        // records call targets, as profile-guided code does).
+        "baseline-counted" | "baseline-recorded" => (Strategy::Tiered, never),
         // Baseline code without counters.
         "baseline" => (
             Strategy::Tiered,
@@ -81,7 +83,7 @@ fn parse(s: &str) -> Option<Side> {
         name: s.to_string(),
         strategy,
         policy,
-        guided: s == "guided",
+        guided: s == "guided" || s == "baseline-recorded",
         wasmtime: s == "wasmtime",
         pgo: s == "pgo" || s.starts_with("pgo@"),
         inline_bytes: match s.strip_prefix("pgo@") {
@@ -116,7 +118,7 @@ fn main() -> ExitCode {
                 Some(s) => strategies.push(s),
                 None => {
                     eprintln!(
-                        "--strategy eager|lazy|tiered[@N]|guided|pgo|baseline|baseline-counted|wasmtime"
+                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|baseline|baseline-counted|baseline-recorded|wasmtime"
                     );
                     return ExitCode::from(2);
                 }

@@ -20,6 +20,8 @@ pub struct Counting {
     pub call_threshold: u32,
     /// Loop iterations (over all of the function's loops) after which it is queued.
     pub loop_threshold: u32,
+    /// Record the targets of `call_indirect` sites (what profile-guided code needs).
+    pub record_targets: bool,
 }
 
 impl FuncTranslator<'_, '_> {
@@ -67,12 +69,12 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Records the target of the `call_indirect` at the current offset (checked
-    /// `func_ref`), if the code counts: a call to the site's first recorded target is
+    /// `func_ref`), if the code counts and records targets: a call to the site's first recorded target is
     /// counted inline; anything else (and the first call, before the function's
     /// feedback exists) goes to the `record_call_target` builtin, unless the site is
     /// megamorphic.
     pub(crate) fn record_call_target(&mut self, func_ref: cranelift_codegen::ir::Value) {
-        if self.env.counting.is_none() {
+        if !self.env.counting.is_some_and(|c| c.record_targets) {
             return;
         }
         let Some(base) = self.env.offsets.func_counters(self.index) else {
