@@ -107,6 +107,9 @@ pub struct CompiledFunction {
     pub call_sites: Vec<u32>,
     /// Bodies inlined into this code, for backtraces (see [`InlinedFrames`]).
     pub inlined: InlinedFrames,
+    /// Profile-guided code: each `call_indirect` site (byte offset in the module) made
+    /// a guarded direct call, and the function it speculates on.
+    pub speculated: Vec<(u32, kiln_frontend::DefinedFuncIndex)>,
 }
 
 /// Where inlined bodies lie in a function's machine code, so that a backtrace can

@@ -383,11 +383,7 @@ impl Compiler {
             let baseline = tier == Tier::Baseline;
             let (target, stats) =
                 self.translate_into(&env, index, &plan, &mut ctx, &mut fb, baseline)?;
-            let mut f = self.emit_context(&mut ctx, target)?;
-            f.callees = stats.callees;
-            f.call_sites = stats.call_sites;
-            f.inlined = inlined_ranges(stats.inline_frames, &ctx);
-            Ok(f)
+            self.emit_translation(&mut ctx, target, stats)
         };
         let f = compile(tier)?;
         if tier == Tier::Baseline && f.frame_size > MAX_BASELINE_FRAME {
@@ -419,9 +415,7 @@ impl Compiler {
         let mut ctx = Context::new();
         let mut fb = FunctionBuilderContext::new();
         let (target, stats) = self.translate_into(&env, index, &plan, &mut ctx, &mut fb, false)?;
-        let mut f = self.emit_context(&mut ctx, target)?;
-        f.inlined = inlined_ranges(stats.inline_frames, &ctx);
-        Ok(f)
+        self.emit_translation(&mut ctx, target, stats)
     }
 
     /// Compiles every defined function of `info`, and its host-to-wasm trampolines.
@@ -607,8 +601,23 @@ impl Compiler {
     ) -> Result<CompiledFunction, Error> {
         let index = DefinedFuncIndex::from_u32(i as u32);
         let (target, stats) = self.translate_into(env, index, plan, ctx, fb, false)?;
+        self.emit_translation(ctx, target, stats)
+    }
+
+    /// The code of the function translated into `ctx`, with what its translation saw:
+    /// its direct callees, its recording call sites, its speculated sites, and where its
+    /// inlined bodies lie.
+    fn emit_translation(
+        &self,
+        ctx: &mut Context,
+        target: Target,
+        stats: TranslationStats,
+    ) -> Result<CompiledFunction, Error> {
         let mut f = self.emit_context(ctx, target)?;
         f.inlined = inlined_ranges(stats.inline_frames, ctx);
+        f.callees = stats.callees;
+        f.call_sites = stats.call_sites;
+        f.speculated = stats.speculated;
         Ok(f)
     }
 

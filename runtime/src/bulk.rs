@@ -18,19 +18,16 @@ fn mem_range(start: u64, len: u64, size: usize) -> Option<std::ops::Range<usize>
 /// Growth, shared by generated code and the host API.
 impl StoreOpaque {
     /// What optimized code for defined function `d` of instance `inst` may assume.
+    /// It is being optimized, so it is hot.
     fn guidance(&self, inst: usize, d: kiln_frontend::DefinedFuncIndex) -> kiln_jit::Guidance {
         let data = &self.instances[inst];
         let module = &data.module.0;
-        match module.lazy.as_ref() {
-            Some(lazy) => crate::tiering::guidance(
-                self.engine.config().profile_guided.as_ref(),
-                lazy,
-                &module.info,
-                &data.vmctx,
-                d,
-            ),
-            None => kiln_jit::Guidance::default(),
-        }
+        let (Some(policy), Some(lazy)) = (&self.engine.config().profile_guided, &module.lazy)
+        else {
+            return kiln_jit::Guidance::default();
+        };
+        let sites = crate::tiering::call_site_profiles(lazy, &module.info, &data.vmctx, d);
+        crate::tiering::guidance_from(policy, &module.info, &sites, true)
     }
 
     fn memory_of(&self, inst: usize, mem: u32) -> usize {

@@ -144,9 +144,10 @@ impl Config {
     }
 
     /// Profile-guided optimization (tiered code): baseline code also records the targets
-    /// of its `call_indirect` sites (only then: without it, tiered code records none), and optimized code speculates on a dominant target
-    /// (a guarded direct call, with the generic call as fallback) and inlines small
-    /// callees, as `GuidedPolicy::default()` decides. Needs `Strategy::Tiered` with
+    /// of its `call_indirect` sites (only then: without it, tiered code records none),
+    /// and optimized code speculates on a dominant target (a guarded direct call, with
+    /// the generic call as fallback) and inlines small callees, as
+    /// `GuidedPolicy::default()` decides. Needs `Strategy::Tiered` with
     /// counting: `Engine::new` refuses it otherwise (`Unsupported`).
     pub fn profile_guided(&mut self, on: bool) -> &mut Self {
         self.profile_guided = on.then(GuidedPolicy::default);
@@ -603,14 +604,14 @@ impl Engine {
         let policy = &self.0.config.profile_guided.unwrap_or_default();
         self.check_saved_profile(bytes)?;
         let mut guidance = kiln_jit::ModuleGuidance {
-            default: crate::tiering::saved_guidance(policy, info, &[], false),
+            default: crate::tiering::guidance_from(policy, info, &[], false),
             ..Default::default()
         };
         for f in &profile.functions {
             let d = info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f.index));
             if let Some(d) = d.filter(|d| d.as_u32() < info.num_defined_funcs()) {
                 let hot = f.tier == kiln_profiler::Tier::Optimized;
-                let g = crate::tiering::saved_guidance(policy, info, &f.call_sites, hot);
+                let g = crate::tiering::guidance_from(policy, info, &f.call_sites, hot);
                 guidance.functions.insert(d, g);
             }
         }
@@ -640,7 +641,7 @@ impl Engine {
             let Some((weak, lazy)) = replaceable(module, d) else {
                 continue;
             };
-            let guidance = || crate::tiering::saved_guidance(policy, info, &f.call_sites, true);
+            let guidance = || crate::tiering::guidance_from(policy, info, &f.call_sites, true);
             // Loop variants first: a long loop entered before its function's code is
             // ready moves to optimized code at its next poll.
             for e in &profile.timeline {

@@ -61,7 +61,8 @@ pub(crate) struct LazyCode {
     /// Each function's baseline code's `call_indirect` sites that record feedback (byte
     /// offsets, by ordinal), set when the code is published.
     call_sites: Box<[OnceLock<Box<[u32]>>]>,
-    /// What optimized code speculates on: target function index by site offset.
+    /// What published optimized code speculates on: target function index by site
+    /// offset.
     speculated: Mutex<std::collections::HashMap<u32, u32>>,
     /// The functions inlined into each function's optimized code (by function index).
     inlined: Mutex<std::collections::HashMap<u32, Vec<u32>>>,
@@ -225,7 +226,6 @@ impl LazyCode {
         guidance: &Guidance,
     ) {
         let started = Instant::now();
-        self.note_speculation(info, guidance);
         let published = compiler
             .compile_osr(info, d, ordinal, guidance)
             .map_err(Error::from)
@@ -278,7 +278,6 @@ impl LazyCode {
         guidance: &Guidance,
     ) {
         let started = Instant::now();
-        self.note_speculation(info, guidance);
         let published = compiler
             .compile_function_at(info, d, Tier::Optimized, guidance)
             .map_err(Error::from)
@@ -295,14 +294,6 @@ impl LazyCode {
                     info.func_index(d).as_u32()
                 );
             }
-        }
-    }
-
-    /// Remembers what `guidance` speculates on, for profiles.
-    fn note_speculation(&self, info: &ModuleInfo, guidance: &Guidance) {
-        let mut speculated = lock(&self.speculated);
-        for (&offset, &d) in &guidance.indirect_targets {
-            speculated.insert(offset, info.func_index(d).as_u32());
         }
     }
 
@@ -339,6 +330,12 @@ impl LazyCode {
         }
         let entry = code.function_address(0) as usize;
         lock(&self.code).push(code);
+        if !f.speculated.is_empty() {
+            let mut speculated = lock(&self.speculated);
+            for &(offset, target) in &f.speculated {
+                speculated.insert(offset, info.func_index(target).as_u32());
+            }
+        }
         if !f.inlined.is_empty() {
             let mut inlined = lock(&self.inlined);
             let list = inlined.entry(info.func_index(d).as_u32()).or_default();
@@ -446,32 +443,9 @@ pub(crate) fn call_site_profiles(
         .collect()
 }
 
-/// What optimized code for defined function `d` may assume, from the feedback of the
-/// instance with `vmctx`, under `policy` (`None`: no profile-guided compilation).
-pub(crate) fn guidance(
-    policy: Option<&kiln_profiler::GuidedPolicy>,
-    lazy: &LazyCode,
-    info: &ModuleInfo,
-    vmctx: &crate::vm::VmCtx,
-    d: DefinedFuncIndex,
-) -> Guidance {
-    match policy {
-        Some(policy) => {
-            // It is being optimized: it is hot.
-            saved_guidance(
-                policy,
-                info,
-                &call_site_profiles(lazy, info, vmctx, d),
-                true,
-            )
-        }
-        None => Guidance::default(),
-    }
-}
-
 /// What optimized code of a function (`hot` or not) may assume from the feedback of
 /// its `sites`, under `policy`.
-pub(crate) fn saved_guidance(
+pub(crate) fn guidance_from(
     policy: &kiln_profiler::GuidedPolicy,
     info: &ModuleInfo,
     sites: &[kiln_profiler::CallSite],

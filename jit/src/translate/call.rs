@@ -170,7 +170,10 @@ impl FuncTranslator<'_, '_> {
         let func_ref = self.b.ins().load(POINTER, MemFlagsData::trusted(), addr, 0);
         let args = self.pop_args(ty);
         let results = match self.speculated_target(ty) {
-            Some(d) => self.guarded_call(func_ref, d, ty, &args)?,
+            Some(d) => {
+                self.speculated.push((self.offset as u32, d));
+                self.guarded_call(func_ref, d, ty, &args)?
+            }
             None => self.checked_call(func_ref, ty, &args),
         };
         self.stack.extend_from_slice(&results);

@@ -13,8 +13,8 @@
 //! become the function's [`InlinedFrames`](crate::InlinedFrames), from which backtraces
 //! show the inlined functions as frames.
 
-use super::control::{Frame, FrameKind};
-use super::{FuncTranslator, Result, Visitor};
+use super::control::Frame;
+use super::{FuncTranslator, Result};
 use crate::shape::LocalsIn;
 use crate::signatures::ir_type;
 use cranelift_codegen::ir::SourceLoc;
@@ -103,19 +103,7 @@ impl FuncTranslator<'_, '_> {
         cont: cranelift_codegen::ir::Block,
     ) -> Result {
         self.declare_locals_with(ty, args, body, LocalsIn::Variables)?;
-        self.control.push(Frame {
-            kind: FrameKind::Function,
-            dest: cont,
-            params: 0,
-            results: ty.results().len(),
-            height: 0,
-            branched_to: false,
-        });
-        let mut ops = body.get_operators_reader()?;
-        while !ops.eof() {
-            self.offset = ops.original_position() as usize;
-            ops.visit_operator(&mut Visitor(self))??;
-        }
+        self.translate_body(body, ty.results().len(), cont)?;
         Ok(())
     }
 }

@@ -79,6 +79,8 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     pub(crate) inline_frames: crate::InlinedFrames,
     /// Bytes of Wasm code inlined so far.
     pub(crate) inlined_bytes: usize,
+    /// `call_indirect` sites (byte offsets) made guarded direct calls, with their target.
+    pub(crate) speculated: Vec<(u32, DefinedFuncIndex)>,
 }
 
 /// Where one local lives (see `crate::shape`).
@@ -101,6 +103,8 @@ pub(crate) struct TranslationStats {
     pub(crate) call_sites: Vec<u32>,
     /// The inlinings, without their code ranges.
     pub(crate) inline_frames: crate::InlinedFrames,
+    /// `call_indirect` sites (byte offsets) made guarded direct calls, with their target.
+    pub(crate) speculated: Vec<(u32, DefinedFuncIndex)>,
 }
 
 /// Translates defined function `index` of `env`'s module into `func`, with its locals
@@ -175,6 +179,7 @@ pub(crate) fn translate_function(
         inline_stack: Vec::new(),
         inline_frames: Default::default(),
         inlined_bytes: 0,
+        speculated: Vec::new(),
     };
     match &osr_locals {
         Some(locals) => {
@@ -196,22 +201,10 @@ pub(crate) fn translate_function(
             t.count_call();
         }
     }
-    t.control.push(Frame {
-        kind: FrameKind::Function,
-        dest: exit,
-        params: 0,
-        results: ty.results().len(),
-        height: 0,
-        branched_to: false,
-    });
-
-    let mut stats = TranslationStats::default();
-    let mut ops = body.get_operators_reader()?;
-    while !ops.eof() {
-        t.offset = ops.original_position() as usize;
-        ops.visit_operator(&mut Visitor(&mut t))??;
-        stats.peak_stack = stats.peak_stack.max(t.stack.len());
-    }
+    let mut stats = TranslationStats {
+        peak_stack: t.translate_body(&body, ty.results().len(), exit)?,
+        ..TranslationStats::default()
+    };
     if t.osr_header.is_some() {
         return Err(crate::Error::new(crate::ErrorKind::Codegen(format!(
             "on-stack replacement at loop {:?}: the function has no such loop with no \
@@ -222,11 +215,38 @@ pub(crate) fn translate_function(
     t.b.finalize(env.frontend_config);
     stats.callees = std::mem::take(&mut t.callees);
     stats.call_sites = std::mem::take(&mut t.call_sites);
+    stats.speculated = std::mem::take(&mut t.speculated);
     stats.inline_frames = std::mem::take(&mut t.inline_frames);
     Ok(stats)
 }
 
 impl<'a, 'f> FuncTranslator<'a, 'f> {
+    /// Translates `body`'s operators as a function body whose `return`s and end go to
+    /// `dest` with its `results` values; returns the deepest the operand stack got.
+    fn translate_body(
+        &mut self,
+        body: &wasmparser::FunctionBody<'_>,
+        results: usize,
+        dest: ir::Block,
+    ) -> Result<usize> {
+        self.control.push(Frame {
+            kind: FrameKind::Function,
+            dest,
+            params: 0,
+            results,
+            height: 0,
+            branched_to: false,
+        });
+        let mut peak = 0;
+        let mut ops = body.get_operators_reader()?;
+        while !ops.eof() {
+            self.offset = ops.original_position() as usize;
+            ops.visit_operator(&mut Visitor(self))??;
+            peak = peak.max(self.stack.len());
+        }
+        Ok(peak)
+    }
+
     fn declare_locals(
         &mut self,
         entry: ir::Block,
@@ -264,7 +284,7 @@ impl<'a, 'f> FuncTranslator<'a, 'f> {
     }
 
     /// Adds a local of type `ty` holding `init`.
-    pub(crate) fn declare_local(&mut self, ty: Type, init: Value, locals_in: LocalsIn) {
+    fn declare_local(&mut self, ty: Type, init: Value, locals_in: LocalsIn) {
         let local = match locals_in {
             LocalsIn::Variables => {
                 let var = self.b.declare_var(ty);
