@@ -49,6 +49,11 @@ macro_rules! for_each_builtin {
             /// target is not `func_ref`: the runtime allocates the function's feedback
             /// and records the call.
             record_call_target(vmctx, i32 /* defined function */, i32 /* site */, ptr /* func_ref */) -> void;
+            /// Profile-guided baseline code, entering a function whose branch counters
+            /// are not allocated yet: the runtime allocates them (one `VMBranchCounts`
+            /// per counted branch of the function's code, at least one), stores their
+            /// address in the function's counters and returns it.
+            branch_counters(vmctx, i32 /* defined function */) -> ptr;
         }
     };
 }

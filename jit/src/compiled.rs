@@ -105,11 +105,17 @@ pub struct CompiledFunction {
     /// site that records feedback, by the site's ordinal (its index into the
     /// function's `VMCallSiteFeedback` array).
     pub call_sites: Vec<u32>,
+    /// Profile-guided baseline code: the byte offset of each `if` and `br_if` it
+    /// counts, by ordinal (its index into the function's `VMBranchCounts` array).
+    pub branch_sites: Vec<u32>,
     /// Bodies inlined into this code, for backtraces (see [`InlinedFrames`]).
     pub inlined: InlinedFrames,
     /// Profile-guided code: each `call_indirect` site (byte offset in the module) made
     /// a guarded direct call, and the function it speculates on.
     pub speculated: Vec<(u32, kiln_frontend::DefinedFuncIndex)>,
+    /// Profile-guided code: each branch (byte offset in the module) whose cold side was
+    /// laid out after the hot code, and that side.
+    pub cold_branches: Vec<(u32, crate::ColdSide)>,
 }
 
 /// Where inlined bodies lie in a function's machine code, so that a backtrace can

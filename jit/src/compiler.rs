@@ -617,7 +617,9 @@ impl Compiler {
         f.inlined = inlined_ranges(stats.inline_frames, ctx);
         f.callees = stats.callees;
         f.call_sites = stats.call_sites;
+        f.branch_sites = stats.branch_sites;
         f.speculated = stats.speculated;
+        f.cold_branches = stats.cold_branches;
         Ok(f)
     }
 

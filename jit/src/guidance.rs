@@ -1,6 +1,7 @@
 //! What profile-guided compilation is told about one function: the dominant targets
-//! of its `call_indirect` sites (to call directly behind a guard), and how much it may
-//! inline. The runtime builds it from the profile (the profiler decides); the jit only
+//! of its `call_indirect` sites (to call directly behind a guard), the side of each
+//! one-sided branch that is cold (laid out after the function's hot code), and how much
+//! it may inline. The runtime builds it from the profile (the profiler decides); the jit only
 //! follows it, and code compiled with [`Guidance::default`] is what it would be
 //! without a profile.
 
@@ -15,8 +16,22 @@ pub struct Guidance {
     /// function of the caller's own instance, and through the generic path otherwise.
     /// A target whose type is not the site's is ignored.
     pub indirect_targets: HashMap<u32, DefinedFuncIndex>,
+    /// The cold side of each `if` and `br_if` the profile found one-sided, by the
+    /// instruction's byte offset in the module: its code goes after the hot code
+    /// (Cranelift's cold blocks), so the hot path falls through. Layout only: both sides
+    /// still run when taken.
+    pub cold_branches: HashMap<u32, ColdSide>,
     /// How much to inline; `None`: nothing.
     pub inline: Option<InlineBudget>,
+}
+
+/// Which side of a branch is cold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColdSide {
+    /// The condition is rarely non-zero: `br_if`'s branch, `if`'s `then` arm.
+    Taken,
+    /// The condition is rarely zero: `br_if`'s fallthrough, `if`'s `else` arm.
+    NotTaken,
 }
 
 /// Limits on inlining into one function.
@@ -43,7 +58,7 @@ impl Default for InlineBudget {
 impl Guidance {
     /// Whether the guidance changes anything.
     pub fn is_empty(&self) -> bool {
-        self.indirect_targets.is_empty() && self.inline.is_none()
+        self.indirect_targets.is_empty() && self.cold_branches.is_empty() && self.inline.is_none()
     }
 }
 

@@ -42,12 +42,12 @@ pub use compiled::{
 pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tier, Tunables};
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
-pub use guidance::{Guidance, InlineBudget, ModuleGuidance};
+pub use guidance::{ColdSide, Guidance, InlineBudget, ModuleGuidance};
 pub use placement::{CodePlacement, LINE as PLACEMENT_LINE};
 pub use shape::{function_shape, CompileBudget, FunctionShape, DEFAULT_MAX_SSA_COST};
 pub use translate::Counting;
 pub use trap::TrapKind;
 pub use vmoffsets::{
-    call_site, func_counters, func_ref, global_definition, host_func, memory_definition,
-    store_context, table_definition, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,
+    branch_site, call_site, func_counters, func_ref, global_definition, host_func,
+    memory_definition, store_context, table_definition, VmOffsets, VAL_RAW_SIZE, VMCTX_MAGIC,
 };

@@ -67,8 +67,25 @@ pub mod func_counters {
     /// feedback, one per site in translation order, or null until the runtime allocates
     /// it (at the first call it records).
     pub const FEEDBACK: u32 = 8;
+    /// `branches: *mut [VMBranchCounts]`: the function's counted branches, one per
+    /// `if` and `br_if` in translation order, or null until the runtime allocates them
+    /// (at the function's first entry in code that counts branches).
+    pub const BRANCHES: u32 = 16;
     /// Size of the struct.
-    pub const SIZE: u32 = 16;
+    pub const SIZE: u32 = 24;
+}
+
+/// `VMBranchCounts`: how often one `if` or `br_if` of profile-guided baseline code went
+/// each way (per instance). Generated code adds one to the side the condition picks,
+/// without a branch of its own: `not_taken` when the condition is zero. The counts
+/// wrap, which can only mislead code layout.
+pub mod branch_site {
+    /// `not_taken: u32`: executions with a zero condition (`if`: the `else` side).
+    pub const NOT_TAKEN: u32 = 0;
+    /// `taken: u32`: executions with a non-zero condition.
+    pub const TAKEN: u32 = 4;
+    /// Size of the struct.
+    pub const SIZE: u32 = 8;
 }
 
 /// `VMCallSiteFeedback`: what one `call_indirect` site of tiered baseline code has seen
@@ -362,7 +379,7 @@ mod tests {
         assert_eq!(o.func_counters(DefinedFuncIndex::from_u32(0)), None);
         let c = VmOffsets::with_counters(&info);
         assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(0)), Some(160));
-        assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(1)), Some(176));
-        assert_eq!(c.size(), 192);
+        assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(1)), Some(184));
+        assert_eq!(c.size(), 208);
     }
 }

@@ -1,7 +1,7 @@
-//! Profile-guided decisions: which target a `call_indirect` site speculates on, and how
-//! much optimized code may inline.
+//! Profile-guided decisions: which target a `call_indirect` site speculates on, which
+//! side of a branch is laid out as cold, and how much optimized code may inline.
 
-use crate::CallSite;
+use crate::{Branch, CallSite, ColdSide};
 
 /// What profile-guided optimized code is allowed to assume, and how much it inlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,6 +11,11 @@ pub struct GuidedPolicy {
     /// ... and only on a target that got at least this percentage of them (0: the most
     /// frequent target, however rare, which tests use to run the fallback path).
     pub min_share_percent: u8,
+    /// A branch gets a cold side only after this many executions...
+    pub min_branch_count: u64,
+    /// ... and only the side that took at most this share of them, in per mille
+    /// (1000: the rarer side of every branch, which tests use to run cold code).
+    pub max_cold_per_mille: u16,
     /// How much a function inlines when the profile says nothing about it (eager code
     /// from a saved profile compiles every function, most of them cold).
     pub inline: InlineLimits,
@@ -38,11 +43,15 @@ impl Default for GuidedPolicy {
     /// the cold budget costs 1.03× the optimized tier's compile time over every
     /// sightglass function, the hot one 1.47× (sqlite3 3.8×), too much for every
     /// function but worth it for the few hot ones (9 % faster execution than the cold
-    /// budget on the long sightglass programs).
+    /// budget on the long sightglass programs). A branch side is cold when it took at
+    /// most 1 % of at least 64 executions: Cranelift only knows hot and cold, so only
+    /// sides that almost never run are worth moving out of the way.
     fn default() -> Self {
         GuidedPolicy {
             min_site_calls: 16,
             min_share_percent: 75,
+            min_branch_count: 64,
+            max_cold_per_mille: 10,
             inline: InlineLimits {
                 max_callee_bytes: 96,
                 max_depth: 2,
@@ -67,6 +76,22 @@ impl GuidedPolicy {
             return None;
         }
         (calls * 100 >= total * u64::from(self.min_share_percent)).then_some(target)
+    }
+
+    /// The side of a branch optimized code should lay out as cold, if any (the taken
+    /// side of a branch that went both ways equally).
+    pub fn cold_side(&self, branch: &Branch) -> Option<ColdSide> {
+        let total = branch.taken.saturating_add(branch.not_taken);
+        if total < self.min_branch_count {
+            return None;
+        }
+        let (side, rare) = if branch.taken <= branch.not_taken {
+            (ColdSide::Taken, branch.taken)
+        } else {
+            (ColdSide::NotTaken, branch.not_taken)
+        };
+        let rare = u128::from(rare) * 1000;
+        (rare <= u128::from(total) * u128::from(self.max_cold_per_mille)).then_some(side)
     }
 }
 
@@ -98,5 +123,32 @@ mod tests {
             ..p
         };
         assert_eq!(any.speculate(&site(&[(3, 1), (4, 2), (5, 2)], 9)), Some(4));
+    }
+
+    fn branch(taken: u64, not_taken: u64) -> Branch {
+        Branch {
+            offset: 0,
+            taken,
+            not_taken,
+            cold: None,
+        }
+    }
+
+    #[test]
+    fn a_side_is_cold_only_if_it_almost_never_ran() {
+        let p = GuidedPolicy::default();
+        assert_eq!(p.cold_side(&branch(0, 1000)), Some(ColdSide::Taken));
+        assert_eq!(p.cold_side(&branch(10, 1000)), Some(ColdSide::Taken));
+        assert_eq!(p.cold_side(&branch(5000, 3)), Some(ColdSide::NotTaken));
+        assert_eq!(p.cold_side(&branch(20, 1000)), None, "2 % is not cold");
+        assert_eq!(p.cold_side(&branch(0, 40)), None, "too few executions");
+        assert_eq!(p.cold_side(&branch(u64::MAX, 0)), Some(ColdSide::NotTaken));
+        let any = GuidedPolicy {
+            min_branch_count: 0,
+            max_cold_per_mille: 1000,
+            ..p
+        };
+        assert_eq!(any.cold_side(&branch(0, 0)), Some(ColdSide::Taken));
+        assert_eq!(any.cold_side(&branch(7, 3)), Some(ColdSide::NotTaken));
     }
 }

@@ -21,5 +21,6 @@ pub mod report;
 pub use guided::{GuidedPolicy, InlineLimits};
 pub use policy::{TierUpPolicy, TierUpQueue};
 pub use profile::{
-    CallSite, FunctionProfile, Profile, ProfileError, Tier, TierEvent, PROFILE_VERSION,
+    Branch, CallSite, ColdSide, FunctionProfile, Profile, ProfileError, Tier, TierEvent,
+    PROFILE_VERSION,
 };

@@ -52,6 +52,10 @@ pub struct FunctionProfile {
     /// Feedback of its indirect call sites (filled by profile-guided compilation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub call_sites: Vec<CallSite>,
+    /// Which way its `if`s and `br_if`s went (filled by profile-guided compilation;
+    /// branches never reached are left out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<Branch>,
     /// Functions inlined into its optimized code (by index, each once).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inlined: Vec<u32>,
@@ -74,6 +78,30 @@ pub struct CallSite {
     /// The target optimized code speculates on, if it was tiered up with a profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speculated: Option<u32>,
+}
+
+/// Which way one `if` or `br_if` went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branch {
+    /// Byte offset of the instruction in the module.
+    pub offset: u32,
+    /// Executions with a non-zero condition (`br_if` branched, `if` ran `then`).
+    pub taken: u64,
+    /// Executions with a zero condition.
+    pub not_taken: u64,
+    /// The side optimized code laid out as cold, if it was tiered up with a profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<ColdSide>,
+}
+
+/// Which side of a branch is cold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColdSide {
+    /// The condition is rarely non-zero.
+    Taken,
+    /// The condition is rarely zero.
+    NotTaken,
 }
 
 /// A function reaching a tier.
@@ -197,6 +225,7 @@ pub(crate) mod tests {
                     baseline_compile_us: Some(40),
                     optimized_compile_us: Some(300),
                     call_sites: vec![],
+                    branches: vec![],
                     inlined: vec![],
                 },
                 FunctionProfile {
@@ -208,6 +237,7 @@ pub(crate) mod tests {
                     baseline_compile_us: Some(10),
                     optimized_compile_us: None,
                     call_sites: vec![],
+                    branches: vec![],
                     inlined: vec![],
                 },
             ],

@@ -96,18 +96,19 @@ pub fn text(profile: &Profile, top: usize) -> String {
 }
 
 /// The feedback of the indirect call sites of `functions` (in that order), what
-/// optimized code speculates on, and what it inlined.
+/// optimized code speculates on, what it inlined, and how one-sided their branches
+/// were.
 fn call_sites(out: &mut String, functions: &[&FunctionProfile], by_index: &dyn Fn(u32) -> String) {
     let with_sites: Vec<&&FunctionProfile> = functions
         .iter()
-        .filter(|f| !f.call_sites.is_empty() || !f.inlined.is_empty())
+        .filter(|f| !f.call_sites.is_empty() || !f.inlined.is_empty() || !f.branches.is_empty())
         .collect();
     if with_sites.is_empty() {
         return;
     }
     let _ = writeln!(
         out,
-        "\nindirect call sites and inlining (of the hottest functions above):"
+        "\nindirect call sites, inlining and branches (of the hottest functions above):"
     );
     for f in with_sites {
         let _ = writeln!(out, "  {}", name(f));
@@ -151,6 +152,20 @@ fn call_sites(out: &mut String, functions: &[&FunctionProfile], by_index: &dyn F
         if !f.inlined.is_empty() {
             let names: Vec<String> = f.inlined.iter().map(|&i| by_index(i)).collect();
             let _ = writeln!(out, "    inlined: {}", names.join(", "));
+        }
+        if !f.branches.is_empty() {
+            let one_sided = f
+                .branches
+                .iter()
+                .filter(|b| b.taken == 0 || b.not_taken == 0)
+                .count();
+            let cold = f.branches.iter().filter(|b| b.cold.is_some()).count();
+            let _ = writeln!(
+                out,
+                "    branches: {} reached, {one_sided} went one way only, {cold} laid out with a \
+                 cold side",
+                f.branches.len()
+            );
         }
     }
 }
@@ -200,12 +215,27 @@ mod tests {
             speculated: Some(2),
         }];
         p.functions[0].inlined = vec![2];
+        let branch = |offset, taken, not_taken, cold| crate::Branch {
+            offset,
+            taken,
+            not_taken,
+            cold,
+        };
+        p.functions[0].branches = vec![
+            branch(0x50, 0, 700, Some(crate::ColdSide::Taken)),
+            branch(0x58, 300, 400, None),
+            branch(0x60, 9, 0, None),
+        ];
         let r = text(&p, 10);
         assert!(
             r.contains("call_indirect @0x40: polymorphic, <func 2> 90 (90.0 %), <func 0> 10 (10.0 %); speculates on <func 2>"),
             "{r}"
         );
         assert!(r.contains("inlined: <func 2>"), "{r}");
+        assert!(
+            r.contains("branches: 3 reached, 2 went one way only, 1 laid out with a cold side"),
+            "{r}"
+        );
     }
 
     #[test]

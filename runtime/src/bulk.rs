@@ -26,8 +26,8 @@ impl StoreOpaque {
         else {
             return kiln_jit::Guidance::default();
         };
-        let sites = crate::tiering::call_site_profiles(lazy, &module.info, &data.vmctx, d);
-        crate::tiering::guidance_from(policy, &module.info, &sites, true)
+        let f = crate::tiering::feedback(lazy, &module.info, &data.vmctx, d);
+        crate::tiering::guidance_from(policy, &module.info, &f.call_sites, &f.branches, true)
     }
 
     fn memory_of(&self, inst: usize, mem: u32) -> usize {
@@ -115,6 +115,18 @@ impl BuiltinHost for StoreOpaque {
         let sites = lazy.call_sites(d).len();
         data.vmctx
             .record_call_target(d, sites, site as usize, func_ref);
+    }
+
+    fn branch_counters(&mut self, inst: usize, func: u32) -> usize {
+        let data = &self.instances[inst];
+        let d = kiln_frontend::DefinedFuncIndex::from_u32(func);
+        let branches = data
+            .module
+            .0
+            .lazy
+            .as_ref()
+            .map_or(0, |lazy| lazy.branch_sites(d).len());
+        data.vmctx.branch_counters(d, branches)
     }
 
     fn memory_grow(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {

@@ -604,14 +604,15 @@ impl Engine {
         let policy = &self.0.config.profile_guided.unwrap_or_default();
         self.check_saved_profile(bytes)?;
         let mut guidance = kiln_jit::ModuleGuidance {
-            default: crate::tiering::guidance_from(policy, info, &[], false),
+            default: crate::tiering::guidance_from(policy, info, &[], &[], false),
             ..Default::default()
         };
         for f in &profile.functions {
             let d = info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f.index));
             if let Some(d) = d.filter(|d| d.as_u32() < info.num_defined_funcs()) {
                 let hot = f.tier == kiln_profiler::Tier::Optimized;
-                let g = crate::tiering::guidance_from(policy, info, &f.call_sites, hot);
+                let g =
+                    crate::tiering::guidance_from(policy, info, &f.call_sites, &f.branches, hot);
                 guidance.functions.insert(d, g);
             }
         }
@@ -641,7 +642,8 @@ impl Engine {
             let Some((weak, lazy)) = replaceable(module, d) else {
                 continue;
             };
-            let guidance = || crate::tiering::guidance_from(policy, info, &f.call_sites, true);
+            let guidance =
+                || crate::tiering::guidance_from(policy, info, &f.call_sites, &f.branches, true);
             // Loop variants first: a long loop entered before its function's code is
             // ready moves to optimized code at its next poll.
             for e in &profile.timeline {

@@ -103,7 +103,7 @@ impl Instance {
             &module.info,
             s.engine.config().strategy.name(),
             |d| data.vmctx.func_counters(d).unwrap_or((0, 0)),
-            |d| crate::tiering::call_site_profiles(lazy, &module.info, &data.vmctx, d),
+            |d| crate::tiering::feedback(lazy, &module.info, &data.vmctx, d),
         ))
     }
 

@@ -58,12 +58,14 @@ pub(crate) struct LazyCode {
     tiers: Box<[AtomicU8]>,
     /// Whether each function was handed to the background compiler to compile ahead.
     prefetched: Box<[AtomicBool]>,
-    /// Each function's baseline code's `call_indirect` sites that record feedback (byte
-    /// offsets, by ordinal), set when the code is published.
-    call_sites: Box<[OnceLock<Box<[u32]>>]>,
+    /// Each function's baseline code's `call_indirect` sites that record feedback and
+    /// branches it counts, set when the code is published.
+    sites: Box<[OnceLock<FeedbackSites>]>,
     /// What published optimized code speculates on: target function index by site
     /// offset.
     speculated: Mutex<std::collections::HashMap<u32, u32>>,
+    /// The side of each branch (by offset) that published optimized code laid out cold.
+    cold_branches: Mutex<std::collections::HashMap<u32, kiln_jit::ColdSide>>,
     /// The functions inlined into each function's optimized code (by function index).
     inlined: Mutex<std::collections::HashMap<u32, Vec<u32>>>,
     /// Everything published, replaced code included: mapped while the module lives.
@@ -95,8 +97,9 @@ impl LazyCode {
             first: (0..n).map(|_| OnceLock::new()).collect(),
             tiers: (0..n).map(|_| AtomicU8::new(NONE)).collect(),
             prefetched: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            call_sites: (0..n).map(|_| OnceLock::new()).collect(),
+            sites: (0..n).map(|_| OnceLock::new()).collect(),
             speculated: Mutex::default(),
+            cold_branches: Mutex::default(),
             inlined: Mutex::default(),
             code: Mutex::default(),
             events: Mutex::default(),
@@ -115,7 +118,18 @@ impl LazyCode {
     /// The byte offsets of the `call_indirect` sites of function `d`'s baseline code
     /// that record feedback, by ordinal (empty before it has baseline code).
     pub(crate) fn call_sites(&self, d: DefinedFuncIndex) -> &[u32] {
-        self.call_sites[d.index()].get().map_or(&[], |s| s)
+        self.sites[d.index()].get().map_or(&[], |s| &s.calls)
+    }
+
+    /// The byte offsets of the branches function `d`'s baseline code counts, by
+    /// ordinal (empty before it has baseline code).
+    pub(crate) fn branch_sites(&self, d: DefinedFuncIndex) -> &[u32] {
+        self.sites[d.index()].get().map_or(&[], |s| &s.branches)
+    }
+
+    /// The side of the branch at byte `offset` that optimized code laid out cold.
+    pub(crate) fn cold_side(&self, offset: u32) -> Option<kiln_jit::ColdSide> {
+        lock(&self.cold_branches).get(&offset).copied()
     }
 
     /// The target optimized code speculates on at the site at byte `offset`, if any.
@@ -148,7 +162,10 @@ impl LazyCode {
                 let (f, tier) =
                     compiler.compile_function_at(info, d, self.first_tier, &Guidance::default())?;
                 let code = self.publish(info, d, &f, tier, started, None)?;
-                let _ = self.call_sites[d.index()].set(f.call_sites.clone().into());
+                let _ = self.sites[d.index()].set(FeedbackSites {
+                    calls: f.call_sites.clone().into(),
+                    branches: f.branch_sites.clone().into(),
+                });
                 // Only optimized code compiled ahead (from a saved profile) may have
                 // been stored meanwhile; it stays.
                 let _ = self.slots[d.index()].compare_exchange(
@@ -336,6 +353,9 @@ impl LazyCode {
                 speculated.insert(offset, info.func_index(target).as_u32());
             }
         }
+        if !f.cold_branches.is_empty() {
+            lock(&self.cold_branches).extend(f.cold_branches.iter().copied());
+        }
         if !f.inlined.is_empty() {
             let mut inlined = lock(&self.inlined);
             let list = inlined.entry(info.func_index(d).as_u32()).or_default();
@@ -362,7 +382,7 @@ impl LazyCode {
         info: &ModuleInfo,
         strategy: &str,
         counts: impl Fn(DefinedFuncIndex) -> (u32, u32),
-        call_sites: impl Fn(DefinedFuncIndex) -> Vec<kiln_profiler::CallSite>,
+        feedback: impl Fn(DefinedFuncIndex) -> Feedback,
     ) -> Profile {
         let events = lock(&self.events).clone();
         let mut functions = Vec::new();
@@ -384,6 +404,10 @@ impl LazyCode {
                     .find(|e| e.function == index && e.tier == t && e.osr_loop.is_none())
                     .map(|e| e.compile_us)
             };
+            let Feedback {
+                call_sites,
+                branches,
+            } = feedback(d);
             functions.push(FunctionProfile {
                 index,
                 name: info.names.func(info.func_index(d)).map(str::to_owned),
@@ -392,7 +416,8 @@ impl LazyCode {
                 tier,
                 baseline_compile_us: took(kiln_profiler::Tier::Baseline),
                 optimized_compile_us: took(kiln_profiler::Tier::Optimized),
-                call_sites: call_sites(d),
+                call_sites,
+                branches,
                 inlined: lock(&self.inlined).get(&index).cloned().unwrap_or_default(),
             });
         }
@@ -408,10 +433,66 @@ impl LazyCode {
     }
 }
 
+/// The offsets of one function's baseline code's recording sites, by ordinal.
+#[derive(Debug)]
+struct FeedbackSites {
+    /// `call_indirect` sites that record their targets.
+    calls: Box<[u32]>,
+    /// Branches counted.
+    branches: Box<[u32]>,
+}
+
+/// What one function's baseline code recorded, as the profile describes it.
+#[derive(Debug, Default)]
+pub(crate) struct Feedback {
+    pub(crate) call_sites: Vec<kiln_profiler::CallSite>,
+    pub(crate) branches: Vec<kiln_profiler::Branch>,
+}
+
+/// What defined function `d` of the instance with `vmctx` recorded.
+pub(crate) fn feedback(
+    lazy: &LazyCode,
+    info: &ModuleInfo,
+    vmctx: &crate::vm::VmCtx,
+    d: DefinedFuncIndex,
+) -> Feedback {
+    Feedback {
+        call_sites: call_site_profiles(lazy, info, vmctx, d),
+        branches: branch_profiles(lazy, vmctx, d),
+    }
+}
+
+/// Which way the branches of defined function `d` of the instance with `vmctx` went,
+/// leaving out those never reached.
+fn branch_profiles(
+    lazy: &LazyCode,
+    vmctx: &crate::vm::VmCtx,
+    d: DefinedFuncIndex,
+) -> Vec<kiln_profiler::Branch> {
+    let offsets = lazy.branch_sites(d);
+    let Some(counts) = vmctx.branch_counts(d, offsets.len()) else {
+        return Vec::new();
+    };
+    counts
+        .iter()
+        .zip(offsets)
+        .filter(|((not_taken, taken), _)| *not_taken != 0 || *taken != 0)
+        .map(|(&(not_taken, taken), &offset)| kiln_profiler::Branch {
+            offset,
+            taken: taken.into(),
+            not_taken: not_taken.into(),
+            cold: lazy.cold_side(offset).map(|s| match s {
+                kiln_jit::ColdSide::Taken => kiln_profiler::ColdSide::Taken,
+                kiln_jit::ColdSide::NotTaken => kiln_profiler::ColdSide::NotTaken,
+            }),
+        })
+        .collect()
+}
+
 /// What the `call_indirect` sites of defined function `d` of the instance with `vmctx`
 /// recorded, as the profile describes it (targets by function index; functions of
 /// other instances count as `other`).
-pub(crate) fn call_site_profiles(
+fn call_site_profiles(
     lazy: &LazyCode,
     info: &ModuleInfo,
     vmctx: &crate::vm::VmCtx,
@@ -444,11 +525,12 @@ pub(crate) fn call_site_profiles(
 }
 
 /// What optimized code of a function (`hot` or not) may assume from the feedback of
-/// its `sites`, under `policy`.
+/// its call `sites` and its `branches`, under `policy`.
 pub(crate) fn guidance_from(
     policy: &kiln_profiler::GuidedPolicy,
     info: &ModuleInfo,
     sites: &[kiln_profiler::CallSite],
+    branches: &[kiln_profiler::Branch],
     hot: bool,
 ) -> Guidance {
     let limits = if hot {
@@ -470,6 +552,15 @@ pub(crate) fn guidance_from(
             .and_then(|f| info.defined_func_index(kiln_frontend::FuncIndex::from_u32(f)));
         if let Some(target) = target {
             g.indirect_targets.insert(site.offset, target);
+        }
+    }
+    for b in branches {
+        if let Some(side) = policy.cold_side(b) {
+            let side = match side {
+                kiln_profiler::ColdSide::Taken => kiln_jit::ColdSide::Taken,
+                kiln_profiler::ColdSide::NotTaken => kiln_jit::ColdSide::NotTaken,
+            };
+            g.cold_branches.insert(b.offset, side);
         }
     }
     g

@@ -471,3 +471,94 @@ fn eager_code_from_a_saved_profile_speculates_exactly() {
     let plain = Engine::new(&plain).expect("engine");
     assert_eq!(fuel_of(&engine, false), fuel_of(&plain, false));
 }
+
+const BRANCHY: &str = r#"(module
+    ;; Sums f(i) for i in 0..n, where f takes the rare paths only for i >= $limit.
+    (func $f (param $i i32) (param $limit i32) (result i32)
+        (block $rare
+            (br_if $rare (i32.ge_u (local.get $i) (local.get $limit)))
+            (if (result i32) (i32.lt_u (local.get $i) (local.get $limit))
+                (then (return (i32.add (local.get $i) (i32.const 1))))
+                (else (i32.const -1000)))
+            (return))
+        (i32.const 1000000))
+    (func (export "sum") (param $n i32) (param $limit i32) (result i32)
+        (local $i i32) (local $acc i32)
+        (block $done
+            (loop $next
+                (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+                (local.set $acc
+                    (i32.add (local.get $acc) (call $f (local.get $i) (local.get $limit))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+        (local.get $acc)))"#;
+
+/// 1 + 2 + ... + n.
+fn triangle(n: i32) -> i32 {
+    n * (n + 1) / 2
+}
+
+#[test]
+fn branches_are_counted_and_one_sided_ones_are_laid_out_cold() {
+    // The tier-up request at f's 10th call carries what 9 calls counted.
+    let policy = GuidedPolicy {
+        min_branch_count: 9,
+        ..GuidedPolicy::default()
+    };
+    let engine = engine(policy, false);
+    let module = Module::new(&engine, BRANCHY).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let sum = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "sum")
+        .expect("sum");
+    // Never rare: 100 calls of f per call of sum; f tiers up at its 10th call.
+    for _ in 0..3 {
+        assert_eq!(
+            sum.call(&mut store, (100, 1000)).expect("runs"),
+            triangle(100)
+        );
+    }
+    let p = wait_optimized(&store, &instance, "f");
+    let f = function(&p, "f");
+    assert_eq!(f.branches.len(), 2, "br_if and if: {f:#?}");
+    let (br_if, if_) = (&f.branches[0], &f.branches[1]);
+    assert!(br_if.offset < if_.offset);
+    // Baseline code ran f at least 9 times (more while the optimized code compiled);
+    // each went the common way.
+    assert_eq!(br_if.taken, 0, "{br_if:?}");
+    assert!(br_if.not_taken >= 9, "{br_if:?}");
+    assert_eq!(if_.not_taken, 0, "{if_:?}");
+    assert_eq!(if_.taken, br_if.not_taken, "{if_:?}");
+    // The optimized code laid out the side that never ran as cold.
+    assert_eq!(
+        br_if.cold,
+        Some(kiln_profiler::ColdSide::Taken),
+        "{br_if:?}"
+    );
+    assert_eq!(if_.cold, Some(kiln_profiler::ColdSide::NotTaken), "{if_:?}");
+    // The cold sides still run, and give the same results.
+    let rare = 20 * 1_000_000 + triangle(80);
+    assert_eq!(sum.call(&mut store, (100, 80)).expect("rare paths"), rare);
+    let sum_again = sum.call(&mut store, (100, 1000)).expect("common paths");
+    assert_eq!(sum_again, triangle(100));
+}
+
+#[test]
+fn code_that_never_asks_for_a_profile_counts_no_branches() {
+    let mut config = Config::new();
+    config.strategy(Strategy::Tiered);
+    let engine = Engine::new(&config).expect("engine");
+    let module = Module::new(&engine, BRANCHY).expect("module");
+    let mut store = Store::new(&engine, ());
+    let instance = Instance::new(&mut store, &module, &[]).expect("instance");
+    let sum = instance
+        .get_typed_func::<(i32, i32), i32>(&store, "sum")
+        .expect("sum");
+    assert_eq!(
+        sum.call(&mut store, (100, 1000)).expect("runs"),
+        triangle(100)
+    );
+    let p = instance.profile(&store).expect("tiered code has a profile");
+    assert!(p.functions.iter().all(|f| f.branches.is_empty()), "{p:#?}");
+}

@@ -1,13 +1,15 @@
 //! `cargo test -p kiln-spec-tests --test spec_strategies`: the whole `wasm-2.0` suite
 //! under `Strategy::Lazy`, under `Strategy::Tiered` with a tier-up threshold of 1, and
 //! under profile-guided tiered code with a threshold of 2 that speculates on every
-//! `call_indirect` target it saw, however rarely: one trial per file and strategy
+//! `call_indirect` target it saw, however rarely, and lays out the rarer side of every
+//! branch it counted as cold: one trial per file and strategy
 //! (`lazy/<file>`, `tiered/<file>`, `guided/<file>`).
 //!
 //! With a threshold of 1 every function called is queued for optimization at its first
 //! call, so checks run on baseline code, on optimized code, and across the switch. With
-//! 2, a function's first call records its indirect calls' targets, and its optimized
-//! code speculates on them (and inlines), so later checks with other targets, other
+//! 2, a function's first call records its indirect calls' targets and its branches, and
+//! its optimized code speculates on them (and inlines, and moves cold sides out of
+//! line), so later checks with other targets, other
 //! table contents and wrong signatures run the guards' fallback paths. A trial fails
 //! as in `spec.rs`.
 
@@ -24,6 +26,8 @@ fn main() {
     let speculate_on_anything = kiln::GuidedPolicy {
         min_site_calls: 0,
         min_share_percent: 0,
+        min_branch_count: 0,
+        max_cold_per_mille: 1000,
         ..kiln::GuidedPolicy::default()
     };
     let strategies = [

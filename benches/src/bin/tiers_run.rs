@@ -8,10 +8,11 @@
 //! before optimizing), `guided` (tiered with `Config::profile_guided`), and for the cost
 //! of counting `baseline` (tiered without counters: baseline code only),
 //! `baseline-counted` (counters that never reach a threshold) and `baseline-recorded`
-//! (those counters, and call targets recorded as for profile-guided code). `wasmtime` runs the
-//! program on Wasmtime 48 (default settings) as one more side. `pgo` is eager code
-//! compiled with a saved profile (`Config::saved_profile`): the profile of one `guided`
-//! run of the program, made before the rounds.
+//! (those counters, and call targets and branches recorded as for profile-guided code).
+//! `wasmtime` runs the program on Wasmtime 48 (default settings) as one more side. `pgo`
+//! is eager code compiled with a saved profile (`Config::saved_profile`): the profile of
+//! one `guided` run of the program, made before the rounds. `pgo-flat` is the same
+//! without layout from branch counts (no branch gets a cold side).
 //!
 //! For each program, N rounds (default 5) run it once per strategy (default: eager,
 //! tiered), in an order that rotates every round, each on a fresh engine: compile
@@ -44,13 +45,15 @@ struct Side {
     /// With `pgo@N`: callees of up to N bytes are inlined, three deep, into every
     /// function (the default policy's budgets otherwise).
     inline_bytes: Option<u32>,
+    /// Whether `pgo` lays out cold branch sides from the profile's branch counts.
+    branch_layout: bool,
 }
 
 fn parse(s: &str) -> Option<Side> {
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
         "guided" | "wasmtime" => (Strategy::Tiered, TierUpPolicy::default()),
-        _ if s == "pgo" || s.starts_with("pgo@") => (
+        _ if s == "pgo" || s == "pgo-flat" || s.starts_with("pgo@") => (
             Strategy::Eager(kiln::OptLevel::Speed),
             TierUpPolicy::default(),
         ),
@@ -85,7 +88,8 @@ fn parse(s: &str) -> Option<Side> {
         policy,
         guided: s == "guided" || s == "baseline-recorded",
         wasmtime: s == "wasmtime",
-        pgo: s == "pgo" || s.starts_with("pgo@"),
+        pgo: s == "pgo" || s == "pgo-flat" || s.starts_with("pgo@"),
+        branch_layout: s != "pgo-flat",
         inline_bytes: match s.strip_prefix("pgo@") {
             Some(n) => Some(n.parse().ok()?),
             None => None,
@@ -118,7 +122,7 @@ fn main() -> ExitCode {
                 Some(s) => strategies.push(s),
                 None => {
                     eprintln!(
-                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|baseline|baseline-counted|baseline-recorded|wasmtime"
+                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|pgo-flat|baseline|baseline-counted|baseline-recorded|wasmtime"
                     );
                     return ExitCode::from(2);
                 }
@@ -196,18 +200,20 @@ fn main() -> ExitCode {
                         .profile_guided(strategies[i].guided);
                     if let (true, Some(p)) = (strategies[i].pgo, &saved) {
                         config.saved_profile(p.clone());
+                        let mut policy = kiln::GuidedPolicy::default();
                         if let Some(n) = strategies[i].inline_bytes {
                             let limits = kiln::InlineLimits {
                                 max_callee_bytes: n,
                                 max_total_bytes: n.saturating_mul(32),
                                 max_depth: 3,
                             };
-                            config.guided_policy(kiln::GuidedPolicy {
-                                inline: limits,
-                                hot_inline: limits,
-                                ..kiln::GuidedPolicy::default()
-                            });
+                            policy.inline = limits;
+                            policy.hot_inline = limits;
                         }
+                        if !strategies[i].branch_layout {
+                            policy.min_branch_count = u64::MAX;
+                        }
+                        config.guided_policy(policy);
                     }
                     Engine::new(&config)
                         .map_err(|e| e.to_string())

@@ -69,6 +69,8 @@ pub(crate) fn kiln_differential(strategy: DiffStrategy) -> Result<&'static Engin
             config.guided_policy(kiln::GuidedPolicy {
                 min_site_calls: 0,
                 min_share_percent: 0,
+                min_branch_count: 0,
+                max_cold_per_mille: 1000,
                 ..kiln::GuidedPolicy::default()
             });
         }

@@ -154,7 +154,13 @@ impl FuncTranslator<'_, '_> {
         let then_block = self.b.create_block();
         let else_block = self.b.create_block();
         let else_fuel = self.pending_fuel();
+        self.count_branch(cond);
         self.b.ins().brif(cond, then_block, &[], else_block, &[]);
+        match self.cold_side() {
+            Some(crate::ColdSide::Taken) => self.b.set_cold_block(then_block),
+            Some(crate::ColdSide::NotTaken) => self.b.set_cold_block(else_block),
+            None => {}
+        }
         self.b.seal_block(then_block);
         self.b.seal_block(else_block);
         self.b.switch_to_block(then_block);
@@ -299,7 +305,8 @@ impl FuncTranslator<'_, '_> {
         let vals = self.block_args(&top);
         let next = self.b.create_block();
         self.flush_fuel();
-        self.b.ins().brif(cond, block, &vals, next, &[]);
+        self.count_branch(cond);
+        self.br_if_laid_out(cond, block, &vals, next);
         self.b.seal_block(next);
         self.b.switch_to_block(next);
         Ok(())

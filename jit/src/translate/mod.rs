@@ -11,6 +11,7 @@
 //! it skips dead code and routes each supported operator to the method of the same name.
 
 mod bounds;
+mod branches;
 mod call;
 mod control;
 mod counters;
@@ -73,6 +74,13 @@ pub(crate) struct FuncTranslator<'a, 'f> {
     /// Tiered baseline code: the byte offset of each `call_indirect` site that records
     /// its targets, by ordinal.
     pub(crate) call_sites: Vec<u32>,
+    /// Profile-guided baseline code: the function's `VMBranchCounts` array (loaded or
+    /// allocated at entry), and the byte offset of each branch counted in it, by
+    /// ordinal.
+    pub(crate) branch_counters: Option<ir::Value>,
+    pub(crate) branch_sites: Vec<u32>,
+    /// Profile-guided code: the branches whose cold side was laid out last.
+    pub(crate) cold_branches: Vec<(u32, crate::ColdSide)>,
     /// The bodies being inlined, outermost first, with their inlining numbers.
     pub(crate) inline_stack: Vec<(DefinedFuncIndex, u32)>,
     /// Every inlining so far (its ranges are filled in after compilation).
@@ -101,6 +109,10 @@ pub(crate) struct TranslationStats {
     pub(crate) callees: Vec<DefinedFuncIndex>,
     /// Byte offsets of the `call_indirect` sites that record feedback, by ordinal.
     pub(crate) call_sites: Vec<u32>,
+    /// Byte offsets of the branches counted, by ordinal.
+    pub(crate) branch_sites: Vec<u32>,
+    /// Branches whose cold side was laid out last.
+    pub(crate) cold_branches: Vec<(u32, crate::ColdSide)>,
     /// The inlinings, without their code ranges.
     pub(crate) inline_frames: crate::InlinedFrames,
     /// `call_indirect` sites (byte offsets) made guarded direct calls, with their target.
@@ -176,6 +188,9 @@ pub(crate) fn translate_function(
         loops_seen: 0,
         osr_header: None,
         call_sites: Vec::new(),
+        branch_counters: None,
+        branch_sites: Vec::new(),
+        cold_branches: Vec::new(),
         inline_stack: Vec::new(),
         inline_frames: Default::default(),
         inlined_bytes: 0,
@@ -199,6 +214,7 @@ pub(crate) fn translate_function(
         None => {
             t.declare_locals(entry, ty, &body, locals_in)?;
             t.count_call();
+            t.load_branch_counters();
         }
     }
     let mut stats = TranslationStats {
@@ -215,6 +231,8 @@ pub(crate) fn translate_function(
     t.b.finalize(env.frontend_config);
     stats.callees = std::mem::take(&mut t.callees);
     stats.call_sites = std::mem::take(&mut t.call_sites);
+    stats.branch_sites = std::mem::take(&mut t.branch_sites);
+    stats.cold_branches = std::mem::take(&mut t.cold_branches);
     stats.speculated = std::mem::take(&mut t.speculated);
     stats.inline_frames = std::mem::take(&mut t.inline_frames);
     Ok(stats)

@@ -32,6 +32,8 @@ pub struct VmCtx {
     offsets: VmOffsets,
     /// Tiered baseline code's call-site feedback, which the counters point into.
     feedback: super::call_feedback::CallFeedback,
+    /// Profile-guided baseline code's branch counts, which the counters point into.
+    branches: super::branch_counts::BranchCounts,
 }
 
 // SAFETY: `VmCtx` owns its allocation; the contents are plain data and pointers into
@@ -58,6 +60,7 @@ impl VmCtx {
             layout,
             offsets,
             feedback: Default::default(),
+            branches: Default::default(),
         };
         v.write(VmOffsets::MAGIC, MAGIC);
         v.write(VmOffsets::STORE_CONTEXT, store_context);
@@ -191,6 +194,25 @@ impl VmCtx {
         if let Some(array) = self.feedback.record(f.index(), sites, site, func_ref) {
             self.write(base + kiln_jit::func_counters::FEEDBACK, array);
         }
+    }
+
+    /// The address of defined function `f`'s branch counts (`branches` of them),
+    /// allocated now if it has none, and stored in its counters for its code to find.
+    /// 0 without counters.
+    pub fn branch_counters(&self, f: DefinedFuncIndex, branches: usize) -> usize {
+        let Some(base) = self.offsets.func_counters(f) else {
+            return 0;
+        };
+        let array = self.branches.array(f.index(), branches);
+        self.write(base + kiln_jit::func_counters::BRANCHES, array);
+        array
+    }
+
+    /// The branch counts `(not taken, taken)` of defined function `f`'s first
+    /// `branches` branches, if it counted any.
+    pub fn branch_counts(&self, f: DefinedFuncIndex, branches: usize) -> Option<Vec<(u32, u32)>> {
+        let counts = self.branches.counts(f.index(), branches)?;
+        Some(counts.iter().map(|c| (c.not_taken, c.taken)).collect())
     }
 
     /// The call-site feedback of defined function `f`, if it recorded any.

@@ -9,6 +9,7 @@
 
 pub mod artifact_file;
 pub mod backtrace;
+pub mod branch_counts;
 pub mod builtins;
 pub mod call_feedback;
 pub mod code_memory;

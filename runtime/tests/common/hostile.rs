@@ -40,6 +40,8 @@ pub fn config() -> Config {
             .guided_policy(GuidedPolicy {
                 min_site_calls: 0,
                 min_share_percent: 0,
+                min_branch_count: 0,
+                max_cold_per_mille: 1000,
                 ..GuidedPolicy::default()
             });
     } else {
