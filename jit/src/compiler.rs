@@ -5,7 +5,7 @@ use crate::compiled::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::pinned::Pinned;
-use crate::placement::loop_placement;
+use crate::placement::{loop_placement, x64_branch_edges};
 use crate::shape::{CompileBudget, FunctionPlan};
 use crate::translate::{translate_function, Counting, ModuleEnv, TranslationStats};
 use crate::{trampoline, TrapKind, VmOffsets};
@@ -728,7 +728,11 @@ impl Compiler {
             UserFuncName::User(n) if n.namespace == 0 => Some(n.index),
             _ => None,
         };
-        let compiled = self.run_cranelift(ctx, target)?;
+        let has_cold_blocks = mark_cold_terminators(&mut ctx.func);
+        self.run_cranelift(ctx, target)?;
+        let compiled = ctx.compiled_code().ok_or_else(|| {
+            Error::new(ErrorKind::Codegen("Cranelift kept no compiled code".into()))
+        })?;
         let buffer = &compiled.buffer;
         let mut traps = Vec::new();
         for t in buffer.traps() {
@@ -779,9 +783,19 @@ impl Compiler {
         }
         let alignment = buffer.alignment;
         let frame_size = buffer.frame_layout().map_or(0, |l| l.frame_to_fp_offset);
+        // Cranelift's edges are wrong after a cold block (see `placement`), and a
+        // branch back from the cold code at the end is no loop.
+        let edges = if has_cold_blocks && cfg!(target_arch = "x86_64") {
+            let cold = cold_code_start(compiled);
+            let mut edges = x64_branch_edges(compiled.code_buffer(), &compiled.bb_starts);
+            edges.retain(|&(from, _)| cold.is_none_or(|c| from < c));
+            edges
+        } else {
+            compiled.bb_edges.clone()
+        };
         let loop_placement = loop_placement(
             &compiled.bb_starts,
-            &compiled.bb_edges,
+            &edges,
             compiled.code_buffer().len() as u32,
             alignment,
         );
@@ -795,6 +809,52 @@ impl Compiler {
             ..Default::default()
         })
     }
+}
+
+/// The source-location bit that marks the terminator of a cold block (inlining numbers
+/// stay far below it).
+const COLD_MARK: u32 = 1 << 31;
+
+/// Marks the source location of every cold block's last instruction with
+/// [`COLD_MARK`], so that the cold code's place in the machine code can be found; returns
+/// whether `func` has cold blocks.
+fn mark_cold_terminators(func: &mut ir::Function) -> bool {
+    let cold: Vec<ir::Inst> = func
+        .layout
+        .blocks()
+        .filter(|&b| func.is_effectively_cold(b))
+        .filter_map(|b| func.layout.last_inst(b))
+        .collect();
+    for &inst in &cold {
+        let loc = func.srcloc(inst);
+        let bits = if loc.is_default() { 0 } else { loc.bits() };
+        func.set_srcloc(inst, ir::SourceLoc::new(bits | COLD_MARK));
+    }
+    !cold.is_empty()
+}
+
+/// The start of the block holding the first cold block's terminator: Cranelift emits
+/// cold blocks after all others, so everything from there on is cold code.
+fn cold_code_start(compiled: &cranelift_codegen::CompiledCode) -> Option<u32> {
+    let first = compiled
+        .buffer
+        .get_srclocs_sorted()
+        .iter()
+        .filter(|l| !l.loc.is_default() && l.loc.bits() & COLD_MARK != 0 && l.start < l.end)
+        .map(|l| l.start)
+        .min()?;
+    let starts = &compiled.bb_starts;
+    let i = starts.partition_point(|&s| s <= first);
+    Some(i.checked_sub(1).map_or(first, |i| starts[i]))
+}
+
+/// The inlining a source location names, if any: its number plus one, with the cold
+/// mark cleared.
+fn inlining_of(loc: ir::SourceLoc) -> Option<u32> {
+    if loc.is_default() {
+        return None;
+    }
+    (loc.bits() & !COLD_MARK).checked_sub(1)
 }
 
 /// `frames` with the machine-code ranges of their inlined bodies, from the source
@@ -811,10 +871,8 @@ fn inlined_ranges(mut frames: crate::InlinedFrames, ctx: &Context) -> crate::Inl
         .buffer
         .get_srclocs_sorted()
         .iter()
-        .filter(|l| {
-            !l.loc.is_default() && l.loc.bits() >= 1 && l.loc.bits() <= n && l.start < l.end
-        })
-        .map(|l| (l.start, l.end, l.loc.bits() - 1))
+        .filter(|l| l.start < l.end)
+        .filter_map(|l| Some((l.start, l.end, inlining_of(l.loc).filter(|&i| i < n)?)))
         .collect();
     ranges.sort_by_key(|r| r.0);
     // Merge neighbours of the same inlining.

@@ -8,6 +8,15 @@
 //! alignment. This module picks the offset past a line boundary under which the loops
 //! touch the fewest lines (relative to the fewest each could touch), counting deeper
 //! loops as hotter, from Cranelift's block layout (`machine_code_cfg_info`).
+//!
+//! Cranelift's control-flow edges are only right for functions without cold blocks: it
+//! emits cold blocks last but pairs each block's successors with the start of the block
+//! *emitted* at that block's index in its lowering order (`VCode::emit`, 0.135), so
+//! every edge after the first cold block starts in the wrong place. Functions with cold
+//! blocks (a profile's cold branch sides, slow paths, blocks that end in a trap) take
+//! their edges from the machine code instead ([`x64_branch_edges`]): Cranelift's x86-64
+//! backend ends blocks with `jcc rel32` and `jmp rel32` only, whose targets must be
+//! block starts.
 
 use std::collections::BTreeMap;
 
@@ -116,6 +125,43 @@ pub fn loop_placement(
     (best * (1.0 + MIN_GAIN) < worst).then_some(offset)
 }
 
+/// The direct branches at the ends of the blocks of x86-64 code that Cranelift emitted,
+/// as `(from block start, to block start)`: each block's trailing `jmp rel32` (`E9`)
+/// and `jcc rel32` (`0F 8x`) instructions, read backwards from its end while their
+/// targets are block starts. Fallthroughs and jump tables are not included; loops only
+/// need the backward edges, which are branches.
+pub fn x64_branch_edges(code: &[u8], block_starts: &[u32]) -> Vec<(u32, u32)> {
+    let rel32 = |at: usize| -> Option<i64> {
+        let b: [u8; 4] = code.get(at..at + 4)?.try_into().ok()?;
+        Some(i64::from(i32::from_le_bytes(b)))
+    };
+    let is_start = |t: i64| u32::try_from(t).is_ok_and(|t| block_starts.binary_search(&t).is_ok());
+    let mut edges = Vec::new();
+    for (i, &start) in block_starts.iter().enumerate() {
+        let end = block_starts
+            .get(i + 1)
+            .map_or(code.len(), |&e| e as usize)
+            .min(code.len());
+        let start_at = start as usize;
+        let mut at = end;
+        loop {
+            let jmp = at >= start_at + 5 && code[at - 5] == 0xE9;
+            let jcc = at >= start_at + 6 && code[at - 6] == 0x0F && code[at - 5] & 0xF0 == 0x80;
+            let (len, target) = match (jmp, jcc) {
+                (true, _) => (5, rel32(at - 4).map(|r| at as i64 + r)),
+                (false, true) => (6, rel32(at - 4).map(|r| at as i64 + r)),
+                _ => break,
+            };
+            match target.filter(|&t| is_start(t)) {
+                Some(t) => edges.push((start, t as u32)),
+                None => break,
+            }
+            at -= len;
+        }
+    }
+    edges
+}
+
 /// The loops of a function: one per loop header, spanning from the header to the end of
 /// the furthest block that branches back to it.
 fn loops(block_starts: &[u32], edges: &[(u32, u32)], code_len: u32) -> Vec<Loop> {
@@ -150,6 +196,26 @@ fn crossings(l: &Loop, offset: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn branches_are_read_from_x64_block_ends() {
+        // Block 0 [0, 8): two bytes of code, then `jcc` back to 0 (loop). Block 1
+        // [8, 19): `jcc` to 19, then `jmp` back to 8. Block 2 [19, 25): code ending in
+        // bytes that look like a `jmp` to no block start.
+        let mut code = vec![0x90, 0x90, 0x0F, 0x85];
+        code.extend_from_slice(&(-8i32).to_le_bytes());
+        code.extend_from_slice(&[0x0F, 0x84]);
+        code.extend_from_slice(&(5i32).to_le_bytes());
+        code.push(0xE9);
+        code.extend_from_slice(&(-11i32).to_le_bytes());
+        code.extend_from_slice(&[0x90, 0xE9, 0x40, 0, 0, 0]);
+        let starts = [0, 8, 19];
+        let edges = x64_branch_edges(&code, &starts);
+        assert_eq!(edges, vec![(0, 0), (8, 8), (8, 19)]);
+        // Truncated or empty code finds nothing and does not panic.
+        assert_eq!(x64_branch_edges(&code[..3], &starts), vec![]);
+        assert_eq!(x64_branch_edges(&[], &[]), vec![]);
+    }
 
     #[test]
     fn no_loops_no_preference() {

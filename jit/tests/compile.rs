@@ -147,3 +147,29 @@ fn loop_placement_is_chosen_for_loops_only() {
     assert_eq!(offset % looped.alignment.max(1), 0);
     assert_eq!(m.functions[1].loop_placement, None);
 }
+
+#[test]
+fn a_loop_with_cold_code_keeps_its_placement() {
+    // The trapping arm is a cold block, emitted after the loop: the loop is still found
+    // (from the machine code's branches, since Cranelift's edges are wrong after a cold
+    // block), and the branch back from the cold code is not taken for a loop.
+    let m = compile(
+        r#"(module
+          (memory 1)
+          (func (export "sieve") (param $k i32) (result i32) (local $j i32)
+            (local.set $j (i32.shl (local.get $k) (i32.const 1)))
+            (loop $inner
+              (if (i32.eqz (local.get $k)) (then unreachable))
+              (i32.store8 offset=3744 (local.get $j) (i32.const 0))
+              (br_if $inner (i32.lt_u
+                (local.tee $j (i32.add (local.get $j) (local.get $k)))
+                (i32.const 8193))))
+            (local.get $j)))"#,
+        CpuFeatures::Native,
+    );
+    let f = &m.functions[0];
+    let offset = f
+        .loop_placement
+        .expect("the loop is found past the cold block");
+    assert!(offset < kiln_jit::PLACEMENT_LINE);
+}
