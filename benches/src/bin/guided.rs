@@ -7,10 +7,12 @@
 //! Workloads (`benches/guided/*.wat`, written for this): `fnptr` (a function-pointer
 //! table with one dominant target), `virtual` (C++-style vtables, 15 of 16 objects of
 //! one class) and `interp` (a bytecode interpreter whose handlers are called
-//! indirectly, dispatch replicated by predecessor).
+//! indirectly, dispatch replicated by predecessor), and `rare` (a loop whose two
+//! conditions never hold, each guarding a large body: layout from branch counts).
 //!
 //! Sides: `eager` (Kiln, everything optimized up front), `tiered` (Kiln's tiers
 //! without profile guidance), `guided` (tiered with `Config::profile_guided`),
+//! `guided-flat` (the same without layout from branch counts),
 //! `saved` (tiered with `Config::saved_profile`, the profile of one warmed-up `guided`
 //! run made before the rounds, and *no* warm-up: the long call is the first call) and
 //! `wasmtime` (Wasmtime 48, default settings). Each round runs every side once, in an
@@ -51,6 +53,11 @@ const WORKLOADS: &[Workload] = &[
         warm: 5_000,
         measure: 50_000_000,
     },
+    Workload {
+        name: "rare",
+        warm: 20_000,
+        measure: 200_000_000,
+    },
 ];
 
 fn wat_path(name: &str) -> PathBuf {
@@ -76,6 +83,14 @@ fn run_kiln(
         }
         "guided" => {
             config.strategy(Strategy::Tiered).profile_guided(true);
+        }
+        "guided-flat" => {
+            config
+                .strategy(Strategy::Tiered)
+                .guided_policy(kiln::GuidedPolicy {
+                    min_branch_count: u64::MAX,
+                    ..kiln::GuidedPolicy::default()
+                });
         }
         other => return Err(format!("unknown side {other}")),
     }

@@ -1,8 +1,12 @@
 //! Strategies against each other on every sightglass program, in process:
 //!
 //! ```text
-//! target/release/tiers_run [--runs N] [--filter S]... [--strategy S]...
+//! target/release/tiers_run [--runs N] [--placement N] [--filter S]... [--strategy S]...
 //! ```
+//!
+//! `--placement N` starts every Kiln function N bytes past a 64-byte line
+//! (`CodePlacement::Offset`) instead of where its loops fit best: sweeping N shows how
+//! much of a difference between two sides is where the code happens to fall.
 //!
 //! Strategies: `eager`, `lazy`, `tiered` (`tiered@N`: N calls or 10 N loop iterations
 //! before optimizing), `guided` (tiered with `Config::profile_guided`), and for the cost
@@ -111,6 +115,7 @@ fn profile_of(bytes: &[u8], w: &kiln_benches::Workload) -> Result<kiln::Profile,
 
 fn main() -> ExitCode {
     let mut runs = 5;
+    let mut placement: Option<u32> = None;
     let mut filters: Vec<String> = Vec::new();
     let mut strategies = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -118,6 +123,13 @@ fn main() -> ExitCode {
         match (a.as_str(), args.next()) {
             ("--runs", Some(n)) => runs = n.parse().unwrap_or(runs),
             ("--filter", Some(f)) => filters.push(f),
+            ("--placement", Some(n)) => match n.parse() {
+                Ok(n) => placement = Some(n),
+                Err(_) => {
+                    eprintln!("--placement takes a byte offset (0 to 63)");
+                    return ExitCode::from(2);
+                }
+            },
             ("--strategy", Some(s)) => match parse(&s) {
                 Some(s) => strategies.push(s),
                 None => {
@@ -128,7 +140,9 @@ fn main() -> ExitCode {
                 }
             },
             _ => {
-                eprintln!("usage: tiers_run [--runs N] [--filter S]... [--strategy S]...");
+                eprintln!(
+                    "usage: tiers_run [--runs N] [--placement N] [--filter S]... [--strategy S]..."
+                );
                 return ExitCode::from(2);
             }
         }
@@ -198,6 +212,9 @@ fn main() -> ExitCode {
                         .strategy(strategies[i].strategy)
                         .tier_up_policy(strategies[i].policy)
                         .profile_guided(strategies[i].guided);
+                    if let Some(n) = placement {
+                        config.code_placement(kiln::CodePlacement::Offset(n));
+                    }
                     if let (true, Some(p)) = (strategies[i].pgo, &saved) {
                         config.saved_profile(p.clone());
                         let mut policy = kiln::GuidedPolicy::default();
