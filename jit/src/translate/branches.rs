@@ -3,14 +3,14 @@
 //! branch out after the function's hot code (Cranelift's cold blocks), so that the hot
 //! path falls through.
 //!
-//! Counting costs one add per branch, with no branch of its own: the condition picks the
-//! counter (`VMBranchCounts`, `crate::branch_site`). The function's array is loaded
-//! once, at entry, where the `branch_counters` builtin allocates it on the first call.
+//! Counting costs one add per branch execution, on the side it goes to: in `if`'s two
+//! arms, and on `br_if`'s fallthrough and its own edge to the target
+//! (`VMBranchCounts`, `crate::branch_site`). The function's array is loaded once, at
+//! entry, where the `branch_counters` builtin allocates it on the first call.
 
 use super::FuncTranslator;
 use crate::{branch_site, func_counters, Builtin, ColdSide, TrapKind};
-use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::types::I32;
 use cranelift_codegen::ir::{self, InstBuilder, MemFlagsData, Value};
 
 impl FuncTranslator<'_, '_> {
@@ -51,33 +51,64 @@ impl FuncTranslator<'_, '_> {
         self.branch_counters = Some(self.b.block_params(join)[0]);
     }
 
-    /// Counts the branch at the current offset going the way `cond` says, in baseline
-    /// code that counts branches (not in inlined bodies, which optimized code has).
-    pub(crate) fn count_branch(&mut self, cond: Value) {
+    /// The counters of the branch at the current offset, numbered now, in baseline code
+    /// that counts branches: the byte offset of its `VMBranchCounts` in the array.
+    fn branch_counter(&mut self) -> Option<i32> {
+        self.branch_counters?;
+        let offset = u32::try_from(self.offset).ok()?;
+        let at = (self.branch_sites.len() as u32)
+            .checked_mul(branch_site::SIZE)
+            .and_then(|a| i32::try_from(a).ok())?;
+        self.branch_sites.push(offset);
+        Some(at)
+    }
+
+    /// Adds one to the counter at `at + field` of the branch array.
+    fn bump_branch(&mut self, at: i32, field: u32) {
         let Some(array) = self.branch_counters else {
             return;
         };
-        let Ok(offset) = u32::try_from(self.offset) else {
-            return;
-        };
-        let Some(at) = (self.branch_sites.len() as u32)
-            .checked_mul(branch_site::SIZE)
-            .and_then(|a| i32::try_from(a).ok())
-        else {
-            return;
-        };
-        self.branch_sites.push(offset);
-        // `TAKEN` is `NOT_TAKEN + 4`: the condition's truth, times four, picks it.
-        let taken = self.b.ins().icmp_imm_s(IntCC::NotEqual, cond, 0);
-        let taken = self.b.ins().uextend(I64, taken);
-        let step = (branch_site::TAKEN - branch_site::NOT_TAKEN).trailing_zeros();
-        let side = self.b.ins().ishl_imm_s(taken, i64::from(step));
-        let addr = self.b.ins().iadd(array, side);
         let flags = MemFlagsData::trusted();
-        let at = at + branch_site::NOT_TAKEN as i32;
-        let old = self.b.ins().load(I32, flags, addr, at);
+        let at = at + field as i32;
+        let old = self.b.ins().load(I32, flags, array, at);
         let new = self.b.ins().iadd_imm_s(old, 1);
-        self.b.ins().store(flags, new, addr, at);
+        self.b.ins().store(flags, new, array, at);
+    }
+
+    /// `if cond` going to `then_block` or `else_block`, counted in baseline code that
+    /// counts branches (each arm adds to its side; the `else` side through a block of
+    /// its own), with its cold side (if the profile found one) laid out last. Leaves
+    /// the translator in `then_block`.
+    pub(crate) fn if_laid_out(
+        &mut self,
+        cond: Value,
+        then_block: ir::Block,
+        else_block: ir::Block,
+    ) {
+        match self.branch_counter() {
+            Some(at) => {
+                let counted_else = self.b.create_block();
+                self.b.ins().brif(cond, then_block, &[], counted_else, &[]);
+                self.b.seal_block(counted_else);
+                self.b.switch_to_block(counted_else);
+                self.bump_branch(at, branch_site::NOT_TAKEN);
+                self.b.ins().jump(else_block, &[]);
+                self.b.seal_block(then_block);
+                self.b.switch_to_block(then_block);
+                self.bump_branch(at, branch_site::TAKEN);
+            }
+            None => {
+                self.b.ins().brif(cond, then_block, &[], else_block, &[]);
+                match self.cold_side() {
+                    Some(ColdSide::Taken) => self.b.set_cold_block(then_block),
+                    Some(ColdSide::NotTaken) => self.b.set_cold_block(else_block),
+                    None => {}
+                }
+                self.b.seal_block(then_block);
+                self.b.switch_to_block(then_block);
+            }
+        }
+        self.b.seal_block(else_block);
     }
 
     /// The cold side the guidance gives the branch at the current offset, if any (and
@@ -93,8 +124,10 @@ impl FuncTranslator<'_, '_> {
         Some(side)
     }
 
-    /// `br_if cond` to `target` with `args`, falling through to `next`, with its cold
-    /// side (if the profile found one) laid out last.
+    /// `br_if cond` to `target` with `args`, falling through to `next`: counted in
+    /// baseline code that counts branches (the branch adds to its side on an edge of its
+    /// own, the fallthrough in `next`), with its cold side (if the profile found one)
+    /// laid out last. Leaves the translator in `next`.
     pub(crate) fn br_if_laid_out(
         &mut self,
         cond: Value,
@@ -102,6 +135,18 @@ impl FuncTranslator<'_, '_> {
         args: &[ir::BlockArg],
         next: ir::Block,
     ) {
+        if let Some(at) = self.branch_counter() {
+            let edge = self.b.create_block();
+            self.b.ins().brif(cond, edge, &[], next, &[]);
+            self.b.seal_block(edge);
+            self.b.switch_to_block(edge);
+            self.bump_branch(at, branch_site::TAKEN);
+            self.b.ins().jump(target, args);
+            self.b.seal_block(next);
+            self.b.switch_to_block(next);
+            self.bump_branch(at, branch_site::NOT_TAKEN);
+            return;
+        }
         match self.cold_side() {
             Some(ColdSide::Taken) => {
                 // The branch's own edge, cold: the target may be hot from elsewhere.
@@ -120,5 +165,7 @@ impl FuncTranslator<'_, '_> {
                 self.b.ins().brif(cond, target, args, next, &[]);
             }
         }
+        self.b.seal_block(next);
+        self.b.switch_to_block(next);
     }
 }

@@ -154,16 +154,7 @@ impl FuncTranslator<'_, '_> {
         let then_block = self.b.create_block();
         let else_block = self.b.create_block();
         let else_fuel = self.pending_fuel();
-        self.count_branch(cond);
-        self.b.ins().brif(cond, then_block, &[], else_block, &[]);
-        match self.cold_side() {
-            Some(crate::ColdSide::Taken) => self.b.set_cold_block(then_block),
-            Some(crate::ColdSide::NotTaken) => self.b.set_cold_block(else_block),
-            None => {}
-        }
-        self.b.seal_block(then_block);
-        self.b.seal_block(else_block);
-        self.b.switch_to_block(then_block);
+        self.if_laid_out(cond, then_block, else_block);
         let else_params = self.peekn(params.len()).to_vec();
         self.control.push(Frame {
             kind: FrameKind::If {
@@ -305,10 +296,7 @@ impl FuncTranslator<'_, '_> {
         let vals = self.block_args(&top);
         let next = self.b.create_block();
         self.flush_fuel();
-        self.count_branch(cond);
         self.br_if_laid_out(cond, block, &vals, next);
-        self.b.seal_block(next);
-        self.b.switch_to_block(next);
         Ok(())
     }
 
