@@ -128,6 +128,13 @@ pub struct RunArgs {
     #[arg(long)]
     pub profile_guided: bool,
 
+    /// With `--profile-guided` or `--profile-in`: layout from branch counts. Baseline
+    /// code also counts which way each `if` and `br_if` goes, and optimized code lays
+    /// a side that almost never runs out after the hot code. Off by default: it
+    /// measured no gain on sightglass (BENCHMARKS.md).
+    #[arg(long)]
+    pub branch_layout: bool,
+
     /// Write a JSON profile (each function's calls, loop iterations, tier and compile
     /// times, and the tier-up timeline) to FILE (default `kiln-profile.json`) when the
     /// guest ends; `kiln profile report FILE` prints it. Needs `--strategy lazy` or
@@ -347,6 +354,13 @@ impl RunArgs {
                  baseline code records), not {}",
                 strategy.name()
             ));
+        }
+        if self.branch_layout && !self.profile_guided && self.profile_in.is_none() {
+            return Err(
+                "--branch-layout needs --profile-guided or --profile-in (the branch counts \
+                 come from a profile)"
+                    .into(),
+            );
         }
         if self.profile_in.is_some() && strategy == kiln::Strategy::Lazy {
             return Err("--profile-in guides eager or tiered code, not lazy code".into());

@@ -124,6 +124,12 @@ fn engine(a: &RunArgs, artifact: bool) -> Result<Engine, Failure> {
         config.tier_up_policy(kiln::TierUpPolicy::with_threshold(n));
     }
     config.profile_guided(a.profile_guided);
+    if a.branch_layout {
+        config.guided_policy(kiln::GuidedPolicy {
+            branch_layout: Some(kiln::BranchLayout::default()),
+            ..kiln::GuidedPolicy::default()
+        });
+    }
     if let Some(path) = &a.profile_in {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Failure::Usage(format!("--profile-in: cannot read {}: {e}", path.display()))

@@ -1018,6 +1018,33 @@ fn profile_guided_code_reports_its_call_sites() {
         "1",
     ])
     .cannot_run("--profile-guided needs --strategy tiered");
+    kiln(["run", "--branch-layout", "--invoke", "run", wat, "1"])
+        .cannot_run("--branch-layout needs --profile-guided or --profile-in");
+    // With layout from branch counts, the profile has the loop's branch: taken every
+    // time but (perhaps, if baseline code ran to the end) the last.
+    let counted = dir.path().join("branches.json");
+    let arg = format!("--profile={}", counted.display());
+    kiln([
+        "run",
+        "--profile-guided",
+        "--branch-layout",
+        arg.as_str(),
+        "--invoke",
+        "run",
+        wat,
+        "6400",
+    ])
+    .prints("6200\n");
+    let text = std::fs::read_to_string(&counted).expect("profile written");
+    let p = kiln::Profile::from_json(&text).expect("a profile");
+    let run = p
+        .functions
+        .iter()
+        .find(|f| f.name.as_deref() == Some("run"))
+        .expect("run is in the profile");
+    assert_eq!(run.branches.len(), 1, "{run:?}");
+    let b = &run.branches[0];
+    assert!(b.taken > 0 && b.not_taken <= 1, "{run:?}");
     // The second run starts from the profile: the same output, under --profile-out.
     let second = dir.path().join("second.json");
     let profile_in = profile.to_str().expect("UTF-8 path");

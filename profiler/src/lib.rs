@@ -18,7 +18,7 @@ mod policy;
 mod profile;
 pub mod report;
 
-pub use guided::{GuidedPolicy, InlineLimits};
+pub use guided::{BranchLayout, GuidedPolicy, InlineLimits};
 pub use policy::{TierUpPolicy, TierUpQueue};
 pub use profile::{
     Branch, CallSite, ColdSide, FunctionProfile, Profile, ProfileError, Tier, TierEvent,

@@ -6,7 +6,7 @@ use crate::vm::{CodeMemory, Symbol};
 pub use kiln_frontend::Limits as ModuleLimits;
 pub use kiln_jit::{CodePlacement, CompileBudget, CpuFeatures, FuelCosts, OptLevel};
 use kiln_jit::{Compiler, CompilerConfig, Tunables};
-pub use kiln_profiler::{GuidedPolicy, InlineLimits, TierUpPolicy};
+pub use kiln_profiler::{BranchLayout, GuidedPolicy, InlineLimits, TierUpPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -147,7 +147,8 @@ impl Config {
     /// of its `call_indirect` sites (only then: without it, tiered code records none),
     /// and optimized code speculates on a dominant target (a guarded direct call, with
     /// the generic call as fallback) and inlines small callees, as
-    /// `GuidedPolicy::default()` decides. Needs `Strategy::Tiered` with
+    /// `GuidedPolicy::default()` decides (layout from branch counts, off by default,
+    /// is `GuidedPolicy::branch_layout`). Needs `Strategy::Tiered` with
     /// counting: `Engine::new` refuses it otherwise (`Unsupported`).
     pub fn profile_guided(&mut self, on: bool) -> &mut Self {
         self.profile_guided = on.then(GuidedPolicy::default);
@@ -470,6 +471,9 @@ impl Engine {
                     loop_threshold,
                     // Only profile-guided code uses the targets; others skip the cost.
                     record_targets: config.profile_guided.is_some(),
+                    count_branches: config
+                        .profile_guided
+                        .is_some_and(|p| p.branch_layout.is_some()),
                 }
             }),
         })?;
@@ -508,10 +512,15 @@ impl Engine {
             ),
         ]);
         // Code compiled from a saved profile is that profile's: its hash keys the cache.
+        // So does the policy that read it (speculation, inlining, layout).
         if let (Some(p), Strategy::Eager(_)) = (&config.saved_profile, config.strategy) {
             fingerprint.push((
                 "kiln.saved_profile".to_string(),
                 blake3::hash(p.to_json().as_bytes()).to_hex().to_string(),
+            ));
+            fingerprint.push((
+                "kiln.guided_policy".to_string(),
+                format!("{:?}", config.profile_guided.unwrap_or_default()),
             ));
         }
         let (cache, cache_key) = match &config.cache {

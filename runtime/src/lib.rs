@@ -96,9 +96,9 @@ pub use artifact_error::{ArtifactError, ArtifactRefusal};
 pub use cache::{CacheConfig, CacheStats, CacheUse};
 pub use deadline::{Deadline, InterruptHandle};
 pub use engine::{
-    CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts, GuidedPolicy,
-    InlineLimits, ModuleLimits, OptLevel, Strategy, TierUpPolicy, DEFAULT_HOST_STACK_RESERVE,
-    EPOCH_TICK,
+    BranchLayout, CodePlacement, CompileBudget, Config, CpuFeatures, Engine, FuelCosts,
+    GuidedPolicy, InlineLimits, ModuleLimits, OptLevel, Strategy, TierUpPolicy,
+    DEFAULT_HOST_STACK_RESERVE, EPOCH_TICK,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};

@@ -502,7 +502,10 @@ fn triangle(n: i32) -> i32 {
 fn branches_are_counted_and_one_sided_ones_are_laid_out_cold() {
     // The tier-up request at f's 10th call carries what 9 calls counted.
     let policy = GuidedPolicy {
-        min_branch_count: 9,
+        branch_layout: Some(BranchLayout {
+            min_count: 9,
+            ..BranchLayout::default()
+        }),
         ..GuidedPolicy::default()
     };
     let engine = engine(policy, false);
@@ -545,12 +548,18 @@ fn branches_are_counted_and_one_sided_ones_are_laid_out_cold() {
 }
 
 #[test]
-fn code_that_never_asks_for_a_profile_counts_no_branches() {
-    let mut config = Config::new();
-    config.strategy(Strategy::Tiered);
-    let engine = Engine::new(&config).expect("engine");
-    let module = Module::new(&engine, BRANCHY).expect("module");
-    let mut store = Store::new(&engine, ());
+fn code_that_never_asks_for_branch_layout_counts_no_branches() {
+    // Tiered code without profiles, and profile-guided code with the default policy.
+    for guided in [false, true] {
+        let mut config = Config::new();
+        config.strategy(Strategy::Tiered).profile_guided(guided);
+        assert_counts_no_branches(&Engine::new(&config).expect("engine"));
+    }
+}
+
+fn assert_counts_no_branches(engine: &Engine) {
+    let module = Module::new(engine, BRANCHY).expect("module");
+    let mut store = Store::new(engine, ());
     let instance = Instance::new(&mut store, &module, &[]).expect("instance");
     let sum = instance
         .get_typed_func::<(i32, i32), i32>(&store, "sum")

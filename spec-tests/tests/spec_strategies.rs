@@ -26,8 +26,10 @@ fn main() {
     let speculate_on_anything = kiln::GuidedPolicy {
         min_site_calls: 0,
         min_share_percent: 0,
-        min_branch_count: 0,
-        max_cold_per_mille: 1000,
+        branch_layout: Some(kiln::BranchLayout {
+            min_count: 0,
+            max_cold_per_mille: 1000,
+        }),
         ..kiln::GuidedPolicy::default()
     };
     let strategies = [

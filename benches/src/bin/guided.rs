@@ -12,7 +12,7 @@
 //!
 //! Sides: `eager` (Kiln, everything optimized up front), `tiered` (Kiln's tiers
 //! without profile guidance), `guided` (tiered with `Config::profile_guided`),
-//! `guided-flat` (the same without layout from branch counts),
+//! `guided-layout` (the same with layout from branch counts, off by default),
 //! `saved` (tiered with `Config::saved_profile`, the profile of one warmed-up `guided`
 //! run made before the rounds, and *no* warm-up: the long call is the first call) and
 //! `wasmtime` (Wasmtime 48, default settings). Each round runs every side once, in an
@@ -84,11 +84,11 @@ fn run_kiln(
         "guided" => {
             config.strategy(Strategy::Tiered).profile_guided(true);
         }
-        "guided-flat" => {
+        "guided-layout" => {
             config
                 .strategy(Strategy::Tiered)
                 .guided_policy(kiln::GuidedPolicy {
-                    min_branch_count: u64::MAX,
+                    branch_layout: Some(kiln::BranchLayout::default()),
                     ..kiln::GuidedPolicy::default()
                 });
         }

@@ -87,6 +87,7 @@ fn main() -> Result<(), String> {
             call_threshold: 1000,
             loop_threshold: 10000,
             record_targets: false,
+            count_branches: false,
         }),
         ..CompilerConfig::default()
     })

@@ -15,8 +15,9 @@
 //! (those counters, and call targets and branches recorded as for profile-guided code).
 //! `wasmtime` runs the program on Wasmtime 48 (default settings) as one more side. `pgo`
 //! is eager code compiled with a saved profile (`Config::saved_profile`): the profile of
-//! one `guided` run of the program, made before the rounds. `pgo-flat` is the same
-//! without layout from branch counts (no branch gets a cold side).
+//! one `guided` run of the program, made before the rounds. `pgo-layout` is the same
+//! with layout from branch counts (`GuidedPolicy::branch_layout`, off by default), and
+//! `baseline-layout` is `baseline-recorded` counting branches too.
 //!
 //! For each program, N rounds (default 5) run it once per strategy (default: eager,
 //! tiered), in an order that rotates every round, each on a fresh engine: compile
@@ -49,7 +50,7 @@ struct Side {
     /// With `pgo@N`: callees of up to N bytes are inlined, three deep, into every
     /// function (the default policy's budgets otherwise).
     inline_bytes: Option<u32>,
-    /// Whether `pgo` lays out cold branch sides from the profile's branch counts.
+    /// Whether the side counts branches and lays out their cold sides.
     branch_layout: bool,
 }
 
@@ -57,13 +58,13 @@ fn parse(s: &str) -> Option<Side> {
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
         "guided" | "wasmtime" => (Strategy::Tiered, TierUpPolicy::default()),
-        _ if s == "pgo" || s == "pgo-flat" || s.starts_with("pgo@") => (
+        _ if s == "pgo" || s == "pgo-layout" || s.starts_with("pgo@") => (
             Strategy::Eager(kiln::OptLevel::Speed),
             TierUpPolicy::default(),
         ),
         // Baseline code that counts but never reaches a threshold (`-recorded`: and
         // records call targets, as profile-guided code does).
-        "baseline-counted" | "baseline-recorded" => (Strategy::Tiered, never),
+        "baseline-counted" | "baseline-recorded" | "baseline-layout" => (Strategy::Tiered, never),
         // Baseline code without counters.
         "baseline" => (
             Strategy::Tiered,
@@ -90,10 +91,10 @@ fn parse(s: &str) -> Option<Side> {
         name: s.to_string(),
         strategy,
         policy,
-        guided: s == "guided" || s == "baseline-recorded",
+        guided: s == "guided" || s == "baseline-recorded" || s == "baseline-layout",
         wasmtime: s == "wasmtime",
-        pgo: s == "pgo" || s == "pgo-flat" || s.starts_with("pgo@"),
-        branch_layout: s != "pgo-flat",
+        pgo: s == "pgo" || s == "pgo-layout" || s.starts_with("pgo@"),
+        branch_layout: s == "pgo-layout" || s == "baseline-layout",
         inline_bytes: match s.strip_prefix("pgo@") {
             Some(n) => Some(n.parse().ok()?),
             None => None,
@@ -134,7 +135,7 @@ fn main() -> ExitCode {
                 Some(s) => strategies.push(s),
                 None => {
                     eprintln!(
-                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|pgo-flat|baseline|baseline-counted|baseline-recorded|wasmtime"
+                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|pgo-layout|baseline|baseline-counted|baseline-recorded|baseline-layout|wasmtime"
                     );
                     return ExitCode::from(2);
                 }
@@ -227,8 +228,8 @@ fn main() -> ExitCode {
                             policy.inline = limits;
                             policy.hot_inline = limits;
                         }
-                        if !strategies[i].branch_layout {
-                            policy.min_branch_count = u64::MAX;
+                        if strategies[i].branch_layout {
+                            policy.branch_layout = Some(kiln::BranchLayout::default());
                         }
                         config.guided_policy(policy);
                     }

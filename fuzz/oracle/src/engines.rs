@@ -69,8 +69,10 @@ pub(crate) fn kiln_differential(strategy: DiffStrategy) -> Result<&'static Engin
             config.guided_policy(kiln::GuidedPolicy {
                 min_site_calls: 0,
                 min_share_percent: 0,
-                min_branch_count: 0,
-                max_cold_per_mille: 1000,
+                branch_layout: Some(kiln::BranchLayout {
+                    min_count: 0,
+                    max_cold_per_mille: 1000,
+                }),
                 ..kiln::GuidedPolicy::default()
             });
         }

@@ -17,7 +17,7 @@ impl FuncTranslator<'_, '_> {
     /// At the entry of baseline code that records a profile for guided code: the
     /// function's branch counters, allocated now if this is its first call.
     pub(crate) fn load_branch_counters(&mut self) {
-        if !self.env.counting.is_some_and(|c| c.record_targets) {
+        if !self.env.counting.is_some_and(|c| c.count_branches) {
             return;
         }
         let Some(base) = self.env.offsets.func_counters(self.index) else {

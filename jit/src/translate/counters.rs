@@ -22,6 +22,9 @@ pub struct Counting {
     pub loop_threshold: u32,
     /// Record the targets of `call_indirect` sites (what profile-guided code needs).
     pub record_targets: bool,
+    /// Count which way each `if` and `br_if` goes (what layout from branch counts
+    /// needs).
+    pub count_branches: bool,
 }
 
 impl FuncTranslator<'_, '_> {

@@ -40,8 +40,10 @@ pub fn config() -> Config {
             .guided_policy(GuidedPolicy {
                 min_site_calls: 0,
                 min_share_percent: 0,
-                min_branch_count: 0,
-                max_cold_per_mille: 1000,
+                branch_layout: Some(BranchLayout {
+                    min_count: 0,
+                    max_cold_per_mille: 1000,
+                }),
                 ..GuidedPolicy::default()
             });
     } else {
