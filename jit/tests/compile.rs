@@ -120,25 +120,32 @@ fn calls_within_a_module_are_direct_and_relocated() {
     assert!(m.functions[1].relocs.is_empty());
 }
 
-/// A function with a small hot loop asks to start where the loop fits one 64-byte line;
-/// a function without loops has no preference.
-#[test]
-fn loop_placement_is_chosen_for_loops_only() {
-    let m = compile(
+/// shootout-sieve's inner loop in a function `sieve`, with `first` at the start of the
+/// loop body, then the functions `rest`.
+fn sieve(first: &str, rest: &str) -> String {
+    format!(
         r#"(module
           (memory 1)
           (func (export "sieve") (param $k i32) (result i32) (local $j i32)
             (local.set $j (i32.shl (local.get $k) (i32.const 1)))
             (loop $inner
+              {first}
               (i32.store8 offset=3744 (local.get $j) (i32.const 0))
               (br_if $inner (i32.lt_u
                 (local.tee $j (i32.add (local.get $j) (local.get $k)))
                 (i32.const 8193))))
             (local.get $j))
-          (func (export "straight") (param i32) (result i32)
-            (i32.add (local.get 0) (i32.const 1))))"#,
-        CpuFeatures::Native,
-    );
+          {rest})"#
+    )
+}
+
+/// A function with a small hot loop asks to start where the loop fits one 64-byte line;
+/// a function without loops has no preference.
+#[test]
+fn loop_placement_is_chosen_for_loops_only() {
+    let straight = r#"(func (export "straight") (param i32) (result i32)
+            (i32.add (local.get 0) (i32.const 1)))"#;
+    let m = compile(&sieve("", straight), CpuFeatures::Native);
     let looped = &m.functions[0];
     let offset = looped
         .loop_placement
@@ -153,22 +160,9 @@ fn a_loop_with_cold_code_keeps_its_placement() {
     // The trapping arm is a cold block, emitted after the loop: the loop is still found
     // (from the machine code's branches, since Cranelift's edges are wrong after a cold
     // block), and the branch back from the cold code is not taken for a loop.
-    let m = compile(
-        r#"(module
-          (memory 1)
-          (func (export "sieve") (param $k i32) (result i32) (local $j i32)
-            (local.set $j (i32.shl (local.get $k) (i32.const 1)))
-            (loop $inner
-              (if (i32.eqz (local.get $k)) (then unreachable))
-              (i32.store8 offset=3744 (local.get $j) (i32.const 0))
-              (br_if $inner (i32.lt_u
-                (local.tee $j (i32.add (local.get $j) (local.get $k)))
-                (i32.const 8193))))
-            (local.get $j)))"#,
-        CpuFeatures::Native,
-    );
-    let f = &m.functions[0];
-    let offset = f
+    let cold = "(if (i32.eqz (local.get $k)) (then unreachable))";
+    let m = compile(&sieve(cold, ""), CpuFeatures::Native);
+    let offset = m.functions[0]
         .loop_placement
         .expect("the loop is found past the cold block");
     assert!(offset < kiln_jit::PLACEMENT_LINE);

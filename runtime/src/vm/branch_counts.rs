@@ -6,8 +6,7 @@
 //! the instance's store touches it: generated code while wasm runs, the runtime while
 //! the host has control.
 
-use std::cell::UnsafeCell;
-use std::sync::Mutex;
+use super::function_arrays::FunctionArrays;
 
 /// How often one branch went each way (layout: `kiln_jit::branch_site`).
 #[repr(C)]
@@ -19,53 +18,24 @@ pub struct VMBranchCounts {
     pub taken: u32,
 }
 
-/// One function's branches.
-type Counts = Box<[UnsafeCell<VMBranchCounts>]>;
-
-/// Every function's branch counts of one instance.
+/// Every function's branch counts of one instance; each array's address is in the
+/// function's `VMFuncCounters::branches`.
 #[derive(Debug, Default)]
 pub struct BranchCounts {
-    /// By defined function; each array's address is in the function's
-    /// `VMFuncCounters::branches` and never moves while the instance lives.
-    arrays: Mutex<Vec<Option<Counts>>>,
+    arrays: FunctionArrays<VMBranchCounts>,
 }
-
-// SAFETY: the cells are only accessed by the thread that holds the instance's store
-// (see the module docs); the store moves between threads as a whole.
-unsafe impl Send for BranchCounts {}
-// SAFETY: as above; the `Mutex` orders the allocation of arrays.
-unsafe impl Sync for BranchCounts {}
 
 impl BranchCounts {
     /// The address of defined function `f`'s array, allocated now (zeroed, `branches`
     /// entries but at least one, so that it is never null) if it has none.
     pub fn array(&self, f: usize, branches: usize) -> usize {
-        let mut arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
-        if arrays.len() <= f {
-            arrays.resize_with(f + 1, || None);
-        }
-        let array = arrays[f].get_or_insert_with(|| {
-            (0..branches.max(1))
-                .map(|_| UnsafeCell::default())
-                .collect()
-        });
-        array.as_ptr() as usize
+        self.arrays.array(f, branches).0
     }
 
     /// The counts of defined function `f`'s first `branches` branches, if it has an
     /// array.
     pub fn counts(&self, f: usize, branches: usize) -> Option<Vec<VMBranchCounts>> {
-        let arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
-        let array = arrays.get(f)?.as_ref()?;
-        Some(
-            array
-                .iter()
-                .take(branches)
-                // SAFETY: only this store's thread touches the cells, and it is in the
-                // host now: no generated code writes them meanwhile.
-                .map(|cell| unsafe { *cell.get() })
-                .collect(),
-        )
+        self.arrays.read(f, branches)
     }
 }
 
@@ -86,21 +56,5 @@ mod tests {
             branch_site::TAKEN as usize
         );
         assert_eq!(size_of::<VMBranchCounts>(), branch_site::SIZE as usize);
-    }
-
-    #[test]
-    fn allocates_once_and_never_empty() {
-        let b = BranchCounts::default();
-        assert_eq!(b.counts(3, 2), None);
-        let a = b.array(3, 2);
-        assert_ne!(a, 0);
-        assert_eq!(b.array(3, 2), a, "the same array every time");
-        assert_eq!(b.counts(3, 2), Some(vec![VMBranchCounts::default(); 2]));
-        assert_ne!(
-            b.array(0, 0),
-            0,
-            "a function without branches gets one entry"
-        );
-        assert_eq!(b.counts(0, 0), Some(vec![]));
     }
 }

@@ -5,9 +5,8 @@
 //! or reports a profile. Only the thread running the instance's store touches it:
 //! generated code while wasm runs, the runtime while the host has control.
 
+use super::function_arrays::FunctionArrays;
 use kiln_jit::call_site;
-use std::cell::UnsafeCell;
-use std::sync::Mutex;
 
 const ENTRIES: usize = call_site::ENTRIES as usize;
 
@@ -36,22 +35,12 @@ pub struct SiteFeedback {
     pub other: u32,
 }
 
-/// One function's sites.
-type Sites = Box<[UnsafeCell<VMCallSiteFeedback>]>;
-
-/// Every function's feedback arrays of one instance.
+/// Every function's feedback arrays of one instance; each array's address is in the
+/// function's `VMFuncCounters::feedback`.
 #[derive(Debug, Default)]
 pub struct CallFeedback {
-    /// By defined function; each array's address is in the function's
-    /// `VMFuncCounters::feedback` and never moves while the instance lives.
-    arrays: Mutex<Vec<Option<Sites>>>,
+    arrays: FunctionArrays<VMCallSiteFeedback>,
 }
-
-// SAFETY: the cells are only accessed by the thread that holds the instance's store
-// (see the module docs); the store moves between threads as a whole.
-unsafe impl Send for CallFeedback {}
-// SAFETY: as above; the `Mutex` orders the allocation of arrays.
-unsafe impl Sync for CallFeedback {}
 
 impl CallFeedback {
     /// Records a call to `func_ref` at site `site` of defined function `f`, whose code
@@ -63,48 +52,33 @@ impl CallFeedback {
         if site >= sites {
             return None;
         }
-        let mut arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
-        if arrays.len() <= f {
-            arrays.resize_with(f + 1, || None);
-        }
-        let mut allocated = None;
-        let array = arrays[f].get_or_insert_with(|| {
-            let a: Sites = (0..sites).map(|_| UnsafeCell::default()).collect();
-            allocated = Some(a.as_ptr() as usize);
-            a
-        });
-        let cell = array.get(site)?;
-        // SAFETY: only this store's thread touches the cells, and generated code is
-        // paused in the builtin that called us: this is the only access.
-        let s = unsafe { &mut *cell.get() };
-        if let Some(i) = s.targets.iter().position(|&t| t == func_ref) {
-            s.counts[i] = s.counts[i].saturating_add(1);
-            // Keep the most frequent target first: baseline code counts it inline.
-            if i > 0 && s.counts[i] > s.counts[0] {
-                s.targets.swap(0, i);
-                s.counts.swap(0, i);
+        let (array, allocated) = self.arrays.array(f, sites);
+        self.arrays.update(f, site, |s| {
+            if let Some(i) = s.targets.iter().position(|&t| t == func_ref) {
+                s.counts[i] = s.counts[i].saturating_add(1);
+                // Keep the most frequent target first: baseline code counts it inline.
+                if i > 0 && s.counts[i] > s.counts[0] {
+                    s.targets.swap(0, i);
+                    s.counts.swap(0, i);
+                }
+            } else if let Some(i) = s.targets.iter().position(|&t| t == 0) {
+                s.targets[i] = func_ref;
+                s.counts[i] = 1;
+            } else {
+                s.megamorphic = 1;
+                s.other = s.other.saturating_add(1);
             }
-        } else if let Some(i) = s.targets.iter().position(|&t| t == 0) {
-            s.targets[i] = func_ref;
-            s.counts[i] = 1;
-        } else {
-            s.megamorphic = 1;
-            s.other = s.other.saturating_add(1);
-        }
-        allocated
+        });
+        allocated.then_some(array)
     }
 
     /// The feedback of defined function `f`'s sites, if it recorded any.
     pub fn sites(&self, f: usize) -> Option<Vec<SiteFeedback>> {
-        let arrays = self.arrays.lock().unwrap_or_else(|e| e.into_inner());
-        let array = arrays.get(f)?.as_ref()?;
+        let sites = self.arrays.read(f, usize::MAX)?;
         Some(
-            array
+            sites
                 .iter()
-                .map(|cell| {
-                    // SAFETY: only this store's thread touches the cells, and it is in
-                    // the host now: no generated code writes them meanwhile.
-                    let s = unsafe { *cell.get() };
+                .map(|s| {
                     let mut targets: Vec<(usize, u32)> = s
                         .targets
                         .iter()

@@ -13,6 +13,7 @@ pub mod branch_counts;
 pub mod builtins;
 pub mod call_feedback;
 pub mod code_memory;
+pub mod function_arrays;
 pub mod global;
 pub mod host_func;
 pub mod instance_vmctx;
