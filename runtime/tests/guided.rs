@@ -422,8 +422,9 @@ fn backtrace_names(err: &Error) -> Vec<String> {
 
 #[test]
 fn eager_code_from_a_saved_profile_keeps_inlined_frames_through_artifacts() {
+    let profile = inline_profile();
     let mut config = Config::new();
-    config.saved_profile(inline_profile());
+    config.saved_profile(profile.clone());
     let engine = Engine::new(&config).expect("eager code with a saved profile");
     let module = Module::new(&engine, INLINE).expect("module");
     let bytes = module.serialize().expect("eager code serializes");
@@ -442,6 +443,22 @@ fn eager_code_from_a_saved_profile_keeps_inlined_frames_through_artifacts() {
     let plain = Engine::new(&Config::new()).expect("engine");
     let err = Module::deserialize(&plain, &bytes).expect_err("another fingerprint");
     assert!(err.to_string().contains("saved_profile"), "{err}");
+    // Nor is code made from the same profile under another policy (no inlining).
+    let mut other = Config::new();
+    other.saved_profile(profile).guided_policy(GuidedPolicy {
+        inline: InlineLimits {
+            max_depth: 0,
+            ..GuidedPolicy::default().inline
+        },
+        hot_inline: InlineLimits {
+            max_depth: 0,
+            ..GuidedPolicy::default().hot_inline
+        },
+        ..GuidedPolicy::default()
+    });
+    let other = Engine::new(&other).expect("engine");
+    let err = Module::deserialize(&other, &bytes).expect_err("another policy");
+    assert!(err.to_string().contains("guided_policy"), "{err}");
 }
 
 #[test]

@@ -48,8 +48,11 @@ struct Side {
     wasmtime: bool,
     pgo: bool,
     /// With `pgo@N`: callees of up to N bytes are inlined, three deep, into every
-    /// function (the default policy's budgets otherwise).
+    /// function (the default policy's budgets otherwise). With `pgo-cold@N`: into the
+    /// functions the profile did not see optimized (two deep), hot ones keeping the
+    /// default budget.
     inline_bytes: Option<u32>,
+    cold_only: bool,
     /// Whether the side counts branches and lays out their cold sides.
     branch_layout: bool,
 }
@@ -58,10 +61,16 @@ fn parse(s: &str) -> Option<Side> {
     let never = TierUpPolicy::with_threshold(TierUpPolicy::MAX_THRESHOLD);
     let (strategy, policy) = match s {
         "guided" | "wasmtime" => (Strategy::Tiered, TierUpPolicy::default()),
-        _ if s == "pgo" || s == "pgo-layout" || s.starts_with("pgo@") => (
-            Strategy::Eager(kiln::OptLevel::Speed),
-            TierUpPolicy::default(),
-        ),
+        _ if s == "pgo"
+            || s == "pgo-layout"
+            || s.starts_with("pgo@")
+            || s.starts_with("pgo-cold@") =>
+        {
+            (
+                Strategy::Eager(kiln::OptLevel::Speed),
+                TierUpPolicy::default(),
+            )
+        }
         // Baseline code that counts but never reaches a threshold (`-recorded`: and
         // records call targets, as profile-guided code does).
         "baseline-counted" | "baseline-recorded" | "baseline-layout" => (Strategy::Tiered, never),
@@ -93,9 +102,13 @@ fn parse(s: &str) -> Option<Side> {
         policy,
         guided: s == "guided" || s == "baseline-recorded" || s == "baseline-layout",
         wasmtime: s == "wasmtime",
-        pgo: s == "pgo" || s == "pgo-layout" || s.starts_with("pgo@"),
+        pgo: s == "pgo" || s == "pgo-layout" || s.starts_with("pgo@") || s.starts_with("pgo-cold@"),
+        cold_only: s.starts_with("pgo-cold@"),
         branch_layout: s == "pgo-layout" || s == "baseline-layout",
-        inline_bytes: match s.strip_prefix("pgo@") {
+        inline_bytes: match s
+            .strip_prefix("pgo@")
+            .or_else(|| s.strip_prefix("pgo-cold@"))
+        {
             Some(n) => Some(n.parse().ok()?),
             None => None,
         },
@@ -135,7 +148,7 @@ fn main() -> ExitCode {
                 Some(s) => strategies.push(s),
                 None => {
                     eprintln!(
-                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|pgo-layout|baseline|baseline-counted|baseline-recorded|baseline-layout|wasmtime"
+                        "--strategy eager|lazy|tiered[@N]|guided|pgo[@N]|pgo-cold@N|pgo-layout|baseline|baseline-counted|baseline-recorded|baseline-layout|wasmtime"
                     );
                     return ExitCode::from(2);
                 }
@@ -219,14 +232,24 @@ fn main() -> ExitCode {
                     if let (true, Some(p)) = (strategies[i].pgo, &saved) {
                         config.saved_profile(p.clone());
                         let mut policy = kiln::GuidedPolicy::default();
-                        if let Some(n) = strategies[i].inline_bytes {
-                            let limits = kiln::InlineLimits {
-                                max_callee_bytes: n,
-                                max_total_bytes: n.saturating_mul(32),
-                                max_depth: 3,
-                            };
-                            policy.inline = limits;
-                            policy.hot_inline = limits;
+                        match (strategies[i].inline_bytes, strategies[i].cold_only) {
+                            (Some(n), false) => {
+                                let limits = kiln::InlineLimits {
+                                    max_callee_bytes: n,
+                                    max_total_bytes: n.saturating_mul(32),
+                                    max_depth: 3,
+                                };
+                                policy.inline = limits;
+                                policy.hot_inline = limits;
+                            }
+                            (Some(n), true) => {
+                                policy.inline = kiln::InlineLimits {
+                                    max_callee_bytes: n,
+                                    max_total_bytes: n.saturating_mul(21),
+                                    max_depth: 2,
+                                };
+                            }
+                            (None, _) => {}
                         }
                         if strategies[i].branch_layout {
                             policy.branch_layout = Some(kiln::BranchLayout::default());
