@@ -80,6 +80,25 @@ pub(crate) fn host_entry_signature(host: CallConv) -> Signature {
     sig
 }
 
+/// The native signature of a typed host function's direct entry
+/// (`host_func::TYPED_ENTRY`), if `ty` can have one: `extern "C" fn(callee_vmctx,
+/// caller_vmctx, status, params...) -> result`.
+pub(crate) fn typed_host_signature(ty: &FuncType, host: CallConv) -> Option<Signature> {
+    let scalar =
+        |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
+    if !ty.params().iter().all(scalar) || ty.results().len() > 1 || !ty.results().iter().all(scalar)
+    {
+        return None;
+    }
+    let mut sig = Signature::new(host);
+    sig.params.extend([AbiParam::new(POINTER); 3]);
+    sig.params
+        .extend(ty.params().iter().map(|&t| AbiParam::new(ir_type(t))));
+    sig.returns
+        .extend(ty.results().iter().map(|&t| AbiParam::new(ir_type(t))));
+    Some(sig)
+}
+
 /// The native signature of a builtin.
 pub(crate) fn builtin_signature(b: Builtin, host: CallConv) -> Signature {
     let abi = |t: BuiltinType| match t {

@@ -2,7 +2,8 @@
 
 use crate::pinned::Pinned;
 use crate::signatures::{
-    array_call_signature, host_entry_signature, ir_type, wasm_signature, POINTER,
+    array_call_signature, host_entry_signature, ir_type, typed_host_signature, wasm_signature,
+    POINTER,
 };
 use crate::{TrapKind, VAL_RAW_SIZE};
 use cranelift_codegen::ir::types::{I32, I64};
@@ -98,9 +99,13 @@ pub(crate) fn array_to_wasm(
     func
 }
 
-/// A function in the wasm convention that spills its arguments into a stack `ValRaw`
-/// array, calls the host entry of its callee vmctx, traps with `HostError` if that
-/// reports failure, and returns the results the host wrote into the array.
+/// A function in the wasm convention that calls the host function of its callee vmctx
+/// and traps with `HostError` if that reports failure.
+///
+/// For a signature of scalars (`typed_host_signature`), a callee with a direct entry
+/// (`host_func::TYPED_ENTRY`, set for typed host functions) gets its arguments in
+/// registers and returns its result in one. Any other callee gets them through a stack
+/// `ValRaw` array and its array entry (`host_func::ENTRY`).
 ///
 /// It stores a pinned fuel counter into the store context for the host (which may
 /// read or set the fuel), and reloads it afterwards (the host may have changed it).
@@ -149,6 +154,43 @@ pub(crate) fn wasm_to_host(
     ));
     let values = b.ins().stack_addr(POINTER, slot, 0);
     let flags = MemFlagsData::trusted();
+    let home = pinned_home(&mut b, pinned, caller);
+    if let Some(home) = home {
+        let v = b.ins().get_pinned_reg(I64);
+        b.ins().store(flags, v, home, 0);
+    }
+    // Both paths join here with the status and the results.
+    let join = b.create_block();
+    b.append_block_param(join, I32);
+    for &r in ty.results() {
+        b.append_block_param(join, ir_type(r));
+    }
+    let array = b.create_block();
+    if let Some(typed_sig) = typed_host_signature(ty, host) {
+        let typed_fn = b.ins().load(
+            POINTER,
+            flags.with_readonly(),
+            callee,
+            crate::host_func::TYPED_ENTRY as i32,
+        );
+        let direct = b.create_block();
+        b.ins().brif(typed_fn, direct, &[], array, &[]);
+        b.seal_block(direct);
+        b.switch_to_block(direct);
+        let sig = b.import_signature(typed_sig);
+        let mut args = vec![callee, caller, values];
+        args.extend_from_slice(&params[2..]);
+        let call = b.ins().call_indirect(sig, typed_fn, &args);
+        let results = b.inst_results(call).to_vec();
+        let status = b.ins().load(I32, flags, values, 0);
+        let mut out: Vec<ir::BlockArg> = vec![status.into()];
+        out.extend(results.into_iter().map(ir::BlockArg::from));
+        b.ins().jump(join, &out);
+    } else {
+        b.ins().jump(array, &[]);
+    }
+    b.seal_block(array);
+    b.switch_to_block(array);
     for (i, &p) in params[2..].iter().enumerate() {
         b.ins()
             .store(flags, p, values, (i as u32 * VAL_RAW_SIZE) as i32);
@@ -161,26 +203,25 @@ pub(crate) fn wasm_to_host(
     );
     let sig = b.import_signature(host_entry_signature(host));
     let len = b.ins().iconst(I32, i64::from(slots));
-    let home = pinned_home(&mut b, pinned, caller);
-    if let Some(home) = home {
-        let v = b.ins().get_pinned_reg(I64);
-        b.ins().store(flags, v, home, 0);
-    }
     let call = b
         .ins()
         .call_indirect(sig, entry_fn, &[callee, caller, values, len]);
     let status = b.inst_results(call)[0];
+    let mut out: Vec<ir::BlockArg> = vec![status.into()];
+    for (i, &r) in ty.results().iter().enumerate() {
+        let off = (i as u32 * VAL_RAW_SIZE) as i32;
+        out.push(b.ins().load(ir_type(r), flags, values, off).into());
+    }
+    b.ins().jump(join, &out);
+    b.seal_block(join);
+    b.switch_to_block(join);
+    let joined = b.block_params(join).to_vec();
     if let Some(home) = home {
         let v = b.ins().load(I64, flags, home, 0);
         b.ins().set_pinned_reg(v);
     }
-    b.ins().trapnz(status, TrapKind::HostError.code());
-    let mut results = Vec::new();
-    for (i, &r) in ty.results().iter().enumerate() {
-        let off = (i as u32 * VAL_RAW_SIZE) as i32;
-        results.push(b.ins().load(ir_type(r), flags, values, off));
-    }
-    b.ins().return_(&results);
+    b.ins().trapnz(joined[0], TrapKind::HostError.code());
+    b.ins().return_(&joined[1..]);
     b.finalize(fc);
     func
 }

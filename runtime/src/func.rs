@@ -26,6 +26,15 @@ pub trait HostCallable<T>: Send + Sync + 'static {
     fn call(&self, caller: Caller<'_, T>, values: &mut [ValRaw]) -> Result<()>;
 }
 
+/// A host function's body that can also be called with its parameters `P` in registers
+/// (a tuple of `vm::RegValue`s; see `vm::TypedEntry`).
+pub trait TypedCallable<T, P>: HostCallable<T> {
+    /// The result, as it goes in a register.
+    type Ret: vm::RegValue;
+    /// Runs the body.
+    fn call_typed(&self, caller: Caller<'_, T>, params: P) -> Result<Self::Ret>;
+}
+
 /// The store and calling instance, as seen by a host function.
 pub struct Caller<'a, T> {
     pub(crate) store: &'a mut StoreInner<T>,
@@ -115,16 +124,39 @@ impl<T: 'static, H: HostCallable<T>> vm::HostCall for HostFn<T, H> {
         let result = catch_unwind(AssertUnwindSafe(|| {
             self.callable.call(Caller::new(store, caller), values)
         }));
-        match result {
-            Ok(Ok(())) => 0,
-            Ok(Err(e)) => {
-                store.opaque.set_pending_error(e);
-                1
-            }
-            Err(panic) => {
-                store.opaque.set_pending_panic(panic);
-                1
-            }
+        u32::from(parked(store, result).is_none())
+    }
+}
+
+impl<T: 'static, P, H: TypedCallable<T, P>> vm::TypedHostCall<P> for HostFn<T, H> {
+    type Ret = H::Ret;
+
+    /// Runs the callable, parking its error or panic in the store.
+    fn call_typed(
+        &self,
+        store: &mut StoreInner<T>,
+        caller: Option<usize>,
+        params: P,
+    ) -> Option<H::Ret> {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.callable.call_typed(Caller::new(store, caller), params)
+        }));
+        parked(store, result)
+    }
+}
+
+/// A host function's outcome: its value, or `None` with its error or panic parked in
+/// the store (to be reported once wasm has been unwound).
+fn parked<T, R>(store: &mut StoreInner<T>, result: std::thread::Result<Result<R>>) -> Option<R> {
+    match result {
+        Ok(Ok(r)) => Some(r),
+        Ok(Err(e)) => {
+            store.opaque.set_pending_error(e);
+            None
+        }
+        Err(panic) => {
+            store.opaque.set_pending_panic(panic);
+            None
         }
     }
 }
@@ -188,6 +220,26 @@ impl Func {
         ty: &FuncType,
         h: H,
     ) -> Func {
+        Func::new_host_with(store, ty, h, std::ptr::null())
+    }
+
+    /// A typed host function: with a direct entry taking its parameters in registers
+    /// when they and its result fit (`vm::TypedEntry`).
+    pub(crate) fn new_typed_host<T: 'static, P: vm::TypedEntry, H: TypedCallable<T, P>>(
+        store: &mut StoreInner<T>,
+        ty: &FuncType,
+        h: H,
+    ) -> Func {
+        let entry = P::entry::<HostFn<T, H>>();
+        Func::new_host_with(store, ty, h, entry)
+    }
+
+    fn new_host_with<T: 'static, H: HostCallable<T>>(
+        store: &mut StoreInner<T>,
+        ty: &FuncType,
+        h: H,
+        typed_entry: *const u8,
+    ) -> Func {
         let store_ptr: *mut StoreInner<T> = store;
         let s = &mut store.opaque;
         // A trampoline is a dozen instructions of fixed shape: failing to compile one
@@ -207,6 +259,7 @@ impl Func {
             type_id,
             store_ptr,
             store_context,
+            typed_entry,
         );
         let entry = ctx.entry();
         let func_ref = ctx.func_ref() as usize;

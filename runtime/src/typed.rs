@@ -1,10 +1,10 @@
 //! Statically typed calls: `TypedFunc` and `Func::wrap`, without `Val` marshalling.
 
 use crate::error::{Error, Result};
-use crate::func::{Caller, Func, HostCallable};
+use crate::func::{Caller, Func, HostCallable, TypedCallable};
 use crate::store::{AsContextMut, StoreInner};
 use crate::types::{FuncType, ValType};
-use crate::vm::ValRaw;
+use crate::vm::{self, NoReg, ValRaw};
 use std::marker::PhantomData;
 
 /// A Rust type that is a wasm value type.
@@ -15,12 +15,25 @@ pub trait WasmTy: Copy + Send + Sync + 'static {
     fn to_raw(self) -> ValRaw;
     /// Out of a raw slot.
     fn from_raw(raw: ValRaw) -> Self;
+    /// How a typed host function's direct entry takes or returns it: in a register
+    /// (`i32`, `i64`, `f32`, `f64`), or not at all (`NoReg`: a function with such a
+    /// value has no direct entry).
+    #[doc(hidden)]
+    type Reg: vm::RegValue;
+    /// Into its register.
+    #[doc(hidden)]
+    fn to_reg(self) -> Self::Reg;
+    /// Out of its register.
+    #[doc(hidden)]
+    fn from_reg(reg: Self::Reg) -> Self;
 }
 
 macro_rules! wasm_ty {
-    ($($t:ty => $vt:ident, |$v:ident| $to:expr, |$r:ident| $from:expr;)*) => {$(
+    ($($t:ty => $vt:ident, |$v:ident| $to:expr, |$r:ident| $from:expr,
+        $reg:ty, |$rv:ident| $to_reg:expr, |$rr:ident| $from_reg:expr;)*) => {$(
         impl WasmTy for $t {
             const TYPE: ValType = ValType::$vt;
+            type Reg = $reg;
             fn to_raw(self) -> ValRaw {
                 let $v = self;
                 $to
@@ -28,18 +41,30 @@ macro_rules! wasm_ty {
             fn from_raw($r: ValRaw) -> Self {
                 $from
             }
+            #[allow(clippy::unnecessary_cast, reason = "the same expression serves every type")]
+            fn to_reg(self) -> $reg {
+                let $rv = self;
+                $to_reg
+            }
+            #[allow(clippy::unnecessary_cast, reason = "the same expression serves every type")]
+            fn from_reg($rr: $reg) -> Self {
+                $from_reg
+            }
         }
     )*};
 }
 
 wasm_ty! {
-    i32 => I32, |v| ValRaw::i32(v), |r| r.get_i32();
-    u32 => I32, |v| ValRaw::i32(v as i32), |r| r.get_u32();
-    i64 => I64, |v| ValRaw::i64(v), |r| r.get_i64();
-    u64 => I64, |v| ValRaw::i64(v as i64), |r| r.get_u64();
-    f32 => F32, |v| ValRaw::bits(v.to_bits().into()), |r| f32::from_bits(r.get_u32());
-    f64 => F64, |v| ValRaw::bits(v.to_bits()), |r| f64::from_bits(r.get_u64());
-    u128 => V128, |v| ValRaw(v), |r| r.0;
+    i32 => I32, |v| ValRaw::i32(v), |r| r.get_i32(), i32, |v| v, |r| r;
+    u32 => I32, |v| ValRaw::i32(v as i32), |r| r.get_u32(), i32, |v| v as i32, |r| r as u32;
+    i64 => I64, |v| ValRaw::i64(v), |r| r.get_i64(), i64, |v| v, |r| r;
+    u64 => I64, |v| ValRaw::i64(v as i64), |r| r.get_u64(), i64, |v| v as i64, |r| r as u64;
+    f32 => F32, |v| ValRaw::bits(v.to_bits().into()), |r| f32::from_bits(r.get_u32()),
+        f32, |v| v, |r| r;
+    f64 => F64, |v| ValRaw::bits(v.to_bits()), |r| f64::from_bits(r.get_u64()),
+        f64, |v| v, |r| r;
+    // No direct entry takes a v128 (`NoReg`), so these two are never called.
+    u128 => V128, |v| ValRaw(v), |r| r.0, NoReg, |_v| NoReg, |_r| 0;
 }
 
 /// Parameters of a typed call: a `WasmTy` or a tuple of them.
@@ -52,6 +77,13 @@ pub trait WasmParams: Send + Sync + 'static {
     fn store(self, values: &mut [ValRaw]);
     /// Reads the values from the first slots.
     fn load(values: &[ValRaw]) -> Self;
+    /// As the result of a typed host function's direct entry: `()`, one value in a
+    /// register, or `NoReg` (no direct entry) for anything else.
+    #[doc(hidden)]
+    type RegResult: vm::RegValue;
+    /// Into that result.
+    #[doc(hidden)]
+    fn to_reg_result(self) -> Self::RegResult;
 }
 
 /// Results of a typed call: `()`, a `WasmTy` or a tuple of them.
@@ -69,10 +101,14 @@ impl<A: WasmTy> WasmParams for A {
     fn load(values: &[ValRaw]) -> Self {
         A::from_raw(values[0])
     }
+    type RegResult = A::Reg;
+    fn to_reg_result(self) -> A::Reg {
+        self.to_reg()
+    }
 }
 
 macro_rules! tuples {
-    ($(($($n:ident $i:tt),*);)*) => {$(
+    ($(($($n:ident $i:tt),*) => $reg:ty, |$rs:ident| $to_reg:expr;)*) => {$(
         impl<$($n: WasmTy),*> WasmParams for ($($n,)*) {
             const COUNT: usize = <[&str]>::len(&[$(stringify!($n)),*]);
             fn types() -> Vec<ValType> {
@@ -86,22 +122,29 @@ macro_rules! tuples {
             fn load(values: &[ValRaw]) -> Self {
                 ($($n::from_raw(values[$i]),)*)
             }
+            type RegResult = $reg;
+            #[allow(clippy::unused_unit, reason = "the empty tuple's result is `()`")]
+            fn to_reg_result(self) -> $reg {
+                let $rs = self;
+                $to_reg
+            }
         }
     )*};
 }
 
+// Only `()` and one value come back in a register.
 tuples! {
-    ();
-    (A 0);
-    (A 0, B 1);
-    (A 0, B 1, C 2);
-    (A 0, B 1, C 2, D 3);
-    (A 0, B 1, C 2, D 3, E 4);
-    (A 0, B 1, C 2, D 3, E 4, F 5);
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
-    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+    () => (), |_r| ();
+    (A 0) => A::Reg, |r| r.0.to_reg();
+    (A 0, B 1) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3, E 4) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3, E 4, F 5) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8) => NoReg, |_r| NoReg;
+    (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9) => NoReg, |_r| NoReg;
 }
 
 /// A function whose signature was checked against `P -> R`.
@@ -198,6 +241,19 @@ macro_rules! into_func {
             }
         }
 
+        impl<T: 'static, F, R, $($a: WasmTy),*> TypedCallable<T, ($($a::Reg,)*)> for Typed<F, (Caller<'static, T>, $($a,)*)>
+        where
+            F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+        {
+            type Ret = <R::Results as WasmParams>::RegResult;
+            #[allow(unused_variables, reason = "nullary functions take no registers")]
+            fn call_typed(&self, caller: Caller<'_, T>, params: ($($a::Reg,)*)) -> Result<Self::Ret> {
+                let r = (self.0)(caller, $($a::from_reg(params.$i)),*).into_result()?;
+                Ok(r.to_reg_result())
+            }
+        }
+
         impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, (Caller<'static, T>, $($a,)*), R> for F
         where
             F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
@@ -205,7 +261,7 @@ macro_rules! into_func {
         {
             fn into_func(self, store: &mut StoreInner<T>) -> Func {
                 let ty = FuncType::new(vec![$($a::TYPE),*], R::Results::types());
-                Func::new_host(store, &ty, Typed::<F, (Caller<'static, T>, $($a,)*)>(self, PhantomData))
+                Func::new_typed_host::<T, ($($a::Reg,)*), _>(store, &ty, Typed::<F, (Caller<'static, T>, $($a,)*)>(self, PhantomData))
             }
         }
 
@@ -222,6 +278,19 @@ macro_rules! into_func {
             }
         }
 
+        impl<T: 'static, F, R, $($a: WasmTy),*> TypedCallable<T, ($($a::Reg,)*)> for Typed<F, ($($a,)*)>
+        where
+            F: Fn($($a),*) -> R + Send + Sync + 'static,
+            R: WasmRet,
+        {
+            type Ret = <R::Results as WasmParams>::RegResult;
+            #[allow(unused_variables, reason = "nullary functions take no registers")]
+            fn call_typed(&self, caller: Caller<'_, T>, params: ($($a::Reg,)*)) -> Result<Self::Ret> {
+                let r = (self.0)($($a::from_reg(params.$i)),*).into_result()?;
+                Ok(r.to_reg_result())
+            }
+        }
+
         impl<T: 'static, F, R, $($a: WasmTy),*> IntoFunc<T, ($($a,)*), R> for F
         where
             F: Fn($($a),*) -> R + Send + Sync + 'static,
@@ -229,7 +298,7 @@ macro_rules! into_func {
         {
             fn into_func(self, store: &mut StoreInner<T>) -> Func {
                 let ty = FuncType::new(vec![$($a::TYPE),*], R::Results::types());
-                Func::new_host(store, &ty, Typed::<F, ($($a,)*)>(self, PhantomData))
+                Func::new_typed_host::<T, ($($a::Reg,)*), _>(store, &ty, Typed::<F, ($($a,)*)>(self, PhantomData))
             }
         }
     )*};

@@ -174,3 +174,157 @@ fn host_functions_can_be_called_from_the_host() {
     f.call(&mut store, &[Val::I32(1)], &mut out).expect("call");
     assert_eq!(out[0], Val::I32(11));
 }
+
+/// A typed host function's direct entry takes its parameters in registers (and on the
+/// stack past the registers): mixed integer and float types, unsigned ones, many of
+/// them, and float results must all arrive as the array path delivers them.
+#[test]
+fn typed_host_functions_receive_mixed_and_many_parameters_exactly() {
+    const MIXED: &str = r#"(module
+      (import "h" "mix" (func $mix (param i32 f64 i64 f32) (result f64)))
+      (import "h" "many" (func $many (param i32 i64 i32 i64 i32 i64 i32 i64 f32 f64) (result i64)))
+      (import "h" "half" (func $half (param f32) (result f32)))
+      (import "h" "unsigned" (func $unsigned (param i32 i64) (result i64)))
+      (import "h" "v128" (func $v128 (param v128) (result v128)))
+      (func (export "mix") (result f64)
+        (call $mix (i32.const -7) (f64.const 0.5) (i64.const 1099511627776) (f32.const 2.25)))
+      (func (export "many") (result i64)
+        (call $many (i32.const 1) (i64.const 2) (i32.const 3) (i64.const 4) (i32.const 5)
+          (i64.const 6) (i32.const 7) (i64.const 8) (f32.const 9.5) (f64.const 10.25)))
+      (func (export "half") (result f32) (call $half (f32.const -3.0)))
+      (func (export "unsigned") (result i64) (call $unsigned (i32.const -1) (i64.const -2)))
+      (func (export "v128") (result i32)
+        (i32x4.extract_lane 3 (call $v128 (v128.const i32x4 1 2 3 4)))))"#;
+    let engine = Engine::default();
+    let module = Module::new(&engine, MIXED).expect("module");
+    let expect_mix = -7.0 + 0.5 + 1099511627776.0 + 2.25;
+    let expect_many = (1..=8).sum::<i64>() * 100 + 9 + 10;
+    // Typed (direct entries) and dynamic (the array path) must agree.
+    for typed in [true, false] {
+        let mut store = Store::new(&engine, ());
+        let mut linker = Linker::new(&engine);
+        if typed {
+            linker
+                .func_wrap("h", "mix", |a: i32, b: f64, c: i64, d: f32| {
+                    f64::from(a) + b + c as f64 + f64::from(d)
+                })
+                .expect("mix")
+                .func_wrap(
+                    "h",
+                    "many",
+                    |a: i32,
+                     b: i64,
+                     c: i32,
+                     d: i64,
+                     e: i32,
+                     f: i64,
+                     g: i32,
+                     h: i64,
+                     x: f32,
+                     y: f64| {
+                        (i64::from(a) + b + i64::from(c) + d + i64::from(e) + f + i64::from(g) + h)
+                            * 100
+                            + x as i64
+                            + y as i64
+                    },
+                )
+                .expect("many")
+                .func_wrap("h", "half", |x: f32| x / 2.0)
+                .expect("half")
+                .func_wrap("h", "unsigned", |a: u32, b: u64| -> u64 {
+                    u64::from(a) + (b >> 60)
+                })
+                .expect("unsigned")
+                .func_wrap("h", "v128", |v: u128| v.rotate_left(32))
+                .expect("v128");
+        } else {
+            let ty = |p: &[ValType], r: &[ValType]| FuncType::new(p.to_vec(), r.to_vec());
+            use ValType::*;
+            linker
+                .func_new("h", "mix", ty(&[I32, F64, I64, F32], &[F64]), |_, a, r| {
+                    let v = f64::from(a[0].i32().expect("i32"))
+                        + a[1].f64().expect("f64")
+                        + a[2].i64().expect("i64") as f64
+                        + f64::from(a[3].f32().expect("f32"));
+                    r[0] = Val::F64(v.to_bits());
+                    Ok(())
+                })
+                .expect("mix")
+                .func_new(
+                    "h",
+                    "many",
+                    ty(&[I32, I64, I32, I64, I32, I64, I32, I64, F32, F64], &[I64]),
+                    |_, a, r| {
+                        let ints: i64 = (0..8)
+                            .map(|i| {
+                                a[i].i64()
+                                    .or(a[i].i32().map(i64::from))
+                                    .expect("an integer")
+                            })
+                            .sum();
+                        r[0] = Val::I64(
+                            ints * 100
+                                + a[8].f32().expect("f32") as i64
+                                + a[9].f64().expect("f64") as i64,
+                        );
+                        Ok(())
+                    },
+                )
+                .expect("many")
+                .func_new("h", "half", ty(&[F32], &[F32]), |_, a, r| {
+                    r[0] = Val::F32((a[0].f32().expect("f32") / 2.0).to_bits());
+                    Ok(())
+                })
+                .expect("half")
+                .func_new("h", "unsigned", ty(&[I32, I64], &[I64]), |_, a, r| {
+                    let v = u64::from(a[0].i32().expect("i32") as u32)
+                        + ((a[1].i64().expect("i64") as u64) >> 60);
+                    r[0] = Val::I64(v as i64);
+                    Ok(())
+                })
+                .expect("unsigned")
+                .func_new("h", "v128", ty(&[V128], &[V128]), |_, a, r| {
+                    r[0] = Val::V128(v128_of(&a[0]).rotate_left(32));
+                    Ok(())
+                })
+                .expect("v128");
+        }
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiates");
+        let call_f64 = |store: &mut Store<()>, name: &str| {
+            instance
+                .get_typed_func::<(), f64>(&*store, name)
+                .expect(name)
+                .call(store, ())
+                .expect(name)
+        };
+        assert_eq!(call_f64(&mut store, "mix"), expect_mix, "typed: {typed}");
+        let many = instance
+            .get_typed_func::<(), i64>(&store, "many")
+            .expect("many");
+        assert_eq!(many.call(&mut store, ()).expect("many"), expect_many);
+        let half = instance
+            .get_typed_func::<(), f32>(&store, "half")
+            .expect("half");
+        assert_eq!(half.call(&mut store, ()).expect("half"), -1.5);
+        let unsigned = instance
+            .get_typed_func::<(), i64>(&store, "unsigned")
+            .expect("unsigned");
+        assert_eq!(
+            unsigned.call(&mut store, ()).expect("unsigned"),
+            0xffff_ffff + 15
+        );
+        let v128 = instance
+            .get_typed_func::<(), i32>(&store, "v128")
+            .expect("v128");
+        assert_eq!(v128.call(&mut store, ()).expect("v128"), 3);
+    }
+}
+
+fn v128_of(v: &Val) -> u128 {
+    match v {
+        Val::V128(x) => *x,
+        other => panic!("not a v128: {other:?}"),
+    }
+}

@@ -43,8 +43,9 @@ use std::sync::Arc;
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
-/// The artifact format this Kiln writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+/// The artifact format this Kiln writes and reads (4: wasm-to-host trampolines call a
+/// typed host function's direct entry, `host_func::TYPED_ENTRY`).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.
 pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));

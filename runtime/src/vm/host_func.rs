@@ -38,12 +38,14 @@ impl<F: HostCall> HostFuncCtx<F> {
     /// Boxes `func` with a funcref pointing at its own context. `wasm_call` is the
     /// wasm-to-host trampoline of the function's signature, `store` the store that will
     /// own the context, and `store_context` that store's context.
+    /// `typed_entry` is the function's direct entry ([`TypedEntry::entry`]) or null.
     pub fn new(
         func: F,
         wasm_call: *const u8,
         type_id: u32,
         store: *mut F::Store,
         store_context: *const VMStoreContext,
+        typed_entry: *const u8,
     ) -> Box<Self> {
         let mut b = Box::new(HostFuncCtx {
             header: VMHostFuncHeader {
@@ -55,6 +57,7 @@ impl<F: HostCall> HostFuncCtx<F> {
                 },
                 entry: entry::<F>,
                 store_context,
+                typed_entry,
             },
             store,
             func,
@@ -101,4 +104,112 @@ unsafe extern "C" fn entry<F: HostCall>(
     // SAFETY: per the contract, the store is live and unborrowed.
     let store = unsafe { &mut *ctx.store };
     ctx.func.call(store, caller, values)
+}
+
+/// A wasm value a typed host entry takes or returns in a register: `i32`, `i64`, `f32`
+/// or `f64` (and `()` as a result). [`NoReg`] stands for any other value: a function
+/// with one has no typed entry.
+pub trait RegValue: Copy + Default + Send + 'static {
+    /// Whether the value goes in a register (`false` only for [`NoReg`]).
+    const IN_REGISTER: bool = true;
+}
+
+impl RegValue for i32 {}
+impl RegValue for i64 {}
+impl RegValue for f32 {}
+impl RegValue for f64 {}
+impl RegValue for () {}
+
+/// A value that does not go in a register (a `v128`, a reference, or more than one
+/// result).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoReg;
+
+impl RegValue for NoReg {
+    const IN_REGISTER: bool = false;
+}
+
+/// A host function callable with its parameters `P` (a tuple of [`RegValue`]s) in
+/// registers.
+pub trait TypedHostCall<P>: HostCall {
+    /// The result.
+    type Ret: RegValue;
+
+    /// Runs the function on `store`, called from the instance `caller` of that store;
+    /// `None` when it failed, the failure parked in the store as for
+    /// [`HostCall::call`]. Must not unwind.
+    fn call_typed(
+        &self,
+        store: &mut Self::Store,
+        caller: Option<usize>,
+        params: P,
+    ) -> Option<Self::Ret>;
+}
+
+/// Parameter tuples that have a typed entry.
+pub trait TypedEntry: Sized {
+    /// Whether every parameter goes in a register.
+    const IN_REGISTERS: bool;
+
+    /// The direct entry of the function whose context is a `HostFuncCtx<F>`, if its
+    /// parameters and result go in registers; else null.
+    fn entry<F: TypedHostCall<Self>>() -> *const u8;
+}
+
+macro_rules! typed_entries {
+    ($($name:ident($($p:ident),*);)*) => {$(
+        /// The direct entry of a function whose context is a `HostFuncCtx<F>`.
+        ///
+        /// # Safety
+        /// As for [`entry`]; `status` must be writable.
+        #[allow(non_snake_case, reason = "parameters are named after their types")]
+        unsafe extern "C" fn $name<F: TypedHostCall<($($p,)*)>, $($p: RegValue),*>(
+            callee_vmctx: *mut u8,
+            caller_vmctx: *mut u8,
+            status: *mut u32,
+            $($p: $p),*
+        ) -> F::Ret {
+            // SAFETY: per the contract.
+            let ctx = unsafe { &*callee_vmctx.cast::<HostFuncCtx<F>>() };
+            let caller = if caller_vmctx.is_null() {
+                None
+            } else {
+                // SAFETY: the caller is a live instance; its header names it.
+                Some(unsafe { instance_vmctx::instance_of(caller_vmctx) })
+            };
+            // SAFETY: per the contract, the store is live and unborrowed.
+            let store = unsafe { &mut *ctx.store };
+            let result = ctx.func.call_typed(store, caller, ($($p,)*));
+            // SAFETY: per the contract, `status` is writable.
+            unsafe { status.write(u32::from(result.is_none())) };
+            result.unwrap_or_default()
+        }
+
+        impl<$($p: RegValue),*> TypedEntry for ($($p,)*) {
+            const IN_REGISTERS: bool = true $(&& $p::IN_REGISTER)*;
+
+            fn entry<F: TypedHostCall<Self>>() -> *const u8 {
+                if Self::IN_REGISTERS && F::Ret::IN_REGISTER {
+                    $name::<F, $($p),*> as *const u8
+                } else {
+                    std::ptr::null()
+                }
+            }
+        }
+    )*};
+}
+
+typed_entries! {
+    typed_entry0();
+    typed_entry1(A);
+    typed_entry2(A, B);
+    typed_entry3(A, B, C);
+    typed_entry4(A, B, C, D);
+    typed_entry5(A, B, C, D, E);
+    typed_entry6(A, B, C, D, E, G);
+    typed_entry7(A, B, C, D, E, G, H);
+    typed_entry8(A, B, C, D, E, G, H, I);
+    typed_entry9(A, B, C, D, E, G, H, I, J);
+    typed_entry10(A, B, C, D, E, G, H, I, J, K);
 }

@@ -33,7 +33,7 @@ pub use artifact_file::ArtifactFile;
 pub use builtins::BuiltinHost;
 pub use code_memory::{CodeLayout, CodeMemory, CodeSource, Symbol};
 pub use global::VmGlobal;
-pub use host_func::{HostCall, HostFuncCtx};
+pub use host_func::{HostCall, HostFuncCtx, NoReg, RegValue, TypedEntry, TypedHostCall};
 pub use instance_vmctx::VmCtx;
 pub use interrupts::Interruptible;
 pub use memory::VmMemory;

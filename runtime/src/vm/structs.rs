@@ -178,6 +178,9 @@ pub struct VMHostFuncHeader {
     pub entry: HostEntry,
     /// The owning store's context (the trampoline checks its stack limit).
     pub store_context: *const VMStoreContext,
+    /// A typed host function's direct entry (`kiln_jit::host_func::TYPED_ENTRY`), or
+    /// null: the trampoline then uses `entry`.
+    pub typed_entry: *const u8,
 }
 
 /// One slot of the array-call convention.
@@ -298,6 +301,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMHostFuncHeader, store_context),
             host_func::STORE_CONTEXT as usize
+        );
+        assert_eq!(
+            offset_of!(VMHostFuncHeader, typed_entry),
+            host_func::TYPED_ENTRY as usize
         );
         assert_eq!(size_of::<VMHostFuncHeader>(), host_func::SIZE as usize);
 
