@@ -51,7 +51,12 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Calls through the `VMFuncRef` at `func_ref`; returns the results.
-    fn call_func_ref(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) -> Vec<Value> {
+    pub(crate) fn call_func_ref(
+        &mut self,
+        func_ref: Value,
+        ty: TypeIndex,
+        args: &[Value],
+    ) -> Vec<Value> {
         let sig = self.wasm_sig(ty);
         let flags = MemFlagsData::trusted();
         let callee_vmctx =
@@ -156,7 +161,7 @@ impl FuncTranslator<'_, '_> {
             Some(d) => self.call_defined(d, &args)?,
             None => {
                 let func_ref = self.func_ref_address(f);
-                self.call_func_ref(func_ref, ty, &args)
+                self.call_import(f, ty, func_ref, &args)
             }
         };
         self.stack.extend_from_slice(&results);
