@@ -20,12 +20,7 @@
 //!        globals: [VMGlobalDefinition; num_defined_globals]   (16-byte aligned)
 //!        func_refs: [VMFuncRef; num_defined_funcs]
 //!        counters: [VMFuncCounters; num_defined_funcs]        (tiered code only, 8-aligned)
-//!        host_entries: [*const u8; num_imported_funcs]        (8-aligned)
 //! ```
-//!
-//! `host_entries[i]` is the direct entry (`host_func::TYPED_ENTRY`) of imported
-//! function `i` when it is a typed host function, else null: a call site of such an
-//! import calls the host function directly, without its trampoline.
 
 use kiln_frontend::{
     DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex, DefinedTableIndex, FuncIndex,
@@ -197,8 +192,6 @@ pub struct VmOffsets {
     defined_func_refs: u32,
     /// Start of the counters, when the layout has them.
     counters: Option<u32>,
-    /// Start of the imported functions' direct host entries.
-    host_entries: u32,
     size: u32,
 }
 
@@ -259,8 +252,6 @@ impl VmOffsets {
             } else {
                 0
             };
-        let host_entries = align(end, PTR);
-        let end = host_entries + PTR * num_imported_funcs;
         let size = align(end, 16);
         VmOffsets {
             num_types,
@@ -281,7 +272,6 @@ impl VmOffsets {
             defined_globals,
             defined_func_refs,
             counters,
-            host_entries,
             size,
         }
     }
@@ -317,12 +307,6 @@ impl VmOffsets {
     pub fn imported_func(&self, f: FuncIndex) -> u32 {
         assert!(f.as_u32() < self.num_imported_funcs);
         self.imported_funcs + PTR * f.as_u32()
-    }
-
-    /// Offset of imported function `f`'s direct host entry, or null (`host_entries`).
-    pub fn imported_host_entry(&self, f: FuncIndex) -> u32 {
-        assert!(f.as_u32() < self.num_imported_funcs);
-        self.host_entries + PTR * f.as_u32()
     }
 
     /// Offset of the `*mut VMTableDefinition` of imported table `t`.
@@ -397,13 +381,11 @@ mod tests {
         assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)) % 16, 0);
         assert_eq!(o.defined_global(DefinedGlobalIndex::from_u32(0)), 80);
         assert_eq!(o.defined_func_ref(DefinedFuncIndex::from_u32(1)), 96 + 32);
-        assert_eq!(o.imported_host_entry(FuncIndex::from_u32(0)), 160);
-        assert_eq!(o.size(), 176);
+        assert_eq!(o.size(), 160);
         assert_eq!(o.func_counters(DefinedFuncIndex::from_u32(0)), None);
         let c = VmOffsets::with_counters(&info);
         assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(0)), Some(160));
         assert_eq!(c.func_counters(DefinedFuncIndex::from_u32(1)), Some(184));
-        assert_eq!(c.imported_host_entry(FuncIndex::from_u32(0)), 208);
-        assert_eq!(c.size(), 224);
+        assert_eq!(c.size(), 208);
     }
 }

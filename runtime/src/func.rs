@@ -270,7 +270,6 @@ impl Func {
             kind: FuncKind::Host {
                 vmctx,
                 entry,
-                typed_entry: typed_entry as usize,
                 _ctx: ctx,
                 _trampoline: code,
             },

@@ -286,11 +286,7 @@ impl StoreOpaque {
         for (imp, ext) in info.imports.iter().zip(imports) {
             match (imp.index, ext) {
                 (EntityIndex::Func(f), Extern::Func(x)) => {
-                    let data = &self.funcs[x.index];
-                    vmctx.set_imported_func(f, data.func_ref as *const VMFuncRef);
-                    if let FuncKind::Host { typed_entry, .. } = &data.kind {
-                        vmctx.set_imported_host_entry(f, *typed_entry as *const u8);
-                    }
+                    vmctx.set_imported_func(f, self.funcs[x.index].func_ref as *const VMFuncRef);
                     funcs.push(x.index);
                 }
                 (EntityIndex::Table(t), Extern::Table(x)) => {

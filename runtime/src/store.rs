@@ -44,8 +44,6 @@ pub(crate) enum FuncKind {
         vmctx: usize,
         /// Its host entry.
         entry: vm::structs::HostEntry,
-        /// The address of its direct entry (`vm::TypedEntry`), or 0.
-        typed_entry: usize,
         _ctx: Box<dyn Any + Send + Sync>,
         /// Keeps the wasm-to-host trampoline alive.
         _trampoline: std::sync::Arc<vm::CodeMemory>,

@@ -51,12 +51,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Calls through the `VMFuncRef` at `func_ref`; returns the results.
-    pub(crate) fn call_func_ref(
-        &mut self,
-        func_ref: Value,
-        ty: TypeIndex,
-        args: &[Value],
-    ) -> Vec<Value> {
+    fn call_func_ref(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) -> Vec<Value> {
         let sig = self.wasm_sig(ty);
         let flags = MemFlagsData::trusted();
         let callee_vmctx =
@@ -161,7 +156,7 @@ impl FuncTranslator<'_, '_> {
             Some(d) => self.call_defined(d, &args)?,
             None => {
                 let func_ref = self.func_ref_address(f);
-                self.call_import(f, ty, func_ref, &args)
+                self.call_func_ref(func_ref, ty, &args)
             }
         };
         self.stack.extend_from_slice(&results);

@@ -16,7 +16,6 @@ mod call;
 mod control;
 mod counters;
 mod env;
-mod host_call;
 mod inline;
 mod interrupts;
 mod memory;

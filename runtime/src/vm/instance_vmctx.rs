@@ -109,13 +109,6 @@ impl VmCtx {
         self.write(self.offsets.imported_func(f), func_ref);
     }
 
-    /// Sets imported function `f`'s direct host entry (null: none), which its call
-    /// sites call instead of its trampoline. It must be the direct entry of the host
-    /// function whose `VMFuncRef` is the import's.
-    pub fn set_imported_host_entry(&self, f: FuncIndex, entry: *const u8) {
-        self.write(self.offsets.imported_host_entry(f), entry);
-    }
-
     /// Points imported table `t` at `def`.
     pub fn set_imported_table(&self, t: TableIndex, def: *mut VMTableDefinition) {
         self.write(self.offsets.imported_table(t), def);
