@@ -476,11 +476,11 @@ fn branch_profiles(
     counts
         .iter()
         .zip(offsets)
-        .filter(|((not_taken, taken), _)| *not_taken != 0 || *taken != 0)
-        .map(|(&(not_taken, taken), &offset)| kiln_profiler::Branch {
+        .filter(|(c, _)| c.not_taken != 0 || c.taken != 0)
+        .map(|(c, &offset)| kiln_profiler::Branch {
             offset,
-            taken: taken.into(),
-            not_taken: not_taken.into(),
+            taken: c.taken.into(),
+            not_taken: c.not_taken.into(),
             cold: lazy.cold_side(offset).map(|s| match s {
                 kiln_jit::ColdSide::Taken => kiln_profiler::ColdSide::Taken,
                 kiln_jit::ColdSide::NotTaken => kiln_profiler::ColdSide::NotTaken,

@@ -52,22 +52,20 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// The counters of the branch at the current offset, numbered now, in baseline code
-    /// that counts branches: the byte offset of its `VMBranchCounts` in the array.
-    fn branch_counter(&mut self) -> Option<i32> {
-        self.branch_counters?;
+    /// that counts branches: the function's array, and the byte offset of the branch's
+    /// `VMBranchCounts` in it.
+    fn branch_counter(&mut self) -> Option<(Value, i32)> {
+        let array = self.branch_counters?;
         let offset = u32::try_from(self.offset).ok()?;
         let at = (self.branch_sites.len() as u32)
             .checked_mul(branch_site::SIZE)
             .and_then(|a| i32::try_from(a).ok())?;
         self.branch_sites.push(offset);
-        Some(at)
+        Some((array, at))
     }
 
-    /// Adds one to the counter at `at + field` of the branch array.
-    fn bump_branch(&mut self, at: i32, field: u32) {
-        let Some(array) = self.branch_counters else {
-            return;
-        };
+    /// Adds one to the counter at `at + field` of the branch `array`.
+    fn bump_branch(&mut self, (array, at): (Value, i32), field: u32) {
         let flags = MemFlagsData::trusted();
         let at = at + field as i32;
         let old = self.b.ins().load(I32, flags, array, at);
@@ -86,16 +84,16 @@ impl FuncTranslator<'_, '_> {
         else_block: ir::Block,
     ) {
         match self.branch_counter() {
-            Some(at) => {
+            Some(counter) => {
                 let counted_else = self.b.create_block();
                 self.b.ins().brif(cond, then_block, &[], counted_else, &[]);
                 self.b.seal_block(counted_else);
                 self.b.switch_to_block(counted_else);
-                self.bump_branch(at, branch_site::NOT_TAKEN);
+                self.bump_branch(counter, branch_site::NOT_TAKEN);
                 self.b.ins().jump(else_block, &[]);
                 self.b.seal_block(then_block);
                 self.b.switch_to_block(then_block);
-                self.bump_branch(at, branch_site::TAKEN);
+                self.bump_branch(counter, branch_site::TAKEN);
             }
             None => {
                 self.b.ins().brif(cond, then_block, &[], else_block, &[]);
@@ -135,16 +133,16 @@ impl FuncTranslator<'_, '_> {
         args: &[ir::BlockArg],
         next: ir::Block,
     ) {
-        if let Some(at) = self.branch_counter() {
+        if let Some(counter) = self.branch_counter() {
             let edge = self.b.create_block();
             self.b.ins().brif(cond, edge, &[], next, &[]);
             self.b.seal_block(edge);
             self.b.switch_to_block(edge);
-            self.bump_branch(at, branch_site::TAKEN);
+            self.bump_branch(counter, branch_site::TAKEN);
             self.b.ins().jump(target, args);
             self.b.seal_block(next);
             self.b.switch_to_block(next);
-            self.bump_branch(at, branch_site::NOT_TAKEN);
+            self.bump_branch(counter, branch_site::NOT_TAKEN);
             return;
         }
         match self.cold_side() {

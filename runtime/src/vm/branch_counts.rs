@@ -1,12 +1,11 @@
 //! Branch counts of profile-guided baseline code: for each defined function of an
 //! instance, an array of [`VMBranchCounts`] (one per counted `if` and `br_if`, in the
-//! order the jit numbered them). The runtime allocates a function's array at its first
+//! order the jit numbered them), kept in the instance's `VmCtx` as
+//! `FunctionArrays<VMBranchCounts>`. The runtime allocates a function's array at its first
 //! entry (the `branch_counters` builtin), generated code adds to it, and the runtime
 //! reads it when it tiers a function up or reports a profile. Only the thread running
 //! the instance's store touches it: generated code while wasm runs, the runtime while
 //! the host has control.
-
-use super::function_arrays::FunctionArrays;
 
 /// How often one branch went each way (layout: `kiln_jit::branch_site`).
 #[repr(C)]
@@ -16,27 +15,6 @@ pub struct VMBranchCounts {
     pub not_taken: u32,
     /// Executions with a non-zero condition.
     pub taken: u32,
-}
-
-/// Every function's branch counts of one instance; each array's address is in the
-/// function's `VMFuncCounters::branches`.
-#[derive(Debug, Default)]
-pub struct BranchCounts {
-    arrays: FunctionArrays<VMBranchCounts>,
-}
-
-impl BranchCounts {
-    /// The address of defined function `f`'s array, allocated now (zeroed, `branches`
-    /// entries but at least one, so that it is never null) if it has none.
-    pub fn array(&self, f: usize, branches: usize) -> usize {
-        self.arrays.array(f, branches).0
-    }
-
-    /// The counts of defined function `f`'s first `branches` branches, if it has an
-    /// array.
-    pub fn counts(&self, f: usize, branches: usize) -> Option<Vec<VMBranchCounts>> {
-        self.arrays.read(f, branches)
-    }
 }
 
 #[cfg(test)]

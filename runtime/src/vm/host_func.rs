@@ -91,10 +91,26 @@ unsafe extern "C" fn entry<F: HostCall>(
     values: *mut ValRaw,
     len: u32,
 ) -> u32 {
-    // SAFETY: per the contract.
-    let ctx = unsafe { &*callee_vmctx.cast::<HostFuncCtx<F>>() };
+    // SAFETY: forwarded contract.
+    let (func, store, caller) = unsafe { enter::<F>(callee_vmctx, caller_vmctx) };
     // SAFETY: per the contract, `values` holds `len` slots.
     let values = unsafe { std::slice::from_raw_parts_mut(values, len as usize) };
+    func.call(store, caller, values)
+}
+
+/// What a host entry needs from its arguments: the function, its store, and the
+/// calling instance (`None`: called from the host).
+///
+/// # Safety
+/// As for [`entry`]: `callee_vmctx` is a live `HostFuncCtx<F>` whose store is live and
+/// not otherwise borrowed while the results are used; `caller_vmctx` is null or the
+/// vmctx of a live instance of that store.
+unsafe fn enter<'a, F: HostCall>(
+    callee_vmctx: *mut u8,
+    caller_vmctx: *mut u8,
+) -> (&'a F, &'a mut F::Store, Option<usize>) {
+    // SAFETY: per the contract.
+    let ctx = unsafe { &*callee_vmctx.cast::<HostFuncCtx<F>>() };
     let caller = if caller_vmctx.is_null() {
         None
     } else {
@@ -103,7 +119,7 @@ unsafe extern "C" fn entry<F: HostCall>(
     };
     // SAFETY: per the contract, the store is live and unborrowed.
     let store = unsafe { &mut *ctx.store };
-    ctx.func.call(store, caller, values)
+    (&ctx.func, store, caller)
 }
 
 /// A wasm value a typed host entry takes or returns in a register: `i32`, `i64`, `f32`
@@ -170,17 +186,9 @@ macro_rules! typed_entries {
             status: *mut u32,
             $($p: $p),*
         ) -> F::Ret {
-            // SAFETY: per the contract.
-            let ctx = unsafe { &*callee_vmctx.cast::<HostFuncCtx<F>>() };
-            let caller = if caller_vmctx.is_null() {
-                None
-            } else {
-                // SAFETY: the caller is a live instance; its header names it.
-                Some(unsafe { instance_vmctx::instance_of(caller_vmctx) })
-            };
-            // SAFETY: per the contract, the store is live and unborrowed.
-            let store = unsafe { &mut *ctx.store };
-            let result = ctx.func.call_typed(store, caller, ($($p,)*));
+            // SAFETY: forwarded contract.
+            let (func, store, caller) = unsafe { enter::<F>(callee_vmctx, caller_vmctx) };
+            let result = func.call_typed(store, caller, ($($p,)*));
             // SAFETY: per the contract, `status` is writable.
             unsafe { status.write(u32::from(result.is_none())) };
             result.unwrap_or_default()

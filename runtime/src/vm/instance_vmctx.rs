@@ -33,7 +33,7 @@ pub struct VmCtx {
     /// Tiered baseline code's call-site feedback, which the counters point into.
     feedback: super::call_feedback::CallFeedback,
     /// Profile-guided baseline code's branch counts, which the counters point into.
-    branches: super::branch_counts::BranchCounts,
+    branches: super::function_arrays::FunctionArrays<super::branch_counts::VMBranchCounts>,
 }
 
 // SAFETY: `VmCtx` owns its allocation; the contents are plain data and pointers into
@@ -203,16 +203,19 @@ impl VmCtx {
         let Some(base) = self.offsets.func_counters(f) else {
             return 0;
         };
-        let array = self.branches.array(f.index(), branches);
+        let (array, _) = self.branches.array(f.index(), branches);
         self.write(base + kiln_jit::func_counters::BRANCHES, array);
         array
     }
 
-    /// The branch counts `(not taken, taken)` of defined function `f`'s first
-    /// `branches` branches, if it counted any.
-    pub fn branch_counts(&self, f: DefinedFuncIndex, branches: usize) -> Option<Vec<(u32, u32)>> {
-        let counts = self.branches.counts(f.index(), branches)?;
-        Some(counts.iter().map(|c| (c.not_taken, c.taken)).collect())
+    /// The branch counts of defined function `f`'s first `branches` branches, if it
+    /// counted any.
+    pub fn branch_counts(
+        &self,
+        f: DefinedFuncIndex,
+        branches: usize,
+    ) -> Option<Vec<super::branch_counts::VMBranchCounts>> {
+        self.branches.read(f.index(), branches)
     }
 
     /// The call-site feedback of defined function `f`, if it recorded any.
