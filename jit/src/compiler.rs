@@ -9,7 +9,7 @@ use crate::placement::{loop_placement, x64_branch_edges};
 use crate::shape::{CompileBudget, FunctionPlan};
 use crate::translate::{translate_function, Counting, ModuleEnv, TranslationStats};
 use crate::{trampoline, TrapKind, VmOffsets};
-use crate::{Guidance, ModuleGuidance};
+use crate::{Guidance, HostInlines, ModuleGuidance};
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{self, ExternalName, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
@@ -337,6 +337,7 @@ impl Compiler {
             final_code: false,
             guidance: None,
             module_guidance: None,
+            host_inlines: None,
         }
     }
 
@@ -362,6 +363,7 @@ impl Compiler {
         index: DefinedFuncIndex,
         tier: Tier,
         guidance: &Guidance,
+        host_inlines: Option<&HostInlines>,
     ) -> Result<(CompiledFunction, Tier), Error> {
         if !self.config.code_slots {
             return Err(Error::new(ErrorKind::Config(
@@ -373,6 +375,7 @@ impl Compiler {
         let mut fb = FunctionBuilderContext::new();
         let mut compile = |tier: Tier| -> Result<CompiledFunction, Error> {
             let mut env = self.module_env(info);
+            env.host_inlines = host_inlines;
             match tier {
                 Tier::Baseline => env.counting = self.config.counting,
                 Tier::Optimized => {
@@ -402,6 +405,7 @@ impl Compiler {
         index: DefinedFuncIndex,
         loop_ordinal: u32,
         guidance: &Guidance,
+        host_inlines: Option<&HostInlines>,
     ) -> Result<CompiledFunction, Error> {
         if !self.config.code_slots {
             return Err(Error::new(ErrorKind::Config(
@@ -411,6 +415,7 @@ impl Compiler {
         let mut env = self.module_env(info);
         env.osr_loop = Some(loop_ordinal);
         env.guidance = Some(guidance);
+        env.host_inlines = host_inlines;
         let plan = self.config.budget.plan_one(info, index)?;
         let mut ctx = Context::new();
         let mut fb = FunctionBuilderContext::new();
@@ -430,20 +435,22 @@ impl Compiler {
         info: &ModuleInfo,
         deadline: Option<Instant>,
     ) -> Result<CompiledModule, Error> {
-        self.compile_module_guided(info, deadline, None)
+        self.compile_module_guided(info, deadline, None, None)
     }
 
     /// Like `compile_module_until`, each function following its `guidance`
     /// (profile-guided code from a saved profile: speculated indirect-call targets,
-    /// inlining).
+    /// inlining), and inlining the bodies of `host_inlines` at calls to their imports.
     pub fn compile_module_guided(
         &self,
         info: &ModuleInfo,
         deadline: Option<Instant>,
         guidance: Option<&ModuleGuidance>,
+        host_inlines: Option<&HostInlines>,
     ) -> Result<CompiledModule, Error> {
         let mut env = self.module_env(info);
         env.module_guidance = guidance;
+        env.host_inlines = host_inlines;
         let n = info.num_defined_funcs() as usize;
         let (plans, threads) = self
             .config

@@ -26,6 +26,7 @@ mod compiler;
 mod error;
 mod fuel;
 mod guidance;
+mod host_inline;
 mod pinned;
 mod placement;
 mod shape;
@@ -43,6 +44,10 @@ pub use compiler::{Compiler, CompilerConfig, CpuFeatures, OptLevel, Tier, Tunabl
 pub use error::{Error, ErrorKind};
 pub use fuel::FuelCosts;
 pub use guidance::{ColdSide, Guidance, InlineBudget, ModuleGuidance};
+pub use host_inline::{
+    BinaryOp, CompareOp, ConvertOp, ExternSignature, HostInlines, InlineBody, InlineError,
+    InlineOp, InlineType, InlineValue, MAX_CELLS, MAX_INLINE_OPS,
+};
 pub use placement::{CodePlacement, LINE as PLACEMENT_LINE};
 pub use shape::{function_shape, CompileBudget, FunctionShape, DEFAULT_MAX_SSA_COST};
 pub use translate::Counting;

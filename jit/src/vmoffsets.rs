@@ -143,9 +143,13 @@ pub mod store_context {
     /// of fuel. Inside wasm it lives in the pinned register; only the trampolines load
     /// it from here and store it back.
     pub const FUEL_COUNTER: u32 = 8;
-    /// Size of the struct. (Its last field, the epoch deadline, is the runtime's own:
+    /// `cells: *mut u64`: the store's cells (`kiln::StoreCell`), 8 bytes each, which
+    /// inlined host functions read and write; null until the store makes its first.
+    /// The array never moves while the store lives.
+    pub const CELLS: u32 = 24;
+    /// Size of the struct. (Its third field, the epoch deadline, is the runtime's own:
     /// generated code learns of a passed deadline through `STACK_LIMIT`.)
-    pub const SIZE: u32 = 24;
+    pub const SIZE: u32 = 32;
 }
 
 /// `VMHostFuncContext`: the `vmctx` of a host function. Its first field is the function's
@@ -165,8 +169,11 @@ pub mod host_func {
     /// `f32` and `f64` parameters and at most one such result), and writes 0 to
     /// `status` on success, non-zero when the function failed.
     pub const TYPED_ENTRY: u32 = STORE_CONTEXT + 8;
+    /// `inline_externs: *const usize`: for an inlinable host function, the addresses of
+    /// the `extern "C"` functions its body calls, by number; null otherwise.
+    pub const INLINE_EXTERNS: u32 = TYPED_ENTRY + 8;
     /// Size of the fixed part.
-    pub const SIZE: u32 = TYPED_ENTRY + 8;
+    pub const SIZE: u32 = INLINE_EXTERNS + 8;
 }
 
 /// Offsets into one module's `VMContext`.

@@ -110,10 +110,41 @@ impl<T> AsContextMut for Caller<'_, T> {
     }
 }
 
+/// What a host function has beyond its body: for an inlinable one, the fuel each
+/// call costs and the extern functions its inline body calls.
+#[doc(hidden)]
+#[derive(Default)]
+pub struct HostExtras {
+    pub(crate) fuel: u32,
+    pub(crate) externs: Box<[usize]>,
+    pub(crate) inline: Option<[u8; 32]>,
+}
+
 /// A host function bound to its store type: what `vm` calls.
 struct HostFn<T, H> {
     callable: H,
+    /// Fuel charged per call before the body runs (an inlinable function's declared
+    /// cost, which its inlined body charges too).
+    fuel: u32,
+    /// The extern functions of its inline body (the context points at them).
+    _externs: Box<[usize]>,
     _store: PhantomData<fn(T)>,
+}
+
+impl<T, H> HostFn<T, H> {
+    /// Charges the declared fuel cost; `Err` (the `OutOfFuel` trap) if it is not left.
+    fn charge(&self, store: &mut StoreInner<T>) -> Result<()> {
+        if self.fuel == 0 || store.opaque.engine.config().fuel.is_none() {
+            return Ok(());
+        }
+        let left = store.opaque.vm.fuel_left();
+        if left < u64::from(self.fuel) {
+            store.opaque.vm.set_fuel_left(0);
+            return Err(crate::TrapCode::OutOfFuel.into());
+        }
+        store.opaque.vm.set_fuel_left(left - u64::from(self.fuel));
+        Ok(())
+    }
 }
 
 impl<T: 'static, H: HostCallable<T>> vm::HostCall for HostFn<T, H> {
@@ -122,6 +153,7 @@ impl<T: 'static, H: HostCallable<T>> vm::HostCall for HostFn<T, H> {
     /// Runs the callable, parking its error or panic in the store.
     fn call(&self, store: &mut StoreInner<T>, caller: Option<usize>, values: &mut [ValRaw]) -> u32 {
         let result = catch_unwind(AssertUnwindSafe(|| {
+            self.charge(store)?;
             self.callable.call(Caller::new(store, caller), values)
         }));
         u32::from(parked(store, result).is_none())
@@ -139,6 +171,7 @@ impl<T: 'static, P, H: TypedCallable<T, P>> vm::TypedHostCall<P> for HostFn<T, H
         params: P,
     ) -> Option<H::Ret> {
         let result = catch_unwind(AssertUnwindSafe(|| {
+            self.charge(store)?;
             self.callable.call_typed(Caller::new(store, caller), params)
         }));
         parked(store, result)
@@ -215,12 +248,44 @@ impl Func {
         f.into_func(store.as_context_mut())
     }
 
+    /// An inlinable host function in `store`: `f` with `body` as its inline body (see
+    /// [`Linker::func_inline`](crate::Linker::func_inline), which is how a module comes
+    /// to inline it). Refused if the types differ or the body's cells belong to another
+    /// store.
+    pub fn inline<T: 'static, Params, Results>(
+        mut store: impl AsContextMut<Data = T>,
+        body: &crate::InlineFunc,
+        f: impl crate::typed::IntoFunc<T, Params, Results>,
+    ) -> Result<Func> {
+        let def = &body.0;
+        let ty = f.func_type();
+        if ty != def.ty {
+            return Err(Error::ty(format!(
+                "the inline body is a {} but the host function a {ty}",
+                def.ty
+            )));
+        }
+        let store = store.as_context_mut();
+        if let Some(owner) = def.cells {
+            store
+                .opaque
+                .check(owner)
+                .map_err(|_| Error::ty("the inline body's cells belong to another store"))?;
+        }
+        let extras = HostExtras {
+            fuel: def.body.fuel_cost(),
+            externs: def.externs.clone(),
+            inline: Some(def.digest),
+        };
+        Ok(f.into_func_with(store, extras))
+    }
+
     pub(crate) fn new_host<T: 'static, H: HostCallable<T>>(
         store: &mut StoreInner<T>,
         ty: &FuncType,
         h: H,
     ) -> Func {
-        Func::new_host_with(store, ty, h, std::ptr::null())
+        Func::new_host_with(store, ty, h, std::ptr::null(), HostExtras::default())
     }
 
     /// A typed host function: with a direct entry taking its parameters in registers
@@ -229,9 +294,10 @@ impl Func {
         store: &mut StoreInner<T>,
         ty: &FuncType,
         h: H,
+        extras: HostExtras,
     ) -> Func {
         let entry = P::entry::<HostFn<T, H>>();
-        Func::new_host_with(store, ty, h, entry)
+        Func::new_host_with(store, ty, h, entry, extras)
     }
 
     fn new_host_with<T: 'static, H: HostCallable<T>>(
@@ -239,6 +305,7 @@ impl Func {
         ty: &FuncType,
         h: H,
         typed_entry: *const u8,
+        extras: HostExtras,
     ) -> Func {
         let store_ptr: *mut StoreInner<T> = store;
         let s = &mut store.opaque;
@@ -248,8 +315,15 @@ impl Func {
             .engine
             .host_trampoline(ty)
             .unwrap_or_else(|e| panic!("compiling the host trampoline for {ty} failed: {e}"));
+        let externs = if extras.externs.is_empty() {
+            std::ptr::null()
+        } else {
+            extras.externs.as_ptr()
+        };
         let callable = HostFn {
             callable: h,
+            fuel: extras.fuel,
+            _externs: extras.externs,
             _store: PhantomData,
         };
         let store_context: *const vm::VMStoreContext = &*s.vm;
@@ -260,6 +334,7 @@ impl Func {
             store_ptr,
             store_context,
             typed_entry,
+            externs,
         );
         let entry = ctx.entry();
         let func_ref = ctx.func_ref() as usize;
@@ -267,6 +342,7 @@ impl Func {
         s.funcs.push(FuncData {
             func_ref,
             type_id,
+            inline: extras.inline,
             kind: FuncKind::Host {
                 vmctx,
                 entry,

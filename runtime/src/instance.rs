@@ -182,6 +182,16 @@ impl StoreOpaque {
                             format!("expected {}, got {actual}", module.func_type(f)),
                         ));
                     }
+                    if let Some(want) = module.0.inlined_digest(f) {
+                        let have = self.funcs[func.index].inline;
+                        if have != Some(want) {
+                            return Err(Error::link(format!(
+                                "`{m}::{n}`: the module was compiled with this import's body \
+                                 inlined (Linker::module), so it takes only the inline host \
+                                 function with that same body"
+                            )));
+                        }
+                    }
                 }
                 (EntityIndex::Table(t), Extern::Table(table)) => {
                     let want = info.tables[t.index()];
@@ -359,6 +369,7 @@ impl StoreOpaque {
             self.funcs.push(FuncData {
                 func_ref,
                 type_id,
+                inline: None,
                 kind: FuncKind::Wasm {
                     array_call,
                     instance: index,

@@ -76,6 +76,8 @@ mod engine;
 mod error;
 mod externals;
 mod func;
+mod inline;
+mod inlined;
 mod instance;
 mod limits;
 mod linker;
@@ -103,7 +105,11 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Result};
 pub use externals::{Extern, Global, Memory, Table, PAGE_SIZE};
 pub use func::{Caller, Func, HostCallable};
+pub use inline::{
+    ExternFn, ExternResult, InlineBuilder, InlineFunc, InlineTy, InlineVal, StoreCell,
+};
 pub use instance::Instance;
+pub use kiln_jit::{CompareOp, ConvertOp};
 pub use kiln_profiler::Profile;
 pub use limits::{LimitHit, ResourceKind, ResourceLimiter, StoreLimits, TABLE_ELEMENT_BYTES};
 pub use linker::{InstancePre, Linker};

@@ -4,6 +4,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::externals::Extern;
 use crate::func::{Caller, Func};
+use crate::inline::InlineFunc;
+use crate::inlined::ImportInlines;
 use crate::instance::Instance;
 use crate::module::{ExternType, Module};
 use crate::store::{AsContext, AsContextMut, StoreInner};
@@ -14,7 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A host function defined in a linker, created in a store on instantiation.
-type HostFuncMaker<T> = Arc<dyn Fn(&mut StoreInner<T>) -> Func + Send + Sync>;
+type HostFuncMaker<T> = Arc<dyn Fn(&mut StoreInner<T>) -> Result<Func> + Send + Sync>;
 
 enum Definition<T> {
     Extern(Extern),
@@ -34,6 +36,8 @@ impl<T> Clone for Definition<T> {
 pub struct Linker<T> {
     engine: Engine,
     map: HashMap<(String, String), Definition<T>>,
+    /// The inline host functions among the definitions (`func_inline`).
+    inlines: ImportInlines,
 }
 
 impl<T> std::fmt::Debug for Linker<T> {
@@ -49,6 +53,7 @@ impl<T> Clone for Linker<T> {
         Linker {
             engine: self.engine.clone(),
             map: self.map.clone(),
+            inlines: self.inlines.clone(),
         }
     }
 }
@@ -59,6 +64,7 @@ impl<T: 'static> Linker<T> {
         Linker {
             engine: engine.clone(),
             map: HashMap::new(),
+            inlines: ImportInlines::default(),
         }
     }
 
@@ -97,7 +103,7 @@ impl<T: 'static> Linker<T> {
         let f = Arc::new(f);
         let make: HostFuncMaker<T> = Arc::new(move |store: &mut StoreInner<T>| {
             let f = f.clone();
-            Func::new(store, ty.clone(), move |c, p, r| f(c, p, r))
+            Ok(Func::new(store, ty.clone(), move |c, p, r| f(c, p, r)))
         });
         self.insert(module, name, Definition::HostFunc(make))
     }
@@ -110,8 +116,59 @@ impl<T: 'static> Linker<T> {
         f: impl IntoFunc<T, Params, Results> + Clone,
     ) -> Result<&mut Self> {
         let make: HostFuncMaker<T> =
-            Arc::new(move |store: &mut StoreInner<T>| f.clone().into_func(store));
+            Arc::new(move |store: &mut StoreInner<T>| Ok(f.clone().into_func(store)));
         self.insert(module, name, Definition::HostFunc(make))
+    }
+
+    /// Defines `module::name` as an inlinable host function: a module compiled by this
+    /// linker ([`Linker::module`]) runs `body` in place of each `call` of the import,
+    /// and `f` runs wherever the body is not inlined or hands the call over
+    /// ([`InlineBuilder::fallback_if`](crate::InlineBuilder::fallback_if)). Both must
+    /// have the same type and do the same thing. Fuel: each call costs the body's
+    /// declared cost, inlined or not. A body that uses cells takes only stores that own
+    /// them.
+    pub fn func_inline<Params, Results>(
+        &mut self,
+        module: &str,
+        name: &str,
+        body: InlineFunc,
+        f: impl IntoFunc<T, Params, Results> + Clone,
+    ) -> Result<&mut Self> {
+        let ty = f.func_type();
+        if ty != body.0.ty {
+            return Err(Error::ty(format!(
+                "`{module}::{name}`: the body is a {} but the host function a {ty}",
+                body.0.ty
+            )));
+        }
+        let def = body.clone();
+        let make: HostFuncMaker<T> =
+            Arc::new(move |store: &mut StoreInner<T>| Func::inline(&mut *store, &def, f.clone()));
+        self.insert(module, name, Definition::HostFunc(make))?;
+        self.inlines
+            .by_name
+            .insert((module.to_string(), name.to_string()), body.import());
+        Ok(self)
+    }
+
+    /// Compiles a module (binary or text) with the bodies of this linker's inline host
+    /// functions ([`Linker::func_inline`]) inlined at calls to the imports whose name
+    /// and type they match. Through the engine's code cache, under a key that includes
+    /// the bodies. Such a module is instantiated only with the same bodies for those
+    /// imports.
+    pub fn module(&self, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        let binary = crate::source::to_binary(bytes.as_ref(), false)?;
+        Module::compile(&self.engine, &binary, None, &self.inlines)
+    }
+
+    /// [`Linker::module`] from a file, as [`Module::from_file`] reads it; with a
+    /// deadline for compiling, as [`Module::new_until`].
+    pub fn module_from_file(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Module> {
+        Module::file_until(&self.engine, path.as_ref(), deadline, &self.inlines)
     }
 
     /// Defines every function import of `module` that is not defined yet as a function
@@ -154,7 +211,8 @@ impl<T: 'static> Linker<T> {
         Ok(self)
     }
 
-    /// Looks up `module::name`, creating host functions in `store`.
+    /// Looks up `module::name`, creating host functions in `store` (`None` also for an
+    /// inline host function whose cells belong to another store).
     pub fn get(
         &self,
         mut store: impl AsContextMut<Data = T>,
@@ -163,7 +221,7 @@ impl<T: 'static> Linker<T> {
     ) -> Option<Extern> {
         match self.map.get(&(module.to_string(), name.to_string()))? {
             Definition::Extern(e) => Some(*e),
-            Definition::HostFunc(make) => Some(Extern::Func(make(store.as_context_mut()))),
+            Definition::HostFunc(make) => make(store.as_context_mut()).ok().map(Extern::Func),
         }
     }
 
@@ -238,7 +296,7 @@ impl<T: 'static> InstancePre<T> {
         for def in self.defs.iter() {
             imports.push(match def {
                 Definition::Extern(e) => *e,
-                Definition::HostFunc(make) => Extern::Func(make(store.as_context_mut())),
+                Definition::HostFunc(make) => Extern::Func(make(store.as_context_mut())?),
             });
         }
         Instance::new(store, &self.module, &imports)

@@ -2,6 +2,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::inlined::{ImportInlines, Inlined};
 use crate::source;
 use crate::tiering::LazyCode;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
@@ -48,6 +49,19 @@ pub(crate) struct CompiledParts {
     /// With `Strategy::Lazy` or `Tiered`: the functions' replaceable code (`code` then
     /// holds only the trampolines, and `func_code` is empty).
     pub(crate) lazy: Option<LazyCode>,
+    /// The imports whose host function bodies the code inlined (`Linker::module`):
+    /// instantiation takes only the same bodies for them.
+    pub(crate) inlined: Vec<(u32, [u8; 32])>,
+}
+
+impl CompiledParts {
+    /// The digest of the body inlined for imported function `f`, if any.
+    pub(crate) fn inlined_digest(&self, f: FuncIndex) -> Option<[u8; 32]> {
+        self.inlined
+            .iter()
+            .find(|(i, _)| *i == f.as_u32())
+            .map(|(_, d)| *d)
+    }
 }
 
 impl crate::tiering::Replaceable for CompiledParts {
@@ -119,12 +133,12 @@ impl Module {
     /// With a code cache on disk, a file seen before (the same path, device, inode,
     /// size, and modification and change times) is found without reading it.
     pub fn from_file(engine: &Engine, path: impl AsRef<std::path::Path>) -> Result<Module> {
-        Module::file_until(engine, path.as_ref(), None)
+        Module::file_until(engine, path.as_ref(), None, &ImportInlines::default())
     }
 
     /// Compiles a module from its binary form.
     pub fn from_binary(engine: &Engine, bytes: &[u8]) -> Result<Module> {
-        Module::compile(engine, bytes, None)
+        Module::compile(engine, bytes, None, &ImportInlines::default())
     }
 
     /// Compiles a module (binary or text) unless `deadline` passes first: then the
@@ -138,7 +152,12 @@ impl Module {
     ) -> Result<Module> {
         let bytes = bytes.as_ref();
         check_size(engine, bytes.len() as u64)?;
-        Module::compile(engine, &source::to_binary(bytes, false)?, Some(deadline))
+        Module::compile(
+            engine,
+            &source::to_binary(bytes, false)?,
+            Some(deadline),
+            &ImportInlines::default(),
+        )
     }
 
     /// `from_file` with a deadline, as `new_until`.
@@ -147,17 +166,26 @@ impl Module {
         path: impl AsRef<std::path::Path>,
         deadline: std::time::Instant,
     ) -> Result<Module> {
-        Module::file_until(engine, path.as_ref(), Some(deadline))
+        Module::file_until(
+            engine,
+            path.as_ref(),
+            Some(deadline),
+            &ImportInlines::default(),
+        )
     }
 
-    fn file_until(
+    /// `from_file` (with a deadline), inlining the bodies of `inlines` at calls to the
+    /// imports they match.
+    pub(crate) fn file_until(
         engine: &Engine,
         path: &std::path::Path,
         deadline: Option<std::time::Instant>,
+        inlines: &ImportInlines,
     ) -> Result<Module> {
+        let salt = inlines.salt();
         let seen = engine
             .cache()
-            .and_then(|c| Some((c, c.file_identity(engine, path)?)));
+            .and_then(|c| Some((c, c.file_identity(engine, path, &salt)?)));
         if let Some(module) = seen
             .as_ref()
             .and_then(|(cache, id)| cache.load_seen_file(engine, id))
@@ -167,25 +195,27 @@ impl Module {
         let bytes = source::read_module_file(path, engine.config().max_module_size)?;
         let text = path.extension().is_some_and(|e| e == "wat");
         let binary = source::to_binary(&bytes, text)?;
-        let module = Module::compile(engine, &binary, deadline)?;
+        let module = Module::compile(engine, &binary, deadline, inlines)?;
         if let Some((cache, id)) = seen {
-            cache.remember_file(engine, path, &id, &binary);
+            cache.remember_file(engine, path, &id, &binary, &salt);
         }
         Ok(module)
     }
 
-    /// Compiles `bytes`, or finds them in the engine's code cache.
-    fn compile(
+    /// Compiles `bytes` (binary), or finds them in the engine's code cache, inlining
+    /// the bodies of `inlines` at calls to the imports they match.
+    pub(crate) fn compile(
         engine: &Engine,
         bytes: &[u8],
         deadline: Option<std::time::Instant>,
+        inlines: &ImportInlines,
     ) -> Result<Module> {
         check_size(engine, bytes.len() as u64)?;
         match engine.cache() {
-            Some(cache) => cache.get_or_compile(engine, bytes, || {
-                Module::compile_uncached(engine, bytes, deadline)
+            Some(cache) => cache.get_or_compile(engine, bytes, &inlines.salt(), || {
+                Module::compile_uncached(engine, bytes, deadline, inlines)
             }),
-            None => Module::compile_uncached(engine, bytes, deadline),
+            None => Module::compile_uncached(engine, bytes, deadline, inlines),
         }
     }
 
@@ -193,6 +223,7 @@ impl Module {
         engine: &Engine,
         bytes: &[u8],
         deadline: Option<std::time::Instant>,
+        inlines: &ImportInlines,
     ) -> Result<Module> {
         let late = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
         if late() {
@@ -207,13 +238,17 @@ impl Module {
             return Err(crate::TrapCode::Interrupted.into());
         }
         let lazy = !matches!(engine.config().strategy, crate::Strategy::Eager(_));
+        let inlined = inlines.for_module(&info);
         let compiled = if lazy {
             engine.compiler().compile_trampolines(&info)?
         } else {
             let guidance = engine.module_guidance(&info, bytes)?;
-            engine
-                .compiler()
-                .compile_module_guided(&info, deadline, guidance.as_ref())?
+            engine.compiler().compile_module_guided(
+                &info,
+                deadline,
+                guidance.as_ref(),
+                inlined.bodies.as_deref(),
+            )?
         };
         let mut pieces =
             Vec::with_capacity(compiled.functions.len() + compiled.array_trampolines.len());
@@ -247,6 +282,7 @@ impl Module {
             },
             memory_image,
             lazy,
+            inlined,
         )?;
         engine.optimize_ahead(&module.0.compiled);
         Ok(module)
@@ -262,6 +298,7 @@ impl Module {
         trampolines: TrampolineSlots,
         memory_image: Option<MemoryImage>,
         lazy: bool,
+        inlined: Inlined,
     ) -> Result<Module> {
         if engine.config().perf_map {
             crate::perf_map::record(&code)?;
@@ -279,7 +316,13 @@ impl Module {
                 kiln_jit::Tier::Optimized
             };
             let config = engine.config();
-            LazyCode::new(&info, first, config.code_placement, config.perf_map)
+            LazyCode::new(
+                &info,
+                first,
+                config.code_placement,
+                config.perf_map,
+                inlined.bodies.clone(),
+            )
         });
         let array_trampolines = trampolines
             .array
@@ -299,6 +342,7 @@ impl Module {
                 memory_image,
                 trampolines,
                 lazy,
+                inlined: inlined.digests,
             }),
         ))
     }

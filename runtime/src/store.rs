@@ -85,6 +85,8 @@ pub(crate) struct FuncData {
     /// Engine-wide signature id.
     pub(crate) type_id: u32,
     pub(crate) kind: FuncKind,
+    /// The digest of an inlinable host function's body (`Linker::func_inline`).
+    pub(crate) inline: Option<[u8; 32]>,
 }
 
 /// An instance of the store.
@@ -136,6 +138,10 @@ pub struct StoreOpaque {
     /// Set by an `InterruptHandle`, cleared by a new deadline: host functions' deadlines
     /// see it.
     pub(crate) interrupted: Arc<AtomicBool>,
+    /// The store's cells (`StoreCell`): `MAX_CELLS` slots from the first, never moved
+    /// (`VMStoreContext::cells` points at them), and how many are in use.
+    cells: Option<Box<[std::cell::Cell<u64>]>>,
+    cells_used: u32,
 }
 
 impl Drop for StoreOpaque {
@@ -186,6 +192,8 @@ impl<T> Store<T> {
                 last_limit_hit: None,
                 wasm_stack_limit: usize::MAX,
                 interrupted: Arc::default(),
+                cells: None,
+                cells_used: 0,
             },
             data,
         }));
@@ -354,6 +362,49 @@ impl<S: AsContextMut + ?Sized> AsContextMut for &mut S {
 }
 
 impl StoreOpaque {
+    /// Allocates a cell holding `bits`; returns its index.
+    pub(crate) fn new_cell(&mut self, bits: u64) -> Result<u32> {
+        if self.cells_used >= kiln_jit::MAX_CELLS {
+            return Err(Error::config(format!(
+                "a store holds at most {} cells",
+                kiln_jit::MAX_CELLS
+            )));
+        }
+        let cells = self.cells.get_or_insert_with(|| {
+            (0..kiln_jit::MAX_CELLS)
+                .map(|_| std::cell::Cell::new(0))
+                .collect()
+        });
+        // The slots are `Cell`s: generated code writes them through this pointer while
+        // the store only ever holds shared references to them.
+        self.vm
+            .cells
+            .store(cells.as_ptr() as *mut u64, Ordering::Relaxed);
+        let index = self.cells_used;
+        cells[index as usize].set(bits);
+        self.cells_used += 1;
+        Ok(index)
+    }
+
+    /// Cell `index` of this store (`owner` is the cell's store).
+    pub(crate) fn cell(&self, owner: StoreId, index: u32) -> u64 {
+        self.cell_slot(owner, index).get()
+    }
+
+    /// Sets cell `index` of this store (`owner` is the cell's store).
+    pub(crate) fn set_cell(&mut self, owner: StoreId, index: u32, bits: u64) {
+        self.cell_slot(owner, index).set(bits);
+    }
+
+    fn cell_slot(&self, owner: StoreId, index: u32) -> &std::cell::Cell<u64> {
+        assert!(owner == self.id, "a StoreCell was used with another store");
+        let cells = self
+            .cells
+            .as_ref()
+            .expect("a store with a StoreCell has cells");
+        &cells[index as usize]
+    }
+
     pub(crate) fn set_fuel(&self, fuel: u64) -> Result<()> {
         if self.engine.config().fuel.is_none() {
             return Err(Error::config("fuel is not enabled (Config::consume_fuel)"));

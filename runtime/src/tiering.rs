@@ -78,6 +78,8 @@ pub(crate) struct LazyCode {
     created: Instant,
     placement: CodePlacement,
     perf_map: bool,
+    /// Host function bodies inlined at calls to their imports (`Linker::module`).
+    host_inlines: Option<Arc<kiln_jit::HostInlines>>,
 }
 
 impl LazyCode {
@@ -89,6 +91,7 @@ impl LazyCode {
         first_tier: Tier,
         placement: CodePlacement,
         perf_map: bool,
+        host_inlines: Option<Arc<kiln_jit::HostInlines>>,
     ) -> LazyCode {
         let n = info.num_defined_funcs() as usize;
         LazyCode {
@@ -107,6 +110,7 @@ impl LazyCode {
             created: Instant::now(),
             placement,
             perf_map,
+            host_inlines,
         }
     }
 
@@ -159,8 +163,13 @@ impl LazyCode {
         let outcome = self.first[d.index()].get_or_init(|| {
             on_a_big_stack(|| {
                 let started = Instant::now();
-                let (f, tier) =
-                    compiler.compile_function_at(info, d, self.first_tier, &Guidance::default())?;
+                let (f, tier) = compiler.compile_function_at(
+                    info,
+                    d,
+                    self.first_tier,
+                    &Guidance::default(),
+                    self.host_inlines.as_deref(),
+                )?;
                 let code = self.publish(info, d, &f, tier, started, None)?;
                 let _ = self.sites[d.index()].set(FeedbackSites {
                     calls: f.call_sites.clone().into(),
@@ -244,7 +253,7 @@ impl LazyCode {
     ) {
         let started = Instant::now();
         let published = compiler
-            .compile_osr(info, d, ordinal, guidance)
+            .compile_osr(info, d, ordinal, guidance, self.host_inlines.as_deref())
             .map_err(Error::from)
             .and_then(|f| self.publish(info, d, &f, Tier::Optimized, started, Some(ordinal)));
         let code = published.unwrap_or_else(|e| {
@@ -296,7 +305,13 @@ impl LazyCode {
     ) {
         let started = Instant::now();
         let published = compiler
-            .compile_function_at(info, d, Tier::Optimized, guidance)
+            .compile_function_at(
+                info,
+                d,
+                Tier::Optimized,
+                guidance,
+                self.host_inlines.as_deref(),
+            )
             .map_err(Error::from)
             .and_then(|(f, tier)| self.publish(info, d, &f, tier, started, None));
         match published {

@@ -1,7 +1,7 @@
 //! Statically typed calls: `TypedFunc` and `Func::wrap`, without `Val` marshalling.
 
 use crate::error::{Error, Result};
-use crate::func::{Caller, Func, HostCallable, TypedCallable};
+use crate::func::{Caller, Func, HostCallable, HostExtras, TypedCallable};
 use crate::store::{AsContextMut, StoreInner};
 use crate::types::{FuncType, ValType};
 use crate::vm::{self, NoReg, ValRaw};
@@ -221,7 +221,20 @@ impl<R: WasmResults, E: Into<Error> + Send + 'static> WasmRet for std::result::R
 /// for closures taking a `Caller` first, `(A, B)` otherwise.
 pub trait IntoFunc<T, Params, Results>: Send + Sync + 'static {
     /// Registers the closure in `store`.
-    fn into_func(self, store: &mut StoreInner<T>) -> Func;
+    fn into_func(self, store: &mut StoreInner<T>) -> Func
+    where
+        Self: Sized,
+    {
+        self.into_func_with(store, HostExtras::default())
+    }
+
+    /// Registers the closure in `store` with `extras`.
+    #[doc(hidden)]
+    fn into_func_with(self, store: &mut StoreInner<T>, extras: HostExtras) -> Func;
+
+    /// The function's type.
+    #[doc(hidden)]
+    fn func_type(&self) -> FuncType;
 }
 
 /// A typed host closure and its signature marker.
@@ -259,9 +272,13 @@ macro_rules! into_func {
             F: Fn(Caller<'_, T>, $($a),*) -> R + Send + Sync + 'static,
             R: WasmRet,
         {
-            fn into_func(self, store: &mut StoreInner<T>) -> Func {
-                let ty = FuncType::new(vec![$($a::TYPE),*], R::Results::types());
-                Func::new_typed_host::<T, ($($a::Reg,)*), _>(store, &ty, Typed::<F, (Caller<'static, T>, $($a,)*)>(self, PhantomData))
+            fn into_func_with(self, store: &mut StoreInner<T>, extras: HostExtras) -> Func {
+                let ty = <Self as IntoFunc<T, (Caller<'static, T>, $($a,)*), R>>::func_type(&self);
+                Func::new_typed_host::<T, ($($a::Reg,)*), _>(store, &ty, Typed::<F, (Caller<'static, T>, $($a,)*)>(self, PhantomData), extras)
+            }
+
+            fn func_type(&self) -> FuncType {
+                FuncType::new(vec![$($a::TYPE),*], R::Results::types())
             }
         }
 
@@ -296,9 +313,13 @@ macro_rules! into_func {
             F: Fn($($a),*) -> R + Send + Sync + 'static,
             R: WasmRet,
         {
-            fn into_func(self, store: &mut StoreInner<T>) -> Func {
-                let ty = FuncType::new(vec![$($a::TYPE),*], R::Results::types());
-                Func::new_typed_host::<T, ($($a::Reg,)*), _>(store, &ty, Typed::<F, ($($a,)*)>(self, PhantomData))
+            fn into_func_with(self, store: &mut StoreInner<T>, extras: HostExtras) -> Func {
+                let ty = <Self as IntoFunc<T, ($($a,)*), R>>::func_type(&self);
+                Func::new_typed_host::<T, ($($a::Reg,)*), _>(store, &ty, Typed::<F, ($($a,)*)>(self, PhantomData), extras)
+            }
+
+            fn func_type(&self) -> FuncType {
+                FuncType::new(vec![$($a::TYPE),*], R::Results::types())
             }
         }
     )*};

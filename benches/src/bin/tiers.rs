@@ -28,7 +28,7 @@ fn compile_all(
     let mut frame = 0;
     for d in 0..info.num_defined_funcs() {
         let (f, _) = c
-            .compile_function_at(info, DefinedFuncIndex::from_u32(d), tier, guidance)
+            .compile_function_at(info, DefinedFuncIndex::from_u32(d), tier, guidance, None)
             .map_err(|e| e.to_string())?;
         frame = frame.max(f.frame_size);
     }

@@ -51,7 +51,12 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Calls through the `VMFuncRef` at `func_ref`; returns the results.
-    fn call_func_ref(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) -> Vec<Value> {
+    pub(crate) fn call_func_ref(
+        &mut self,
+        func_ref: Value,
+        ty: TypeIndex,
+        args: &[Value],
+    ) -> Vec<Value> {
         let sig = self.wasm_sig(ty);
         let flags = MemFlagsData::trusted();
         let callee_vmctx =
@@ -154,10 +159,13 @@ impl FuncTranslator<'_, '_> {
         let args = self.pop_args(ty);
         let results = match self.env.info.defined_func_index(f) {
             Some(d) => self.call_defined(d, &args)?,
-            None => {
-                let func_ref = self.func_ref_address(f);
-                self.call_func_ref(func_ref, ty, &args)
-            }
+            None => match self.host_inline_for(f) {
+                Some(body) => self.inline_host(f, ty, body, &args)?,
+                None => {
+                    let func_ref = self.func_ref_address(f);
+                    self.call_func_ref(func_ref, ty, &args)
+                }
+            },
         };
         self.stack.extend_from_slice(&results);
         Ok(())

@@ -39,6 +39,8 @@ pub(crate) struct ModuleEnv<'a> {
     pub(crate) guidance: Option<&'a crate::Guidance>,
     /// Profile-guided code of a whole module: each function's guidance.
     pub(crate) module_guidance: Option<&'a crate::ModuleGuidance>,
+    /// Bodies of imported host functions to inline at their calls.
+    pub(crate) host_inlines: Option<&'a crate::HostInlines>,
 }
 
 impl ModuleEnv<'_> {

@@ -36,7 +36,7 @@ pub(crate) struct Interrupts {
 }
 
 impl FuncTranslator<'_, '_> {
-    fn store_context(&mut self) -> Value {
+    pub(crate) fn store_context(&mut self) -> Value {
         let flags = MemFlagsData::trusted().with_readonly().with_can_move();
         self.b
             .ins()
@@ -147,6 +147,7 @@ mod tests {
             final_code: false,
             guidance: None,
             module_guidance: None,
+            host_inlines: None,
         };
         let mut func = ir::Function::new();
         translate_function(

@@ -46,7 +46,7 @@ impl FuncTranslator<'_, '_> {
 
     /// `mem`'s base address. Bases never move, so the loads are marked read-only and
     /// movable: Cranelift shares them and hoists them out of loops.
-    fn heap_base(&mut self, mem: MemoryIndex) -> Value {
+    pub(crate) fn heap_base(&mut self, mem: MemoryIndex) -> Value {
         let invariant = MemFlagsData::trusted().with_readonly().with_can_move();
         let (def, off) = match self.env.info.defined_memory_index(mem) {
             Some(d) => (self.vmctx, self.env.offsets.defined_memory(d) as i32),

@@ -16,6 +16,7 @@ mod call;
 mod control;
 mod counters;
 mod env;
+mod host_inline;
 mod inline;
 mod interrupts;
 mod memory;

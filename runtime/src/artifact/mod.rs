@@ -43,9 +43,9 @@ use std::sync::Arc;
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
-/// The artifact format this Kiln writes and reads (4: wasm-to-host trampolines call a
-/// typed host function's direct entry, `host_func::TYPED_ENTRY`).
-pub const FORMAT_VERSION: u32 = 4;
+/// The artifact format this Kiln writes and reads (5: the layout lists the imports
+/// whose host function bodies the code inlined, with their digests).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.
 pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));
@@ -134,6 +134,10 @@ impl Module {
         let mut layout = Writer::default();
         encode_layout(&mut layout, &inner.code.layout(), &inner.trampolines);
         layout.len(image_at);
+        layout.seq(&inner.inlined, |w, (f, digest)| {
+            w.u32(*f);
+            w.buf.extend_from_slice(digest);
+        });
         let text = inner.code.text();
 
         let mut head = Writer::default();
@@ -321,6 +325,7 @@ fn load(
     let image_at = r
         .usize("image placement")
         .map_err(|m| malformed(m, "code layout"))?;
+    let digests = decode_inlined(&mut r, &info).map_err(|m| malformed(m, "code layout"))?;
     r.finish("trailing bytes")
         .map_err(|m| malformed(m, "code layout"))?;
     check_pieces(&info, &code_layout, &trampolines)?;
@@ -355,7 +360,38 @@ fn load(
                 .map_err(|e| refuse(ArtifactRefusal::Malformed, e.to_string()))?,
         )
     };
-    Module::assemble(engine, info, code, trampolines, memory_image, false)
+    let inlined = crate::inlined::Inlined {
+        digests,
+        bodies: None,
+    };
+    Module::assemble(
+        engine,
+        info,
+        code,
+        trampolines,
+        memory_image,
+        false,
+        inlined,
+    )
+}
+
+/// The inlined imports: function indices of imports, increasing, each with a digest.
+fn decode_inlined(
+    r: &mut Reader<'_>,
+    info: &kiln_frontend::ModuleInfo,
+) -> codec::Decoded<Vec<(u32, [u8; 32])>> {
+    let digests = r.seq(36, "inlined imports", |r| {
+        let f = r.u32("inlined import")?;
+        let mut d = [0u8; 32];
+        d.copy_from_slice(r.bytes(32, "inlined import digest")?);
+        Ok((f, d))
+    })?;
+    let imported = |f: u32| f < info.num_imported_funcs;
+    let increasing = digests.windows(2).all(|w| w[0].0 < w[1].0);
+    if !increasing || !digests.iter().all(|&(f, _)| imported(f)) {
+        return r.fail("inlined imports");
+    }
+    Ok(digests)
 }
 
 /// The MAC of `bytes`: keyed BLAKE3, on all cores for large artifacts.

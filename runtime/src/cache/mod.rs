@@ -144,10 +144,15 @@ impl ModuleCache {
         (cache, key)
     }
 
-    /// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint and the
-    /// bytes.
-    fn cache_key(&self, engine: &Engine, wasm: &[u8]) -> [u8; 32] {
+    /// The cache key of `wasm` on `engine`: BLAKE3 of Kiln's build, the fingerprint, the
+    /// bytes, and `salt` (what else decides the code: the inlined host function bodies,
+    /// `inline::ImportInlines::salt`; empty for none).
+    fn cache_key(&self, engine: &Engine, wasm: &[u8], salt: &[u8]) -> [u8; 32] {
         let mut h = self.hasher(engine);
+        if !salt.is_empty() {
+            h.update(&(salt.len() as u64).to_le_bytes());
+            h.update(salt);
+        }
         h.update(&(wasm.len() as u64).to_le_bytes());
         if wasm.len() >= 1 << 20 {
             h.update_rayon(wasm);
@@ -211,9 +216,10 @@ impl ModuleCache {
         &self,
         engine: &Engine,
         wasm: &[u8],
+        salt: &[u8],
         compile: impl FnOnce() -> Result<Module>,
     ) -> Result<Module> {
-        let key = self.cache_key(engine, wasm);
+        let key = self.cache_key(engine, wasm, salt);
         if let Some(module) = self.lookup(engine, &key) {
             return Ok(module);
         }
@@ -246,7 +252,7 @@ pub(crate) struct FileId([u8; 32]);
 
 impl ModuleCache {
     /// The identity of the file at `path`, when there is a disk tier to index it in.
-    pub fn file_identity(&self, engine: &Engine, path: &Path) -> Option<FileId> {
+    pub fn file_identity(&self, engine: &Engine, path: &Path, salt: &[u8]) -> Option<FileId> {
         self.disk.as_ref()?;
         let absolute = std::path::absolute(path).ok()?;
         let meta = std::fs::metadata(&absolute).ok()?;
@@ -254,6 +260,10 @@ impl ModuleCache {
             return None;
         }
         let mut h = self.hasher(engine);
+        if !salt.is_empty() {
+            h.update(&(salt.len() as u64).to_le_bytes());
+            h.update(salt);
+        }
         let name = absolute.as_os_str().as_encoded_bytes();
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(name);
@@ -275,11 +285,18 @@ impl ModuleCache {
 
     /// Records that the file at `path`, with identity `id` before it was read, holds
     /// `wasm` (if its identity is still `id`: it did not change while being read).
-    pub fn remember_file(&self, engine: &Engine, path: &Path, id: &FileId, wasm: &[u8]) {
+    pub fn remember_file(
+        &self,
+        engine: &Engine,
+        path: &Path,
+        id: &FileId,
+        wasm: &[u8],
+        salt: &[u8],
+    ) {
         let Some(disk) = &self.disk else { return };
-        let still = self.file_identity(engine, path);
+        let still = self.file_identity(engine, path, salt);
         if still.is_some_and(|now| now.0 == id.0) {
-            let key = self.cache_key(engine, wasm);
+            let key = self.cache_key(engine, wasm, salt);
             if let Err(e) = disk.write_index(engine.artifact_key(), &id.0, &key) {
                 tracing::warn!(
                     target: "kiln::cache",

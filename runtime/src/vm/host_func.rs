@@ -38,7 +38,9 @@ impl<F: HostCall> HostFuncCtx<F> {
     /// Boxes `func` with a funcref pointing at its own context. `wasm_call` is the
     /// wasm-to-host trampoline of the function's signature, `store` the store that will
     /// own the context, and `store_context` that store's context.
-    /// `typed_entry` is the function's direct entry ([`TypedEntry::entry`]) or null.
+    /// `typed_entry` is the function's direct entry ([`TypedEntry::entry`]) or null;
+    /// `inline_externs` the extern functions of its inline body, or null (`func` must
+    /// keep that array alive).
     pub fn new(
         func: F,
         wasm_call: *const u8,
@@ -46,6 +48,7 @@ impl<F: HostCall> HostFuncCtx<F> {
         store: *mut F::Store,
         store_context: *const VMStoreContext,
         typed_entry: *const u8,
+        inline_externs: *const usize,
     ) -> Box<Self> {
         let mut b = Box::new(HostFuncCtx {
             header: VMHostFuncHeader {
@@ -58,6 +61,7 @@ impl<F: HostCall> HostFuncCtx<F> {
                 entry: entry::<F>,
                 store_context,
                 typed_entry,
+                inline_externs,
             },
             store,
             func,

@@ -70,6 +70,9 @@ pub struct VMStoreContext {
     pub fuel_counter: UnsafeCell<u64>,
     /// Interrupt once the engine's epoch reaches this value (read by the runtime only).
     pub epoch_deadline: AtomicU64,
+    /// The store's cells (`store_context::CELLS`): null until its first, then an array
+    /// of `MAX_CELLS` 8-byte slots that does not move while the store lives.
+    pub cells: std::sync::atomic::AtomicPtr<u64>,
 }
 
 impl Default for VMStoreContext {
@@ -85,6 +88,7 @@ impl VMStoreContext {
             stack_limit: AtomicUsize::new(usize::MAX),
             fuel_counter: UnsafeCell::new(u64::MAX),
             epoch_deadline: AtomicU64::new(u64::MAX),
+            cells: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 
@@ -181,6 +185,9 @@ pub struct VMHostFuncHeader {
     /// A typed host function's direct entry (`kiln_jit::host_func::TYPED_ENTRY`), or
     /// null: the trampoline then uses `entry`.
     pub typed_entry: *const u8,
+    /// An inlinable host function's extern functions, by number
+    /// (`kiln_jit::host_func::INLINE_EXTERNS`), or null.
+    pub inline_externs: *const usize,
 }
 
 /// One slot of the array-call convention.
@@ -288,6 +295,10 @@ mod tests {
             offset_of!(VMStoreContext, fuel_counter),
             store_context::FUEL_COUNTER as usize
         );
+        assert_eq!(
+            offset_of!(VMStoreContext, cells),
+            store_context::CELLS as usize
+        );
         assert_eq!(size_of::<VMStoreContext>(), store_context::SIZE as usize);
 
         assert_eq!(
@@ -305,6 +316,10 @@ mod tests {
         assert_eq!(
             offset_of!(VMHostFuncHeader, typed_entry),
             host_func::TYPED_ENTRY as usize
+        );
+        assert_eq!(
+            offset_of!(VMHostFuncHeader, inline_externs),
+            host_func::INLINE_EXTERNS as usize
         );
         assert_eq!(size_of::<VMHostFuncHeader>(), host_func::SIZE as usize);
 
