@@ -135,6 +135,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub branch_layout: bool,
 
+    /// Call every WASI function through the generic host path: no inlined fast paths
+    /// (which `kiln run` otherwise compiles in for `clock_time_get`, `clock_res_get`,
+    /// `sched_yield`, `args_sizes_get` and `environ_sizes_get`).
+    #[arg(long)]
+    pub no_wasi_fast_paths: bool,
+
     /// Write a JSON profile (each function's calls, loop iterations, tier and compile
     /// times, and the tier-up timeline) to FILE (default `kiln-profile.json`) when the
     /// guest ends; `kiln profile report FILE` prints it. Needs `--strategy lazy` or

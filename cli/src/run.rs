@@ -8,7 +8,7 @@ use kiln::{
     Config, Engine, ErrorKind, Instance, LimitHit, Linker, Module, ResourceKind, Store,
     StoreLimits, TrapCode, Val, ValType,
 };
-use kiln_wasi::{DirPerms, I32Exit, Stdin, WasiCtx, WasiCtxBuilder};
+use kiln_wasi::{DirPerms, FastPaths, I32Exit, Stdin, WasiCtx, WasiCtxBuilder};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -187,18 +187,23 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
     let engine = engine(a, artifact)?;
     // The time limit covers everything the user waits for, compilation included.
     let deadline = a.timeout.map(|t| started + t);
-    let compile = |path: &str, artifact: bool| {
+    let mut store = Store::new(&engine, wasi_ctx(a)?);
+    // The WASI fast paths are compiled into the module: link before compiling.
+    let mut linker: Linker<WasiCtx> = Linker::new(&engine);
+    let fast = if a.no_wasi_fast_paths {
+        FastPaths::Off
+    } else {
+        FastPaths::WithStore(&mut store)
+    };
+    kiln_wasi::add_to_linker_with(&mut linker, |ctx| ctx, fast)?;
+    let compile = |linker: &Linker<WasiCtx>, path: &str, artifact: bool| {
         if artifact {
             return Module::deserialize_file(&engine, path);
         }
-        match deadline {
-            Some(d) => Module::from_file_until(&engine, path, d),
-            None => Module::from_file(&engine, path),
-        }
+        linker.module_from_file(path, deadline)
     };
-    let module =
-        compile(a.file(), artifact).map_err(|e| explain(e.into(), None, a, started.elapsed()))?;
-    let mut store = Store::new(&engine, wasi_ctx(a)?);
+    let module = compile(&linker, a.file(), artifact)
+        .map_err(|e| explain(e.into(), None, a, started.elapsed()))?;
     if a.max_memory.is_some() || a.max_table_elements.is_some() {
         let mut limits = StoreLimits::new();
         if let Some(bytes) = a.max_memory {
@@ -215,15 +220,13 @@ fn run(a: &RunArgs) -> Result<(), Failure> {
     if let Some(d) = deadline {
         store.set_timeout(d.saturating_duration_since(Instant::now()))?;
     }
-    let mut linker: Linker<WasiCtx> = Linker::new(&engine);
-    kiln_wasi::add_to_linker(&mut linker, |ctx| ctx)?;
     let result = (|| {
         for p in &a.preload {
             let (name, path) = p
                 .split_once('=')
                 .filter(|(n, f)| !n.is_empty() && !f.is_empty())
                 .ok_or_else(|| Failure::Usage(format!("--preload `{p}`: expected NAME=FILE")))?;
-            let m = compile(path, crate::cache::is_artifact(Path::new(path)))?;
+            let m = compile(&linker, path, crate::cache::is_artifact(Path::new(path)))?;
             let instance = linker.instantiate(&mut store, &m)?;
             linker.instance(&mut store, name, instance)?;
         }

@@ -1154,3 +1154,33 @@ fn a_profile_is_written_and_reported() {
     kiln(["profile", "report", bad.as_str()]).cannot_run("invalid profile");
     kiln(["profile", "report", "/no/such/profile.json"]).cannot_run("cannot read");
 }
+
+#[test]
+fn wasi_fast_paths_give_what_the_generic_functions_give() {
+    let dir = tempdir();
+    let wat = write(
+        &dir,
+        "clocks.wat",
+        r#"(module
+          (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func $time (param i32 i64 i32) (result i32)))
+          (memory (export "memory") 1)
+          (func (export "check") (result i32)
+            (local $e0 i32) (local $e1 i32) (local $e2 i32) (local $e3 i32)
+            (local.set $e0 (call $sizes (i32.const 0) (i32.const 4)))
+            (local.set $e1 (call $time (i32.const 9) (i64.const 0) (i32.const 8)))
+            (local.set $e2 (call $time (i32.const 1) (i64.const 0) (i32.const 65533)))
+            (local.set $e3 (call $time (i32.const 1) (i64.const 0) (i32.const 16)))
+            (i32.add
+              (i32.add
+                (i32.mul (i32.load (i32.const 0)) (i32.const 1000000))
+                (i32.mul (local.get $e1) (i32.const 10000)))
+              (i32.add
+                (i32.add (i32.mul (local.get $e2) (i32.const 100))
+                         (i32.mul (i32.add (local.get $e0) (local.get $e3)) (i32.const 10)))
+                (i64.ne (i64.load (i32.const 16)) (i64.const 0))))))"#,
+    );
+    // argc 1, EINVAL (28) for clock 9, EFAULT (21) past the end, then success.
+    kiln(["run", "--invoke", "check", &wat]).prints("1282101\n");
+    kiln(["run", "--no-wasi-fast-paths", "--invoke", "check", &wat]).prints("1282101\n");
+}

@@ -179,6 +179,7 @@ pub struct InlineBuilder {
     body: InlineBody,
     externs: Vec<usize>,
     cells: Option<StoreId>,
+    memory_export: Option<String>,
 }
 
 /// A finished body: what [`Linker::func_inline`](crate::Linker::func_inline) takes.
@@ -196,6 +197,8 @@ pub(crate) struct InlineDef {
     pub(crate) externs: Box<[usize]>,
     /// The store whose cells the body uses, if any.
     pub(crate) cells: Option<StoreId>,
+    /// Inline only where memory 0 is exported under this name.
+    pub(crate) memory_export: Option<String>,
 }
 
 impl InlineFunc {
@@ -248,7 +251,16 @@ impl InlineBuilder {
             body: InlineBody::new(&params, &results),
             externs: Vec::new(),
             cells: None,
+            memory_export: None,
         })
+    }
+
+    /// Inline the body only into modules that export their memory 0 as `name` (as a
+    /// host function that finds the caller's memory by that export expects); other
+    /// modules call the host function.
+    pub fn memory_export(&mut self, name: &str) -> &mut Self {
+        self.memory_export = Some(name.to_string());
+        self
     }
 
     fn val(&self, index: u32) -> InlineVal {
@@ -505,6 +517,7 @@ impl InlineBuilder {
             digest,
             externs: self.externs.into_boxed_slice(),
             cells: self.cells,
+            memory_export: self.memory_export,
         })))
     }
 }
@@ -516,6 +529,7 @@ impl InlineFunc {
             ty: self.0.ty.clone(),
             body: self.0.body.clone(),
             digest: self.0.digest,
+            memory_export: self.0.memory_export.clone(),
         }
     }
 }

@@ -20,6 +20,8 @@ pub(crate) struct InlineImport {
     pub(crate) body: Arc<InlineBody>,
     /// A BLAKE3 hash of the body's canonical encoding.
     pub(crate) digest: [u8; 32],
+    /// Inline only into modules that export memory 0 under this name.
+    pub(crate) memory_export: Option<String>,
 }
 
 /// Which imports a module's code inlined: each one's function index and body digest.
@@ -45,6 +47,16 @@ impl ImportInlines {
                 h.update(s.as_bytes());
             }
             h.update(&f.digest);
+            match &f.memory_export {
+                Some(name) => {
+                    h.update(&[1]);
+                    h.update(&(name.len() as u64).to_le_bytes());
+                    h.update(name.as_bytes());
+                }
+                None => {
+                    h.update(&[0]);
+                }
+            }
         }
         h.finalize().as_bytes().to_vec()
     }
@@ -62,6 +74,18 @@ impl ImportInlines {
                 continue;
             };
             if *info.func_type(f) != def.ty {
+                continue;
+            }
+            let exported = |name: &String| {
+                info.exports.iter().any(|e| {
+                    e.name == *name
+                        && e.index
+                            == kiln_frontend::EntityIndex::Memory(
+                                kiln_frontend::MemoryIndex::from_u32(0),
+                            )
+                })
+            };
+            if def.memory_export.as_ref().is_some_and(|n| !exported(n)) {
                 continue;
             }
             bodies.bodies.insert(f.as_u32(), def.body.clone());

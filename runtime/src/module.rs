@@ -364,6 +364,18 @@ impl Module {
         }))
     }
 
+    /// The imports whose host function bodies this module's code runs inline
+    /// (`Linker::module` with `Linker::func_inline`), as `(module, name)`.
+    pub fn inlined_imports(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let info = &self.0.info;
+        info.imports.iter().filter_map(move |imp| match imp.index {
+            EntityIndex::Func(f) if self.0.inlined_digest(f).is_some() => {
+                Some((imp.module.as_str(), imp.name.as_str()))
+            }
+            _ => None,
+        })
+    }
+
     /// The module's name from its name section.
     pub fn name(&self) -> Option<&str> {
         self.0.info.names.module.as_deref()

@@ -58,6 +58,7 @@
 
 mod ctx;
 mod errno;
+mod fast;
 mod fdtable;
 mod funcs;
 mod linker;
@@ -67,7 +68,8 @@ mod types;
 
 pub use ctx::{DirPerms, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
+pub use fast::FastPaths;
 pub use fdtable::MAX_FDS;
 pub use funcs::proc::I32Exit;
-pub use linker::{add_to_linker, WASI_FUNCTIONS};
+pub use linker::{add_to_linker, add_to_linker_with, WASI_FUNCTIONS};
 pub use stdio::{Output, OutputPipe, Stdin};

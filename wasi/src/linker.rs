@@ -7,9 +7,10 @@
 
 use crate::ctx::WasiCtx;
 use crate::errno::{Errno, WasiResult};
+use crate::fast::FastPaths;
 use crate::funcs::{self, Get};
 use crate::memory::GuestMemory;
-use kiln::{Caller, Linker, WasmRet, WasmTy};
+use kiln::{Caller, InlineFunc, Linker, WasmRet, WasmTy};
 
 const MODULE: &str = "wasi_snapshot_preview1";
 
@@ -46,13 +47,23 @@ macro_rules! names {
 for_each_wasi_function!(names);
 
 /// Defines every `wasi_snapshot_preview1` function in `linker`; `get` maps the store
-/// data to its [`WasiCtx`].
+/// data to its [`WasiCtx`]. With the fast paths that need no store
+/// ([`FastPaths::On`]: clocks and `sched_yield`), which modules compiled by the linker
+/// (`Linker::module`) run inline.
 pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>, get: fn(&mut T) -> &mut WasiCtx,
 ) -> Result<(), kiln::Error> {
+    add_to_linker_with(linker, get, FastPaths::On)
+}
+
+/// [`add_to_linker`] with the fast paths `fast` asks for (see [`FastPaths`]).
+pub fn add_to_linker_with<T: 'static>(
+    linker: &mut Linker<T>, get: fn(&mut T) -> &mut WasiCtx, fast: FastPaths<'_, T>,
+) -> Result<(), kiln::Error> {
+    let mut bodies = crate::fast::bodies(fast, get)?;
     macro_rules! define {
         ($($family:ident::$name:ident,)*) => {
-            $(funcs::$family::$name.define(linker, stringify!($name), get)?;)*
+            $(funcs::$family::$name.define(linker, stringify!($name), get, bodies.remove(stringify!($name)))?;)*
         };
     }
     for_each_wasi_function!(define);
@@ -104,8 +115,23 @@ struct ContextOnly;
 /// ...)` or `(ContextOnly, A, B, ...)` with the parameter types, which makes the wasm
 /// signature.
 trait WasiFunc<T, Marker> {
-    /// Defines the function as `wasi_snapshot_preview1::name`.
-    fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>) -> kiln::Result<()>;
+    /// Defines the function as `wasi_snapshot_preview1::name`, with `fast` as its inline
+    /// body if given.
+    fn define(
+        self, linker: &mut Linker<T>, name: &str, get: Get<T>, fast: Option<InlineFunc>,
+    ) -> kiln::Result<()>;
+}
+
+/// Defines `f` as `name`: inlinable with `fast`, else a plain typed host function.
+fn define_as<T: 'static, P, R>(
+    linker: &mut Linker<T>, name: &str, fast: Option<InlineFunc>,
+    f: impl kiln::IntoFunc<T, P, R> + Clone,
+) -> kiln::Result<()> {
+    match fast {
+        Some(body) => linker.func_inline(MODULE, name, body, f)?,
+        None => linker.func_wrap(MODULE, name, f)?,
+    };
+    Ok(())
 }
 
 macro_rules! wasi_func {
@@ -114,14 +140,13 @@ macro_rules! wasi_func {
         where
             F: Fn(&mut WasiCtx, &mut GuestMemory<'_>, $($p),*) -> R + Copy + Send + Sync + 'static,
         {
-            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>) -> kiln::Result<()> {
-                linker.func_wrap(MODULE, name, move |mut caller: Caller<'_, T>, $($v: $p),*| {
+            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>, fast: Option<InlineFunc>) -> kiln::Result<()> {
+                define_as(linker, name, fast, move |mut caller: Caller<'_, T>, $($v: $p),*| {
                     match funcs::with_mem(&mut caller, get, |ctx, mem| self(ctx, mem, $($v),*)) {
                         Ok(r) => r.into_wasm(),
                         Err(e) => R::host_error(e),
                     }
-                })?;
-                Ok(())
+                })
             }
         }
 
@@ -129,11 +154,10 @@ macro_rules! wasi_func {
         where
             F: Fn(&mut WasiCtx, $($p),*) -> R + Copy + Send + Sync + 'static,
         {
-            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>) -> kiln::Result<()> {
-                linker.func_wrap(MODULE, name, move |mut caller: Caller<'_, T>, $($v: $p),*| {
+            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>, fast: Option<InlineFunc>) -> kiln::Result<()> {
+                define_as(linker, name, fast, move |mut caller: Caller<'_, T>, $($v: $p),*| {
                     funcs::with_ctx(&mut caller, get, |ctx| self(ctx, $($v),*)).into_wasm()
-                })?;
-                Ok(())
+                })
             }
         }
     )*};

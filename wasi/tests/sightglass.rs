@@ -5,19 +5,24 @@
 //! `default.*.expected`) line for line, as sightglass compares them (libsodium's
 //! expected `0` has no final newline; the programs print `0\n`), and the exit status
 //! must be 0. One trial per program; each prints its time and whether the output was
-//! byte-identical too. (`sightglass_artifacts.rs` runs them again from artifact files;
+//! byte-identical too. Modules are compiled by a WASI linker, with the WASI fast paths
+//! inlined. (`sightglass_artifacts.rs` runs them again from artifact files;
 //! the shared pieces are in `workloads/mod.rs`.)
 
 mod workloads;
 
-use kiln::{Engine, Module};
+use kiln::{Engine, Linker};
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::path::Path;
 use std::time::Instant;
 
 fn run(engine: &Engine, wasm: &Path, name: &str) -> Result<(), Failed> {
     let t0 = Instant::now();
-    let module = Module::from_file(engine, wasm)?;
+    // Compiled by a WASI linker: the clock and `sched_yield` fast paths are inlined
+    // (the artifact and tiered runs take the generic paths).
+    let mut linker = Linker::<kiln_wasi::WasiCtx>::new(engine);
+    kiln_wasi::add_to_linker(&mut linker, |c| c)?;
+    let module = linker.module_from_file(wasm, None)?;
     let compiled = t0.elapsed();
     let ran = workloads::run(engine, &module, wasm)?;
     let elapsed = t0.elapsed();

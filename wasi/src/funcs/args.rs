@@ -59,11 +59,22 @@ fn env_parts(ctx: &WasiCtx) -> Vec<[&[u8]; 3]> {
         .collect()
 }
 
+/// The count and total size of the arguments.
+pub(crate) fn args_sizes(ctx: &WasiCtx) -> WasiResult<(u32, u32)> {
+    let parts = arg_parts(ctx);
+    sizes(parts.iter().map(|p| p.as_slice()))
+}
+
+/// The count and total size of the environment.
+pub(crate) fn environ_sizes(ctx: &WasiCtx) -> WasiResult<(u32, u32)> {
+    let parts = env_parts(ctx);
+    sizes(parts.iter().map(|p| p.as_slice()))
+}
+
 pub(crate) fn args_sizes_get(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, argc: u32, buf_size: u32,
 ) -> WasiResult<()> {
-    let parts = arg_parts(ctx);
-    let (n, size) = sizes(parts.iter().map(|p| p.as_slice()))?;
+    let (n, size) = args_sizes(ctx)?;
     mem.write_u32(argc, n)?;
     mem.write_u32(buf_size, size)
 }
@@ -79,8 +90,7 @@ pub(crate) fn args_get(
 pub(crate) fn environ_sizes_get(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, count: u32, buf_size: u32,
 ) -> WasiResult<()> {
-    let parts = env_parts(ctx);
-    let (n, size) = sizes(parts.iter().map(|p| p.as_slice()))?;
+    let (n, size) = environ_sizes(ctx)?;
     mem.write_u32(count, n)?;
     mem.write_u32(buf_size, size)
 }

@@ -27,11 +27,15 @@ pub(crate) fn now(id: u32) -> WasiResult<u64> {
     Ok(nanos(clock_gettime(host_clock(id)?)))
 }
 
+/// The resolution of clock `id`, in nanoseconds (at least 1).
+pub(crate) fn resolution(id: u32) -> WasiResult<u64> {
+    Ok(nanos(clock_getres(host_clock(id)?)).max(1))
+}
+
 pub(crate) fn clock_res_get(
     _ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, id: u32, out: u32,
 ) -> WasiResult<()> {
-    let res = nanos(clock_getres(host_clock(id)?)).max(1);
-    mem.write_u64(out, res)
+    mem.write_u64(out, resolution(id)?)
 }
 
 pub(crate) fn clock_time_get(

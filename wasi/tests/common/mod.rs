@@ -119,6 +119,31 @@ impl Guest {
         }
     }
 
+    /// A guest whose module the linker compiled: with every WASI fast path inlined
+    /// (`fast`), or with none.
+    pub fn compiled_by_linker(ctx: WasiCtx, fast: bool) -> Guest {
+        let engine = Engine::default();
+        let mut store = Store::new(&engine, ctx);
+        let mut linker = Linker::<WasiCtx>::new(&engine);
+        let paths = if fast {
+            kiln_wasi::FastPaths::WithStore(&mut store)
+        } else {
+            kiln_wasi::FastPaths::Off
+        };
+        kiln_wasi::add_to_linker_with(&mut linker, |c| c, paths).expect("add_to_linker");
+        let module = linker.module(wrapper_wat(1)).expect("wrapper module");
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiate");
+        let memory = instance.get_memory(&store, "memory").expect("memory");
+        Guest {
+            store,
+            instance,
+            memory,
+            next_string: STRINGS,
+        }
+    }
+
     /// Calls wrapper `name`; the errno, or the error (a trap, `I32Exit`, ...).
     pub fn try_call(&mut self, name: &str, args: &[Val]) -> Result<i32, kiln::Error> {
         let f = self.instance.get_func(&self.store, name).expect("export");
