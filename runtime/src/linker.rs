@@ -157,8 +157,17 @@ impl<T: 'static> Linker<T> {
     /// the bodies. Such a module is instantiated only with the same bodies for those
     /// imports.
     pub fn module(&self, bytes: impl AsRef<[u8]>) -> Result<Module> {
+        self.module_until(bytes, None)
+    }
+
+    /// [`Linker::module`], giving up once `deadline` passes, as [`Module::new_until`].
+    pub fn module_until(
+        &self,
+        bytes: impl AsRef<[u8]>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Module> {
         let binary = crate::source::to_binary(bytes.as_ref(), false)?;
-        Module::compile(&self.engine, &binary, None, &self.inlines)
+        Module::compile(&self.engine, &binary, deadline, &self.inlines)
     }
 
     /// [`Linker::module`] from a file, as [`Module::from_file`] reads it; with a

@@ -5,7 +5,7 @@
 use crate::audit;
 use crate::backend::{self, Backend, Code, EngineSettings, Setup};
 use crate::cancel::Cancel;
-use crate::config::{CompileStrategy, JitSpecialization, RuntimeBackend};
+use crate::config::{CompileStrategy, RuntimeBackend};
 use crate::error::Error;
 use crate::host::{HostFunc, HostState};
 use crate::limits::{HitLog, Limits};
@@ -332,7 +332,7 @@ impl<M: BuildMode> SandboxBuilder<M> {
         match self.backend {
             RuntimeBackend::CustomJIT {
                 optimization_level: _,
-                specialization,
+                specialization: _,
                 code_cache,
                 profile_guided,
             } => {
@@ -364,16 +364,6 @@ impl<M: BuildMode> SandboxBuilder<M> {
                          true`: profile-guided code is compiled from this run's profile and \
                          never cached (saved profiles are not supported yet)"
                             .into(),
-                    );
-                }
-                if specialization != JitSpecialization::None {
-                    refuse(
-                        "specialization",
-                        format!(
-                            "RuntimeBackend::CustomJIT `specialization: \
-                             JitSpecialization::{specialization:?}`: Kiln generates no \
-                             specialized code yet (use JitSpecialization::None)"
-                        ),
                     );
                 }
             }

@@ -88,6 +88,15 @@
 //! [`Error`] variants. Host functions and shared modules are Kiln's only: Wasmtime
 //! refuses them with [`Error::Unsupported`].
 //!
+//! ## Host calls
+//!
+//! Typed host functions ([`SandboxBuilder::host_function`], and every WASI function)
+//! are called through a direct entry that takes the arguments in registers. With
+//! [`JitSpecialization::HostFunction`] the module is also compiled with these WASI
+//! functions inlined at each call: `clock_time_get` and `clock_res_get` (realtime and
+//! monotonic clocks; other clocks and bad pointers go to the generic function) and
+//! `sched_yield`. Nothing else is inlined; with [`JitSpecialization::None`] nothing is.
+//!
 //! ## Capabilities
 //!
 //! A guest gets nothing it is not granted: imports nothing provides are refused at

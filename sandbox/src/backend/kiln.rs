@@ -39,9 +39,18 @@ impl KilnModule {
         deadline: Option<Instant>,
     ) -> Result<KilnModule, Failure> {
         let engine = engine_for(settings)?;
-        let module = match deadline {
-            Some(d) => k::Module::new_until(&engine, bytes, d),
-            None => k::Module::new(&engine, bytes),
+        let module = if settings.host_inlining {
+            // Compiled by a linker with the WASI fast paths that need no store (the
+            // clocks and `sched_yield`), which every sandbox's linker defines alike.
+            let mut linker = k::Linker::<HostState>::new(&engine);
+            kiln_wasi::add_to_linker(&mut linker, |state: &mut HostState| &mut state.wasi)
+                .map_err(|e| Failure::Error(Error::Runtime(format!("cannot define WASI: {e}"))))?;
+            linker.module_until(bytes, deadline)
+        } else {
+            match deadline {
+                Some(d) => k::Module::new_until(&engine, bytes, d),
+                None => k::Module::new(&engine, bytes),
+            }
         }
         .map_err(|e| {
             if e.downcast_ref::<k::TrapCode>() == Some(&k::TrapCode::Interrupted) {

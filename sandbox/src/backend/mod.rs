@@ -41,6 +41,9 @@ pub(crate) struct EngineSettings {
     pub strategy: crate::CompileStrategy,
     /// `profile_guided: true`: tiered code whose optimized tier uses the profile.
     pub profile_guided: bool,
+    /// `JitSpecialization::HostFunction`: the module is compiled with the WASI fast
+    /// paths inlined.
+    pub host_inlining: bool,
 }
 
 impl EngineSettings {
@@ -59,7 +62,15 @@ impl EngineSettings {
                 ..
             }
         );
+        let host_inlining = matches!(
+            backend,
+            RuntimeBackend::CustomJIT {
+                specialization: crate::JitSpecialization::HostFunction,
+                ..
+            }
+        );
         EngineSettings {
+            host_inlining,
             // Profile-guided code is tiered code: its baseline tier records the profile.
             strategy: match (profile_guided, strategy) {
                 (true, crate::CompileStrategy::Eager) => crate::CompileStrategy::Tiered,
@@ -99,6 +110,18 @@ impl EngineSettings {
             diffs.push(format!(
                 "it was compiled for the {} backend at {:?}, the sandbox asks for {} at {:?}",
                 self.backend, self.opt, need.backend, need.opt
+            ));
+        }
+        if self.host_inlining != need.host_inlining {
+            diffs.push(format!(
+                "it was compiled {} host function inlining (JitSpecialization::HostFunction), \
+                 the sandbox asks for {}",
+                if self.host_inlining {
+                    "with"
+                } else {
+                    "without"
+                },
+                if need.host_inlining { "it" } else { "none" }
             ));
         }
         if self.profile_guided != need.profile_guided {
