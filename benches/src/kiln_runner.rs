@@ -56,9 +56,10 @@ impl KilnHost {
         &self.engine
     }
 
-    /// Compiles a module from its binary form.
+    /// Compiles a module from its binary form, with the linker's WASI fast paths
+    /// inlined (`Linker::module`), as `kiln run` does.
     pub fn compile(&self, bytes: &[u8]) -> Result<Module, String> {
-        Module::from_binary(&self.engine, bytes).map_err(|e| e.to_string())
+        self.linker.module(bytes).map_err(|e| e.to_string())
     }
 
     /// Makes the guest's WASI context (arguments: the file name; the module's folder
