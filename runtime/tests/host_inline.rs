@@ -61,17 +61,28 @@ fn counter_linker(
     Ok((linker, cell))
 }
 
+/// `export` of the counter module, compiled by `linker` (`inlined`) or plainly, in
+/// `store`.
+fn counter_export(
+    linker: &Linker<Host>,
+    store: &mut Store<Host>,
+    inlined: bool,
+    export: &str,
+) -> kiln::Result<kiln::TypedFunc<i32, ()>> {
+    let module = if inlined {
+        linker.module(COUNTER)?
+    } else {
+        Module::new(linker.engine(), COUNTER)?
+    };
+    let instance = linker.instantiate(&mut *store, &module)?;
+    instance.get_typed_func::<i32, ()>(&mut *store, export)
+}
+
 fn run_counter(config: &Config, inlined: bool, export: &str) -> kiln::Result<(u64, u64)> {
     let engine = Engine::new(config)?;
     let mut store = Store::new(&engine, Host::default());
     let (linker, cell) = counter_linker(&engine, &mut store)?;
-    let module = if inlined {
-        linker.module(COUNTER)?
-    } else {
-        Module::new(&engine, COUNTER)?
-    };
-    let instance = linker.instantiate(&mut store, &module)?;
-    let run = instance.get_typed_func::<i32, ()>(&mut store, export)?;
+    let run = counter_export(&linker, &mut store, inlined, export)?;
     run.call(&mut store, 1000)?;
     Ok((cell.get(&store), store.data().host_calls))
 }
@@ -116,13 +127,7 @@ fn fuel_is_the_same_inlined_or_not() -> kiln::Result<()> {
         let engine = Engine::new(&config)?;
         let mut store = Store::new(&engine, Host::default());
         let (linker, _) = counter_linker(&engine, &mut store)?;
-        let module = if inlined {
-            linker.module(COUNTER)?
-        } else {
-            Module::new(&engine, COUNTER)?
-        };
-        let instance = linker.instantiate(&mut store, &module)?;
-        let run = instance.get_typed_func::<i32, ()>(&mut store, export)?;
+        let run = counter_export(&linker, &mut store, inlined, export)?;
         store.set_fuel(1_000_000)?;
         run.call(&mut store, 100)?;
         let direct = 1_000_000 - store.get_fuel()?;

@@ -64,40 +64,36 @@ fn fast_clock(b: &mut InlineBuilder, id: InlineVal) -> kiln::Result<InlineVal> {
     b.compare(CompareOp::LeU, id, one)
 }
 
-/// `clock_time_get(id, precision, out) -> errno`.
-fn clock_time_get() -> kiln::Result<InlineFunc> {
-    use ValType::*;
-    let mut b = InlineBuilder::new(&FuncType::new([I32, I64, I32], [I32]))?;
+/// A clock function's body: `id` and `out` are parameters number `id_at` and `out_at`
+/// of `ty`; `read` gives the clock's value, stored at `out`.
+fn clock_body(
+    ty: &FuncType, id_at: u32, out_at: u32, read: extern "C" fn(u32) -> u64,
+) -> kiln::Result<InlineFunc> {
+    let mut b = InlineBuilder::new(ty)?;
     b.memory_export("memory");
-    let (id, out) = (b.param(0)?, b.param(2)?);
+    let (id, out) = (b.param(id_at)?, b.param(out_at)?);
     let known = fast_clock(&mut b, id)?;
     let fits = b.in_bounds(out, 0, 8)?;
     let ok = b.and(known, fits)?;
     fallback_unless(&mut b, ok)?;
-    let now = b
-        .call_extern(clock_now as extern "C" fn(u32) -> u64, &[id])?
-        .ok_or_else(|| kiln::Error::msg("clock_now returns the time"))?;
-    b.store(out, 0, now)?;
+    let value = b
+        .call_extern(read, &[id])?
+        .ok_or_else(|| kiln::Error::msg("a clock function returns a value"))?;
+    b.store(out, 0, value)?;
     let r = errno_ok(&mut b)?;
     b.finish(&[r])
+}
+
+/// `clock_time_get(id, precision, out) -> errno`.
+fn clock_time_get() -> kiln::Result<InlineFunc> {
+    use ValType::*;
+    clock_body(&FuncType::new([I32, I64, I32], [I32]), 0, 2, clock_now)
 }
 
 /// `clock_res_get(id, out) -> errno`.
 fn clock_res_get() -> kiln::Result<InlineFunc> {
     use ValType::*;
-    let mut b = InlineBuilder::new(&FuncType::new([I32, I32], [I32]))?;
-    b.memory_export("memory");
-    let (id, out) = (b.param(0)?, b.param(1)?);
-    let known = fast_clock(&mut b, id)?;
-    let fits = b.in_bounds(out, 0, 8)?;
-    let ok = b.and(known, fits)?;
-    fallback_unless(&mut b, ok)?;
-    let res = b
-        .call_extern(clock_resolution as extern "C" fn(u32) -> u64, &[id])?
-        .ok_or_else(|| kiln::Error::msg("clock_resolution returns the resolution"))?;
-    b.store(out, 0, res)?;
-    let r = errno_ok(&mut b)?;
-    b.finish(&[r])
+    clock_body(&FuncType::new([I32, I32], [I32]), 0, 1, clock_resolution)
 }
 
 /// `sched_yield() -> errno`.

@@ -108,7 +108,11 @@ impl Guest {
     pub fn instantiate(engine: &Engine, module: &Module, ctx: WasiCtx) -> Guest {
         let mut linker = Linker::<WasiCtx>::new(engine);
         add_to_linker(&mut linker, |c| c).expect("add_to_linker");
-        let mut store = Store::new(engine, ctx);
+        Guest::start(&linker, Store::new(engine, ctx), module)
+    }
+
+    /// An instance of `module` in `store`, linked by `linker`.
+    fn start(linker: &Linker<WasiCtx>, mut store: Store<WasiCtx>, module: &Module) -> Guest {
         let instance = linker.instantiate(&mut store, module).expect("instantiate");
         let memory = instance.get_memory(&store, "memory").expect("memory");
         Guest {
@@ -132,16 +136,7 @@ impl Guest {
         };
         kiln_wasi::add_to_linker_with(&mut linker, |c| c, paths).expect("add_to_linker");
         let module = linker.module(wrapper_wat(1)).expect("wrapper module");
-        let instance = linker
-            .instantiate(&mut store, &module)
-            .expect("instantiate");
-        let memory = instance.get_memory(&store, "memory").expect("memory");
-        Guest {
-            store,
-            instance,
-            memory,
-            next_string: STRINGS,
-        }
+        Guest::start(&linker, store, &module)
     }
 
     /// Calls wrapper `name`; the errno, or the error (a trap, `I32Exit`, ...).
