@@ -33,6 +33,8 @@ pub enum Command {
     Settings(SettingsArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Serve code execution over HTTP (`POST /v1/execute`; see kiln-serve).
+    Serve(ServeArgs),
 }
 
 /// The strategy `kiln run` uses without `--strategy` (chosen by measurement: see
@@ -270,6 +272,29 @@ pub enum ProfileAction {
     },
 }
 
+/// `kiln serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see kiln-serve's `ServeConfig`); flags override it.
+    #[arg(long, short)]
+    pub config: Option<std::path::PathBuf>,
+    /// The address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Worker threads: jobs run at once (default: one per CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Jobs that may wait for a worker; past it requests get 503.
+    #[arg(long)]
+    pub queue_depth: Option<usize>,
+    /// The SQLite job history (default kiln-serve.db).
+    #[arg(long)]
+    pub database: Option<std::path::PathBuf>,
+    /// The code cache's disk tier (default: memory only).
+    #[arg(long)]
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
 /// `kiln settings`.
 #[derive(Debug, Args)]
 pub struct SettingsArgs {
@@ -289,17 +314,15 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
-/// The words that are subcommands (anything else in first place means `run`).
-const SUBCOMMANDS: &[&str] = &[
-    "run",
-    "wast",
-    "compile",
-    "cache",
-    "profile",
-    "settings",
-    "completion",
-    "help",
-];
+/// Whether `word` is a subcommand (anything else in first place means `run`): the
+/// names clap derives from [`Command`], and `help`.
+fn is_subcommand(word: &str) -> bool {
+    use clap::CommandFactory;
+    word == "help"
+        || Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == word)
+}
 
 /// `argv` with `run` inserted when the first argument is neither a subcommand nor a
 /// top-level flag: `kiln x.wasm` means `kiln run x.wasm`, and `kiln --fuel 5 x.wasm`
@@ -307,7 +330,7 @@ const SUBCOMMANDS: &[&str] = &[
 pub fn with_implied_run(mut argv: Vec<String>) -> Vec<String> {
     if let Some(first) = argv.get(1) {
         let top_level = ["-h", "--help", "-V", "--version"].contains(&first.as_str());
-        if !top_level && !SUBCOMMANDS.contains(&first.as_str()) {
+        if !top_level && !is_subcommand(first) {
             argv.insert(1, "run".into());
         }
     }

@@ -14,6 +14,7 @@ mod cache;
 mod limits;
 mod profile;
 mod run;
+mod serve;
 mod settings;
 mod wast;
 
@@ -65,6 +66,7 @@ fn main() -> ExitCode {
         Command::Cache(a) => cache::run(&a),
         Command::Profile(a) => profile::run(&a),
         Command::Settings(a) => settings::print(&a),
+        Command::Serve(a) => serve::run(&a),
         Command::Completion(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
             Ok(())

@@ -1184,3 +1184,14 @@ fn wasi_fast_paths_give_what_the_generic_functions_give() {
     kiln(["run", "--invoke", "check", &wat]).prints("1282101\n");
     kiln(["run", "--no-wasi-fast-paths", "--invoke", "check", &wat]).prints("1282101\n");
 }
+
+#[test]
+fn serve_refuses_a_bad_configuration_before_listening() {
+    let dir = tempdir();
+    let bad = write(&dir, "serve.toml", "workers = 0\n");
+    kiln(["serve", "--config", &bad]).cannot_run("workers must be between 1 and 1024");
+    let typo = write(&dir, "typo.toml", "wokers = 2\n");
+    kiln(["serve", "--config", &typo]).cannot_run("unknown field");
+    let missing = dir.path().join("none.toml");
+    kiln(["serve", "--config", missing.to_str().expect("UTF-8")]).cannot_run("cannot read");
+}

@@ -1,0 +1,238 @@
+//! The server's configuration: a TOML file (every field optional, unknown fields
+//! refused), then command-line flags over it.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! workers = 4
+//! queue_depth = 64
+//! database = "kiln-serve.db"
+//! cache_directory = "/var/cache/kiln"   # default: no disk tier
+//! max_request_bytes = 4194304
+//! retention_jobs = 100000
+//!
+//! [max]            # no job gets more
+//! timeout_ms = 10000
+//! memory_limit_mb = 256
+//! fuel = 10000000000
+//! output_bytes = 1048576
+//!
+//! [defaults]       # what a job gets when it does not ask
+//! timeout_ms = 2000
+//! memory_limit_mb = 64
+//! ```
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Limits of one job. In `[max]` the most a job may ask for; in `[defaults]` what it
+/// gets when it does not ask. `fuel: None` meters none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobLimits {
+    /// Wall time, compilation included.
+    pub timeout_ms: u64,
+    /// Linear memory, all memories together.
+    pub memory_limit_mb: u64,
+    /// Fuel units (`None`: fuel is not metered).
+    pub fuel: Option<u64>,
+    /// Bytes kept of stdout, and of stderr.
+    pub output_bytes: usize,
+}
+
+impl JobLimits {
+    /// The largest limits the server allows by default.
+    pub const MAX: JobLimits = JobLimits {
+        timeout_ms: 10_000,
+        memory_limit_mb: 256,
+        fuel: None,
+        output_bytes: 1 << 20,
+    };
+
+    /// What a job gets by default.
+    pub const DEFAULT: JobLimits = JobLimits {
+        timeout_ms: 2_000,
+        memory_limit_mb: 64,
+        fuel: None,
+        output_bytes: 64 << 10,
+    };
+}
+
+/// Partial limits as a file gives them.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    timeout_ms: Option<u64>,
+    memory_limit_mb: Option<u64>,
+    fuel: Option<u64>,
+    output_bytes: Option<usize>,
+}
+
+impl LimitsFile {
+    fn over(self, base: JobLimits) -> JobLimits {
+        JobLimits {
+            timeout_ms: self.timeout_ms.unwrap_or(base.timeout_ms),
+            memory_limit_mb: self.memory_limit_mb.unwrap_or(base.memory_limit_mb),
+            fuel: self.fuel.or(base.fuel),
+            output_bytes: self.output_bytes.unwrap_or(base.output_bytes),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<SocketAddr>,
+    workers: Option<usize>,
+    queue_depth: Option<usize>,
+    database: Option<PathBuf>,
+    cache_directory: Option<PathBuf>,
+    max_request_bytes: Option<usize>,
+    retention_jobs: Option<u64>,
+    #[serde(default)]
+    max: LimitsFile,
+    #[serde(default)]
+    defaults: LimitsFile,
+}
+
+/// Everything the server runs with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen (`127.0.0.1:8080` by default; port 0 picks one).
+    pub listen: SocketAddr,
+    /// Guest threads: at most this many jobs run at once.
+    pub workers: usize,
+    /// Jobs accepted beyond the running ones; past it requests get `503`.
+    pub queue_depth: usize,
+    /// The SQLite history (`:memory:` keeps it in memory only).
+    pub database: PathBuf,
+    /// The code cache's disk tier (memory only without one).
+    pub cache_directory: Option<PathBuf>,
+    /// The largest request body, in bytes (`413` past it).
+    pub max_request_bytes: usize,
+    /// Finished jobs kept in the history: older ones are deleted.
+    pub retention_jobs: u64,
+    /// The most any job gets.
+    pub max: JobLimits,
+    /// What a job gets when it does not ask.
+    pub defaults: JobLimits,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue_depth: 64,
+            database: PathBuf::from("kiln-serve.db"),
+            cache_directory: None,
+            max_request_bytes: 4 << 20,
+            retention_jobs: 100_000,
+            max: JobLimits::MAX,
+            defaults: JobLimits::DEFAULT,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the reason.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ServeConfig {
+    /// The configuration in the TOML text `text` (every field optional).
+    pub fn from_toml(text: &str) -> Result<ServeConfig, ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| ConfigError(format!("configuration: {e}")))?;
+        let base = ServeConfig::default();
+        let max = file.max.over(base.max);
+        let config = ServeConfig {
+            listen: file.listen.unwrap_or(base.listen),
+            workers: file.workers.unwrap_or(base.workers),
+            queue_depth: file.queue_depth.unwrap_or(base.queue_depth),
+            database: file.database.unwrap_or(base.database),
+            cache_directory: file.cache_directory,
+            max_request_bytes: file.max_request_bytes.unwrap_or(base.max_request_bytes),
+            retention_jobs: file.retention_jobs.unwrap_or(base.retention_jobs),
+            defaults: file.defaults.over(base.defaults).clamp(&max),
+            max,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The configuration in the file at `path`.
+    pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read `{}`: {e}", path.display())))?;
+        ServeConfig::from_toml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Refuses settings that cannot work.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError(m.to_string()));
+        if self.workers == 0 || self.workers > 1024 {
+            return bad("workers must be between 1 and 1024");
+        }
+        if self.queue_depth > 1 << 20 {
+            return bad("queue_depth must be at most 1048576");
+        }
+        if self.max_request_bytes < 1024 {
+            return bad("max_request_bytes must be at least 1024");
+        }
+        if self.max.timeout_ms == 0 || self.max.memory_limit_mb == 0 {
+            return bad("[max] timeout_ms and memory_limit_mb must be positive");
+        }
+        if self.max.memory_limit_mb > 4096 {
+            return bad("[max] memory_limit_mb must be at most 4096 (a 32-bit memory)");
+        }
+        Ok(())
+    }
+}
+
+impl JobLimits {
+    /// These limits, none above `max`'s.
+    pub fn clamp(self, max: &JobLimits) -> JobLimits {
+        JobLimits {
+            timeout_ms: self.timeout_ms.min(max.timeout_ms),
+            memory_limit_mb: self.memory_limit_mb.min(max.memory_limit_mb),
+            fuel: match (self.fuel, max.fuel) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (None, Some(b)) => Some(b),
+                (a, None) => a,
+            },
+            output_bytes: self.output_bytes.min(max.output_bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_fields_are_refused() {
+        let c = ServeConfig::from_toml(
+            "workers = 3\n[max]\ntimeout_ms = 500\nfuel = 1000\n[defaults]\ntimeout_ms = 900\n",
+        )
+        .expect("valid");
+        assert_eq!(c.workers, 3);
+        assert_eq!(c.max.timeout_ms, 500);
+        // Defaults never exceed the maxima; fuel is metered once the maxima meter it.
+        assert_eq!(c.defaults.timeout_ms, 500);
+        assert_eq!(c.defaults.fuel, Some(1000));
+        let e = ServeConfig::from_toml("wokers = 3").unwrap_err();
+        assert!(e.0.contains("unknown field"), "{e}");
+        let e = ServeConfig::from_toml("workers = 0").unwrap_err();
+        assert!(e.0.contains("workers"), "{e}");
+        let e = ServeConfig::from_toml("listen = \"nowhere\"").unwrap_err();
+        assert!(e.0.contains("listen"), "{e}");
+    }
+}

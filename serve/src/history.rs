@@ -1,0 +1,198 @@
+//! The job history, in SQLite: every accepted job from the moment it is accepted, its
+//! status as it changes, and its result. Opening the history marks the jobs a previous
+//! process left queued or running as `lost`: no accepted job disappears without a
+//! final status. Finished jobs past the retention count are deleted, oldest first.
+
+use crate::api::{JobResult, Status};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// The history's one connection.
+pub struct History {
+    db: Mutex<Connection>,
+    retention: u64,
+}
+
+/// A history that cannot be opened or written.
+#[derive(Debug)]
+pub struct HistoryError(pub String);
+
+impl std::fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "job history: {}", self.0)
+    }
+}
+
+impl std::error::Error for HistoryError {}
+
+impl From<rusqlite::Error> for HistoryError {
+    fn from(e: rusqlite::Error) -> Self {
+        HistoryError(e.to_string())
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    language TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    stdout TEXT NOT NULL DEFAULT '',
+    stderr TEXT NOT NULL DEFAULT '',
+    exit_code INTEGER,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    limits_hit TEXT NOT NULL DEFAULT '[]',
+    truncated INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    limits TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_ms);
+";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl History {
+    /// Opens (or creates) the history at `path` (`:memory:` for one in memory), keeping
+    /// `retention` finished jobs; marks jobs left unfinished by an earlier process
+    /// `lost`. Returns the history and how many jobs it marked.
+    pub fn open(path: &Path, retention: u64) -> Result<(History, usize), HistoryError> {
+        let db = Connection::open(path)
+            .map_err(|e| HistoryError(format!("cannot open `{}`: {e}", path.display())))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
+        db.execute_batch(SCHEMA)?;
+        let lost = db.execute(
+            "UPDATE jobs SET status = 'lost', error = 'the server stopped while the job was \
+             queued or running' WHERE status IN ('queued', 'running')",
+            [],
+        )?;
+        Ok((
+            History {
+                db: Mutex::new(db),
+                retention,
+            },
+            lost,
+        ))
+    }
+
+    fn db(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable: SQLite's state
+        // is its own.
+        self.db.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a job as accepted (`queued`), with its limits as JSON.
+    pub fn accept(&self, id: &str, language: &str, limits: &str) -> Result<(), HistoryError> {
+        self.db().execute(
+            "INSERT INTO jobs (id, language, status, created_ms, limits) VALUES (?1, ?2, 'queued', ?3, ?4)",
+            params![id, language, now_ms(), limits],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a job that was never accepted after all (the queue was full).
+    pub fn withdraw(&self, id: &str) -> Result<(), HistoryError> {
+        self.db().execute(
+            "DELETE FROM jobs WHERE id = ?1 AND status = 'queued'",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a job as running.
+    pub fn start(&self, id: &str) -> Result<(), HistoryError> {
+        self.db().execute(
+            "UPDATE jobs SET status = 'running' WHERE id = ?1",
+            params![id],
+        )?;
+        Ok(())
+    }
+
+    /// Records a job's result, then applies the retention policy.
+    pub fn finish(&self, r: &JobResult) -> Result<(), HistoryError> {
+        let limits_hit =
+            serde_json::to_string(&r.limits_hit).map_err(|e| HistoryError(e.to_string()))?;
+        let db = self.db();
+        db.execute(
+            "UPDATE jobs SET status = ?2, stdout = ?3, stderr = ?4, exit_code = ?5, \
+             duration_ms = ?6, limits_hit = ?7, truncated = ?8, error = ?9 WHERE id = ?1",
+            params![
+                r.job_id,
+                r.status.name(),
+                r.stdout,
+                r.stderr,
+                r.exit_code,
+                r.duration_ms as i64,
+                limits_hit,
+                r.truncated,
+                r.error,
+            ],
+        )?;
+        db.execute(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status NOT IN \
+             ('queued', 'running') ORDER BY created_ms DESC LIMIT -1 OFFSET ?1)",
+            params![self.retention as i64],
+        )?;
+        Ok(())
+    }
+
+    /// The job `id`, if the history has it.
+    pub fn get(&self, id: &str) -> Result<Option<JobResult>, HistoryError> {
+        let row = self
+            .db()
+            .query_row(
+                "SELECT id, language, status, stdout, stderr, exit_code, duration_ms, \
+                 limits_hit, truncated, error FROM jobs WHERE id = ?1",
+                params![id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, Option<i32>>(5)?,
+                        row.get::<_, i64>(6)?,
+                        row.get::<_, String>(7)?,
+                        row.get::<_, bool>(8)?,
+                        row.get::<_, Option<String>>(9)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((job_id, language, status, stdout, stderr, exit_code, ms, hit, truncated, error)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let status = Status::from_name(&status)
+            .ok_or_else(|| HistoryError(format!("job {job_id} has unknown status `{status}`")))?;
+        let limits_hit = serde_json::from_str(&hit)
+            .map_err(|e| HistoryError(format!("job {job_id}: limits_hit: {e}")))?;
+        Ok(Some(JobResult {
+            job_id,
+            language,
+            status,
+            stdout,
+            stderr,
+            exit_code,
+            duration_ms: ms.max(0) as u64,
+            limits_hit,
+            truncated,
+            error,
+        }))
+    }
+
+    /// Whether the database answers.
+    pub fn healthy(&self) -> bool {
+        self.db()
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    }
+}

@@ -1,0 +1,315 @@
+//! The HTTP API on axum: small handlers over [`AppState`], typed extractors whose
+//! rejections are JSON errors with the right status (`400` malformed JSON, `413` a body
+//! past the limit), and the server's start and stop.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /v1/execute` | the job's result (`200`), or `400`, `413`, `501`, `503` with `Retry-After` |
+//! | `GET /v1/jobs/{id}` | the job from the history, or `404` |
+//! | `GET /v1/languages` | the languages |
+//! | `GET /healthz` | `200` while the process serves |
+//! | `GET /readyz` | `200` when a job would be accepted, else `503` |
+
+use crate::api::{ExecuteRequest, JobResult, Language, Program};
+use crate::config::{JobLimits, ServeConfig};
+use crate::history::History;
+use crate::pool::{Pool, Refused};
+use crate::runner::{Job, Runner};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What every handler shares.
+pub struct AppState {
+    config: ServeConfig,
+    pool: Pool,
+    history: Arc<History>,
+}
+
+/// An error answer: a status and `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(target: "kiln_serve", "{e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.message }));
+        match self.retry_after {
+            Some(s) => (self.status, [(header::RETRY_AFTER, s.to_string())], body).into_response(),
+            None => (self.status, body).into_response(),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s with the rejection's own status.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    let status = r.status();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than the server accepts".into()
+        }
+        _ => r.body_text(),
+    };
+    ApiError::new(status, message)
+}
+
+/// A job id: 128 random bits in hex.
+fn new_job_id() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The request's job, its limits clamped to the server's maxima.
+fn job_of(req: ExecuteRequest, config: &ServeConfig, id: String) -> Result<Job, ApiError> {
+    let language = Language::from_name(&req.language).ok_or_else(|| {
+        let names: Vec<_> = Language::ALL.iter().map(|l| l.name()).collect();
+        ApiError::bad_request(format!(
+            "unknown language `{}`; the languages are: {}",
+            req.language,
+            names.join(", ")
+        ))
+    })?;
+    if req.asynchronous {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "unsupported: asynchronous jobs (`async: true`) are not implemented yet",
+        ));
+    }
+    let program = match (req.code, req.files) {
+        (Some(code), None) => Program::Code(code),
+        (None, Some(files)) => match files.as_slice() {
+            [file] => Program::File(file.bytes().map_err(ApiError::bad_request)?),
+            [] => return Err(ApiError::bad_request("`files` is empty")),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "unsupported: more than one file needs a scratch directory per job, which \
+                     is not implemented yet",
+                ))
+            }
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "give the program as `code` or as `files`, not both or neither",
+            ))
+        }
+    };
+    let module = language
+        .module_bytes(program)
+        .map_err(ApiError::bad_request)?;
+    let d = config.defaults;
+    let limits = JobLimits {
+        timeout_ms: req.timeout_ms.unwrap_or(d.timeout_ms),
+        memory_limit_mb: req.memory_limit_mb.unwrap_or(d.memory_limit_mb),
+        fuel: req.fuel.or(d.fuel),
+        output_bytes: d.output_bytes,
+    }
+    .clamp(&config.max);
+    Ok(Job {
+        id,
+        language,
+        module,
+        stdin: req.stdin.into_bytes(),
+        args: req.args,
+        env: req.env.into_iter().collect(),
+        limits,
+    })
+}
+
+async fn execute(
+    State(state): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<ExecuteRequest>,
+) -> Result<Json<JobResult>, ApiError> {
+    let job = job_of(req, &state.config, new_job_id()?)?;
+    let limits = serde_json::json!({
+        "timeout_ms": job.limits.timeout_ms,
+        "memory_limit_mb": job.limits.memory_limit_mb,
+        "fuel": job.limits.fuel,
+        "output_bytes": job.limits.output_bytes,
+    })
+    .to_string();
+    let id = job.id.clone();
+    state
+        .history
+        .accept(&id, job.language.name(), &limits)
+        .map_err(ApiError::internal)?;
+    let result = match state.pool.submit(job) {
+        Ok(r) => r,
+        Err(refused) => {
+            state.history.withdraw(&id).map_err(ApiError::internal)?;
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                match refused {
+                    Refused::Full => "the job queue is full; retry later",
+                    Refused::Stopped => "the server is stopping",
+                },
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+    };
+    // The worker always answers (a panic in the runner becomes an `error` result).
+    let result = result
+        .await
+        .map_err(|_| ApiError::internal("the worker stopped before answering"))?;
+    Ok(Json(result))
+}
+
+async fn job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<JobResult>, ApiError> {
+    match state.history.get(&id).map_err(ApiError::internal)? {
+        Some(r) => Ok(Json(r)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no job `{id}`"),
+        )),
+    }
+}
+
+async fn languages() -> Json<serde_json::Value> {
+    let list: Vec<_> = Language::ALL.iter().map(|l| l.describe()).collect();
+    Json(serde_json::json!({ "languages": list }))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let queued = state.pool.counts().queued.load(Ordering::SeqCst);
+    let running = state.pool.counts().running.load(Ordering::SeqCst);
+    let room = queued < state.config.queue_depth;
+    let db = state.history.healthy();
+    let body = Json(serde_json::json!({
+        "ready": room && db,
+        "queued": queued,
+        "running": running,
+        "workers": state.config.workers,
+        "queue_depth": state.config.queue_depth,
+        "database": db,
+    }));
+    let status = if room && db {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such route")
+}
+
+/// The router over `state`.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_request_bytes;
+    Router::new()
+        .route("/v1/execute", post(execute))
+        .route("/v1/jobs/{id}", get(job))
+        .route("/v1/languages", get(languages))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A server that could not start, with the reason.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// The server's parts before it listens: history, engine and workers.
+pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
+    config.check().map_err(|e| StartError(e.0))?;
+    let (history, lost) = History::open(&config.database, config.retention_jobs)
+        .map_err(|e| StartError(e.to_string()))?;
+    if lost > 0 {
+        tracing::warn!(target: "kiln_serve", lost, "jobs left unfinished by the last run are marked lost");
+    }
+    let history = Arc::new(history);
+    let runner = Arc::new(
+        Runner::new(&config).map_err(|e| StartError(format!("cannot make the engine: {e}")))?,
+    );
+    let pool = Pool::start(config.workers, config.queue_depth, runner, history.clone())
+        .map_err(|e| StartError(format!("cannot start the workers: {e}")))?;
+    Ok(Arc::new(AppState {
+        config,
+        pool,
+        history,
+    }))
+}
+
+/// Serves `config` until `shutdown` completes: binds, then answers requests.
+/// `bound` learns the address (useful with port 0).
+pub async fn serve(
+    config: ServeConfig,
+    bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let listen = config.listen;
+    let state = state(config)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartError(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
+    tracing::info!(target: "kiln_serve", %addr, "listening");
+    bound(addr);
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| StartError(format!("serving failed: {e}")))
+}
