@@ -256,14 +256,14 @@ impl LazyCode {
             .compile_osr(info, d, ordinal, guidance, self.host_inlines.as_deref())
             .map_err(Error::from)
             .and_then(|f| self.publish(info, d, &f, Tier::Optimized, started, Some(ordinal)));
-        let code = published.unwrap_or_else(|e| {
+        // A published variant is in the map already (`publish`).
+        if let Err(e) = published {
             tracing::warn!(
                 "on-stack replacement of function {} at loop {ordinal} failed: {e}",
                 info.func_index(d).as_u32()
             );
-            usize::MAX
-        });
-        lock(&self.osr).insert((d.as_u32(), ordinal), code);
+            lock(&self.osr).insert((d.as_u32(), ordinal), usize::MAX);
+        }
     }
 
     /// Marks baseline function `d` as queued for optimization; `false` if it is not
@@ -379,6 +379,11 @@ impl LazyCode {
                     list.push(g.as_u32());
                 }
             }
+        }
+        // An on-stack-replacement variant is enterable before the timeline shows it
+        // (whoever reads the timeline may count on polls finding it).
+        if let Some(ordinal) = osr_loop {
+            lock(&self.osr).insert((d.as_u32(), ordinal), entry);
         }
         let now = Instant::now();
         lock(&self.events).push(TierEvent {
