@@ -12,7 +12,13 @@ use std::sync::{Mutex, MutexGuard};
 pub struct History {
     db: Mutex<Connection>,
     retention: u64,
+    /// Jobs finished since the retention policy was last applied.
+    since_pruned: std::sync::atomic::AtomicU64,
 }
+
+/// The retention policy is applied once per this many finished jobs (and at open): a
+/// history holds at most `retention` + this many finished jobs.
+pub const PRUNE_EVERY: u64 = 1024;
 
 /// A history that cannot be opened or written.
 #[derive(Debug)]
@@ -72,13 +78,13 @@ impl History {
              queued or running' WHERE status IN ('queued', 'running')",
             [],
         )?;
-        Ok((
-            History {
-                db: Mutex::new(db),
-                retention,
-            },
-            lost,
-        ))
+        let history = History {
+            db: Mutex::new(db),
+            retention,
+            since_pruned: std::sync::atomic::AtomicU64::new(0),
+        };
+        history.prune()?;
+        Ok((history, lost))
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -134,12 +140,25 @@ impl History {
                 r.error,
             ],
         )?;
-        db.execute(
-            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status NOT IN \
-             ('queued', 'running') ORDER BY created_ms DESC LIMIT -1 OFFSET ?1)",
-            params![self.retention as i64],
-        )?;
+        drop(db);
+        let n = self
+            .since_pruned
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n + 1 >= PRUNE_EVERY {
+            self.since_pruned
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+            self.prune()?;
+        }
         Ok(())
+    }
+
+    /// Deletes the finished jobs past the newest `retention`.
+    pub fn prune(&self) -> Result<usize, HistoryError> {
+        Ok(self.db().execute(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status NOT IN \
+             ('queued', 'running') ORDER BY created_ms DESC, rowid DESC LIMIT -1 OFFSET ?1)",
+            params![self.retention as i64],
+        )?)
     }
 
     /// The job `id`, if the history has it.
@@ -194,5 +213,46 @@ impl History {
         self.db()
             .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
             .is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(id: &str) -> JobResult {
+        JobResult {
+            job_id: id.into(),
+            language: "wat".into(),
+            status: Status::Completed,
+            stdout: "out".into(),
+            stderr: String::new(),
+            exit_code: Some(0),
+            duration_ms: 1,
+            limits_hit: vec!["time".into()],
+            truncated: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_finished_jobs_and_every_unfinished_one() {
+        let (h, _) = History::open(Path::new(":memory:"), 2).expect("history");
+        for i in 0..5 {
+            let id = format!("job{i}");
+            h.accept(&id, "wat", "{}").expect("accept");
+            h.finish(&finished(&id)).expect("finish");
+        }
+        h.accept("waiting", "wat", "{}").expect("accept");
+        assert_eq!(h.prune().expect("prune"), 3);
+        let kept: Vec<_> = (0..5)
+            .filter(|i| h.get(&format!("job{i}")).expect("get").is_some())
+            .collect();
+        assert_eq!(kept, [3, 4]);
+        assert_eq!(h.get("job4").expect("get"), Some(finished("job4")));
+        assert_eq!(
+            h.get("waiting").expect("get").map(|r| r.status),
+            Some(Status::Queued)
+        );
     }
 }

@@ -1,0 +1,357 @@
+//! A load generator for `kiln serve` (issue 19's targets):
+//!
+//! ```text
+//! cargo run --release -p kiln-benches --bin serve_load -- \
+//!     [--workers 2] [--queue 256] [--connections 16] [--seconds 10] [--rate R] [--burst 1000]
+//! ```
+//! Starts a server in this process on 127.0.0.1 (port 0; in-memory history) and posts
+//! a WASI "hello world" command (`wasm`, base64) over keep-alive HTTP/1.1 connections:
+//! - **sustained**: `connections` threads, each sending its next request when the last
+//!   one is answered, or, with `--rate`, at that many requests per second in all
+//!   (open loop: each connection's requests are scheduled, and a late answer's latency
+//!   counts from when its request was due);
+//! - **burst**: `burst` connections opened at once, one request each.
+//!
+//! Prints the latency percentiles, the throughput, the answers by status, and the
+//! server's resident memory before and after.
+
+#![forbid(unsafe_code)]
+
+use base64::Engine as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+const HELLO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hello, world\n")
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 13))
+    (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+
+struct Args {
+    workers: usize,
+    queue: usize,
+    connections: usize,
+    seconds: u64,
+    rate: Option<f64>,
+    burst: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        workers: 2,
+        queue: 256,
+        connections: 16,
+        seconds: 10,
+        rate: None,
+        burst: 1000,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let n = || value.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
+        match flag.as_str() {
+            "--workers" => a.workers = n()? as usize,
+            "--queue" => a.queue = n()? as usize,
+            "--connections" => a.connections = n()? as usize,
+            "--seconds" => a.seconds = n()?,
+            "--rate" => a.rate = Some(value.parse().map_err(|e| format!("--rate: {e}"))?),
+            "--burst" => a.burst = n()? as usize,
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// A keep-alive connection.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(Conn {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        })
+    }
+
+    /// Sends `body` to `/v1/execute`; the status and whether stdout was right.
+    fn execute(&mut self, addr: SocketAddr, body: &[u8]) -> std::io::Result<(u16, bool)> {
+        let head = format!(
+            "POST /v1/execute HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.writer.write_all(head.as_bytes())?;
+        self.writer.write_all(body)?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        let status: u16 = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line)?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = line.split_once(':') {
+                if n.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body)?;
+        let ok = status != 200 || body.windows(12).any(|w| w == b"hello, world");
+        Ok((status, ok))
+    }
+}
+
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Answers by status, latencies, and wrong outputs, merged from all threads.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    statuses: std::collections::BTreeMap<u16, u64>,
+    wrong: u64,
+    errors: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, o: Tally) {
+        self.latencies.extend(o.latencies);
+        for (k, v) in o.statuses {
+            *self.statuses.entry(k).or_default() += v;
+        }
+        self.wrong += o.wrong;
+        self.errors += o.errors;
+    }
+
+    fn print(&mut self, title: &str, elapsed: Duration) {
+        self.latencies.sort();
+        let n = self.latencies.len();
+        println!("## {title}");
+        println!(
+            "answers {n} in {:.2} s: {:.0}/s; by status {:?}; wrong output {}; connection errors {}",
+            elapsed.as_secs_f64(),
+            n as f64 / elapsed.as_secs_f64(),
+            self.statuses,
+            self.wrong,
+            self.errors
+        );
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+            ms(percentile(&self.latencies, 0.50)),
+            ms(percentile(&self.latencies, 0.90)),
+            ms(percentile(&self.latencies, 0.99)),
+            ms(percentile(&self.latencies, 1.0)),
+        );
+    }
+}
+
+fn sustained(addr: SocketAddr, body: &[u8], a: &Args) -> Tally {
+    let until = Instant::now() + Duration::from_secs(a.seconds);
+    let interval = a
+        .rate
+        .map(|r| Duration::from_secs_f64(a.connections as f64 / r));
+    let threads: Vec<_> = (0..a.connections)
+        .map(|i| {
+            let body = body.to_vec();
+            std::thread::spawn(move || {
+                let mut t = Tally::default();
+                let Ok(mut c) = Conn::open(addr) else {
+                    t.errors += 1;
+                    return t;
+                };
+                let start = Instant::now();
+                // Spread the connections' schedules over one interval.
+                let mut due = interval.map(|iv| start + iv.mul_f64(i as f64 / 64.0));
+                while Instant::now() < until {
+                    let sent = match due {
+                        Some(d) => {
+                            if let Some(wait) = d.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                            d
+                        }
+                        None => Instant::now(),
+                    };
+                    match c.execute(addr, &body) {
+                        Ok((status, ok)) => {
+                            t.latencies.push(sent.elapsed());
+                            *t.statuses.entry(status).or_default() += 1;
+                            t.wrong += u64::from(!ok);
+                        }
+                        Err(_) => {
+                            t.errors += 1;
+                            match Conn::open(addr) {
+                                Ok(n) => c = n,
+                                Err(_) => return t,
+                            }
+                        }
+                    }
+                    if let (Some(d), Some(iv)) = (due.as_mut(), interval) {
+                        *d += iv;
+                    }
+                }
+                t
+            })
+        })
+        .collect();
+    let mut all = Tally::default();
+    for t in threads {
+        if let Ok(t) = t.join() {
+            all.merge(t);
+        }
+    }
+    all
+}
+
+fn burst(addr: SocketAddr, body: &[u8], n: usize) -> Tally {
+    // Open every connection first, then send on all at once.
+    let conns: Vec<_> = (0..n).map(|_| Conn::open(addr)).collect();
+    let go = std::sync::Arc::new(std::sync::Barrier::new(n + 1));
+    let threads: Vec<_> = conns
+        .into_iter()
+        .map(|c| {
+            let (body, go) = (body.to_vec(), go.clone());
+            std::thread::Builder::new()
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    let mut t = Tally::default();
+                    go.wait();
+                    let start = Instant::now();
+                    match c.and_then(|mut c| c.execute(addr, &body)) {
+                        Ok((status, ok)) => {
+                            t.latencies.push(start.elapsed());
+                            *t.statuses.entry(status).or_default() += 1;
+                            t.wrong += u64::from(!ok);
+                        }
+                        Err(_) => t.errors += 1,
+                    }
+                    t
+                })
+        })
+        .collect::<Result<_, _>>()
+        .unwrap_or_default();
+    go.wait();
+    let mut all = Tally::default();
+    for t in threads {
+        if let Ok(t) = t.join() {
+            all.merge(t);
+        }
+    }
+    all
+}
+
+fn main() -> Result<(), String> {
+    let a = parse_args()?;
+    let wasm = wat::parse_str(HELLO).map_err(|e| e.to_string())?;
+    let body = serde_json::json!({
+        "language": "wasm",
+        "code": base64::engine::general_purpose::STANDARD.encode(&wasm),
+    })
+    .to_string()
+    .into_bytes();
+    let config = kiln_serve::ServeConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        workers: a.workers,
+        queue_depth: a.queue,
+        database: ":memory:".into(),
+        ..kiln_serve::ServeConfig::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let r = rt.block_on(kiln_serve::serve(
+            config,
+            |addr| {
+                let _ = tx.send(addr);
+            },
+            std::future::pending(),
+        ));
+        if let Err(e) = r {
+            eprintln!("server: {e}");
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .map_err(|_| "the server did not start".to_string())?;
+    // Warm the code cache and the workers.
+    let mut c = Conn::open(addr).map_err(|e| e.to_string())?;
+    for _ in 0..20 {
+        c.execute(addr, &body).map_err(|e| e.to_string())?;
+    }
+    drop(c);
+    let rss_before = resident_kib();
+    println!(
+        "workers {}, queue depth {}, connections {}, {} s{}; CPU: {}",
+        a.workers,
+        a.queue,
+        a.connections,
+        a.seconds,
+        a.rate
+            .map_or(String::new(), |r| format!(", {r} requests/s offered")),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| s
+                .lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string()))
+            .unwrap_or_default()
+    );
+    let started = Instant::now();
+    let mut t = sustained(addr, &body, &a);
+    t.print("sustained", started.elapsed());
+    if a.burst > 0 {
+        let started = Instant::now();
+        let mut t = burst(addr, &body, a.burst);
+        t.print(
+            &format!("burst of {} connections", a.burst),
+            started.elapsed(),
+        );
+    }
+    println!(
+        "resident memory: {} KiB before the load, {} KiB after",
+        rss_before,
+        resident_kib()
+    );
+    Ok(())
+}
