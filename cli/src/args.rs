@@ -293,6 +293,9 @@ pub struct ServeArgs {
     /// The code cache's disk tier (default: memory only).
     #[arg(long)]
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Serve without API keys: refused on any address but a loopback one.
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// `kiln settings`.

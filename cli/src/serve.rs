@@ -26,6 +26,7 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
     if let Some(dir) = &a.cache_dir {
         config.cache_directory = Some(dir.clone());
     }
+    config.no_auth |= a.no_auth;
     config.check().map_err(|e| Failure::Usage(e.0))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -19,7 +19,19 @@
 //! [defaults]       # what a job gets when it does not ask
 //! timeout_ms = 2000
 //! memory_limit_mb = 64
+//!
+//! [[keys]]         # API keys, sent as `Authorization: Bearer KEY`
+//! id = "alice"     # what the history and the audit log call the key
+//! sha256 = "…"     # the SHA-256 of the key, in hex: the key itself is never stored
+//! requests_per_second = 20
+//! burst = 40
+//! max_concurrent = 4
+//! [keys.max]       # this key's own maxima, within the server's
+//! timeout_ms = 1000
 //! ```
+//!
+//! Without keys the server starts only with `no_auth` (`--no-auth`), and only on a
+//! loopback address.
 
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -79,6 +91,48 @@ impl LimitsFile {
     }
 }
 
+/// An API key as the configuration gives it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    id: String,
+    sha256: String,
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
+    max_concurrent: Option<usize>,
+    #[serde(default)]
+    max: LimitsFile,
+}
+
+/// An API key: who it is, what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Its name in the history and the audit log.
+    pub id: String,
+    /// The SHA-256 of the key.
+    pub sha256: [u8; 32],
+    /// Requests per second, refilled continuously.
+    pub requests_per_second: u32,
+    /// Requests allowed at once after a quiet spell.
+    pub burst: u32,
+    /// Its jobs queued or running at once.
+    pub max_concurrent: usize,
+    /// Its maxima (within the server's).
+    pub max: JobLimits,
+}
+
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -93,6 +147,10 @@ struct ConfigFile {
     max: LimitsFile,
     #[serde(default)]
     defaults: LimitsFile,
+    #[serde(default)]
+    keys: Vec<KeyFile>,
+    #[serde(default)]
+    no_auth: bool,
 }
 
 /// Everything the server runs with.
@@ -116,6 +174,10 @@ pub struct ServeConfig {
     pub max: JobLimits,
     /// What a job gets when it does not ask.
     pub defaults: JobLimits,
+    /// The API keys.
+    pub keys: Vec<ApiKey>,
+    /// Serve without authentication (loopback addresses only; no keys then).
+    pub no_auth: bool,
 }
 
 impl Default for ServeConfig {
@@ -130,6 +192,8 @@ impl Default for ServeConfig {
             retention_jobs: 100_000,
             max: JobLimits::MAX,
             defaults: JobLimits::DEFAULT,
+            keys: Vec::new(),
+            no_auth: false,
         }
     }
 }
@@ -153,6 +217,26 @@ impl ServeConfig {
             toml::from_str(text).map_err(|e| ConfigError(format!("configuration: {e}")))?;
         let base = ServeConfig::default();
         let max = file.max.over(base.max);
+        let keys = file
+            .keys
+            .iter()
+            .map(|k| {
+                let sha256 = parse_sha256(&k.sha256).ok_or_else(|| {
+                    ConfigError(format!(
+                        "key `{}`: sha256 must be 64 hexadecimal digits (the SHA-256 of the key)",
+                        k.id
+                    ))
+                })?;
+                Ok(ApiKey {
+                    id: k.id.clone(),
+                    sha256,
+                    requests_per_second: k.requests_per_second.unwrap_or(50),
+                    burst: k.burst.unwrap_or(100),
+                    max_concurrent: k.max_concurrent.unwrap_or(8),
+                    max: k.max.over(max).clamp(&max),
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let config = ServeConfig {
             listen: file.listen.unwrap_or(base.listen),
             workers: file.workers.unwrap_or(base.workers),
@@ -163,6 +247,8 @@ impl ServeConfig {
             retention_jobs: file.retention_jobs.unwrap_or(base.retention_jobs),
             defaults: file.defaults.over(base.defaults).clamp(&max),
             max,
+            keys,
+            no_auth: file.no_auth,
         };
         config.check()?;
         Ok(config)
@@ -193,6 +279,36 @@ impl ServeConfig {
         if self.max.memory_limit_mb > 4096 {
             return bad("[max] memory_limit_mb must be at most 4096 (a 32-bit memory)");
         }
+        match (self.no_auth, self.keys.is_empty()) {
+            (true, false) => return bad("no_auth and API keys exclude each other"),
+            (true, true) if !self.listen.ip().is_loopback() => {
+                return Err(ConfigError(format!(
+                    "no_auth (--no-auth) is refused on {}: only on a loopback address",
+                    self.listen
+                )))
+            }
+            (false, true) => {
+                return bad(
+                    "no API keys: add [[keys]] to the configuration, or run with --no-auth \
+                     (loopback addresses only)",
+                )
+            }
+            _ => {}
+        }
+        for (i, k) in self.keys.iter().enumerate() {
+            if k.requests_per_second == 0 || k.burst == 0 || k.max_concurrent == 0 {
+                return Err(ConfigError(format!(
+                    "key `{}`: requests_per_second, burst and max_concurrent must be positive",
+                    k.id
+                )));
+            }
+            if self.keys[..i]
+                .iter()
+                .any(|o| o.id == k.id || o.sha256 == k.sha256)
+            {
+                return Err(ConfigError(format!("key `{}` is given twice", k.id)));
+            }
+        }
         Ok(())
     }
 }
@@ -220,7 +336,7 @@ mod tests {
     #[test]
     fn a_file_overrides_defaults_and_unknown_fields_are_refused() {
         let c = ServeConfig::from_toml(
-            "workers = 3\n[max]\ntimeout_ms = 500\nfuel = 1000\n[defaults]\ntimeout_ms = 900\n",
+            "workers = 3\nno_auth = true\n[max]\ntimeout_ms = 500\nfuel = 1000\n[defaults]\ntimeout_ms = 900\n",
         )
         .expect("valid");
         assert_eq!(c.workers, 3);
@@ -230,9 +346,37 @@ mod tests {
         assert_eq!(c.defaults.fuel, Some(1000));
         let e = ServeConfig::from_toml("wokers = 3").unwrap_err();
         assert!(e.0.contains("unknown field"), "{e}");
-        let e = ServeConfig::from_toml("workers = 0").unwrap_err();
+        let e = ServeConfig::from_toml("no_auth = true\nworkers = 0").unwrap_err();
         assert!(e.0.contains("workers"), "{e}");
         let e = ServeConfig::from_toml("listen = \"nowhere\"").unwrap_err();
         assert!(e.0.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn authentication_is_required_except_on_loopback_with_no_auth() {
+        let e = ServeConfig::from_toml("").unwrap_err();
+        assert!(e.0.contains("no API keys"), "{e}");
+        let e = ServeConfig::from_toml("listen = \"0.0.0.0:8080\"\nno_auth = true").unwrap_err();
+        assert!(e.0.contains("only on a loopback address"), "{e}");
+        assert!(ServeConfig::from_toml("listen = \"[::1]:8080\"\nno_auth = true").is_ok());
+        let key = |id: &str, hash: &str| format!("[[keys]]\nid = \"{id}\"\nsha256 = \"{hash}\"\n");
+        let good = "ab".repeat(32);
+        let c = ServeConfig::from_toml(&format!(
+            "listen = \"0.0.0.0:8080\"\n[max]\ntimeout_ms = 900\n{}[keys.max]\ntimeout_ms = 5000\n",
+            key("a", &good)
+        ))
+        .expect("keys");
+        assert_eq!(c.keys[0].sha256, [0xab; 32]);
+        // A key's maxima stay within the server's.
+        assert_eq!(c.keys[0].max.timeout_ms, 900);
+        let e = ServeConfig::from_toml(&key("a", "abc")).unwrap_err();
+        assert!(e.0.contains("64 hexadecimal digits"), "{e}");
+        let e = ServeConfig::from_toml(&format!(
+            "{}{}",
+            key("a", &good),
+            key("a", &"cd".repeat(32))
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("given twice"), "{e}");
     }
 }

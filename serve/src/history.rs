@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     limits_hit TEXT NOT NULL DEFAULT '[]',
     truncated INTEGER NOT NULL DEFAULT 0,
     error TEXT,
-    limits TEXT NOT NULL
+    limits TEXT NOT NULL,
+    key_id TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_ms);
 ";
@@ -73,6 +74,13 @@ impl History {
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
+        // Histories written before keys existed get the column.
+        let has_key = db
+            .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'key_id'")?
+            .exists([])?;
+        if !has_key {
+            db.execute_batch("ALTER TABLE jobs ADD COLUMN key_id TEXT")?;
+        }
         let lost = db.execute(
             "UPDATE jobs SET status = 'lost', error = 'the server stopped while the job was \
              queued or running' WHERE status IN ('queued', 'running')",
@@ -93,11 +101,18 @@ impl History {
         self.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a job as accepted (`queued`), with its limits as JSON.
-    pub fn accept(&self, id: &str, language: &str, limits: &str) -> Result<(), HistoryError> {
+    /// Records a job of API key `key` as accepted (`queued`), with its limits as JSON.
+    pub fn accept(
+        &self,
+        id: &str,
+        language: &str,
+        limits: &str,
+        key: Option<&str>,
+    ) -> Result<(), HistoryError> {
         self.db().execute(
-            "INSERT INTO jobs (id, language, status, created_ms, limits) VALUES (?1, ?2, 'queued', ?3, ?4)",
-            params![id, language, now_ms(), limits],
+            "INSERT INTO jobs (id, language, status, created_ms, limits, key_id) \
+             VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
+            params![id, language, now_ms(), limits, key],
         )?;
         Ok(())
     }
@@ -161,13 +176,13 @@ impl History {
         )?)
     }
 
-    /// The job `id`, if the history has it.
-    pub fn get(&self, id: &str) -> Result<Option<JobResult>, HistoryError> {
+    /// The job `id` and the key that posted it, if the history has it.
+    pub fn get(&self, id: &str) -> Result<Option<(JobResult, Option<String>)>, HistoryError> {
         let row = self
             .db()
             .query_row(
                 "SELECT id, language, status, stdout, stderr, exit_code, duration_ms, \
-                 limits_hit, truncated, error FROM jobs WHERE id = ?1",
+                 limits_hit, truncated, error, key_id FROM jobs WHERE id = ?1",
                 params![id],
                 |row| {
                     Ok((
@@ -181,12 +196,24 @@ impl History {
                         row.get::<_, String>(7)?,
                         row.get::<_, bool>(8)?,
                         row.get::<_, Option<String>>(9)?,
+                        row.get::<_, Option<String>>(10)?,
                     ))
                 },
             )
             .optional()?;
-        let Some((job_id, language, status, stdout, stderr, exit_code, ms, hit, truncated, error)) =
-            row
+        let Some((
+            job_id,
+            language,
+            status,
+            stdout,
+            stderr,
+            exit_code,
+            ms,
+            hit,
+            truncated,
+            error,
+            key,
+        )) = row
         else {
             return Ok(None);
         };
@@ -194,7 +221,7 @@ impl History {
             .ok_or_else(|| HistoryError(format!("job {job_id} has unknown status `{status}`")))?;
         let limits_hit = serde_json::from_str(&hit)
             .map_err(|e| HistoryError(format!("job {job_id}: limits_hit: {e}")))?;
-        Ok(Some(JobResult {
+        let result = JobResult {
             job_id,
             language,
             status,
@@ -205,7 +232,8 @@ impl History {
             limits_hit,
             truncated,
             error,
-        }))
+        };
+        Ok(Some((result, key)))
     }
 
     /// Whether the database answers.
@@ -240,19 +268,24 @@ mod tests {
         let (h, _) = History::open(Path::new(":memory:"), 2).expect("history");
         for i in 0..5 {
             let id = format!("job{i}");
-            h.accept(&id, "wat", "{}").expect("accept");
+            h.accept(&id, "wat", "{}", Some("k")).expect("accept");
             h.finish(&finished(&id)).expect("finish");
         }
-        h.accept("waiting", "wat", "{}").expect("accept");
+        h.accept("waiting", "wat", "{}", None).expect("accept");
         assert_eq!(h.prune().expect("prune"), 3);
         let kept: Vec<_> = (0..5)
             .filter(|i| h.get(&format!("job{i}")).expect("get").is_some())
             .collect();
         assert_eq!(kept, [3, 4]);
-        assert_eq!(h.get("job4").expect("get"), Some(finished("job4")));
         assert_eq!(
-            h.get("waiting").expect("get").map(|r| r.status),
-            Some(Status::Queued)
+            h.get("job4").expect("get"),
+            Some((finished("job4"), Some("k".to_string())))
+        );
+        assert_eq!(
+            h.get("waiting")
+                .expect("get")
+                .map(|(r, key)| (r.status, key)),
+            Some((Status::Queued, None))
         );
     }
 }

@@ -13,19 +13,21 @@
 //! - `history.rs`: the SQLite history (jobs left unfinished by a crash become `lost`);
 //! - `server.rs`: the axum routes and the server's start.
 //!
+//! - `auth.rs`: API keys (by SHA-256), their rate limits, quotas and maxima.
+//!
 //! Not built yet (requests for them are refused with `501`, never ignored):
 //! asynchronous jobs and their events and cancellation, more than one file per job.
-//! Authentication, rate limits, metrics and the scratch directory are also still to
-//! come (issue 19).
+//! Metrics and the scratch directory are also still to come (issue 19).
 
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod history;
 pub mod pool;
 pub mod runner;
 pub mod server;
 
-pub use config::{ConfigError, JobLimits, ServeConfig};
+pub use config::{ApiKey, ConfigError, JobLimits, ServeConfig};
 pub use server::{router, serve, state, StartError};

@@ -4,20 +4,21 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/execute` | the job's result (`200`), or `400`, `413`, `501`, `503` with `Retry-After` |
-//! | `GET /v1/jobs/{id}` | the job from the history, or `404` |
+//! | `POST /v1/execute` | the job's result (`200`), or `400`, `401`, `413`, `429` and `503` with `Retry-After`, `501` |
+//! | `GET /v1/jobs/{id}` | the job from the history, or `404` (another key's job too) |
 //! | `GET /v1/languages` | the languages |
 //! | `GET /healthz` | `200` while the process serves |
 //! | `GET /readyz` | `200` when a job would be accepted, else `503` |
 
 use crate::api::{ExecuteRequest, JobResult, Language, Program};
+use crate::auth::{Keys, Tenant};
 use crate::config::{JobLimits, ServeConfig};
 use crate::history::History;
 use crate::pool::{Pool, Refused};
 use crate::runner::{Job, Runner};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Path, Request, State};
+use axum::http::{header, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,6 +31,15 @@ pub struct AppState {
     config: ServeConfig,
     pool: Pool,
     history: Arc<History>,
+    /// `None` with `no_auth`.
+    keys: Option<Keys>,
+}
+
+impl AppState {
+    /// The API keys (`None`: no authentication).
+    pub fn keys(&self) -> Option<&Keys> {
+        self.keys.as_ref()
+    }
 }
 
 /// An error answer: a status and `{"error": message}`.
@@ -37,16 +47,29 @@ pub struct AppState {
 pub struct ApiError {
     status: StatusCode,
     message: String,
-    retry_after: Option<u32>,
+    headers: Vec<(HeaderName, String)>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    /// `status` with `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             message: message.into(),
-            retry_after: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// This error with a header.
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// `429` with `Retry-After: seconds`.
+    pub fn too_many(message: impl Into<String>, seconds: u32) -> Self {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, message)
+            .with_header(header::RETRY_AFTER, seconds.to_string())
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -62,10 +85,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.message }));
-        match self.retry_after {
-            Some(s) => (self.status, [(header::RETRY_AFTER, s.to_string())], body).into_response(),
-            None => (self.status, body).into_response(),
+        let mut response = (self.status, body).into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = header::HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, v);
+            }
         }
+        response
     }
 }
 
@@ -101,8 +127,13 @@ fn new_job_id() -> Result<String, ApiError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The request's job, its limits clamped to the server's maxima.
-fn job_of(req: ExecuteRequest, config: &ServeConfig, id: String) -> Result<Job, ApiError> {
+/// The request's job, its limits clamped to `max` (the server's, within the key's).
+fn job_of(
+    req: ExecuteRequest,
+    config: &ServeConfig,
+    max: &JobLimits,
+    id: String,
+) -> Result<Job, ApiError> {
     let language = Language::from_name(&req.language).ok_or_else(|| {
         let names: Vec<_> = Language::ALL.iter().map(|l| l.name()).collect();
         ApiError::bad_request(format!(
@@ -146,7 +177,7 @@ fn job_of(req: ExecuteRequest, config: &ServeConfig, id: String) -> Result<Job, 
         fuel: req.fuel.or(d.fuel),
         output_bytes: d.output_bytes,
     }
-    .clamp(&config.max);
+    .clamp(max);
     Ok(Job {
         id,
         language,
@@ -160,9 +191,13 @@ fn job_of(req: ExecuteRequest, config: &ServeConfig, id: String) -> Result<Job, 
 
 async fn execute(
     State(state): State<Arc<AppState>>,
+    Extension(tenant): Extension<Tenant>,
     ApiJson(req): ApiJson<ExecuteRequest>,
 ) -> Result<Json<JobResult>, ApiError> {
-    let job = job_of(req, &state.config, new_job_id()?)?;
+    let max = tenant.max(&state.config.max);
+    let job = job_of(req, &state.config, &max, new_job_id()?)?;
+    // Held until the job's result is in.
+    let _admitted = tenant.admit()?;
     let limits = serde_json::json!({
         "timeout_ms": job.limits.timeout_ms,
         "memory_limit_mb": job.limits.memory_limit_mb,
@@ -173,21 +208,20 @@ async fn execute(
     let id = job.id.clone();
     state
         .history
-        .accept(&id, job.language.name(), &limits)
+        .accept(&id, job.language.name(), &limits, tenant.id())
         .map_err(ApiError::internal)?;
     let result = match state.pool.submit(job) {
         Ok(r) => r,
         Err(refused) => {
             state.history.withdraw(&id).map_err(ApiError::internal)?;
-            let mut e = ApiError::new(
+            return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 match refused {
                     Refused::Full => "the job queue is full; retry later",
                     Refused::Stopped => "the server is stopping",
                 },
-            );
-            e.retry_after = Some(1);
-            return Err(e);
+            )
+            .with_header(header::RETRY_AFTER, "1"));
         }
     };
     // The worker always answers (a panic in the runner becomes an `error` result).
@@ -199,11 +233,13 @@ async fn execute(
 
 async fn job(
     State(state): State<Arc<AppState>>,
+    Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Json<JobResult>, ApiError> {
     match state.history.get(&id).map_err(ApiError::internal)? {
-        Some(r) => Ok(Json(r)),
-        None => Err(ApiError::new(
+        // A key sees its own jobs only: another's is as absent as a job never posted.
+        Some((r, key)) if key.as_deref() == tenant.id() => Ok(Json(r)),
+        _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no job `{id}`"),
         )),
@@ -247,9 +283,15 @@ async fn not_found() -> ApiError {
 /// The router over `state`.
 pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_request_bytes;
-    Router::new()
+    let jobs = Router::new()
         .route("/v1/execute", post(execute))
         .route("/v1/jobs/{id}", get(job))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
+    Router::new()
+        .merge(jobs)
         .route("/v1/languages", get(languages))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -284,10 +326,12 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     );
     let pool = Pool::start(config.workers, config.queue_depth, runner, history.clone())
         .map_err(|e| StartError(format!("cannot start the workers: {e}")))?;
+    let keys = (!config.no_auth).then(|| Keys::new(&config.keys));
     Ok(Arc::new(AppState {
         config,
         pool,
         history,
+        keys,
     }))
 }
 

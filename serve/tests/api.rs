@@ -270,8 +270,8 @@ fn jobs_a_stopped_server_left_running_are_lost_never_dropped() {
         // A previous process accepted two jobs and died while one ran.
         let (h, lost) = kiln_serve::history::History::open(&db, 100).expect("history");
         assert_eq!(lost, 0);
-        h.accept("aa", "wat", "{}").expect("accept");
-        h.accept("bb", "wat", "{}").expect("accept");
+        h.accept("aa", "wat", "{}", None).expect("accept");
+        h.accept("bb", "wat", "{}", None).expect("accept");
         h.start("bb").expect("start");
     }
     let server = TestServer::start(config(Some(&db)));

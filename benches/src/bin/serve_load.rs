@@ -290,6 +290,7 @@ fn main() -> Result<(), String> {
         workers: a.workers,
         queue_depth: a.queue,
         database: ":memory:".into(),
+        no_auth: true,
         ..kiln_serve::ServeConfig::default()
     };
     let (tx, rx) = std::sync::mpsc::channel();

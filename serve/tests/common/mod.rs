@@ -54,7 +54,12 @@ impl TestServer {
 
     /// Sends one request; returns the status, the headers (lowercase names) and the body.
     pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Response {
-        request(self.addr, method, path, body)
+        request(self.addr, method, path, body, None)
+    }
+
+    /// `request` with `Authorization: Bearer key`.
+    pub fn request_as(&self, key: &str, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+        request(self.addr, method, path, body, Some(key))
     }
 
     /// `POST /v1/execute` with `json`; the status and the parsed answer.
@@ -104,14 +109,21 @@ impl Response {
 }
 
 /// One request on a new connection (`Connection: close`).
-pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    key: Option<&str>,
+) -> Response {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
     let body = body.unwrap_or_default();
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).expect("send");
@@ -172,6 +184,7 @@ pub fn config(database: Option<&std::path::Path>) -> ServeConfig {
     ServeConfig {
         database: database.map_or_else(|| ":memory:".into(), |p| p.to_path_buf()),
         workers: 2,
+        no_auth: true,
         ..ServeConfig::default()
     }
 }
