@@ -1196,6 +1196,5 @@ fn serve_refuses_a_bad_configuration_before_listening() {
     kiln(["serve", "--config", missing.to_str().expect("UTF-8")]).cannot_run("cannot read");
     // Without API keys only `--no-auth` serves, and only on a loopback address.
     kiln(["serve", "--listen", "127.0.0.1:0"]).cannot_run("no API keys");
-    kiln(["serve", "--no-auth", "--listen", "0.0.0.0:0"])
-        .cannot_run("only on a loopback address");
+    kiln(["serve", "--no-auth", "--listen", "0.0.0.0:0"]).cannot_run("only on a loopback address");
 }

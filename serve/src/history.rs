@@ -178,62 +178,42 @@ impl History {
 
     /// The job `id` and the key that posted it, if the history has it.
     pub fn get(&self, id: &str) -> Result<Option<(JobResult, Option<String>)>, HistoryError> {
-        let row = self
+        let bad = |column: usize, what: String| {
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                what.into(),
+            )
+        };
+        Ok(self
             .db()
             .query_row(
                 "SELECT id, language, status, stdout, stderr, exit_code, duration_ms, \
                  limits_hit, truncated, error, key_id FROM jobs WHERE id = ?1",
                 params![id],
                 |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, Option<i32>>(5)?,
-                        row.get::<_, i64>(6)?,
-                        row.get::<_, String>(7)?,
-                        row.get::<_, bool>(8)?,
-                        row.get::<_, Option<String>>(9)?,
-                        row.get::<_, Option<String>>(10)?,
-                    ))
+                    let status: String = row.get(2)?;
+                    let status = Status::from_name(&status)
+                        .ok_or_else(|| bad(2, format!("unknown status `{status}`")))?;
+                    let hit: String = row.get(7)?;
+                    let limits_hit = serde_json::from_str(&hit)
+                        .map_err(|e| bad(7, format!("limits_hit: {e}")))?;
+                    let result = JobResult {
+                        job_id: row.get(0)?,
+                        language: row.get(1)?,
+                        status,
+                        stdout: row.get(3)?,
+                        stderr: row.get(4)?,
+                        exit_code: row.get(5)?,
+                        duration_ms: row.get::<_, i64>(6)?.max(0) as u64,
+                        limits_hit,
+                        truncated: row.get(8)?,
+                        error: row.get(9)?,
+                    };
+                    Ok((result, row.get(10)?))
                 },
             )
-            .optional()?;
-        let Some((
-            job_id,
-            language,
-            status,
-            stdout,
-            stderr,
-            exit_code,
-            ms,
-            hit,
-            truncated,
-            error,
-            key,
-        )) = row
-        else {
-            return Ok(None);
-        };
-        let status = Status::from_name(&status)
-            .ok_or_else(|| HistoryError(format!("job {job_id} has unknown status `{status}`")))?;
-        let limits_hit = serde_json::from_str(&hit)
-            .map_err(|e| HistoryError(format!("job {job_id}: limits_hit: {e}")))?;
-        let result = JobResult {
-            job_id,
-            language,
-            status,
-            stdout,
-            stderr,
-            exit_code,
-            duration_ms: ms.max(0) as u64,
-            limits_hit,
-            truncated,
-            error,
-        };
-        Ok(Some((result, key)))
+            .optional()?)
     }
 
     /// Whether the database answers.
