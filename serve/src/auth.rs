@@ -6,6 +6,7 @@
 //! Every refusal is an audit event (target `kiln_serve::audit`).
 
 use crate::config::{ApiKey, JobLimits};
+use crate::metrics::Refusal;
 use crate::server::{ApiError, AppState};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -135,12 +136,15 @@ pub async fn authenticate(
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             let Some(token) = token else {
+                state.metrics().refused(Refusal::Unauthorized);
                 return Err(unauthorized("missing `Authorization: Bearer KEY`"));
             };
             let Some(key) = keys.find(token) else {
+                state.metrics().refused(Refusal::Unauthorized);
                 return Err(unauthorized("unknown API key"));
             };
             if let Err(not_until) = key.limiter.check() {
+                state.metrics().refused(Refusal::RateLimit);
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
                 tracing::warn!(target: "kiln_serve::audit", key = %key.id, "rate limit reached");
                 return Err(ApiError::too_many(

@@ -13,11 +13,12 @@
 //! - `history.rs`: the SQLite history (jobs left unfinished by a crash become `lost`);
 //! - `server.rs`: the axum routes and the server's start.
 //!
-//! - `auth.rs`: API keys (by SHA-256), their rate limits, quotas and maxima.
+//! - `auth.rs`: API keys (by SHA-256), their rate limits, quotas and maxima;
+//! - `metrics.rs`: `GET /metrics` (OpenMetrics text, `prometheus-client`).
 //!
 //! Not built yet (requests for them are refused with `501`, never ignored):
 //! asynchronous jobs and their events and cancellation, more than one file per job.
-//! Metrics and the scratch directory are also still to come (issue 19).
+//! The scratch directory is also still to come (issue 19).
 
 #![forbid(unsafe_code)]
 
@@ -25,6 +26,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod history;
+pub mod metrics;
 pub mod pool;
 pub mod runner;
 pub mod server;

@@ -9,11 +9,13 @@
 //! | `GET /v1/languages` | the languages |
 //! | `GET /healthz` | `200` while the process serves |
 //! | `GET /readyz` | `200` when a job would be accepted, else `503` |
+//! | `GET /metrics` | the counters, in the OpenMetrics text format (`metrics.rs`) |
 
 use crate::api::{ExecuteRequest, JobResult, Language, Program};
 use crate::auth::{Keys, Tenant};
 use crate::config::{JobLimits, ServeConfig};
 use crate::history::History;
+use crate::metrics::Refusal;
 use crate::pool::{Pool, Refused};
 use crate::runner::{Job, Runner};
 use axum::extract::rejection::JsonRejection;
@@ -33,12 +35,18 @@ pub struct AppState {
     history: Arc<History>,
     /// `None` with `no_auth`.
     keys: Option<Keys>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
     /// The API keys (`None`: no authentication).
     pub fn keys(&self) -> Option<&Keys> {
         self.keys.as_ref()
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 }
 
@@ -197,7 +205,9 @@ async fn execute(
     let max = tenant.max(&state.config.max);
     let job = job_of(req, &state.config, &max, new_job_id()?)?;
     // Held until the job's result is in.
-    let _admitted = tenant.admit()?;
+    let _admitted = tenant
+        .admit()
+        .inspect_err(|_| state.metrics.refused(Refusal::Quota))?;
     let limits = serde_json::json!({
         "timeout_ms": job.limits.timeout_ms,
         "memory_limit_mb": job.limits.memory_limit_mb,
@@ -213,6 +223,7 @@ async fn execute(
     let result = match state.pool.submit(job) {
         Ok(r) => r,
         Err(refused) => {
+            state.metrics.refused(Refusal::QueueFull);
             state.history.withdraw(&id).map_err(ApiError::internal)?;
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -228,6 +239,7 @@ async fn execute(
     let result = result
         .await
         .map_err(|_| ApiError::internal("the worker stopped before answering"))?;
+    state.metrics.finished(&result);
     Ok(Json(result))
 }
 
@@ -276,6 +288,19 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     (status, body).into_response()
 }
 
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let counts = state.pool.counts();
+    let text = state
+        .metrics
+        .render(
+            counts.queued.load(Ordering::SeqCst),
+            counts.running.load(Ordering::SeqCst),
+        )
+        .map_err(ApiError::internal)?;
+    let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, kind)], text).into_response())
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such route")
 }
@@ -295,6 +320,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/languages", get(languages))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -332,6 +358,7 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         pool,
         history,
         keys,
+        metrics: crate::metrics::Metrics::default(),
     }))
 }
 

@@ -288,3 +288,29 @@ fn jobs_a_stopped_server_left_running_are_lost_never_dropped() {
     let (_, again) = server.get(&format!("/v1/jobs/{id}"));
     assert_eq!(again, r);
 }
+
+#[test]
+fn metrics_count_jobs_limits_and_refusals() {
+    let server = TestServer::start(config(None));
+    for _ in 0..2 {
+        server.execute(&json!({"language": "wat", "code": printing("m", 0)}));
+    }
+    server.execute(&json!({"language": "wat", "timeout_ms": 100,
+        "code": r#"(module (func (export "_start") (loop (br 0))))"#}));
+    let r = server.request("GET", "/metrics", None);
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/openmetrics-text")));
+    let text = String::from_utf8(r.body).expect("UTF-8");
+    for line in [
+        r#"kiln_jobs_total{status="completed",language="wat"} 2"#,
+        r#"kiln_jobs_total{status="timeout",language="wat"} 1"#,
+        r#"kiln_limit_hits_total{limit="time"} 1"#,
+        "kiln_job_duration_seconds_count 3",
+        "kiln_jobs_queued 0",
+        "kiln_jobs_running 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+}

@@ -67,6 +67,17 @@ fn keys_authenticate_and_see_only_their_own_jobs() {
     // Another key's job is not there; without a key, nothing is.
     assert_eq!(s.request_as("b-secret", "GET", &path, None).status, 404);
     assert_eq!(s.request("GET", &path, None).status, 401);
+    assert_eq!(refused(&s, "unauthorized"), 3);
+}
+
+/// `kiln_requests_refused_total{reason}` from `/metrics`.
+fn refused(s: &TestServer, reason: &str) -> u64 {
+    let text = String::from_utf8(s.request("GET", "/metrics", None).body).expect("UTF-8");
+    let prefix = format!("kiln_requests_refused_total{{reason=\"{reason}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -85,6 +96,7 @@ fn a_key_past_its_rate_gets_429_with_retry_after() {
         .is_some_and(|v| v.parse::<u32>().is_ok_and(|n| n >= 1)));
     // Another key is not affected.
     assert_eq!(post(&s, "o", &hello).status, 200);
+    assert_eq!(refused(&s, "rate_limit"), 1);
 }
 
 #[test]
@@ -111,6 +123,7 @@ fn a_key_past_its_quota_gets_429_and_its_limits_are_its_own() {
         .as_str()
         .unwrap_or_default()
         .contains("quota"));
+    assert_eq!(refused(&s, "quota"), 1);
     let first = busy.join().expect("first").json();
     // The key's maximum (2 s), not the 5 s asked for.
     assert_eq!(first["status"], "timeout");
