@@ -321,14 +321,6 @@ impl InlineBody {
         })
     }
 
-    /// The cells the body reads or writes.
-    pub fn cells(&self) -> impl Iterator<Item = u32> + '_ {
-        self.ops.iter().filter_map(|op| match op {
-            InlineOp::CellGet { cell, .. } | InlineOp::CellSet { cell, .. } => Some(*cell),
-            _ => None,
-        })
-    }
-
     /// Declares an extern function; returns its number.
     pub fn declare_extern(&mut self, sig: ExternSignature) -> u32 {
         self.externs.push(sig);
@@ -519,11 +511,6 @@ pub struct HostInlines {
 }
 
 impl HostInlines {
-    /// Whether there is none.
-    pub fn is_empty(&self) -> bool {
-        self.bodies.is_empty()
-    }
-
     /// The body standing for imported function `f`.
     pub fn of(&self, f: u32) -> Option<&InlineBody> {
         self.bodies.get(&f).map(|b| &**b)

@@ -126,17 +126,12 @@ impl Runner {
             .instantiate(&mut store, &module)
             .and_then(|instance| instance.get_typed_func::<(), ()>(&store, "_start"))
             .and_then(|start| start.call(&mut store, ()));
-        let memory_refused = |store: &Store<WasiCtx>| {
-            store
-                .last_limit_hit()
-                .is_some_and(|hit| hit.kind == kiln::ResourceKind::Memory)
-        };
         match outcome {
             Ok(()) => Ran::exited(0),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 // A program that exits with an error after a refused `memory.grow` (its
                 // allocator failed) hit the memory limit.
-                Some(exit) if exit.0 != 0 && memory_refused(&store) => Ran {
+                Some(exit) if exit.0 != 0 && memory_refused(Some(&store)) => Ran {
                     status: Status::MemoryLimit,
                     exit_code: Some(exit.0),
                     limits_hit: vec!["memory"],
@@ -147,6 +142,13 @@ impl Runner {
             },
         }
     }
+}
+
+/// Whether the memory limit refused the job something (a `memory.grow`, say).
+fn memory_refused(store: Option<&Store<WasiCtx>>) -> bool {
+    store
+        .and_then(Store::last_limit_hit)
+        .is_some_and(|hit| hit.kind == kiln::ResourceKind::Memory)
 }
 
 /// How a job ended, before its output is collected.
@@ -194,10 +196,7 @@ impl Ran {
             (_, ErrorKind::ResourceExhausted(_)) => Ran::limit(Status::MemoryLimit, "memory", e),
             (Some(_), _) | (_, ErrorKind::Host(_)) => {
                 // A refused `memory.grow` that made the guest fail is the memory limit.
-                let memory = store
-                    .and_then(Store::last_limit_hit)
-                    .is_some_and(|hit| hit.kind == kiln::ResourceKind::Memory);
-                if memory {
+                if memory_refused(store) {
                     Ran::limit(Status::MemoryLimit, "memory", e)
                 } else {
                     Ran {

@@ -76,8 +76,10 @@ impl<'a> FuncTranslator<'a, '_> {
                 values.push(v);
             }
         }
-        if let Some(fuel) = self.env.fuel.is_some().then_some(body.fuel_cost()) {
-            self.set_pending_fuel(i64::from(fuel));
+        // The declared cost, on the fast path only (the host function charges it itself
+        // wherever it runs). Nothing in the body charged: the segment was flushed above.
+        if self.env.fuel.is_some() {
+            self.set_pending_fuel(i64::from(body.fuel_cost()));
             self.flush_fuel();
         }
         let results: Vec<_> = body
