@@ -1,5 +1,6 @@
 //! `WasiCtxBuilder` and `WasiCtx`: what a guest may see and reach.
 
+use crate::errno::{Errno, WasiResult};
 use crate::fdtable::{Desc, DirDesc, Entry, FdTable, MAX_FDS};
 use crate::stdio::{HostStream, Output, OutputDesc, Stdin, StdinDesc};
 use std::path::Path;
@@ -29,6 +30,7 @@ pub struct WasiCtxBuilder {
     stdout: Output,
     stderr: Output,
     max_disk_write: Option<u64>,
+    max_files_created: Option<u64>,
 }
 
 impl WasiCtxBuilder {
@@ -105,6 +107,14 @@ impl WasiCtxBuilder {
         self
     }
 
+    /// The most directory entries the guest may create (files, directories, hard and
+    /// symbolic links), in all, over the context's life (default: no limit). Removing
+    /// one gives nothing back. Past it, creating fails with `EDQUOT`.
+    pub fn max_files_created(&mut self, n: u64) -> &mut Self {
+        self.max_files_created = Some(n);
+        self
+    }
+
     /// Builds the context. The builder's pre-opened directories and streams move into
     /// it: the builder is left as `WasiCtxBuilder::new()` would make it.
     pub fn build(&mut self) -> WasiCtx {
@@ -133,7 +143,8 @@ impl WasiCtxBuilder {
             deadline: kiln::Deadline::never(),
             disk: DiskQuota {
                 limit: b.max_disk_write,
-                used: 0,
+                files_limit: b.max_files_created,
+                ..DiskQuota::default()
             },
         }
     }
@@ -161,6 +172,21 @@ pub(crate) struct DiskQuota {
     pub(crate) limit: Option<u64>,
     /// Bytes counted so far.
     pub(crate) used: u64,
+    /// The most directory entries the guest may create (`None`: no limit).
+    pub(crate) files_limit: Option<u64>,
+    /// Entries created so far.
+    pub(crate) files: u64,
+    /// The first limit that refused the guest something.
+    pub(crate) hit: Option<DiskLimit>,
+}
+
+/// A limit of [`WasiCtxBuilder`] on what the guest puts on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskLimit {
+    /// `max_disk_write`: bytes written to files.
+    Bytes,
+    /// `max_files_created`: entries created.
+    Files,
 }
 
 impl DiskQuota {
@@ -175,6 +201,28 @@ impl DiskQuota {
     /// Counts `n` bytes written.
     pub(crate) fn spend(&mut self, n: u64) {
         self.used = self.used.saturating_add(n);
+    }
+
+    /// `ENOSPC`, remembering that the byte limit refused a write.
+    pub(crate) fn full(&mut self) -> Errno {
+        self.hit.get_or_insert(DiskLimit::Bytes);
+        Errno::NOSPC
+    }
+
+    /// `Ok` if one more entry may be created; `EDQUOT` (remembered) if not.
+    pub(crate) fn room_for_entry(&mut self) -> WasiResult<()> {
+        match self.files_limit {
+            Some(limit) if self.files >= limit => {
+                self.hit.get_or_insert(DiskLimit::Files);
+                Err(Errno::DQUOT)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one entry created.
+    pub(crate) fn created(&mut self) {
+        self.files = self.files.saturating_add(1);
     }
 }
 
@@ -193,6 +241,17 @@ impl WasiCtx {
     /// `WasiCtxBuilder::max_disk_write` counts them.
     pub fn disk_written(&self) -> u64 {
         self.disk.used
+    }
+
+    /// Directory entries the guest has created, as `WasiCtxBuilder::max_files_created`
+    /// counts them.
+    pub fn files_created(&self) -> u64 {
+        self.disk.files
+    }
+
+    /// The first disk limit that refused the guest a write or a creation, if any.
+    pub fn disk_limit_hit(&self) -> Option<DiskLimit> {
+        self.disk.hit
     }
 }
 

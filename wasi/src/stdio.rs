@@ -88,6 +88,12 @@ impl OutputPipe {
         self.lock().bytes.clone()
     }
 
+    /// What was written from byte `offset` on (nothing if `offset` is past the end):
+    /// a reader that follows the pipe as it fills.
+    pub fn contents_from(&self, offset: usize) -> Vec<u8> {
+        self.lock().bytes.get(offset..).unwrap_or_default().to_vec()
+    }
+
     /// Whether bytes were dropped because the pipe was full.
     pub fn truncated(&self) -> bool {
         self.lock().truncated

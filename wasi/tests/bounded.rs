@@ -6,7 +6,7 @@ mod common;
 
 use common::{errno::*, i, oflags::CREAT, rights::RW, Guest};
 use kiln::{Config, Engine, Module, TrapCode, Val};
-use kiln_wasi::{DirPerms, Output, OutputPipe, WasiCtx, WasiCtxBuilder};
+use kiln_wasi::{DirPerms, DiskLimit, Output, OutputPipe, WasiCtx, WasiCtxBuilder};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -205,6 +205,8 @@ fn an_output_pipe_holds_at_most_its_capacity() {
     let mut g = Guest::new(b.build());
     assert_eq!(g.fd_write(1, b"hello!"), (SUCCESS, 6));
     assert_eq!(out.contents(), b"hello");
+    assert_eq!(out.contents_from(3), b"lo");
+    assert_eq!(out.contents_from(9), b"");
     assert!(out.truncated());
 }
 
@@ -227,6 +229,7 @@ fn the_disk_quota_bounds_writes_and_allocations() {
     assert_eq!(g.fd_write(fd, &[7u8; 6000]), (SUCCESS, 6000));
     assert_eq!(g.fd_write(fd, &[7u8; 6000]), (SUCCESS, 4000));
     assert_eq!(g.fd_write(fd, b"x").0, NOSPC);
+    assert_eq!(g.store.data().disk_limit_hit(), Some(DiskLimit::Bytes));
     // A variant: positioned writes count too, and so does allocation within quota.
     let dir2 = tempfile::tempdir().expect("tempdir");
     let mut b = WasiCtxBuilder::new();
@@ -248,6 +251,49 @@ fn the_disk_quota_bounds_writes_and_allocations() {
     );
     assert_eq!(g.u32_at(24), 96, "4096 - 4000 left");
     assert_eq!(g.store.data().disk_written(), 4096);
+}
+
+#[test]
+fn the_entry_limit_bounds_files_directories_and_links() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("old"), b"there before").expect("old");
+    let mut b = WasiCtxBuilder::new();
+    b.preopened_dir(dir.path(), ".", DirPerms::ReadWrite)
+        .expect("preopen")
+        .max_files_created(3);
+    let mut g = Guest::new(b.build());
+    // Opening what exists creates nothing, even with O_CREAT.
+    g.open(3, "old", CREAT, RW, 0).expect("open old");
+    g.open(3, "a", CREAT, RW, 0).expect("create a");
+    let (p, l) = g.string("d");
+    assert_eq!(g.call("path_create_directory", &[i(3), p, l]), SUCCESS);
+    let (t, tl) = g.string("a");
+    let (n, nl) = g.string("s");
+    assert_eq!(g.call("path_symlink", &[t, tl, i(3), n, nl]), SUCCESS);
+    assert_eq!(g.store.data().files_created(), 3);
+    assert_eq!(g.store.data().disk_limit_hit(), None);
+    // The fourth of each kind is refused, and nothing is created.
+    assert_eq!(g.open(3, "b", CREAT, RW, 0), Err(DQUOT));
+    let (p, l) = g.string("e");
+    assert_eq!(g.call("path_create_directory", &[i(3), p, l]), DQUOT);
+    let (o, ol) = g.string("a");
+    let (n, nl) = g.string("h");
+    let link = [i(3), i(0), o, ol, i(3), n, nl];
+    assert_eq!(g.call("path_link", &link), DQUOT);
+    assert_eq!(g.store.data().disk_limit_hit(), Some(DiskLimit::Files));
+    // Removing an entry gives nothing back.
+    let (p, l) = g.string("a");
+    assert_eq!(g.call("path_unlink_file", &[i(3), p, l]), SUCCESS);
+    assert_eq!(g.open(3, "c", CREAT, RW, 0), Err(DQUOT));
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d", "old", "s"]);
+    // Existing files still open and write.
+    let fd = g.open(3, "old", 0, RW, 0).expect("open old again");
+    assert_eq!(g.fd_write(fd, b"more").0, SUCCESS);
 }
 
 #[test]

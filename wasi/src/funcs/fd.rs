@@ -60,7 +60,7 @@ pub(crate) fn fd_allocate(ctx: &mut WasiCtx, fd: u32, offset: u64, len: u64) -> 
     let end = offset.checked_add(len).ok_or(Errno::FBIG)?;
     let growth = end.saturating_sub(f.file.metadata()?.len());
     if ctx.disk.allowance(growth) < growth {
-        return Err(Errno::NOSPC);
+        return Err(ctx.disk.full());
     }
     rustix::fs::fallocate(&f.file, FallocateFlags::empty(), offset, len)?;
     ctx.disk.spend(growth);

@@ -148,7 +148,7 @@ fn write(
                 .sum::<WasiResult<u64>>()?;
             let allowed = disk.allowance(total.min(u64::from(MAX_TRANSFER)));
             if allowed == 0 && total > 0 {
-                return Err(Errno::NOSPC);
+                return Err(disk.full());
             }
             let bufs = gather(mem, &list, allowed as u32)?;
             let slices: Vec<std::io::IoSlice<'_>> =

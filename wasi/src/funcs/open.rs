@@ -70,6 +70,11 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
     if !ctx.fds.has_room() {
         return Err(Errno::MFILE);
     }
+    // A file that does not exist yet counts against the limit on entries created.
+    let creates = creat && of & oflags::DIRECTORY == 0 && d.dir.symlink_metadata(a.path).is_err();
+    if creates {
+        ctx.disk.room_for_entry()?;
+    }
     let desc = if of & oflags::DIRECTORY != 0 {
         if write {
             return Err(Errno::ISDIR);
@@ -130,6 +135,9 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
             })
         }
     };
+    if creates {
+        ctx.disk.created();
+    }
     let parent_inheriting = e.inheriting;
     let mut entry = Entry::new(desc);
     entry.base &= parent_inheriting;

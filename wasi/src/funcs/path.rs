@@ -27,8 +27,13 @@ pub(crate) fn path_create_directory(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.path(path, len)?;
-    let d = dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?;
-    Ok(d.dir.create_dir(path)?)
+    dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?;
+    ctx.disk.room_for_entry()?;
+    dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?
+        .dir
+        .create_dir(path)?;
+    ctx.disk.created();
+    Ok(())
 }
 
 pub(crate) fn path_remove_directory(
@@ -92,9 +97,14 @@ pub(crate) fn path_link(
         // cap-std links the path itself (`linkat` without `AT_SYMLINK_FOLLOW`).
         return Err(Errno::INVAL);
     }
+    dir(ctx, old_fd, rights::PATH_LINK_SOURCE, true)?;
+    dir(ctx, new_fd, rights::PATH_LINK_TARGET, true)?;
+    ctx.disk.room_for_entry()?;
     let src = dir(ctx, old_fd, rights::PATH_LINK_SOURCE, true)?;
     let dst = dir(ctx, new_fd, rights::PATH_LINK_TARGET, true)?;
-    Ok(src.dir.hard_link(old_path, &dst.dir, new_path)?)
+    src.dir.hard_link(old_path, &dst.dir, new_path)?;
+    ctx.disk.created();
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
@@ -115,10 +125,15 @@ pub(crate) fn path_symlink(
 ) -> WasiResult<()> {
     let target = mem.path(old_path, old_len)?;
     let link = mem.path(new_path, new_len)?;
-    let d = dir(ctx, fd, rights::PATH_SYMLINK, true)?;
+    dir(ctx, fd, rights::PATH_SYMLINK, true)?;
+    ctx.disk.room_for_entry()?;
     // cap-std refuses absolute targets; relative ones that climb out are created but
     // can never be followed from inside.
-    Ok(d.dir.symlink(target, link)?)
+    dir(ctx, fd, rights::PATH_SYMLINK, true)?
+        .dir
+        .symlink(target, link)?;
+    ctx.disk.created();
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]

@@ -253,6 +253,7 @@ pub mod errno {
     pub const SUCCESS: i32 = 0;
     pub const ACCES: i32 = 2;
     pub const BADF: i32 = 8;
+    pub const DQUOT: i32 = 19;
     pub const EXIST: i32 = 20;
     pub const FAULT: i32 = 21;
     pub const INVAL: i32 = 28;
