@@ -146,6 +146,7 @@ impl WasiCtxBuilder {
                 files_limit: b.max_files_created,
                 ..DiskQuota::default()
             },
+            refusals: Refusals::default(),
         }
     }
 }
@@ -162,6 +163,45 @@ pub struct WasiCtx {
     pub(crate) deadline: kiln::Deadline,
     /// Bytes written to files so far, and the most allowed.
     pub(crate) disk: DiskQuota,
+    /// What the sandbox refused the guest.
+    pub(crate) refusals: Refusals,
+}
+
+/// A call the sandbox refused: one whose errno says the guest lacks the capability
+/// (`ENOTCAPABLE`: a right the descriptor lacks; `EPERM`/`EACCES`: a read-only
+/// directory, a path leading outside its directory, an absolute path) or any failed
+/// `sock_*` call (there is no network).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    /// The WASI function.
+    pub function: &'static str,
+    /// What it returned.
+    pub errno: Errno,
+}
+
+/// The refusals of one context: the first [`Refusals::KEPT`], and how many in all.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Refusals {
+    kept: Vec<Refusal>,
+    total: u64,
+}
+
+impl Refusals {
+    /// Refusals kept in full; later ones are only counted.
+    pub(crate) const KEPT: usize = 32;
+
+    /// Notes the outcome of `function` if it was a refusal.
+    pub(crate) fn note(&mut self, function: &'static str, failed: Option<Errno>) {
+        let Some(errno) = failed else { return };
+        let refused = matches!(errno, Errno::NOTCAPABLE | Errno::PERM | Errno::ACCES)
+            || function.starts_with("sock_");
+        if refused {
+            self.total += 1;
+            if self.kept.len() < Self::KEPT {
+                self.kept.push(Refusal { function, errno });
+            }
+        }
+    }
 }
 
 /// What a guest may write to files, and what it has.
@@ -247,6 +287,11 @@ impl WasiCtx {
     /// counts them.
     pub fn files_created(&self) -> u64 {
         self.disk.files
+    }
+
+    /// The calls the sandbox refused the guest (the first 32), and how many in all.
+    pub fn refusals(&self) -> (&[Refusal], u64) {
+        (&self.refusals.kept, self.refusals.total)
     }
 
     /// The first disk limit that refused the guest a write or a creation, if any.

@@ -66,7 +66,7 @@ mod memory;
 mod stdio;
 mod types;
 
-pub use ctx::{DirPerms, DiskLimit, WasiCtx, WasiCtxBuilder};
+pub use ctx::{DirPerms, DiskLimit, Refusal, WasiCtx, WasiCtxBuilder};
 pub use errno::Errno;
 pub use fast::FastPaths;
 pub use fdtable::MAX_FDS;

@@ -79,6 +79,8 @@ trait WasiReturn: 'static {
     fn into_wasm(self) -> Self::Wasm;
     /// A failure before the function could run (the module exports no memory).
     fn host_error(e: kiln::Error) -> Self::Wasm;
+    /// The errno, if the function failed with one.
+    fn failed_with(&self) -> Option<Errno>;
 }
 
 impl WasiReturn for WasiResult<()> {
@@ -92,6 +94,9 @@ impl WasiReturn for WasiResult<()> {
     fn host_error(e: kiln::Error) -> kiln::Result<i32> {
         Err(e)
     }
+    fn failed_with(&self) -> Option<Errno> {
+        self.err()
+    }
 }
 
 impl WasiReturn for kiln::Error {
@@ -101,6 +106,9 @@ impl WasiReturn for kiln::Error {
     }
     fn host_error(e: kiln::Error) -> kiln::Result<()> {
         Err(e)
+    }
+    fn failed_with(&self) -> Option<Errno> {
+        None
     }
 }
 
@@ -118,7 +126,7 @@ trait WasiFunc<T, Marker> {
     /// Defines the function as `wasi_snapshot_preview1::name`, with `fast` as its inline
     /// body if given.
     fn define(
-        self, linker: &mut Linker<T>, name: &str, get: Get<T>, fast: Option<InlineFunc>,
+        self, linker: &mut Linker<T>, name: &'static str, get: Get<T>, fast: Option<InlineFunc>,
     ) -> kiln::Result<()>;
 }
 
@@ -140,9 +148,14 @@ macro_rules! wasi_func {
         where
             F: Fn(&mut WasiCtx, &mut GuestMemory<'_>, $($p),*) -> R + Copy + Send + Sync + 'static,
         {
-            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>, fast: Option<InlineFunc>) -> kiln::Result<()> {
+            fn define(self, linker: &mut Linker<T>, name: &'static str, get: Get<T>, fast: Option<InlineFunc>) -> kiln::Result<()> {
                 define_as(linker, name, fast, move |mut caller: Caller<'_, T>, $($v: $p),*| {
-                    match funcs::with_mem(&mut caller, get, |ctx, mem| self(ctx, mem, $($v),*)) {
+                    let run = |ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>| {
+                        let r = self(ctx, mem, $($v),*);
+                        ctx.refusals.note(name, r.failed_with());
+                        r
+                    };
+                    match funcs::with_mem(&mut caller, get, run) {
                         Ok(r) => r.into_wasm(),
                         Err(e) => R::host_error(e),
                     }
@@ -154,9 +167,14 @@ macro_rules! wasi_func {
         where
             F: Fn(&mut WasiCtx, $($p),*) -> R + Copy + Send + Sync + 'static,
         {
-            fn define(self, linker: &mut Linker<T>, name: &str, get: Get<T>, fast: Option<InlineFunc>) -> kiln::Result<()> {
+            fn define(self, linker: &mut Linker<T>, name: &'static str, get: Get<T>, fast: Option<InlineFunc>) -> kiln::Result<()> {
                 define_as(linker, name, fast, move |mut caller: Caller<'_, T>, $($v: $p),*| {
-                    funcs::with_ctx(&mut caller, get, |ctx| self(ctx, $($v),*)).into_wasm()
+                    let run = |ctx: &mut WasiCtx| {
+                        let r = self(ctx, $($v),*);
+                        ctx.refusals.note(name, r.failed_with());
+                        r
+                    };
+                    funcs::with_ctx(&mut caller, get, run).into_wasm()
                 })
             }
         }

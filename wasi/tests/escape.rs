@@ -383,3 +383,34 @@ fn path_operations_need_a_directory() {
     assert_eq!(g.open(SANDBOX, "file.txt\0", 0, FD_READ, 0), Err(INVAL));
     assert_eq!(g.open(SANDBOX, "missing", 0, FD_READ, 0), Err(NOENT));
 }
+
+#[test]
+fn refusals_are_recorded_for_the_host() {
+    let mut t = Tree::new();
+    let g = &mut t.guest;
+    assert_eq!(
+        g.open(SANDBOX, "file.txt", 0, FD_READ, 0).map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(g.open(SANDBOX, "missing", 0, FD_READ, 0), Err(NOENT));
+    assert_eq!(
+        g.store.data().refusals(),
+        (&[][..], 0),
+        "failures are not refusals"
+    );
+    assert_eq!(
+        g.open(SANDBOX, "../outside/secret.txt", 0, FD_READ, 0),
+        Err(PERM)
+    );
+    assert_eq!(g.call("sock_accept", &[i(SANDBOX), i(0), i(0)]), NOTSUP);
+    let (kept, total) = g.store.data().refusals();
+    let kept: Vec<_> = kept.iter().map(|r| (r.function, r.errno.name())).collect();
+    assert_eq!(kept, [("path_open", "PERM"), ("sock_accept", "NOTSUP")]);
+    assert_eq!(total, 2);
+    // Past the kept ones, refusals are counted only.
+    for _ in 0..40 {
+        g.call("sock_shutdown", &[i(SANDBOX), i(0)]);
+    }
+    let (kept, total) = g.store.data().refusals();
+    assert_eq!((kept.len(), total), (32, 42));
+}
