@@ -296,6 +296,15 @@ pub struct ServeArgs {
     /// Serve without API keys: refused on any address but a loopback one.
     #[arg(long)]
     pub no_auth: bool,
+    /// Where each job's scratch directory is made (default: $TMPDIR/kiln-serve).
+    #[arg(long)]
+    pub scratch_dir: Option<std::path::PathBuf>,
+    /// On SIGTERM, how long running jobs may finish before they are cancelled.
+    #[arg(long)]
+    pub shutdown_grace_ms: Option<u64>,
+    /// Append the audit log (JSON lines) to this file (default: standard error).
+    #[arg(long)]
+    pub audit_log: Option<std::path::PathBuf>,
 }
 
 /// `kiln settings`.

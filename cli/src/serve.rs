@@ -27,7 +27,17 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
         config.cache_directory = Some(dir.clone());
     }
     config.no_auth |= a.no_auth;
+    if let Some(dir) = &a.scratch_dir {
+        config.scratch_directory = dir.clone();
+    }
+    if let Some(ms) = a.shutdown_grace_ms {
+        config.shutdown_grace_ms = ms;
+    }
+    if let Some(path) = &a.audit_log {
+        config.audit_log = Some(path.clone());
+    }
     config.check().map_err(|e| Failure::Usage(e.0))?;
+    install_logs(config.audit_log.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,6 +49,44 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
             stop_signal(),
         ))
         .map_err(|e| Failure::Usage(e.0))
+}
+
+/// The server's log on standard error (warnings and its start and stop), and the audit
+/// log as JSON lines, to `audit` or standard error.
+fn install_logs(audit: Option<&std::path::Path>) -> Result<(), Failure> {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
+            Targets::new()
+                .with_target("kiln_serve", LevelFilter::INFO)
+                .with_target(kiln_serve::audit::TARGET, LevelFilter::OFF),
+        );
+    let registry = tracing_subscriber::registry().with(log);
+    let installed = match audit {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    Failure::Usage(format!(
+                        "cannot open the audit log `{}`: {e}",
+                        path.display()
+                    ))
+                })?;
+            registry
+                .with(kiln_serve::audit::json_layer(std::sync::Mutex::new(file)))
+                .try_init()
+        }
+        None => registry
+            .with(kiln_serve::audit::json_layer(std::io::stderr))
+            .try_init(),
+    };
+    installed.map_err(|e| Failure::Usage(format!("cannot install the logs: {e}")))
 }
 
 /// Ctrl-C or SIGTERM.

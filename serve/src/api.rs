@@ -77,7 +77,7 @@ impl SourceFile {
 }
 
 /// Where a job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Accepted, waiting for a worker.
@@ -97,6 +97,7 @@ pub enum Status {
     /// Cancelled before it finished.
     Cancelled,
     /// The program could not run: an invalid module, an import nothing provides.
+    #[default]
     Error,
     /// The server stopped while it ran.
     Lost,

@@ -3,8 +3,9 @@
 //! own maximum limits. [`authenticate`] is the middleware on the `/v1/` routes that
 //! touch jobs: it answers `401` (with `WWW-Authenticate`) for a missing or unknown key
 //! and `429` (with `Retry-After`) past the rate, and hands the handlers a [`Tenant`].
-//! Every refusal is an audit event (target `kiln_serve::audit`).
+//! Every refusal is an audit event (`audit.rs`).
 
+use crate::audit::Audit;
 use crate::config::{ApiKey, JobLimits};
 use crate::metrics::Refusal;
 use crate::server::{ApiError, AppState};
@@ -82,7 +83,11 @@ impl Tenant {
         let before = key.in_flight.fetch_add(1, Ordering::SeqCst);
         if before >= key.max_concurrent {
             key.in_flight.fetch_sub(1, Ordering::SeqCst);
-            tracing::warn!(target: "kiln_serve::audit", key = %key.id, limit = key.max_concurrent, "concurrency quota reached");
+            Audit::QuotaReached {
+                key: &key.id,
+                limit: key.max_concurrent,
+            }
+            .emit();
             return Err(ApiError::too_many(
                 format!(
                     "key `{}` has {} jobs running or queued, its quota",
@@ -115,7 +120,7 @@ impl Drop for Admission {
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    tracing::warn!(target: "kiln_serve::audit", "authentication failed: {message}");
+    Audit::AuthFailed { reason: message }.emit();
     ApiError::new(StatusCode::UNAUTHORIZED, message).with_header(header::WWW_AUTHENTICATE, "Bearer")
 }
 
@@ -146,7 +151,7 @@ pub async fn authenticate(
             if let Err(not_until) = key.limiter.check() {
                 state.metrics().refused(Refusal::RateLimit);
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
-                tracing::warn!(target: "kiln_serve::audit", key = %key.id, "rate limit reached");
+                Audit::RateLimited { key: &key.id }.emit();
                 return Err(ApiError::too_many(
                     format!("key `{}` is over its rate limit", key.id),
                     wait.as_secs().max(1) as u32,

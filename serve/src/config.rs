@@ -9,12 +9,18 @@
 //! cache_directory = "/var/cache/kiln"   # default: no disk tier
 //! max_request_bytes = 4194304
 //! retention_jobs = 100000
+//! scratch_directory = "/var/tmp/kiln-serve"   # each job's directory is made in it
+//! max_files = 64          # files per request
+//! shutdown_grace_ms = 10000
+//! audit_log = "audit.jsonl"                  # default: standard error
 //!
 //! [max]            # no job gets more
 //! timeout_ms = 10000
 //! memory_limit_mb = 256
 //! fuel = 10000000000
 //! output_bytes = 1048576
+//! disk_bytes = 67108864   # bytes a job may write to files in its scratch directory
+//! disk_files = 1024       # files, directories and links it may create there
 //!
 //! [defaults]       # what a job gets when it does not ask
 //! timeout_ms = 2000
@@ -33,13 +39,13 @@
 //! Without keys the server starts only with `no_auth` (`--no-auth`), and only on a
 //! loopback address.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// Limits of one job. In `[max]` the most a job may ask for; in `[defaults]` what it
 /// gets when it does not ask. `fuel: None` meters none.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobLimits {
     /// Wall time, compilation included.
@@ -50,6 +56,10 @@ pub struct JobLimits {
     pub fuel: Option<u64>,
     /// Bytes kept of stdout, and of stderr.
     pub output_bytes: usize,
+    /// Bytes the job may write to files in its scratch directory.
+    pub disk_bytes: u64,
+    /// Entries (files, directories, links) it may create there.
+    pub disk_files: u64,
 }
 
 impl JobLimits {
@@ -59,6 +69,8 @@ impl JobLimits {
         memory_limit_mb: 256,
         fuel: None,
         output_bytes: 1 << 20,
+        disk_bytes: 64 << 20,
+        disk_files: 1024,
     };
 
     /// What a job gets by default.
@@ -67,6 +79,8 @@ impl JobLimits {
         memory_limit_mb: 64,
         fuel: None,
         output_bytes: 64 << 10,
+        disk_bytes: 16 << 20,
+        disk_files: 256,
     };
 }
 
@@ -78,6 +92,8 @@ struct LimitsFile {
     memory_limit_mb: Option<u64>,
     fuel: Option<u64>,
     output_bytes: Option<usize>,
+    disk_bytes: Option<u64>,
+    disk_files: Option<u64>,
 }
 
 impl LimitsFile {
@@ -87,6 +103,8 @@ impl LimitsFile {
             memory_limit_mb: self.memory_limit_mb.unwrap_or(base.memory_limit_mb),
             fuel: self.fuel.or(base.fuel),
             output_bytes: self.output_bytes.unwrap_or(base.output_bytes),
+            disk_bytes: self.disk_bytes.unwrap_or(base.disk_bytes),
+            disk_files: self.disk_files.unwrap_or(base.disk_files),
         }
     }
 }
@@ -143,6 +161,10 @@ struct ConfigFile {
     cache_directory: Option<PathBuf>,
     max_request_bytes: Option<usize>,
     retention_jobs: Option<u64>,
+    scratch_directory: Option<PathBuf>,
+    max_files: Option<usize>,
+    shutdown_grace_ms: Option<u64>,
+    audit_log: Option<PathBuf>,
     #[serde(default)]
     max: LimitsFile,
     #[serde(default)]
@@ -170,6 +192,15 @@ pub struct ServeConfig {
     pub max_request_bytes: usize,
     /// Finished jobs kept in the history: older ones are deleted.
     pub retention_jobs: u64,
+    /// Where each job's scratch directory is made (and removed after it).
+    pub scratch_directory: PathBuf,
+    /// The most files one request may give.
+    pub max_files: usize,
+    /// On `SIGTERM`, how long running jobs may go on before they are cancelled.
+    pub shutdown_grace_ms: u64,
+    /// Where the audit log (JSON lines) goes; standard error without one. Read by the
+    /// CLI, which installs the log.
+    pub audit_log: Option<PathBuf>,
     /// The most any job gets.
     pub max: JobLimits,
     /// What a job gets when it does not ask.
@@ -190,6 +221,10 @@ impl Default for ServeConfig {
             cache_directory: None,
             max_request_bytes: 4 << 20,
             retention_jobs: 100_000,
+            scratch_directory: std::env::temp_dir().join("kiln-serve"),
+            max_files: 64,
+            shutdown_grace_ms: 10_000,
+            audit_log: None,
             max: JobLimits::MAX,
             defaults: JobLimits::DEFAULT,
             keys: Vec::new(),
@@ -245,6 +280,10 @@ impl ServeConfig {
             cache_directory: file.cache_directory,
             max_request_bytes: file.max_request_bytes.unwrap_or(base.max_request_bytes),
             retention_jobs: file.retention_jobs.unwrap_or(base.retention_jobs),
+            scratch_directory: file.scratch_directory.unwrap_or(base.scratch_directory),
+            max_files: file.max_files.unwrap_or(base.max_files),
+            shutdown_grace_ms: file.shutdown_grace_ms.unwrap_or(base.shutdown_grace_ms),
+            audit_log: file.audit_log,
             defaults: file.defaults.over(base.defaults).clamp(&max),
             max,
             keys,
@@ -275,6 +314,9 @@ impl ServeConfig {
         }
         if self.max.timeout_ms == 0 || self.max.memory_limit_mb == 0 {
             return bad("[max] timeout_ms and memory_limit_mb must be positive");
+        }
+        if self.max_files == 0 || self.max_files > 4096 {
+            return bad("max_files must be between 1 and 4096");
         }
         if self.max.memory_limit_mb > 4096 {
             return bad("[max] memory_limit_mb must be at most 4096 (a 32-bit memory)");
@@ -325,6 +367,8 @@ impl JobLimits {
                 (a, None) => a,
             },
             output_bytes: self.output_bytes.min(max.output_bytes),
+            disk_bytes: self.disk_bytes.min(max.disk_bytes),
+            disk_files: self.disk_files.min(max.disk_files),
         }
     }
 }

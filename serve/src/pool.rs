@@ -2,25 +2,38 @@
 //! jobs from a bounded FIFO queue. Guests never run on the async runtime's threads.
 //! [`Pool::submit`] refuses a job at once when the queue is full, so the server can
 //! answer `503` instead of waiting.
+//!
+//! Every accepted job ends with a final status in the history, whatever happens: a
+//! worker records its result; a job cancelled while queued is recorded by the
+//! canceller and skipped by the worker; [`Pool::shutdown`] cancels what is still
+//! queued, lets running jobs finish within the grace period, then cancels them.
 
 use crate::api::{JobResult, Status};
+use crate::audit::Audit;
+use crate::auth::Admission;
 use crate::history::History;
+use crate::jobs::{CancelReason, Cancelled, LiveJob, LiveJobs};
+use crate::metrics::Metrics;
 use crate::runner::{Job, Runner};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use std::time::{Duration, Instant};
 
-/// A job and where its result goes.
+/// A job and the key's slot it holds until it is over.
 struct Task {
     job: Job,
-    reply: oneshot::Sender<JobResult>,
+    _admitted: Admission,
 }
 
-/// The workers and their queue.
+/// The workers, their queue, and the jobs in flight.
 pub struct Pool {
     queue: SyncSender<Task>,
     counts: Arc<Counts>,
+    live: Arc<LiveJobs>,
+    history: Arc<History>,
+    metrics: Arc<Metrics>,
+    stopping: AtomicBool,
 }
 
 /// How many jobs wait and run.
@@ -37,41 +50,66 @@ pub struct Counts {
 pub enum Refused {
     /// The queue is full.
     Full,
-    /// The workers are gone (the server is stopping).
+    /// The server is stopping.
     Stopped,
 }
 
 impl Pool {
-    /// Starts `workers` threads running jobs on `runner`, recording them in `history`,
-    /// with room for `depth` waiting jobs.
+    /// Starts `workers` threads running jobs on `runner`, recording them in `history`
+    /// and `metrics`, with room for `depth` waiting jobs.
     pub fn start(
         workers: usize,
         depth: usize,
         runner: Arc<Runner>,
         history: Arc<History>,
+        metrics: Arc<Metrics>,
     ) -> std::io::Result<Pool> {
         let (queue, rx) = sync_channel::<Task>(depth);
         let rx = Arc::new(Mutex::new(rx));
         let counts = Arc::new(Counts::default());
+        let live = Arc::new(LiveJobs::default());
         for i in 0..workers {
-            let (rx, runner, history, counts) =
-                (rx.clone(), runner.clone(), history.clone(), counts.clone());
+            let worker = Worker {
+                rx: rx.clone(),
+                runner: runner.clone(),
+                history: history.clone(),
+                counts: counts.clone(),
+                live: live.clone(),
+                metrics: metrics.clone(),
+            };
             std::thread::Builder::new()
                 .name(format!("kiln-serve-worker-{i}"))
                 .stack_size(Runner::thread_stack())
-                .spawn(move || work(&rx, &runner, &history, &counts))?;
+                .spawn(move || worker.work())?;
         }
-        Ok(Pool { queue, counts })
+        Ok(Pool {
+            queue,
+            counts,
+            live,
+            history,
+            metrics,
+            stopping: AtomicBool::new(false),
+        })
     }
 
-    /// Queues `job`; its result arrives on the returned receiver.
-    pub fn submit(&self, job: Job) -> Result<oneshot::Receiver<JobResult>, Refused> {
-        let (reply, result) = oneshot::channel();
+    /// Queues `job` (accepted in the history already), holding `admitted` until it is
+    /// over. On refusal the caller withdraws it from the history.
+    pub fn submit(&self, job: Job, admitted: Admission) -> Result<Arc<LiveJob>, Refused> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Refused::Stopped);
+        }
+        let live = job.live.clone();
+        self.live.insert(live.clone());
         self.counts.queued.fetch_add(1, Ordering::SeqCst);
-        match self.queue.try_send(Task { job, reply }) {
-            Ok(()) => Ok(result),
+        let task = Task {
+            job,
+            _admitted: admitted,
+        };
+        match self.queue.try_send(task) {
+            Ok(()) => Ok(live),
             Err(e) => {
                 self.counts.queued.fetch_sub(1, Ordering::SeqCst);
+                self.live.remove(&live.id);
                 Err(match e {
                     TrySendError::Full(_) => Refused::Full,
                     TrySendError::Disconnected(_) => Refused::Stopped,
@@ -80,33 +118,115 @@ impl Pool {
         }
     }
 
+    /// The job `id` if it is in flight.
+    pub fn live(&self, id: &str) -> Option<Arc<LiveJob>> {
+        self.live.get(id)
+    }
+
+    /// Cancels the job `job` for `reason`: a queued job is over at once (recorded
+    /// here), a running one is interrupted and its worker records it.
+    pub fn cancel(&self, job: &LiveJob, reason: CancelReason) -> Cancelled {
+        let outcome = job.cancel(reason);
+        if outcome == Cancelled::BeforeStart {
+            let result = job.cancelled_result(reason);
+            if let Err(e) = self.history.finish(&result) {
+                tracing::error!(target: "kiln_serve", job = %job.id, "{e}");
+            }
+            Audit::Cancelled {
+                job: &job.id,
+                key: job.key.as_deref(),
+                reason: reason.name(),
+            }
+            .emit();
+            self.metrics.finished(&result);
+            job.finish(result);
+            self.live.remove(&job.id);
+        }
+        outcome
+    }
+
+    /// Stops the pool: refuses new jobs, cancels the queued ones, lets the running ones
+    /// finish for up to `grace`, then cancels them and waits (up to `grace` again, at
+    /// least a second) for their workers to record them. Returns how many jobs were
+    /// cancelled.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        let mut cancelled = 0;
+        for job in self.live.all() {
+            if matches!(job.phase(), crate::jobs::Phase::Queued)
+                && self.cancel(&job, CancelReason::Shutdown) != Cancelled::TooLate
+            {
+                cancelled += 1;
+            }
+        }
+        let until = Instant::now() + grace;
+        while !self.live.is_empty() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for job in self.live.all() {
+            if self.cancel(&job, CancelReason::Shutdown) != Cancelled::TooLate {
+                cancelled += 1;
+            }
+        }
+        let until = Instant::now() + grace.max(Duration::from_secs(1));
+        while !self.live.is_empty() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        cancelled
+    }
+
+    /// Whether the pool is stopping (it accepts nothing more).
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     /// The queue and the running jobs.
     pub fn counts(&self) -> &Counts {
         &self.counts
     }
 }
 
-/// A worker: takes jobs until the pool is dropped.
-fn work(rx: &Mutex<Receiver<Task>>, runner: &Runner, history: &History, counts: &Counts) {
-    loop {
-        let task = {
-            let rx = rx.lock().unwrap_or_else(|e| e.into_inner());
-            match rx.recv() {
-                Ok(t) => t,
-                Err(_) => return,
+/// One worker thread's share of the pool.
+struct Worker {
+    rx: Arc<Mutex<Receiver<Task>>>,
+    runner: Arc<Runner>,
+    history: Arc<History>,
+    counts: Arc<Counts>,
+    live: Arc<LiveJobs>,
+    metrics: Arc<Metrics>,
+}
+
+impl Worker {
+    /// Takes jobs until the pool is dropped.
+    fn work(self) {
+        loop {
+            let task = {
+                let rx = self.rx.lock().unwrap_or_else(|e| e.into_inner());
+                match rx.recv() {
+                    Ok(t) => t,
+                    Err(_) => return,
+                }
+            };
+            self.counts.queued.fetch_sub(1, Ordering::SeqCst);
+            // A job cancelled while it waited is over already.
+            if task.job.live.start() {
+                self.counts.running.fetch_add(1, Ordering::SeqCst);
+                self.run(&task.job);
+                self.counts.running.fetch_sub(1, Ordering::SeqCst);
             }
-        };
-        counts.queued.fetch_sub(1, Ordering::SeqCst);
-        counts.running.fetch_add(1, Ordering::SeqCst);
-        if let Err(e) = history.start(&task.job.id) {
-            tracing::error!(target: "kiln_serve", job = %task.job.id, "{e}");
+        }
+    }
+
+    fn run(&self, job: &Job) {
+        if let Err(e) = self.history.start(&job.id) {
+            tracing::error!(target: "kiln_serve", job = %job.id, "{e}");
         }
         // A panic in the runner is a bug in Kiln; the job still gets a final status.
         let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&task.job)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runner.run(job)))
                 .unwrap_or_else(|_| JobResult {
-                    job_id: task.job.id.clone(),
-                    language: task.job.language.name().to_string(),
+                    job_id: job.id.clone(),
+                    language: job.language.name().to_string(),
                     status: Status::Error,
                     stdout: String::new(),
                     stderr: String::new(),
@@ -116,11 +236,11 @@ fn work(rx: &Mutex<Receiver<Task>>, runner: &Runner, history: &History, counts: 
                     truncated: false,
                     error: Some("internal error: the runner panicked".into()),
                 });
-        if let Err(e) = history.finish(&result) {
+        if let Err(e) = self.history.finish(&result) {
             tracing::error!(target: "kiln_serve", job = %result.job_id, "{e}");
         }
-        counts.running.fetch_sub(1, Ordering::SeqCst);
-        // The client may have gone; the history has the result.
-        let _ = task.reply.send(result);
+        self.metrics.finished(&result);
+        job.live.finish(result);
+        self.live.remove(&job.id);
     }
 }

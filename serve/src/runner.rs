@@ -1,19 +1,27 @@
 //! Running one job: compile (through the engine's code cache, with the WASI fast paths
-//! inlined), link WASI with the job's arguments, environment and stdin and nothing
-//! else (no directory, no network), run `_start` under the job's limits, and turn what
-//! happened into a [`JobResult`]. Only the public `kiln` and `kiln-wasi` APIs.
+//! inlined), link WASI with the job's arguments, environment, stdin and its own scratch
+//! directory as `/` and `.` (capped in bytes and entries; no network), run `_start`
+//! under the job's limits, and turn what happened into a [`JobResult`], with an audit
+//! event for each limit hit, refusal and cancellation. Only the public `kiln` and
+//! `kiln-wasi` APIs.
 
 use crate::api::{JobResult, Language, Status};
+use crate::audit::Audit;
 use crate::config::{JobLimits, ServeConfig};
+use crate::jobs::{CancelReason, LiveJob};
+use crate::scratch::ScratchRoot;
 use kiln::{CacheConfig, Config, Engine, ErrorKind, Linker, Store, StoreLimits, TrapCode};
-use kiln_wasi::{FastPaths, I32Exit, Output, OutputPipe, Stdin, WasiCtx, WasiCtxBuilder};
+use kiln_wasi::{
+    DirPerms, DiskLimit, FastPaths, I32Exit, Output, OutputPipe, Stdin, WasiCtx, WasiCtxBuilder,
+};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The wasm stack a guest gets.
 pub const WASM_STACK: usize = 512 << 10;
 
 /// A job ready to run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Job {
     /// Its id.
     pub id: String,
@@ -21,6 +29,8 @@ pub struct Job {
     pub language: Language,
     /// The module's binary.
     pub module: Vec<u8>,
+    /// The files of its scratch directory (names checked).
+    pub files: Vec<(String, Vec<u8>)>,
     /// Standard input.
     pub stdin: Vec<u8>,
     /// `argv[1..]`.
@@ -29,17 +39,21 @@ pub struct Job {
     pub env: Vec<(String, String)>,
     /// Its limits, already clamped.
     pub limits: JobLimits,
+    /// Its output pipes, phase and cancellation.
+    pub live: Arc<LiveJob>,
 }
 
-/// The engine every job runs on.
+/// The engine every job runs on, and the scratch root their directories go in.
 pub struct Runner {
     engine: Engine,
+    scratch: ScratchRoot,
 }
 
 impl Runner {
-    /// An engine for `config`: epochs for time limits, fuel when the maxima meter it,
-    /// the code cache (memory, and disk with a directory).
-    pub fn new(config: &ServeConfig) -> Result<Runner, kiln::Error> {
+    /// An engine for `config`: epochs for time limits and cancellation, fuel when the
+    /// maxima meter it, the code cache (memory, and disk with a directory); and this
+    /// server's part of the scratch root, after removing what dead servers left there.
+    pub fn new(config: &ServeConfig) -> Result<Runner, String> {
         let mut c = Config::new();
         c.epoch_interruption(true)
             .consume_fuel(config.max.fuel.is_some())
@@ -48,9 +62,17 @@ impl Runner {
                 Some(dir) => CacheConfig::new(dir),
                 None => CacheConfig::memory_only(),
             });
-        Ok(Runner {
-            engine: Engine::new(&c)?,
-        })
+        let engine = Engine::new(&c).map_err(|e| format!("cannot make the engine: {e}"))?;
+        let (scratch, cleaned) = ScratchRoot::open(&config.scratch_directory).map_err(|e| {
+            format!(
+                "cannot use the scratch directory `{}`: {e}",
+                config.scratch_directory.display()
+            )
+        })?;
+        if cleaned > 0 {
+            tracing::warn!(target: "kiln_serve", cleaned, "removed the scratch directories of servers that died");
+        }
+        Ok(Runner { engine, scratch })
     }
 
     /// The stack a worker thread needs: the wasm stack, the host's reserve, and room
@@ -62,16 +84,15 @@ impl Runner {
     /// Runs `job`; never panics on anything the job does.
     pub fn run(&self, job: &Job) -> JobResult {
         let started = Instant::now();
-        let stdout = OutputPipe::with_capacity(job.limits.output_bytes);
-        let stderr = OutputPipe::with_capacity(job.limits.output_bytes);
-        let ran = self.run_inner(job, started, &stdout, &stderr);
+        let ran = self.run_inner(job, started);
+        let (stdout, stderr) = (&job.live.stdout, &job.live.stderr);
         let text = |p: &OutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
         let mut result = JobResult {
             job_id: job.id.clone(),
             language: job.language.name().to_string(),
             status: ran.status,
-            stdout: text(&stdout),
-            stderr: text(&stderr),
+            stdout: text(stdout),
+            stderr: text(stderr),
             exit_code: ran.exit_code,
             duration_ms: started.elapsed().as_millis() as u64,
             limits_hit: ran.limits_hit.into_iter().map(String::from).collect(),
@@ -81,25 +102,68 @@ impl Runner {
         if result.status == Status::Completed && result.exit_code != Some(0) {
             result.status = Status::Failed;
         }
+        if result.truncated {
+            result.limits_hit.push("output".into());
+        }
+        let key = job.live.key.as_deref();
+        for limit in &result.limits_hit {
+            Audit::LimitHit {
+                job: &job.id,
+                key,
+                limit,
+            }
+            .emit();
+        }
+        for what in &ran.refused {
+            Audit::CapabilityRefused {
+                job: &job.id,
+                key,
+                what,
+            }
+            .emit();
+        }
+        if let Some(reason) = job
+            .live
+            .cancelled()
+            .filter(|_| result.status == Status::Cancelled)
+        {
+            Audit::Cancelled {
+                job: &job.id,
+                key,
+                reason: reason.name(),
+            }
+            .emit();
+        }
         result
     }
 
-    fn run_inner(
-        &self,
-        job: &Job,
-        started: Instant,
-        stdout: &OutputPipe,
-        stderr: &OutputPipe,
-    ) -> Ran {
+    fn run_inner(&self, job: &Job, started: Instant) -> Ran {
         let deadline = started + Duration::from_millis(job.limits.timeout_ms);
+        let scratch = match self.scratch.job(&job.id, &job.files) {
+            Ok(s) => s,
+            Err(e) => {
+                return Ran::error(format!(
+                    "the server could not make the job's directory: {e}"
+                ))
+            }
+        };
         let mut b = WasiCtxBuilder::new();
         b.arg("main")
             .args(job.args.iter().cloned())
             .stdin(Stdin::Bytes(job.stdin.clone()))
-            .stdout(Output::Pipe(stdout.clone()))
-            .stderr(Output::Pipe(stderr.clone()));
+            .stdout(Output::Pipe(job.live.stdout.clone()))
+            .stderr(Output::Pipe(job.live.stderr.clone()))
+            .max_disk_write(job.limits.disk_bytes)
+            .max_files_created(job.limits.disk_files);
         for (k, v) in &job.env {
             b.env(k, v);
+        }
+        for name in ["/", "."] {
+            if let Err(e) = b.preopened_dir(scratch.path(), name, DirPerms::ReadWrite) {
+                return Ran::error(format!(
+                    "the server could not open the job's directory: {e}"
+                ));
+            }
         }
         let mut store = Store::new(&self.engine, b.build());
         store.limiter(StoreLimits::new().total_memory(job.limits.memory_limit_mb << 20));
@@ -110,6 +174,7 @@ impl Runner {
                     if let Some(fuel) = job.limits.fuel {
                         store.set_fuel(fuel)?;
                     }
+                    job.live.set_interrupt(store.interrupt_handle()?);
                     Ok(())
                 });
         if let Err(e) = setup {
@@ -122,11 +187,16 @@ impl Runner {
         if let Err(e) = store.set_timeout(deadline.saturating_duration_since(Instant::now())) {
             return Ran::error(format!("the server could not set the time limit: {e}"));
         }
+        // A cancellation during compilation interrupted a store whose deadline was
+        // then set again: look once more (any later one interrupts the running store).
+        if let Some(reason) = job.live.cancelled() {
+            return Ran::cancelled(reason);
+        }
         let outcome = linker
             .instantiate(&mut store, &module)
             .and_then(|instance| instance.get_typed_func::<(), ()>(&store, "_start"))
             .and_then(|start| start.call(&mut store, ()));
-        match outcome {
+        let mut ran = match outcome {
             Ok(()) => Ran::exited(0),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 // A program that exits with an error after a refused `memory.grow` (its
@@ -135,12 +205,46 @@ impl Runner {
                     status: Status::MemoryLimit,
                     exit_code: Some(exit.0),
                     limits_hit: vec!["memory"],
-                    error: None,
+                    ..Ran::default()
                 },
                 Some(exit) => Ran::exited(exit.0),
-                None => Ran::from_error(&e, Some(&store)),
+                None => match job.live.cancelled() {
+                    Some(reason)
+                        if e.as_trap().map(|t| t.code()) == Some(TrapCode::Interrupted) =>
+                    {
+                        Ran::cancelled(reason)
+                    }
+                    _ => Ran::from_error(&e, Some(&store)),
+                },
             },
+        };
+        let wasi = store.data();
+        if let Some(hit) = wasi.disk_limit_hit() {
+            ran.limits_hit.push("disk");
+            if ran.error.is_none() {
+                ran.error = Some(match hit {
+                    DiskLimit::Bytes => format!(
+                        "the job's directory is full: it may write {} bytes to files",
+                        job.limits.disk_bytes
+                    ),
+                    DiskLimit::Files => format!(
+                        "the job's directory is full: it may create {} files",
+                        job.limits.disk_files
+                    ),
+                });
+            }
         }
+        let (refusals, total) = wasi.refusals();
+        ran.refused.extend(
+            refusals
+                .iter()
+                .map(|r| format!("wasi {} ({})", r.function, r.errno.name())),
+        );
+        if total > refusals.len() as u64 {
+            ran.refused
+                .push(format!("{} more WASI calls", total - refusals.len() as u64));
+        }
+        ran
     }
 }
 
@@ -152,11 +256,14 @@ fn memory_refused(store: Option<&Store<WasiCtx>>) -> bool {
 }
 
 /// How a job ended, before its output is collected.
+#[derive(Default)]
 struct Ran {
     status: Status,
     exit_code: Option<i32>,
     limits_hit: Vec<&'static str>,
     error: Option<String>,
+    /// What the sandbox refused it, for the audit log.
+    refused: Vec<String>,
 }
 
 impl Ran {
@@ -164,26 +271,32 @@ impl Ran {
         Ran {
             status: Status::Completed,
             exit_code: Some(code),
-            limits_hit: Vec::new(),
-            error: None,
+            ..Ran::default()
         }
     }
 
     fn error(message: String) -> Ran {
         Ran {
             status: Status::Error,
-            exit_code: None,
-            limits_hit: Vec::new(),
             error: Some(message),
+            ..Ran::default()
+        }
+    }
+
+    fn cancelled(reason: CancelReason) -> Ran {
+        Ran {
+            status: Status::Cancelled,
+            error: Some(reason.message().to_string()),
+            ..Ran::default()
         }
     }
 
     fn limit(status: Status, limit: &'static str, e: &kiln::Error) -> Ran {
         Ran {
             status,
-            exit_code: None,
             limits_hit: vec![limit],
             error: Some(e.to_string()),
+            ..Ran::default()
         }
     }
 
@@ -194,19 +307,19 @@ impl Ran {
             (Some(TrapCode::OutOfFuel), _) => Ran::limit(Status::FuelExhausted, "fuel", e),
             (Some(TrapCode::StackOverflow), _) => Ran::limit(Status::Failed, "stack", e),
             (_, ErrorKind::ResourceExhausted(_)) => Ran::limit(Status::MemoryLimit, "memory", e),
-            (Some(_), _) | (_, ErrorKind::Host(_)) => {
-                // A refused `memory.grow` that made the guest fail is the memory limit.
-                if memory_refused(store) {
-                    Ran::limit(Status::MemoryLimit, "memory", e)
-                } else {
-                    Ran {
-                        status: Status::Failed,
-                        exit_code: None,
-                        limits_hit: Vec::new(),
-                        error: Some(e.to_string()),
-                    }
-                }
+            // A refused `memory.grow` that made the guest fail is the memory limit.
+            (Some(_), _) | (_, ErrorKind::Host(_)) if memory_refused(store) => {
+                Ran::limit(Status::MemoryLimit, "memory", e)
             }
+            (Some(_), _) | (_, ErrorKind::Host(_)) => Ran {
+                status: Status::Failed,
+                error: Some(e.to_string()),
+                ..Ran::default()
+            },
+            (_, ErrorKind::Link(what)) => Ran {
+                refused: vec![what.clone()],
+                ..Ran::error(e.to_string())
+            },
             _ => Ran::error(e.to_string()),
         }
     }

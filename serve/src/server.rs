@@ -4,8 +4,10 @@
 //!
 //! | route | answer |
 //! |---|---|
-//! | `POST /v1/execute` | the job's result (`200`), or `400`, `401`, `413`, `429` and `503` with `Retry-After`, `501` |
-//! | `GET /v1/jobs/{id}` | the job from the history, or `404` (another key's job too) |
+//! | `POST /v1/execute` | the job's result (`200`); with `async: true`, `202 {job_id, status: "queued"}`; or `400`, `401`, `413`, `429` and `503` with `Retry-After` |
+//! | `GET /v1/jobs/{id}` | the job (in flight: its status and output so far), or `404` (another key's job too) |
+//! | `GET /v1/jobs/{id}/events` | the job as Server-Sent Events (`events.rs`) |
+//! | `DELETE /v1/jobs/{id}` | cancels the job: its result once it has stopped (`200`), `409` if it was over already |
 //! | `GET /v1/languages` | the languages |
 //! | `GET /healthz` | `200` while the process serves |
 //! | `GET /readyz` | `200` when a job would be accepted, else `503` |
@@ -15,9 +17,11 @@ use crate::api::{ExecuteRequest, JobResult, Language, Program};
 use crate::auth::{Keys, Tenant};
 use crate::config::{JobLimits, ServeConfig};
 use crate::history::History;
-use crate::metrics::Refusal;
+use crate::jobs::{CancelReason, Cancelled, LiveJob, Phase};
+use crate::metrics::{Metrics, Refusal};
 use crate::pool::{Pool, Refused};
 use crate::runner::{Job, Runner};
+use crate::scratch::check_name;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Path, Request, State};
 use axum::http::{header, HeaderName, StatusCode};
@@ -27,6 +31,7 @@ use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What every handler shares.
 pub struct AppState {
@@ -35,7 +40,7 @@ pub struct AppState {
     history: Arc<History>,
     /// `None` with `no_auth`.
     keys: Option<Keys>,
-    metrics: crate::metrics::Metrics,
+    metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -45,8 +50,13 @@ impl AppState {
     }
 
     /// The service's metrics.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
+    pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The worker pool.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 }
 
@@ -141,6 +151,7 @@ fn job_of(
     config: &ServeConfig,
     max: &JobLimits,
     id: String,
+    key: Option<&str>,
 ) -> Result<Job, ApiError> {
     let language = Language::from_name(&req.language).ok_or_else(|| {
         let names: Vec<_> = Language::ALL.iter().map(|l| l.name()).collect();
@@ -150,25 +161,36 @@ fn job_of(
             names.join(", ")
         ))
     })?;
-    if req.asynchronous {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "unsupported: asynchronous jobs (`async: true`) are not implemented yet",
-        ));
-    }
-    let program = match (req.code, req.files) {
-        (Some(code), None) => Program::Code(code),
-        (None, Some(files)) => match files.as_slice() {
-            [file] => Program::File(file.bytes().map_err(ApiError::bad_request)?),
-            [] => return Err(ApiError::bad_request("`files` is empty")),
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "unsupported: more than one file needs a scratch directory per job, which \
-                     is not implemented yet",
-                ))
+    let (program, files) = match (req.code, req.files) {
+        (Some(code), None) => (Program::Code(code), Vec::new()),
+        (None, Some(files)) => {
+            if files.is_empty() {
+                return Err(ApiError::bad_request("`files` is empty"));
             }
-        },
+            if files.len() > config.max_files {
+                return Err(ApiError::bad_request(format!(
+                    "{} files; the server takes at most {}",
+                    files.len(),
+                    config.max_files
+                )));
+            }
+            let mut decoded = Vec::with_capacity(files.len());
+            for f in &files {
+                check_name(&f.name).map_err(ApiError::bad_request)?;
+                if decoded
+                    .iter()
+                    .any(|(n, _): &(String, Vec<u8>)| *n == f.name)
+                {
+                    return Err(ApiError::bad_request(format!(
+                        "file `{}` is given twice",
+                        f.name
+                    )));
+                }
+                decoded.push((f.name.clone(), f.bytes().map_err(ApiError::bad_request)?));
+            }
+            // The first file is the program; every file is in the job's directory.
+            (Program::File(decoded[0].1.clone()), decoded)
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "give the program as `code` or as `files`, not both or neither",
@@ -183,45 +205,62 @@ fn job_of(
         timeout_ms: req.timeout_ms.unwrap_or(d.timeout_ms),
         memory_limit_mb: req.memory_limit_mb.unwrap_or(d.memory_limit_mb),
         fuel: req.fuel.or(d.fuel),
-        output_bytes: d.output_bytes,
+        ..d
     }
     .clamp(max);
+    let live = LiveJob::new(
+        id.clone(),
+        key.map(str::to_string),
+        language.name(),
+        limits.output_bytes,
+    );
     Ok(Job {
         id,
         language,
         module,
+        files,
         stdin: req.stdin.into_bytes(),
         args: req.args,
         env: req.env.into_iter().collect(),
         limits,
+        live: Arc::new(live),
     })
+}
+
+/// Waits for `job`'s result (`None` if `limit` passes first).
+async fn result_of(job: &LiveJob, limit: Option<Duration>) -> Option<Arc<JobResult>> {
+    let mut phase = job.watch();
+    let wait = phase.wait_for(|p| matches!(p, Phase::Done(_)));
+    let done = match limit {
+        Some(l) => tokio::time::timeout(l, wait).await.ok()?,
+        None => wait.await,
+    };
+    match done.ok().map(|p| p.clone()) {
+        Some(Phase::Done(r)) => Some(r),
+        _ => None,
+    }
 }
 
 async fn execute(
     State(state): State<Arc<AppState>>,
     Extension(tenant): Extension<Tenant>,
     ApiJson(req): ApiJson<ExecuteRequest>,
-) -> Result<Json<JobResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let max = tenant.max(&state.config.max);
-    let job = job_of(req, &state.config, &max, new_job_id()?)?;
-    // Held until the job's result is in.
-    let _admitted = tenant
+    let asynchronous = req.asynchronous;
+    let job = job_of(req, &state.config, &max, new_job_id()?, tenant.id())?;
+    // Held until the job is over.
+    let admitted = tenant
         .admit()
         .inspect_err(|_| state.metrics.refused(Refusal::Quota))?;
-    let limits = serde_json::json!({
-        "timeout_ms": job.limits.timeout_ms,
-        "memory_limit_mb": job.limits.memory_limit_mb,
-        "fuel": job.limits.fuel,
-        "output_bytes": job.limits.output_bytes,
-    })
-    .to_string();
+    let limits = serde_json::to_string(&job.limits).map_err(ApiError::internal)?;
     let id = job.id.clone();
     state
         .history
         .accept(&id, job.language.name(), &limits, tenant.id())
         .map_err(ApiError::internal)?;
-    let result = match state.pool.submit(job) {
-        Ok(r) => r,
+    let live = match state.pool.submit(job, admitted) {
+        Ok(live) => live,
         Err(refused) => {
             state.metrics.refused(Refusal::QueueFull);
             state.history.withdraw(&id).map_err(ApiError::internal)?;
@@ -235,12 +274,37 @@ async fn execute(
             .with_header(header::RETRY_AFTER, "1"));
         }
     };
-    // The worker always answers (a panic in the runner becomes an `error` result).
-    let result = result
+    if asynchronous {
+        let body = Json(serde_json::json!({ "job_id": id, "status": "queued" }));
+        return Ok((StatusCode::ACCEPTED, body).into_response());
+    }
+    // Every accepted job gets a result (the pool's invariant).
+    let result = result_of(&live, None)
         .await
-        .map_err(|_| ApiError::internal("the worker stopped before answering"))?;
-    state.metrics.finished(&result);
-    Ok(Json(result))
+        .ok_or_else(|| ApiError::internal("the job ended without a result"))?;
+    Ok(Json((*result).clone()).into_response())
+}
+
+/// `404` for a job that is not there, or not the tenant's.
+fn no_job(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no job `{id}`"))
+}
+
+/// The tenant's job `id` in flight, if it is.
+fn live_job(state: &AppState, tenant: &Tenant, id: &str) -> Option<Arc<LiveJob>> {
+    state
+        .pool
+        .live(id)
+        .filter(|j| j.key.as_deref() == tenant.id())
+}
+
+/// The tenant's finished job `id` from the history; `404` if there is none.
+fn stored_job(state: &AppState, tenant: &Tenant, id: &str) -> Result<JobResult, ApiError> {
+    match state.history.get(id).map_err(ApiError::internal)? {
+        // A key sees its own jobs only: another's is as absent as a job never posted.
+        Some((r, key)) if key.as_deref() == tenant.id() => Ok(r),
+        _ => Err(no_job(id)),
+    }
 }
 
 async fn job(
@@ -248,13 +312,51 @@ async fn job(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Json<JobResult>, ApiError> {
-    match state.history.get(&id).map_err(ApiError::internal)? {
-        // A key sees its own jobs only: another's is as absent as a job never posted.
-        Some((r, key)) if key.as_deref() == tenant.id() => Ok(Json(r)),
-        _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no job `{id}`"),
-        )),
+    if let Some(job) = live_job(&state, &tenant, &id) {
+        return Ok(Json(job.snapshot()));
+    }
+    stored_job(&state, &tenant, &id).map(Json)
+}
+
+async fn events(
+    State(state): State<Arc<AppState>>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if let Some(job) = live_job(&state, &tenant, &id) {
+        return Ok(crate::events::live(job).into_response());
+    }
+    let r = stored_job(&state, &tenant, &id)?;
+    Ok(crate::events::finished(r).into_response())
+}
+
+/// How long `DELETE` waits for a cancelled job to stop before answering `202`.
+const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let Some(job) = live_job(&state, &tenant, &id) else {
+        let r = stored_job(&state, &tenant, &id)?;
+        let body = Json(serde_json::json!({
+            "error": format!("job `{id}` is over already ({})", r.status.name()),
+            "job_id": id,
+            "status": r.status,
+        }));
+        return Ok((StatusCode::CONFLICT, body).into_response());
+    };
+    if state.pool.cancel(&job, CancelReason::Client) == Cancelled::TooLate {
+        tracing::debug!(target: "kiln_serve", job = %id, "cancelled as it ended");
+    }
+    match result_of(&job, Some(CANCEL_WAIT)).await {
+        Some(r) => Ok(Json((*r).clone()).into_response()),
+        // A job still compiling stops when its compilation ends.
+        None => {
+            let body = Json(serde_json::json!({ "job_id": id, "status": "running" }));
+            Ok((StatusCode::ACCEPTED, body).into_response())
+        }
     }
 }
 
@@ -270,7 +372,7 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let queued = state.pool.counts().queued.load(Ordering::SeqCst);
     let running = state.pool.counts().running.load(Ordering::SeqCst);
-    let room = queued < state.config.queue_depth;
+    let room = queued < state.config.queue_depth && !state.pool.stopping();
     let db = state.history.healthy();
     let body = Json(serde_json::json!({
         "ready": room && db,
@@ -310,7 +412,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_request_bytes;
     let jobs = Router::new()
         .route("/v1/execute", post(execute))
-        .route("/v1/jobs/{id}", get(job))
+        .route("/v1/jobs/{id}", get(job).delete(cancel))
+        .route("/v1/jobs/{id}/events", get(events))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
@@ -323,6 +426,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        // A handler that panics (a bug) answers 500; the server goes on.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("internal error: a handler panicked").into_response()
+            },
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -347,29 +457,38 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         tracing::warn!(target: "kiln_serve", lost, "jobs left unfinished by the last run are marked lost");
     }
     let history = Arc::new(history);
-    let runner = Arc::new(
-        Runner::new(&config).map_err(|e| StartError(format!("cannot make the engine: {e}")))?,
-    );
-    let pool = Pool::start(config.workers, config.queue_depth, runner, history.clone())
-        .map_err(|e| StartError(format!("cannot start the workers: {e}")))?;
+    let runner = Arc::new(Runner::new(&config).map_err(StartError)?);
+    let metrics = Arc::new(Metrics::default());
+    let pool = Pool::start(
+        config.workers,
+        config.queue_depth,
+        runner,
+        history.clone(),
+        metrics.clone(),
+    )
+    .map_err(|e| StartError(format!("cannot start the workers: {e}")))?;
     let keys = (!config.no_auth).then(|| Keys::new(&config.keys));
     Ok(Arc::new(AppState {
         config,
         pool,
         history,
         keys,
-        metrics: crate::metrics::Metrics::default(),
+        metrics,
     }))
 }
 
-/// Serves `config` until `shutdown` completes: binds, then answers requests.
-/// `bound` learns the address (useful with port 0).
+/// Serves `config` until `shutdown` completes: binds, then answers requests. `bound`
+/// learns the address (useful with port 0). When `shutdown` completes the server stops
+/// accepting connections and jobs, cancels the queued jobs, lets the running ones
+/// finish within `shutdown_grace_ms`, cancels what is left, and returns once every job
+/// has its final status and every connection is closed.
 pub async fn serve(
     config: ServeConfig,
     bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let listen = config.listen;
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = state(config)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -379,8 +498,25 @@ pub async fn serve(
         .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;
     tracing::info!(target: "kiln_serve", %addr, "listening");
     bound(addr);
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let pool_state = state.clone();
+    let stopper = tokio::spawn(async move {
+        shutdown.await;
+        tracing::info!(target: "kiln_serve", "stopping: no new jobs; running jobs get the grace period");
+        let _ = stop.send(());
+        let cancelled = pool_state.pool.shutdown(grace).await;
+        tracing::info!(target: "kiln_serve", cancelled, "every job has its final status");
+    });
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .await;
+    if let Err(e) = served {
+        stopper.abort();
+        return Err(StartError(format!("serving failed: {e}")));
+    }
+    stopper
         .await
-        .map_err(|e| StartError(format!("serving failed: {e}")))
+        .map_err(|e| StartError(format!("stopping failed: {e}")))
 }

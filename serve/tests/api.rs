@@ -214,11 +214,6 @@ fn bad_requests_get_clear_errors() {
         "unknown field",
     );
     bad(br#"{"language": "wasm", "code": "!!!"}"#, 400, "not base64");
-    bad(
-        br#"{"language": "wat", "code": "(module)", "async": true}"#,
-        501,
-        "async",
-    );
     let big = json!({"language": "wat", "code": "x".repeat(100 << 10)}).to_string();
     bad(big.as_bytes(), 413, "larger than the server accepts");
     let (status, r) = server.get("/v1/jobs/0123456789abcdef0123456789abcdef");

@@ -210,3 +210,92 @@ pub fn printing(text: &str, code: i32) -> String {
         len = text.len()
     )
 }
+
+/// A Server-Sent Events stream, read as it arrives (HTTP/1.0, so the body is not
+/// chunked and ends when the server closes).
+pub struct Events {
+    reader: std::io::BufReader<TcpStream>,
+    pub status: u16,
+}
+
+impl Events {
+    /// `GET path` as an event stream (with `key` as the Bearer key).
+    pub fn open(addr: SocketAddr, path: &str, key: Option<&str>) -> Events {
+        use std::io::BufRead;
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+        let head = format!(
+            "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{auth}\r\n"
+        );
+        s.write_all(head.as_bytes()).expect("send");
+        let mut reader = std::io::BufReader::new(s);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("status line");
+        let status = line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("header");
+            if line.trim().is_empty() {
+                break;
+            }
+        }
+        Events { reader, status }
+    }
+
+    /// The next event's name and data (JSON); `None` at the end of the stream.
+    pub fn next(&mut self) -> Option<(String, serde_json::Value)> {
+        use std::io::BufRead;
+        let (mut name, mut data) = (String::new(), String::new());
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            if line.is_empty() {
+                if name.is_empty() && data.is_empty() {
+                    continue; // a keep-alive comment ended
+                }
+                let value = serde_json::from_str(&data)
+                    .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {data:?}"));
+                return Some((name, value));
+            }
+            if let Some(v) = line.strip_prefix("event:") {
+                name = v.trim().to_string();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.strip_prefix(' ').unwrap_or(v));
+            }
+        }
+    }
+}
+
+/// A WASI command that prints `text` and then spins until it is stopped.
+pub fn printing_then_spinning(text: &str) -> String {
+    format!(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 1)
+          (data (i32.const 16) "{text}")
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const {len}))
+            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+            (loop (br 0))))"#,
+        len = text.len()
+    )
+}
+
+/// Waits (up to a minute) until `f` holds, checking every 5 ms.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !f() {
+        assert!(started.elapsed().as_secs() < 60, "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
