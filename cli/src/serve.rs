@@ -54,12 +54,14 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
 /// The server's log on standard error (warnings and its start and stop), and the audit
 /// log as JSON lines, to `audit` or standard error.
 fn install_logs(audit: Option<&std::path::Path>) -> Result<(), Failure> {
+    use std::io::IsTerminal;
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_filter(
             Targets::new()
                 .with_target("kiln_serve", LevelFilter::INFO)

@@ -11,6 +11,7 @@
 //! retention_jobs = 100000
 //! scratch_directory = "/var/tmp/kiln-serve"   # each job's directory is made in it
 //! max_files = 64          # files per request
+//! listen_backlog = 4096   # connections waiting to be accepted (capped by the kernel's somaxconn)
 //! shutdown_grace_ms = 10000
 //! audit_log = "audit.jsonl"                  # default: standard error
 //!
@@ -163,6 +164,7 @@ struct ConfigFile {
     retention_jobs: Option<u64>,
     scratch_directory: Option<PathBuf>,
     max_files: Option<usize>,
+    listen_backlog: Option<u32>,
     shutdown_grace_ms: Option<u64>,
     audit_log: Option<PathBuf>,
     #[serde(default)]
@@ -196,6 +198,8 @@ pub struct ServeConfig {
     pub scratch_directory: PathBuf,
     /// The most files one request may give.
     pub max_files: usize,
+    /// Connections the kernel holds until the server accepts them.
+    pub listen_backlog: u32,
     /// On `SIGTERM`, how long running jobs may go on before they are cancelled.
     pub shutdown_grace_ms: u64,
     /// Where the audit log (JSON lines) goes; standard error without one. Read by the
@@ -223,6 +227,7 @@ impl Default for ServeConfig {
             retention_jobs: 100_000,
             scratch_directory: std::env::temp_dir().join("kiln-serve"),
             max_files: 64,
+            listen_backlog: 4096,
             shutdown_grace_ms: 10_000,
             audit_log: None,
             max: JobLimits::MAX,
@@ -282,6 +287,7 @@ impl ServeConfig {
             retention_jobs: file.retention_jobs.unwrap_or(base.retention_jobs),
             scratch_directory: file.scratch_directory.unwrap_or(base.scratch_directory),
             max_files: file.max_files.unwrap_or(base.max_files),
+            listen_backlog: file.listen_backlog.unwrap_or(base.listen_backlog),
             shutdown_grace_ms: file.shutdown_grace_ms.unwrap_or(base.shutdown_grace_ms),
             audit_log: file.audit_log,
             defaults: file.defaults.over(base.defaults).clamp(&max),
@@ -314,6 +320,9 @@ impl ServeConfig {
         }
         if self.max.timeout_ms == 0 || self.max.memory_limit_mb == 0 {
             return bad("[max] timeout_ms and memory_limit_mb must be positive");
+        }
+        if self.listen_backlog == 0 {
+            return bad("listen_backlog must be positive");
         }
         if self.max_files == 0 || self.max_files > 4096 {
             return bad("max_files must be between 1 and 4096");

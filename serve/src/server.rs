@@ -477,6 +477,19 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     }))
 }
 
+/// A listener on `addr` with room for `backlog` connections not yet accepted (the
+/// standard library's 128 resets connections in a burst of a thousand).
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Serves `config` until `shutdown` completes: binds, then answers requests. `bound`
 /// learns the address (useful with port 0). When `shutdown` completes the server stops
 /// accepting connections and jobs, cancels the queued jobs, lets the running ones
@@ -487,12 +500,11 @@ pub async fn serve(
     bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let listen = config.listen;
+    let (listen, backlog) = (config.listen, config.listen_backlog);
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let state = state(config)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| StartError(format!("cannot listen on {listen}: {e}")))?;
+    let listener =
+        bind(listen, backlog).map_err(|e| StartError(format!("cannot listen on {listen}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError(format!("cannot read the bound address: {e}")))?;

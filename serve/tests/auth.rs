@@ -68,8 +68,14 @@ fn keys_authenticate_and_see_only_their_own_jobs() {
     assert_eq!(s.request_as("b-secret", "GET", &path, None).status, 404);
     assert_eq!(s.request_as("b-secret", "DELETE", &path, None).status, 404);
     let events = format!("{path}/events");
-    assert_eq!(common::Events::open(s.addr, &events, Some("b-secret")).status, 404);
-    assert_eq!(common::Events::open(s.addr, &events, Some("a-secret")).status, 200);
+    assert_eq!(
+        common::Events::open(s.addr, &events, Some("b-secret")).status,
+        404
+    );
+    assert_eq!(
+        common::Events::open(s.addr, &events, Some("a-secret")).status,
+        200
+    );
     // A job in flight is just as hidden.
     let spin = json!({"language": "wat", "async": true, "timeout_ms": 10_000,
         "code": common::printing_then_spinning("x")});
@@ -77,8 +83,14 @@ fn keys_authenticate_and_see_only_their_own_jobs() {
     assert_eq!(r.status, 202);
     let running = format!("/v1/jobs/{}", r.json()["job_id"].as_str().expect("id"));
     assert_eq!(s.request_as("b-secret", "GET", &running, None).status, 404);
-    assert_eq!(s.request_as("b-secret", "DELETE", &running, None).status, 404);
-    assert_eq!(s.request_as("a-secret", "DELETE", &running, None).status, 200);
+    assert_eq!(
+        s.request_as("b-secret", "DELETE", &running, None).status,
+        404
+    );
+    assert_eq!(
+        s.request_as("a-secret", "DELETE", &running, None).status,
+        200
+    );
     assert_eq!(s.request("GET", &path, None).status, 401);
     assert_eq!(refused(&s, "unauthorized"), 3);
 }

@@ -130,7 +130,9 @@ pub fn request(
     // A server may answer (413) before reading a large body, and close.
     let _ = s.write_all(body);
     let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
+    if let Err(e) = s.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "{method} {path}: no answer: {e}");
+    }
     parse(&raw)
 }
 
