@@ -290,9 +290,11 @@ pub struct ServeArgs {
     /// The SQLite job history (default kiln-serve.db).
     #[arg(long)]
     pub database: Option<std::path::PathBuf>,
-    /// The code cache's disk tier (default: memory only).
-    #[arg(long)]
-    pub cache_dir: Option<std::path::PathBuf>,
+    /// The code cache's disk tier: `on` (the default: the configuration's
+    /// `cache_directory`, else `$XDG_CACHE_HOME/kiln` or `~/.cache/kiln`), `off` (memory
+    /// only), or a directory.
+    #[arg(long, value_name = "on|off|DIR")]
+    pub cache: Option<String>,
     /// Serve without API keys: refused on any address but a loopback one.
     #[arg(long)]
     pub no_auth: bool,

@@ -23,8 +23,10 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
     if let Some(db) = &a.database {
         config.database = db.clone();
     }
-    if let Some(dir) = &a.cache_dir {
-        config.cache_directory = Some(dir.clone());
+    match a.cache.as_deref() {
+        None | Some("on") if config.cache_directory.is_some() => {}
+        None | Some("on") => config.cache_directory = crate::cache::directory("on")?,
+        Some(choice) => config.cache_directory = crate::cache::directory(choice)?,
     }
     config.no_auth |= a.no_auth;
     if let Some(dir) = &a.scratch_dir {

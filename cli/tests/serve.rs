@@ -63,6 +63,8 @@ impl Setup {
             .arg(self.path("scratch"))
             .arg("--audit-log")
             .arg(self.path("audit.jsonl"))
+            .arg("--cache")
+            .arg(self.path("cache"))
             .stderr(Stdio::piped())
             .spawn()
             .expect("kiln serve starts");

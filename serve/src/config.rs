@@ -6,7 +6,8 @@
 //! workers = 4
 //! queue_depth = 64
 //! database = "kiln-serve.db"
-//! cache_directory = "/var/cache/kiln"   # default: no disk tier
+//! cache_directory = "/var/cache/kiln"   # the code cache's disk tier (`kiln serve`'s
+//!                                       # default: the user's cache directory)
 //! max_request_bytes = 4194304
 //! retention_jobs = 100000
 //! scratch_directory = "/var/tmp/kiln-serve"   # each job's directory is made in it
@@ -188,7 +189,8 @@ pub struct ServeConfig {
     pub queue_depth: usize,
     /// The SQLite history (`:memory:` keeps it in memory only).
     pub database: PathBuf,
-    /// The code cache's disk tier (memory only without one).
+    /// The code cache's disk tier (memory only without one; `kiln serve` gives the
+    /// user's cache directory unless told otherwise).
     pub cache_directory: Option<PathBuf>,
     /// The largest request body, in bytes (`413` past it).
     pub max_request_bytes: usize,

@@ -1,5 +1,6 @@
-//! The job history, in SQLite: every accepted job from the moment it is accepted, its
-//! status as it changes, and its result. Opening the history marks the jobs a previous
+//! The job history, in SQLite: every accepted job from the moment it is accepted (its
+//! language, limits and key, and when), its status as it changes (when it started and
+//! finished), and its result. Opening the history marks the jobs a previous
 //! process left queued or running as `lost`: no accepted job disappears without a
 //! final status. Finished jobs past the retention count are deleted, oldest first.
 
@@ -52,7 +53,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     truncated INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     limits TEXT NOT NULL,
-    key_id TEXT
+    key_id TEXT,
+    started_ms INTEGER,
+    finished_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS jobs_by_age ON jobs (created_ms);
 ";
@@ -74,12 +77,18 @@ impl History {
         db.pragma_update(None, "synchronous", "NORMAL")?;
         db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.execute_batch(SCHEMA)?;
-        // Histories written before keys existed get the column.
-        let has_key = db
-            .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = 'key_id'")?
-            .exists([])?;
-        if !has_key {
-            db.execute_batch("ALTER TABLE jobs ADD COLUMN key_id TEXT")?;
+        // Histories written by earlier versions get the columns added since.
+        for (column, kind) in [
+            ("key_id", "TEXT"),
+            ("started_ms", "INTEGER"),
+            ("finished_ms", "INTEGER"),
+        ] {
+            let has = db
+                .prepare("SELECT 1 FROM pragma_table_info('jobs') WHERE name = ?1")?
+                .exists([column])?;
+            if !has {
+                db.execute_batch(&format!("ALTER TABLE jobs ADD COLUMN {column} {kind}"))?;
+            }
         }
         let lost = db.execute(
             "UPDATE jobs SET status = 'lost', error = 'the server stopped while the job was \
@@ -129,8 +138,8 @@ impl History {
     /// Marks a job as running.
     pub fn start(&self, id: &str) -> Result<(), HistoryError> {
         self.db().execute(
-            "UPDATE jobs SET status = 'running' WHERE id = ?1",
-            params![id],
+            "UPDATE jobs SET status = 'running', started_ms = ?2 WHERE id = ?1",
+            params![id, now_ms()],
         )?;
         Ok(())
     }
@@ -142,7 +151,8 @@ impl History {
         let db = self.db();
         db.execute(
             "UPDATE jobs SET status = ?2, stdout = ?3, stderr = ?4, exit_code = ?5, \
-             duration_ms = ?6, limits_hit = ?7, truncated = ?8, error = ?9 WHERE id = ?1",
+             duration_ms = ?6, limits_hit = ?7, truncated = ?8, error = ?9, finished_ms = ?10 \
+             WHERE id = ?1",
             params![
                 r.job_id,
                 r.status.name(),
@@ -153,6 +163,7 @@ impl History {
                 limits_hit,
                 r.truncated,
                 r.error,
+                now_ms(),
             ],
         )?;
         drop(db);

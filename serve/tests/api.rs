@@ -82,6 +82,7 @@ fn arguments_environment_and_stdin_reach_the_guest() {
 fn hostile_jobs_end_with_their_status_and_the_server_stays_healthy() {
     let mut c = config(None);
     c.max.timeout_ms = 3_000;
+    c.max.fuel = Some(1 << 62);
     c.defaults.output_bytes = 1000;
     let server = TestServer::start(c);
     let cases = [
@@ -91,6 +92,13 @@ fn hostile_jobs_end_with_their_status_and_the_server_stays_healthy() {
             json!({"timeout_ms": 300}),
             "timeout",
             Some("time"),
+        ),
+        // A CPU bomb with a fuel budget.
+        (
+            r#"(module (func (export "_start") (loop (br 0))))"#,
+            json!({"fuel": 100_000}),
+            "fuel_exhausted",
+            Some("fuel"),
         ),
         // A memory bomb: grow until refused, then trap.
         (
