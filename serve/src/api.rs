@@ -169,6 +169,25 @@ pub struct JobResult {
     pub error: Option<String>,
 }
 
+impl JobResult {
+    /// The result of a job that ended with `status` without output (it never ran, or
+    /// the server failed it), and why.
+    pub fn without_output(id: &str, language: &str, status: Status, error: &str) -> JobResult {
+        JobResult {
+            job_id: id.to_string(),
+            language: language.to_string(),
+            status,
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: None,
+            duration_ms: 0,
+            limits_hit: Vec::new(),
+            truncated: false,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
 /// A language the server runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {

@@ -177,18 +177,7 @@ impl LiveJob {
 
     /// The result of this job cancelled before it started.
     pub fn cancelled_result(&self, reason: CancelReason) -> JobResult {
-        JobResult {
-            job_id: self.id.clone(),
-            language: self.language.to_string(),
-            status: Status::Cancelled,
-            stdout: String::new(),
-            stderr: String::new(),
-            exit_code: None,
-            duration_ms: 0,
-            limits_hit: Vec::new(),
-            truncated: false,
-            error: Some(reason.message().to_string()),
-        }
+        JobResult::without_output(&self.id, self.language, Status::Cancelled, reason.message())
     }
 
     /// What `GET /v1/jobs/{id}` shows while the job is in flight: its phase and the

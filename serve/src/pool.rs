@@ -224,17 +224,13 @@ impl Worker {
         // A panic in the runner is a bug in Kiln; the job still gets a final status.
         let result =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runner.run(job)))
-                .unwrap_or_else(|_| JobResult {
-                    job_id: job.id.clone(),
-                    language: job.language.name().to_string(),
-                    status: Status::Error,
-                    stdout: String::new(),
-                    stderr: String::new(),
-                    exit_code: None,
-                    duration_ms: 0,
-                    limits_hit: Vec::new(),
-                    truncated: false,
-                    error: Some("internal error: the runner panicked".into()),
+                .unwrap_or_else(|_| {
+                    JobResult::without_output(
+                        &job.id,
+                        job.language.name(),
+                        Status::Error,
+                        "internal error: the runner panicked",
+                    )
                 });
         if let Err(e) = self.history.finish(&result) {
             tracing::error!(target: "kiln_serve", job = %result.job_id, "{e}");

@@ -5,22 +5,10 @@
 
 mod common;
 
-use common::{config, request, TestServer};
+use common::{config, request, TestServer, ECHO};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
-
-/// Copies stdin to stdout.
-const ECHO: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 1)
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 64))
-    (i32.store (i32.const 4) (i32.const 100))
-    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-    (i32.store (i32.const 4) (i32.load (i32.const 8)))
-    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
 
 /// This process's resident memory, in KiB.
 fn rss_kib() -> u64 {

@@ -198,6 +198,16 @@ pub fn printing(text: &str, code: i32) -> String {
     } else {
         format!("(call $exit (i32.const {code}))")
     };
+    printing_then(text, &exit)
+}
+
+/// A WASI command that prints `text` and then spins until it is stopped.
+pub fn printing_then_spinning(text: &str) -> String {
+    printing_then(text, "(loop (br 0))")
+}
+
+/// A WASI command printing `text` to stdout, then running the instructions `then`.
+fn printing_then(text: &str, then: &str) -> String {
     format!(
         r#"(module
           (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
@@ -208,10 +218,22 @@ pub fn printing(text: &str, code: i32) -> String {
             (i32.store (i32.const 0) (i32.const 16))
             (i32.store (i32.const 4) (i32.const {len}))
             (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-            {exit}))"#,
+            {then}))"#,
         len = text.len()
     )
 }
+
+/// A WASI command copying (up to 100 bytes of) stdin to stdout.
+pub const ECHO: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 64))
+    (i32.store (i32.const 4) (i32.const 100))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
 
 /// A Server-Sent Events stream, read as it arrives (HTTP/1.0, so the body is not
 /// chunked and ends when the server closes).
@@ -275,22 +297,6 @@ impl Events {
             }
         }
     }
-}
-
-/// A WASI command that prints `text` and then spins until it is stopped.
-pub fn printing_then_spinning(text: &str) -> String {
-    format!(
-        r#"(module
-          (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 1)
-          (data (i32.const 16) "{text}")
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 16))
-            (i32.store (i32.const 4) (i32.const {len}))
-            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
-            (loop (br 0))))"#,
-        len = text.len()
-    )
 }
 
 /// Waits (up to a minute) until `f` holds, checking every 5 ms.
