@@ -7,7 +7,7 @@
 //! | `POST /v1/execute` | the job's result (`200`); with `async: true`, `202 {job_id, status: "queued"}`; or `400`, `401`, `413`, `429` and `503` with `Retry-After` |
 //! | `GET /v1/jobs/{id}` | the job (in flight: its status and output so far), or `404` (another key's job too) |
 //! | `GET /v1/jobs/{id}/events` | the job as Server-Sent Events (`events.rs`) |
-//! | `DELETE /v1/jobs/{id}` | cancels the job: its result once it has stopped (`200`), `409` if it was over already |
+//! | `DELETE /v1/jobs/{id}` | cancels the job: its result once it has stopped (`200`; `202` if it is still compiling after 5 s), `409` if it was over (or being cancelled) already |
 //! | `GET /v1/languages` | the languages |
 //! | `GET /healthz` | `200` while the process serves |
 //! | `GET /readyz` | `200` when a job would be accepted, else `503` |
@@ -338,20 +338,22 @@ async fn cancel(
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Some(job) = live_job(&state, &tenant, &id) else {
-        let r = stored_job(&state, &tenant, &id)?;
+    let over = |r: &JobResult| {
         let body = Json(serde_json::json!({
             "error": format!("job `{id}` is over already ({})", r.status.name()),
             "job_id": id,
             "status": r.status,
         }));
-        return Ok((StatusCode::CONFLICT, body).into_response());
+        (StatusCode::CONFLICT, body).into_response()
     };
-    if state.pool.cancel(&job, CancelReason::Client) == Cancelled::TooLate {
-        tracing::debug!(target: "kiln_serve", job = %id, "cancelled as it ended");
-    }
+    let Some(job) = live_job(&state, &tenant, &id) else {
+        return Ok(over(&stored_job(&state, &tenant, &id)?));
+    };
+    // `TooLate`: the job had ended, or was being cancelled already.
+    let cancelled = state.pool.cancel(&job, CancelReason::Client) != Cancelled::TooLate;
     match result_of(&job, Some(CANCEL_WAIT)).await {
-        Some(r) => Ok(Json((*r).clone()).into_response()),
+        Some(r) if cancelled => Ok(Json((*r).clone()).into_response()),
+        Some(r) => Ok(over(&r)),
         // A job still compiling stops when its compilation ends.
         None => {
             let body = Json(serde_json::json!({ "job_id": id, "status": "running" }));
