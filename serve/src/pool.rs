@@ -139,8 +139,10 @@ impl Pool {
             }
             .emit();
             self.metrics.finished(&result);
-            job.finish(result);
+            // The worker that takes it from the queue skips it uncounted.
+            self.counts.queued.fetch_sub(1, Ordering::SeqCst);
             self.live.remove(&job.id);
+            job.finish(result);
         }
         outcome
     }
@@ -207,12 +209,11 @@ impl Worker {
                     Err(_) => return,
                 }
             };
-            self.counts.queued.fetch_sub(1, Ordering::SeqCst);
-            // A job cancelled while it waited is over already.
+            // A job cancelled while it waited is over already (and no longer counted).
             if task.job.live.start() {
+                self.counts.queued.fetch_sub(1, Ordering::SeqCst);
                 self.counts.running.fetch_add(1, Ordering::SeqCst);
                 self.run(&task.job);
-                self.counts.running.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
@@ -235,8 +236,10 @@ impl Worker {
         if let Err(e) = self.history.finish(&result) {
             tracing::error!(target: "kiln_serve", job = %result.job_id, "{e}");
         }
+        // Counted and recorded before anyone waiting learns the result.
         self.metrics.finished(&result);
-        job.live.finish(result);
+        self.counts.running.fetch_sub(1, Ordering::SeqCst);
         self.live.remove(&job.id);
+        job.live.finish(result);
     }
 }
