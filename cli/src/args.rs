@@ -35,6 +35,8 @@ pub enum Command {
     Completion(CompletionArgs),
     /// Serve code execution over HTTP (`POST /v1/execute`; see kiln-serve).
     Serve(ServeArgs),
+    /// Install, list, remove, verify and sign language plugins for `kiln serve`.
+    Plugin(PluginArgs),
 }
 
 /// The strategy `kiln run` uses without `--strategy` (chosen by measurement: see
@@ -246,6 +248,63 @@ pub enum CacheAction {
     Clear,
     /// Print the cache directory.
     Dir,
+}
+
+/// `kiln plugin`.
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    #[command(subcommand)]
+    pub action: PluginAction,
+    /// The registry (default: $KILN_HOME/plugins, or ~/.kiln/plugins).
+    #[arg(long, global = true)]
+    pub registry: Option<PathBuf>,
+    /// A `kiln serve` configuration whose `[plugins]` section gives the registry and
+    /// the trusted keys.
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
+    /// Trust this publisher key (ed25519 public key, hex); repeatable.
+    #[arg(long = "trusted-key", global = true)]
+    pub trusted_keys: Vec<String>,
+    /// Accept unsigned plugins (wrongly signed ones never are).
+    #[arg(long, global = true)]
+    pub allow_unsigned: bool,
+}
+
+/// What `kiln plugin` does.
+#[derive(Debug, Subcommand)]
+pub enum PluginAction {
+    /// Check a plugin (a directory or .tar.gz) completely, precompile its module into
+    /// the code cache, and install it.
+    Install {
+        /// The plugin.
+        path: PathBuf,
+        /// The code cache to precompile into: `on` (the default), `off`, or a directory.
+        #[arg(long, value_name = "on|off|DIR")]
+        cache: Option<String>,
+    },
+    /// List the installed plugins.
+    List,
+    /// Remove NAME (every version) or NAME@VERSION.
+    Remove {
+        /// The plugin.
+        spec: String,
+    },
+    /// Check every installed plugin's digests and signature.
+    Verify,
+    /// Sign the plugin in DIR (writes DIR/plugin.sig) with the key in FILE.
+    Sign {
+        /// The plugin's directory.
+        dir: PathBuf,
+        /// The publisher's key file (its secret seed in hex).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Make a publisher key: writes the secret to FILE (0600), prints the public key.
+    Keygen {
+        /// The key file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// `kiln profile`.

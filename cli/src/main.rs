@@ -12,6 +12,7 @@
 mod args;
 mod cache;
 mod limits;
+mod plugin;
 mod profile;
 mod run;
 mod serve;
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => profile::run(&a),
         Command::Settings(a) => settings::print(&a),
         Command::Serve(a) => serve::run(&a),
+        Command::Plugin(a) => plugin::run(&a),
         Command::Completion(a) => {
             clap_complete::generate(a.shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
             Ok(())

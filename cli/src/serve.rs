@@ -29,6 +29,9 @@ pub fn run(a: &ServeArgs) -> Result<(), Failure> {
         Some(choice) => config.cache_directory = crate::cache::directory(choice)?,
     }
     config.no_auth |= a.no_auth;
+    if config.plugins.directory.is_none() {
+        config.plugins.directory = kiln_serve::plugin::kiln_home().map(|h| h.join("plugins"));
+    }
     if let Some(dir) = &a.scratch_dir {
         config.scratch_directory = dir.clone();
     }

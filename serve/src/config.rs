@@ -28,6 +28,11 @@
 //! timeout_ms = 2000
 //! memory_limit_mb = 64
 //!
+//! [plugins]        # language plugins (kiln-serve's plugin.rs)
+//! directory = "/home/me/.kiln/plugins"   # `kiln serve`'s default: $KILN_HOME/plugins
+//! trusted_keys = ["…"]                   # ed25519 public keys of trusted publishers
+//! allow_unsigned = false
+//!
 //! [[keys]]         # API keys, sent as `Authorization: Bearer KEY`
 //! id = "alice"     # what the history and the audit log call the key
 //! sha256 = "…"     # the SHA-256 of the key, in hex: the key itself is never stored
@@ -141,18 +146,6 @@ pub struct ApiKey {
     pub max: JobLimits,
 }
 
-fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
-    let hex = hex.trim();
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
@@ -176,6 +169,22 @@ struct ConfigFile {
     keys: Vec<KeyFile>,
     #[serde(default)]
     no_auth: bool,
+    #[serde(default)]
+    plugins: PluginsConfig,
+}
+
+/// Where the language plugins are and whose signatures are trusted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsConfig {
+    /// The registry (`None`: no plugins; `kiln serve` gives `$KILN_HOME/plugins`).
+    pub directory: Option<PathBuf>,
+    /// Trusted publishers' ed25519 public keys, in hex.
+    #[serde(default)]
+    pub trusted_keys: Vec<String>,
+    /// Whether unsigned plugins are accepted (wrongly signed ones never are).
+    #[serde(default)]
+    pub allow_unsigned: bool,
 }
 
 /// Everything the server runs with.
@@ -215,6 +224,8 @@ pub struct ServeConfig {
     pub keys: Vec<ApiKey>,
     /// Serve without authentication (loopback addresses only; no keys then).
     pub no_auth: bool,
+    /// The language plugins.
+    pub plugins: PluginsConfig,
 }
 
 impl Default for ServeConfig {
@@ -236,6 +247,7 @@ impl Default for ServeConfig {
             defaults: JobLimits::DEFAULT,
             keys: Vec::new(),
             no_auth: false,
+            plugins: PluginsConfig::default(),
         }
     }
 }
@@ -263,7 +275,7 @@ impl ServeConfig {
             .keys
             .iter()
             .map(|k| {
-                let sha256 = parse_sha256(&k.sha256).ok_or_else(|| {
+                let sha256 = crate::plugin::manifest::parse_hex32(&k.sha256).ok_or_else(|| {
                     ConfigError(format!(
                         "key `{}`: sha256 must be 64 hexadecimal digits (the SHA-256 of the key)",
                         k.id
@@ -296,6 +308,7 @@ impl ServeConfig {
             max,
             keys,
             no_auth: file.no_auth,
+            plugins: file.plugins,
         };
         config.check()?;
         Ok(config)

@@ -78,7 +78,7 @@ pub struct LiveJob {
     /// The API key that posted it.
     pub key: Option<String>,
     /// Its language's name.
-    pub language: &'static str,
+    pub language: String,
     /// Its standard output, as it is written.
     pub stdout: OutputPipe,
     /// Its standard error, as it is written.
@@ -93,16 +93,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl LiveJob {
     /// A queued job whose output pipes keep `output_bytes` each.
-    pub fn new(
-        id: String,
-        key: Option<String>,
-        language: &'static str,
-        output_bytes: usize,
-    ) -> LiveJob {
+    pub fn new(id: String, key: Option<String>, language: &str, output_bytes: usize) -> LiveJob {
         LiveJob {
             id,
             key,
-            language,
+            language: language.to_string(),
             stdout: OutputPipe::with_capacity(output_bytes),
             stderr: OutputPipe::with_capacity(output_bytes),
             phase: watch::Sender::new(Phase::Queued),
@@ -177,7 +172,12 @@ impl LiveJob {
 
     /// The result of this job cancelled before it started.
     pub fn cancelled_result(&self, reason: CancelReason) -> JobResult {
-        JobResult::without_output(&self.id, self.language, Status::Cancelled, reason.message())
+        JobResult::without_output(
+            &self.id,
+            &self.language,
+            Status::Cancelled,
+            reason.message(),
+        )
     }
 
     /// What `GET /v1/jobs/{id}` shows while the job is in flight: its phase and the
@@ -188,7 +188,7 @@ impl LiveJob {
             Phase::Done(r) => (*r).clone(),
             phase => JobResult {
                 job_id: self.id.clone(),
-                language: self.language.to_string(),
+                language: self.language.clone(),
                 status: match phase {
                     Phase::Queued => Status::Queued,
                     _ => Status::Running,

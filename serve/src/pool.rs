@@ -228,7 +228,7 @@ impl Worker {
                 .unwrap_or_else(|_| {
                     JobResult::without_output(
                         &job.id,
-                        job.language.name(),
+                        &job.language,
                         Status::Error,
                         "internal error: the runner panicked",
                     )

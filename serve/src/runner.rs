@@ -5,10 +5,12 @@
 //! event for each limit hit, refusal and cancellation. Only the public `kiln` and
 //! `kiln-wasi` APIs.
 
-use crate::api::{JobResult, Language, Status};
+use crate::api::{JobResult, Status};
 use crate::audit::Audit;
 use crate::config::{JobLimits, ServeConfig};
 use crate::jobs::{CancelReason, LiveJob};
+use crate::languages::Plugin;
+use crate::plugin::Entry;
 use crate::scratch::ScratchRoot;
 use kiln::{CacheConfig, Config, Engine, ErrorKind, Linker, Store, StoreLimits, TrapCode};
 use kiln_wasi::{
@@ -25,22 +27,31 @@ pub const WASM_STACK: usize = 512 << 10;
 pub struct Job {
     /// Its id.
     pub id: String,
-    /// Its language.
-    pub language: Language,
-    /// The module's binary.
-    pub module: Vec<u8>,
+    /// Its language's name.
+    pub language: String,
+    /// What runs.
+    pub code: JobCode,
     /// The files of its scratch directory (names checked).
     pub files: Vec<(String, Vec<u8>)>,
     /// Standard input.
     pub stdin: Vec<u8>,
-    /// `argv[1..]`.
-    pub args: Vec<String>,
+    /// `argv`, the program's name first.
+    pub argv: Vec<String>,
     /// The environment.
     pub env: Vec<(String, String)>,
     /// Its limits, already clamped.
     pub limits: JobLimits,
     /// Its output pipes, phase and cancellation.
     pub live: Arc<LiveJob>,
+}
+
+/// What a job runs.
+#[derive(Clone)]
+pub enum JobCode {
+    /// A module's binary or text (`wasm`, `wat`), compiled through the code cache.
+    Module(Vec<u8>),
+    /// A plugin's interpreter, compiled at the server's start.
+    Plugin(Arc<Plugin>),
 }
 
 /// The engine every job runs on, and the scratch root their directories go in.
@@ -81,6 +92,29 @@ impl Runner {
         WASM_STACK + kiln::DEFAULT_HOST_STACK_RESERVE + (8 << 20)
     }
 
+    /// A store for `wasi` under `limits`, and a linker with WASI and its fast paths
+    /// (made the same way for every job, so a module compiled by one such linker is
+    /// instantiated by any other).
+    fn store_and_linker(
+        &self,
+        wasi: WasiCtx,
+        limits: &JobLimits,
+    ) -> (Store<WasiCtx>, Result<Linker<WasiCtx>, kiln::Error>) {
+        let mut store = Store::new(&self.engine, wasi);
+        store.limiter(StoreLimits::new().total_memory(limits.memory_limit_mb << 20));
+        let mut linker = Linker::<WasiCtx>::new(&self.engine);
+        let defined =
+            kiln_wasi::add_to_linker_with(&mut linker, |c| c, FastPaths::WithStore(&mut store));
+        (store, defined.map(|()| linker))
+    }
+
+    /// Compiles a plugin's module as jobs' linkers do (through the code cache, so a
+    /// server that starts after `kiln plugin install` finds it compiled).
+    pub fn compile_plugin(&self, bytes: &[u8]) -> Result<kiln::Module, kiln::Error> {
+        let (_store, linker) = self.store_and_linker(WasiCtx::default(), &JobLimits::DEFAULT);
+        linker?.module(bytes)
+    }
+
     /// Runs `job`; never panics on anything the job does.
     pub fn run(&self, job: &Job) -> JobResult {
         let started = Instant::now();
@@ -89,7 +123,7 @@ impl Runner {
         let text = |p: &OutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
         let mut result = JobResult {
             job_id: job.id.clone(),
-            language: job.language.name().to_string(),
+            language: job.language.clone(),
             status: ran.status,
             stdout: text(stdout),
             stderr: text(stderr),
@@ -148,8 +182,7 @@ impl Runner {
             }
         };
         let mut b = WasiCtxBuilder::new();
-        b.arg("main")
-            .args(job.args.iter().cloned())
+        b.args(job.argv.iter().cloned())
             .stdin(Stdin::Bytes(job.stdin.clone()))
             .stdout(Output::Pipe(job.live.stdout.clone()))
             .stderr(Output::Pipe(job.live.stderr.clone()))
@@ -165,24 +198,29 @@ impl Runner {
                 ));
             }
         }
-        let mut store = Store::new(&self.engine, b.build());
-        store.limiter(StoreLimits::new().total_memory(job.limits.memory_limit_mb << 20));
-        let mut linker = Linker::<WasiCtx>::new(&self.engine);
-        let setup =
-            kiln_wasi::add_to_linker_with(&mut linker, |c| c, FastPaths::WithStore(&mut store))
-                .and_then(|()| {
-                    if let Some(fuel) = job.limits.fuel {
-                        store.set_fuel(fuel)?;
-                    }
-                    job.live.set_interrupt(store.interrupt_handle()?);
-                    Ok(())
-                });
-        if let Err(e) = setup {
-            return Ran::error(format!("the server could not set up the job: {e}"));
-        }
-        let module = match linker.module_until(&job.module, Some(deadline)) {
-            Ok(m) => m,
-            Err(e) => return Ran::from_error(&e, None),
+        let (mut store, linker) = self.store_and_linker(b.build(), &job.limits);
+        let setup = linker.and_then(|linker| {
+            if let Some(fuel) = job.limits.fuel {
+                store.set_fuel(fuel)?;
+            }
+            job.live.set_interrupt(store.interrupt_handle()?);
+            Ok(linker)
+        });
+        let mut linker = match setup {
+            Ok(l) => l,
+            Err(e) => return Ran::error(format!("the server could not set up the job: {e}")),
+        };
+        let module = match &job.code {
+            JobCode::Module(bytes) => match linker.module_until(bytes, Some(deadline)) {
+                Ok(m) => m,
+                Err(e) => return Ran::from_error(&e, None),
+            },
+            JobCode::Plugin(p) => {
+                if let Err(e) = refuse_imports(&mut linker, p) {
+                    return Ran::error(format!("the server could not set up the job: {e}"));
+                }
+                p.module.clone()
+            }
         };
         if let Err(e) = store.set_timeout(deadline.saturating_duration_since(Instant::now())) {
             return Ran::error(format!("the server could not set the time limit: {e}"));
@@ -194,10 +232,9 @@ impl Runner {
         }
         let outcome = linker
             .instantiate(&mut store, &module)
-            .and_then(|instance| instance.get_typed_func::<(), ()>(&store, "_start"))
-            .and_then(|start| start.call(&mut store, ()));
+            .and_then(|instance| enter(&mut store, &instance, job));
         let mut ran = match outcome {
-            Ok(()) => Ran::exited(0),
+            Ok(code) => Ran::exited(code),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 // A program that exits with an error after a refused `memory.grow` (its
                 // allocator failed) hit the memory limit.
@@ -245,6 +282,90 @@ impl Runner {
                 .push(format!("{} more WASI calls", total - refusals.len() as u64));
         }
         ran
+    }
+}
+
+/// Defines the functions of the interfaces a plugin declares refused as traps that say
+/// so (a module may import them as long as it never calls them).
+fn refuse_imports(linker: &mut Linker<WasiCtx>, plugin: &Plugin) -> Result<(), kiln::Error> {
+    let refused = &plugin.installed.manifest.capabilities.refused_imports;
+    for (m, n, ty) in plugin.module.imports() {
+        if let (true, kiln::ExternType::Func(ty)) = (refused.iter().any(|r| r == m), ty) {
+            let what = format!("unsupported: `{m}::{n}` is not offered by this service");
+            linker.func_new(m, n, ty, move |_, _, _| Err(kiln::Error::msg(&what)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the job's entry in `instance`: `_start`, or a plugin's entry kind. Its exit
+/// code when it returns (a `proc_exit` is an `I32Exit` error).
+fn enter(
+    store: &mut Store<WasiCtx>,
+    instance: &kiln::Instance,
+    job: &Job,
+) -> Result<i32, kiln::Error> {
+    let entry = match &job.code {
+        JobCode::Plugin(p) => &p.installed.manifest.entry,
+        JobCode::Module(_) => &Entry::Command {
+            argv: Vec::new(),
+            file: None,
+        },
+    };
+    match entry {
+        Entry::Command { .. } => {
+            let start = instance.get_typed_func::<(), ()>(&*store, "_start")?;
+            start.call(&mut *store, ())?;
+            Ok(0)
+        }
+        Entry::ArgvReactor {
+            init,
+            call,
+            alloc,
+            finish,
+            ..
+        } => {
+            for name in init {
+                instance
+                    .get_typed_func::<(), ()>(&*store, name)?
+                    .call(&mut *store, ())?;
+            }
+            let alloc = instance.get_typed_func::<i32, i32>(&*store, alloc)?;
+            let memory = instance
+                .get_memory(&*store, "memory")
+                .ok_or_else(|| kiln::Error::msg("the plugin's module exports no `memory`"))?;
+            let mut pointers = Vec::with_capacity(job.argv.len());
+            for arg in &job.argv {
+                let at = alloc.call(&mut *store, arg.len() as i32 + 1)?;
+                if at == 0 {
+                    return Err(kiln::Error::msg(
+                        "the interpreter could not allocate its arguments",
+                    ));
+                }
+                let mut bytes = arg.as_bytes().to_vec();
+                bytes.push(0);
+                memory.write(&mut *store, at as u32 as usize, &bytes)?;
+                pointers.extend_from_slice(&at.to_le_bytes());
+            }
+            pointers.extend_from_slice(&0i32.to_le_bytes());
+            let argv = alloc.call(&mut *store, pointers.len() as i32)?;
+            if argv == 0 {
+                return Err(kiln::Error::msg(
+                    "the interpreter could not allocate its arguments",
+                ));
+            }
+            memory.write(&mut *store, argv as u32 as usize, &pointers)?;
+            let argc = job.argv.len() as i32;
+            let status = instance
+                .get_typed_func::<(i32, i32), i32>(&*store, call)?
+                .call(&mut *store, (argc, argv))?;
+            for name in finish {
+                instance
+                    .get_typed_func::<(), ()>(&*store, name)?
+                    .call(&mut *store, ())?;
+            }
+            Ok(i32::from(status != 0))
+        }
     }
 }
 

@@ -13,14 +13,17 @@
 //! | `GET /readyz` | `200` when a job would be accepted, else `503` |
 //! | `GET /metrics` | the counters, in the OpenMetrics text format (`metrics.rs`) |
 
-use crate::api::{ExecuteRequest, JobResult, Language, Program};
+use crate::api::{ExecuteRequest, JobResult, Program};
 use crate::auth::{Keys, Tenant};
 use crate::config::{JobLimits, ServeConfig};
 use crate::history::History;
 use crate::jobs::{CancelReason, Cancelled, LiveJob, Phase};
+use crate::languages::{Lang, Languages, Plugin};
 use crate::metrics::{Metrics, Refusal};
+use crate::plugin::registry::check_module;
+use crate::plugin::{PluginError, Registry, Trust};
 use crate::pool::{Pool, Refused};
-use crate::runner::{Job, Runner};
+use crate::runner::{Job, JobCode, Runner};
 use crate::scratch::check_name;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Extension, FromRequest, Path, Request, State};
@@ -41,6 +44,7 @@ pub struct AppState {
     /// `None` with `no_auth`.
     keys: Option<Keys>,
     metrics: Arc<Metrics>,
+    languages: Languages,
 }
 
 impl AppState {
@@ -148,20 +152,20 @@ fn new_job_id() -> Result<String, ApiError> {
 /// The request's job, its limits clamped to `max` (the server's, within the key's).
 fn job_of(
     req: ExecuteRequest,
-    config: &ServeConfig,
+    state: &AppState,
     max: &JobLimits,
     id: String,
     key: Option<&str>,
 ) -> Result<Job, ApiError> {
-    let language = Language::from_name(&req.language).ok_or_else(|| {
-        let names: Vec<_> = Language::ALL.iter().map(|l| l.name()).collect();
+    let config = &state.config;
+    let lang = state.languages.find(&req.language).ok_or_else(|| {
         ApiError::bad_request(format!(
             "unknown language `{}`; the languages are: {}",
             req.language,
-            names.join(", ")
+            state.languages.names().join(", ")
         ))
     })?;
-    let (program, files) = match (req.code, req.files) {
+    let (program, mut files) = match (req.code, req.files) {
         (Some(code), None) => (Program::Code(code), Vec::new()),
         (None, Some(files)) => {
             if files.is_empty() {
@@ -197,30 +201,71 @@ fn job_of(
             ))
         }
     };
-    let module = language
-        .module_bytes(program)
-        .map_err(ApiError::bad_request)?;
-    let d = config.defaults;
+    let mut defaults = config.defaults;
+    let (code, argv) = match &lang {
+        Lang::Builtin(language) => {
+            let module = language
+                .module_bytes(program)
+                .map_err(ApiError::bad_request)?;
+            let argv = std::iter::once("main".to_string())
+                .chain(req.args)
+                .collect();
+            (JobCode::Module(module), argv)
+        }
+        Lang::Plugin(plugin) => {
+            let m = &plugin.installed.manifest;
+            let text = match program {
+                Program::Code(text) => text,
+                Program::File(bytes) => String::from_utf8(bytes).map_err(|_| {
+                    ApiError::bad_request(format!("a `{}` program is UTF-8 text", m.language))
+                })?,
+            };
+            // The program's file: the first of `files`, or the code under the
+            // entry's file name.
+            let file = match (files.first(), m.entry.file()) {
+                (Some((name, _)), _) => Some(name.clone()),
+                (None, Some(name)) => {
+                    files.push((name.to_string(), text.clone().into_bytes()));
+                    Some(name.to_string())
+                }
+                (None, None) => None,
+            };
+            let path = file.map(|f| format!("/{f}")).unwrap_or_default();
+            let argv = m
+                .entry
+                .argv()
+                .iter()
+                .map(|a| a.replace("{file}", &path).replace("{code}", &text))
+                .chain(req.args)
+                .collect();
+            let l = m.limits;
+            defaults.timeout_ms = l.timeout_ms.unwrap_or(defaults.timeout_ms);
+            defaults.memory_limit_mb = l.memory_limit_mb.unwrap_or(defaults.memory_limit_mb);
+            defaults.fuel = l.fuel.or(defaults.fuel);
+            (JobCode::Plugin(plugin.clone()), argv)
+        }
+    };
     let limits = JobLimits {
-        timeout_ms: req.timeout_ms.unwrap_or(d.timeout_ms),
-        memory_limit_mb: req.memory_limit_mb.unwrap_or(d.memory_limit_mb),
-        fuel: req.fuel.or(d.fuel),
-        ..d
+        timeout_ms: req.timeout_ms.unwrap_or(defaults.timeout_ms),
+        memory_limit_mb: req.memory_limit_mb.unwrap_or(defaults.memory_limit_mb),
+        fuel: req.fuel.or(defaults.fuel),
+        ..defaults
     }
     .clamp(max);
+    let name = lang.name().to_string();
     let live = LiveJob::new(
         id.clone(),
         key.map(str::to_string),
-        language.name(),
+        &name,
         limits.output_bytes,
     );
     Ok(Job {
         id,
-        language,
-        module,
+        language: name,
+        code,
         files,
         stdin: req.stdin.into_bytes(),
-        args: req.args,
+        argv,
         env: req.env.into_iter().collect(),
         limits,
         live: Arc::new(live),
@@ -248,7 +293,7 @@ async fn execute(
 ) -> Result<Response, ApiError> {
     let max = tenant.max(&state.config.max);
     let asynchronous = req.asynchronous;
-    let job = job_of(req, &state.config, &max, new_job_id()?, tenant.id())?;
+    let job = job_of(req, &state, &max, new_job_id()?, tenant.id())?;
     // Held until the job is over.
     let admitted = tenant
         .admit()
@@ -257,7 +302,7 @@ async fn execute(
     let id = job.id.clone();
     state
         .history
-        .accept(&id, job.language.name(), &limits, tenant.id())
+        .accept(&id, &job.language, &limits, tenant.id())
         .map_err(ApiError::internal)?;
     let live = match state.pool.submit(job, admitted) {
         Ok(live) => live,
@@ -362,9 +407,8 @@ async fn cancel(
     }
 }
 
-async fn languages() -> Json<serde_json::Value> {
-    let list: Vec<_> = Language::ALL.iter().map(|l| l.describe()).collect();
-    Json(serde_json::json!({ "languages": list }))
+async fn languages(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "languages": state.languages.describe() }))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -450,6 +494,28 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// The plugins of the configured registry, each verified and compiled (from the code
+/// cache when it was precompiled at install), with the built-in languages.
+fn load_plugins(config: &ServeConfig, runner: &Runner) -> Result<Languages, PluginError> {
+    let Some(dir) = &config.plugins.directory else {
+        return Languages::new(Vec::new());
+    };
+    let trust = Trust::new(&config.plugins.trusted_keys, config.plugins.allow_unsigned)?;
+    let mut plugins = Vec::new();
+    for installed in Registry::new(dir).load(&trust)? {
+        let bytes = std::fs::read(installed.module_path())
+            .map_err(|e| PluginError::context(installed.module_path().display(), e))?;
+        let module = runner
+            .compile_plugin(&bytes)
+            .map_err(|e| PluginError::context(&installed.manifest.name, e))?;
+        check_module(&installed.manifest, &module)
+            .map_err(|e| PluginError::context(&installed.manifest.name, e))?;
+        tracing::info!(target: "kiln_serve", plugin = %installed.manifest.name, version = %installed.manifest.version, "plugin loaded");
+        plugins.push(Plugin { installed, module });
+    }
+    Languages::new(plugins)
+}
+
 /// The server's parts before it listens: history, engine and workers.
 pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     config.check().map_err(|e| StartError(e.0))?;
@@ -460,6 +526,7 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
     }
     let history = Arc::new(history);
     let runner = Arc::new(Runner::new(&config).map_err(StartError)?);
+    let languages = load_plugins(&config, &runner).map_err(|e| StartError(e.to_string()))?;
     let metrics = Arc::new(Metrics::default());
     let pool = Pool::start(
         config.workers,
@@ -476,6 +543,7 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         history,
         keys,
         metrics,
+        languages,
     }))
 }
 
