@@ -234,17 +234,9 @@ impl Runner {
             .instantiate(&mut store, &module)
             .and_then(|instance| enter(&mut store, &instance, job));
         let mut ran = match outcome {
-            Ok(code) => Ran::exited(code),
+            Ok(code) => Ran::exited_in(code, &store),
             Err(e) => match e.downcast_ref::<I32Exit>() {
-                // A program that exits with an error after a refused `memory.grow` (its
-                // allocator failed) hit the memory limit.
-                Some(exit) if exit.0 != 0 && memory_refused(Some(&store)) => Ran {
-                    status: Status::MemoryLimit,
-                    exit_code: Some(exit.0),
-                    limits_hit: vec!["memory"],
-                    ..Ran::default()
-                },
-                Some(exit) => Ran::exited(exit.0),
+                Some(exit) => Ran::exited_in(exit.0, &store),
                 None => match job.live.cancelled() {
                     Some(reason)
                         if e.as_trap().map(|t| t.code()) == Some(TrapCode::Interrupted) =>
@@ -394,6 +386,20 @@ impl Ran {
             exit_code: Some(code),
             ..Ran::default()
         }
+    }
+
+    /// Exited with `code`: a program that fails after a refused `memory.grow` (its
+    /// allocator failed) hit the memory limit.
+    fn exited_in(code: i32, store: &Store<WasiCtx>) -> Ran {
+        if code != 0 && memory_refused(Some(store)) {
+            return Ran {
+                status: Status::MemoryLimit,
+                exit_code: Some(code),
+                limits_hit: vec!["memory"],
+                ..Ran::default()
+            };
+        }
+        Ran::exited(code)
     }
 
     fn error(message: String) -> Ran {
