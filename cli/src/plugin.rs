@@ -58,7 +58,8 @@ pub fn run(a: &PluginArgs) -> Result<(), Failure> {
                 None | Some("on") => config.cache_directory = crate::cache::directory("on")?,
                 Some(choice) => config.cache_directory = crate::cache::directory(choice)?,
             }
-            let runner = kiln_serve::runner::Runner::new(&config).map_err(Failure::Usage)?;
+            let runner =
+                kiln_serve::runner::Runner::new(&config).map_err(|e| Failure::Usage(e.0))?;
             let installed = registry
                 .install(path, &trust, |p, bytes| {
                     let module = runner

@@ -12,6 +12,7 @@ use crate::jobs::{CancelReason, LiveJob};
 use crate::languages::Plugin;
 use crate::plugin::Entry;
 use crate::scratch::ScratchRoot;
+use crate::server::StartError;
 use kiln::{CacheConfig, Config, Engine, ErrorKind, Linker, Store, StoreLimits, TrapCode};
 use kiln_wasi::{
     DirPerms, DiskLimit, FastPaths, I32Exit, Output, OutputPipe, Stdin, WasiCtx, WasiCtxBuilder,
@@ -64,7 +65,7 @@ impl Runner {
     /// An engine for `config`: epochs for time limits and cancellation, fuel when the
     /// maxima meter it, the code cache (memory, and disk with a directory); and this
     /// server's part of the scratch root, after removing what dead servers left there.
-    pub fn new(config: &ServeConfig) -> Result<Runner, String> {
+    pub fn new(config: &ServeConfig) -> Result<Runner, StartError> {
         let mut c = Config::new();
         c.epoch_interruption(true)
             .consume_fuel(config.max.fuel.is_some())
@@ -73,12 +74,13 @@ impl Runner {
                 Some(dir) => CacheConfig::new(dir),
                 None => CacheConfig::memory_only(),
             });
-        let engine = Engine::new(&c).map_err(|e| format!("cannot make the engine: {e}"))?;
+        let engine =
+            Engine::new(&c).map_err(|e| StartError(format!("cannot make the engine: {e}")))?;
         let (scratch, cleaned) = ScratchRoot::open(&config.scratch_directory).map_err(|e| {
-            format!(
+            StartError(format!(
                 "cannot use the scratch directory `{}`: {e}",
                 config.scratch_directory.display()
-            )
+            ))
         })?;
         if cleaned > 0 {
             tracing::warn!(target: "kiln_serve", cleaned, "removed the scratch directories of servers that died");

@@ -525,7 +525,7 @@ pub fn state(config: ServeConfig) -> Result<Arc<AppState>, StartError> {
         tracing::warn!(target: "kiln_serve", lost, "jobs left unfinished by the last run are marked lost");
     }
     let history = Arc::new(history);
-    let runner = Arc::new(Runner::new(&config).map_err(StartError)?);
+    let runner = Arc::new(Runner::new(&config)?);
     let languages = load_plugins(&config, &runner).map_err(|e| StartError(e.to_string()))?;
     let metrics = Arc::new(Metrics::default());
     let pool = Pool::start(
