@@ -10,6 +10,7 @@ use crate::audit::Audit;
 use crate::config::{JobLimits, ServeConfig};
 use crate::jobs::{CancelReason, LiveJob};
 use crate::languages::Plugin;
+use crate::plugin::registry::{resource_import, ResourceOp};
 use crate::plugin::Entry;
 use crate::scratch::ScratchRoot;
 use crate::server::StartError;
@@ -38,6 +39,8 @@ pub struct Job {
     pub stdin: Vec<u8>,
     /// `argv`, the program's name first.
     pub argv: Vec<String>,
+    /// The program's path in the job's directory (`/main.py`), if it is a file there.
+    pub program_path: Option<String>,
     /// The environment.
     pub env: Vec<(String, String)>,
     /// Its limits, already clamped.
@@ -218,7 +221,7 @@ impl Runner {
                 Err(e) => return Ran::from_error(&e, None),
             },
             JobCode::Plugin(p) => {
-                if let Err(e) = refuse_imports(&mut linker, p) {
+                if let Err(e) = define_plugin_imports(&mut linker, p) {
                     return Ran::error(format!("the server could not set up the job: {e}"));
                 }
                 p.module.clone()
@@ -279,17 +282,99 @@ impl Runner {
     }
 }
 
-/// Defines the functions of the interfaces a plugin declares refused as traps that say
-/// so (a module may import them as long as it never calls them).
-fn refuse_imports(linker: &mut Linker<WasiCtx>, plugin: &Plugin) -> Result<(), kiln::Error> {
-    let refused = &plugin.installed.manifest.capabilities.refused_imports;
+/// Defines what a plugin imports beyond WASI: the functions of the interfaces it
+/// declares refused, as traps that say so (a module may import them as long as it never
+/// calls them), and for a canonical-ABI entry the `canonical_abi` resource functions,
+/// over one handle table of the job's.
+fn define_plugin_imports(linker: &mut Linker<WasiCtx>, plugin: &Plugin) -> Result<(), kiln::Error> {
+    let manifest = &plugin.installed.manifest;
+    let refused = &manifest.capabilities.refused_imports;
+    let canonical = matches!(manifest.entry, Entry::CanonicalEval { .. });
+    let handles = Arc::new(std::sync::Mutex::new(HandleTable::default()));
     for (m, n, ty) in plugin.module.imports() {
-        if let (true, kiln::ExternType::Func(ty)) = (refused.iter().any(|r| r == m), ty) {
+        let kiln::ExternType::Func(ty) = ty else {
+            continue;
+        };
+        if refused.iter().any(|r| r == m) {
             let what = format!("unsupported: `{m}::{n}` is not offered by this service");
             linker.func_new(m, n, ty, move |_, _, _| Err(kiln::Error::msg(&what)))?;
+        } else if let (true, "canonical_abi", Some((op, _))) = (canonical, m, resource_import(n)) {
+            let handles = handles.clone();
+            linker.func_new(m, n, ty, move |_, params, results| {
+                let arg = params.first().and_then(kiln::Val::i32).unwrap_or(0);
+                let mut table = handles.lock().unwrap_or_else(|e| e.into_inner());
+                let out = table.apply(op, arg)?;
+                if let (Some(slot), Some(v)) = (results.first_mut(), out) {
+                    *slot = kiln::Val::I32(v);
+                }
+                Ok(())
+            })?;
         }
     }
     Ok(())
+}
+
+/// The canonical ABI's resource handles of one job: a handle is its slot's index plus
+/// one, and holds the guest's representation.
+#[derive(Default)]
+struct HandleTable(Vec<Option<i32>>);
+
+impl HandleTable {
+    /// The most handles a job may hold at once.
+    const MAX: usize = 1 << 20;
+
+    fn apply(&mut self, op: ResourceOp, arg: i32) -> Result<Option<i32>, kiln::Error> {
+        let slot = |t: &mut Self, h: i32| {
+            usize::try_from(h)
+                .ok()
+                .and_then(|h| h.checked_sub(1))
+                .filter(|&i| t.0.get(i).is_some_and(Option::is_some))
+                .ok_or_else(|| kiln::Error::msg(format!("canonical ABI: no resource handle {h}")))
+        };
+        match op {
+            ResourceOp::New => {
+                let i = match self.0.iter().position(Option::is_none) {
+                    Some(i) => i,
+                    None if self.0.len() < Self::MAX => {
+                        self.0.push(None);
+                        self.0.len() - 1
+                    }
+                    None => {
+                        return Err(kiln::Error::msg("canonical ABI: too many resource handles"))
+                    }
+                };
+                self.0[i] = Some(arg);
+                Ok(Some(i as i32 + 1))
+            }
+            ResourceOp::Get => {
+                let i = slot(self, arg)?;
+                Ok(self.0[i])
+            }
+            ResourceOp::Drop => {
+                let i = slot(self, arg)?;
+                self.0[i] = None;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Places `bytes` in guest memory through `realloc(0, 0, align, len)`.
+fn place(
+    store: &mut Store<WasiCtx>,
+    memory: &kiln::Memory,
+    realloc: &kiln::TypedFunc<(i32, i32, i32, i32), i32>,
+    bytes: &[u8],
+    align: i32,
+) -> Result<i32, kiln::Error> {
+    let at = realloc.call(&mut *store, (0, 0, align, bytes.len() as i32))?;
+    if at == 0 && !bytes.is_empty() {
+        return Err(kiln::Error::msg(
+            "the interpreter could not allocate its input",
+        ));
+    }
+    memory.write(&mut *store, at as u32 as usize, bytes)?;
+    Ok(at)
 }
 
 /// Runs the job's entry in `instance`: `_start`, or a plugin's entry kind. Its exit
@@ -306,7 +391,52 @@ fn enter(
             file: None,
         },
     };
+    let memory = |store: &Store<WasiCtx>| {
+        instance
+            .get_memory(store, "memory")
+            .ok_or_else(|| kiln::Error::msg("the plugin's module exports no `memory`"))
+    };
+    let call_all = |store: &mut Store<WasiCtx>, names: &[String]| -> Result<(), kiln::Error> {
+        for name in names {
+            instance
+                .get_typed_func::<(), ()>(&*store, name)?
+                .call(&mut *store, ())?;
+        }
+        Ok(())
+    };
     match entry {
+        Entry::CanonicalEval {
+            init,
+            init_args,
+            then,
+            eval,
+            realloc,
+            code,
+            ..
+        } => {
+            let memory = memory(store)?;
+            call_all(store, init)?;
+            let realloc = instance.get_typed_func::<(i32, i32, i32, i32), i32>(&*store, realloc)?;
+            let mut list = Vec::with_capacity(8 * job.argv.len());
+            for arg in &job.argv {
+                let at = place(store, &memory, &realloc, arg.as_bytes(), 1)?;
+                list.extend_from_slice(&at.to_le_bytes());
+                list.extend_from_slice(&(arg.len() as i32).to_le_bytes());
+            }
+            let at = place(store, &memory, &realloc, &list, 4)?;
+            instance
+                .get_typed_func::<(i32, i32), ()>(&*store, init_args)?
+                .call(&mut *store, (at, job.argv.len() as i32))?;
+            call_all(store, then)?;
+            let text = code.replace("{file}", job.program_path.as_deref().unwrap_or_default());
+            let at = place(store, &memory, &realloc, text.as_bytes(), 1)?;
+            let ret = instance
+                .get_typed_func::<(i32, i32), i32>(&*store, eval)?
+                .call(&mut *store, (at, text.len() as i32))?;
+            let mut status = [0u8; 4];
+            memory.read(&*store, ret as u32 as usize + 4, &mut status)?;
+            Ok(i32::from(i32::from_le_bytes(status) != 0))
+        }
         Entry::Command { .. } => {
             let start = instance.get_typed_func::<(), ()>(&*store, "_start")?;
             start.call(&mut *store, ())?;
@@ -319,15 +449,9 @@ fn enter(
             finish,
             ..
         } => {
-            for name in init {
-                instance
-                    .get_typed_func::<(), ()>(&*store, name)?
-                    .call(&mut *store, ())?;
-            }
+            call_all(store, init)?;
             let alloc = instance.get_typed_func::<i32, i32>(&*store, alloc)?;
-            let memory = instance
-                .get_memory(&*store, "memory")
-                .ok_or_else(|| kiln::Error::msg("the plugin's module exports no `memory`"))?;
+            let memory = memory(store)?;
             let mut pointers = Vec::with_capacity(job.argv.len());
             for arg in &job.argv {
                 let at = alloc.call(&mut *store, arg.len() as i32 + 1)?;
@@ -353,11 +477,7 @@ fn enter(
             let status = instance
                 .get_typed_func::<(i32, i32), i32>(&*store, call)?
                 .call(&mut *store, (argc, argv))?;
-            for name in finish {
-                instance
-                    .get_typed_func::<(), ()>(&*store, name)?
-                    .call(&mut *store, ())?;
-            }
+            call_all(store, finish)?;
             Ok(i32::from(status != 0))
         }
     }

@@ -202,6 +202,7 @@ fn job_of(
         }
     };
     let mut defaults = config.defaults;
+    let mut program_path = None;
     let (code, argv) = match &lang {
         Lang::Builtin(language) => {
             let module = language
@@ -230,7 +231,8 @@ fn job_of(
                 }
                 (None, None) => None,
             };
-            let path = file.map(|f| format!("/{f}")).unwrap_or_default();
+            program_path = file.map(|f| format!("/{f}"));
+            let path = program_path.clone().unwrap_or_default();
             let argv = m
                 .entry
                 .argv()
@@ -266,6 +268,7 @@ fn job_of(
         files,
         stdin: req.stdin.into_bytes(),
         argv,
+        program_path,
         env: req.env.into_iter().collect(),
         limits,
         live: Arc::new(live),

@@ -1,4 +1,4 @@
-//! Language plugins over real HTTP: CPython and QuickJS from `plugins/fetch.sh`,
+//! Language plugins over real HTTP: CPython, QuickJS and CRuby from `plugins/fetch.sh`,
 //! signed here with a fresh publisher key and installed into a temporary registry.
 //! Each language prints, reads stdin, gets its arguments, writes and reads a file,
 //! exits with a code and raises an uncaught error; then the roadmap's attacks, each
@@ -292,6 +292,61 @@ fn javascript_runs_programs_and_refuses_the_attacks() {
     );
     assert_eq!(outcome(&r).0, "failed", "{r}");
     let r = run(&server, js("console.log('still here')"));
+    assert_eq!(r["stdout"], "still here\n");
+}
+
+#[test]
+fn ruby_runs_programs_and_refuses_the_attacks() {
+    let setup = Setup::new();
+    let source = setup.signed_copy("ruby", "ruby", &setup.key);
+    setup.install(&source).expect("install");
+    let server = TestServer::start(setup.config());
+    let rb = |code: &str| json!({"language": "ruby", "code": code});
+
+    let r = run(&server, rb("puts 'hello'"));
+    assert_eq!(
+        (outcome(&r), r["stdout"].as_str()),
+        (("completed", Some(0)), Some("hello\n")),
+        "{r}"
+    );
+    let mut req = rb("puts $stdin.read.upcase + ' ' + ARGV.join(',')");
+    req["stdin"] = json!("from stdin");
+    req["args"] = json!(["a", "b"]);
+    let r = run(&server, req);
+    assert_eq!(r["stdout"], "FROM STDIN a,b\n", "{r}");
+    let r = run(
+        &server,
+        rb("File.write('notes.txt', 'kept')\nputs File.read('/notes.txt')"),
+    );
+    assert_eq!(r["stdout"], "kept\n", "{r}");
+    let r = run(&server, rb("puts 'bye'\nexit 7"));
+    assert_eq!(
+        (outcome(&r), r["stdout"].as_str()),
+        (("failed", Some(7)), Some("bye\n")),
+        "{r}"
+    );
+    let r = run(&server, rb("raise ArgumentError, 'bad value'"));
+    assert_eq!(outcome(&r), ("failed", Some(1)), "{r}");
+    assert!(
+        r["stderr"]
+            .as_str()
+            .is_some_and(|e| e.contains("bad value (ArgumentError)")),
+        "{r}"
+    );
+
+    // The attacks.
+    let r = run(&server, rb("puts `ls /`"));
+    assert_eq!(outcome(&r).0, "failed", "{r}");
+    let r = run(&server, rb("puts File.read('/etc/passwd')"));
+    assert_eq!(outcome(&r).0, "failed", "{r}");
+    assert!(
+        r["stderr"].as_str().is_some_and(|e| e.contains("ENOENT")),
+        "{r}"
+    );
+    let mut spin = rb("loop {}");
+    spin["timeout_ms"] = json!(500);
+    assert_eq!(outcome(&run(&server, spin)).0, "timeout");
+    let r = run(&server, rb("puts 'still here'"));
     assert_eq!(r["stdout"], "still here\n");
 }
 

@@ -103,6 +103,35 @@ pub enum Entry {
         #[serde(default)]
         finish: Vec<String>,
     },
+    /// A reactor with canonical-ABI exports (wit-bindgen's `list<string>` and `string`
+    /// lowering, strings placed by `realloc`): the `init` exports, then `init_args`
+    /// with `args` (the request's arguments appended), then the `then` exports, then
+    /// `eval` with the text `code` (`{file}` replaced); `eval` returns its return area,
+    /// whose second word is a status (non-zero: a failure, exit code 1). The module's
+    /// `canonical_abi` resource imports (`resource_new_*`, `resource_get_*`,
+    /// `resource_drop_*`) are given a handle table of the job's.
+    CanonicalEval {
+        /// Exports `() -> ()` to call first (e.g. `_initialize`).
+        #[serde(default)]
+        init: Vec<String>,
+        /// The export `(i32, i32) -> ()` taking a `list<string>`.
+        init_args: String,
+        /// The arguments `init_args` gets, with `{file}` replaced.
+        #[serde(default)]
+        args: Vec<String>,
+        /// Exports `() -> ()` to call after `init_args`.
+        #[serde(default)]
+        then: Vec<String>,
+        /// The export `(i32, i32) -> i32` taking a `string`.
+        eval: String,
+        /// The export `(i32, i32, i32, i32) -> i32` that allocates (`cabi_realloc`).
+        realloc: String,
+        /// The text `eval` gets, with `{file}` replaced (never the program itself: it
+        /// is read from the file).
+        code: String,
+        /// The program's file name in the job's directory.
+        file: String,
+    },
 }
 
 impl Entry {
@@ -110,6 +139,7 @@ impl Entry {
     pub fn argv(&self) -> &[String] {
         match self {
             Entry::Command { argv, .. } | Entry::ArgvReactor { argv, .. } => argv,
+            Entry::CanonicalEval { args, .. } => args,
         }
     }
 
@@ -117,6 +147,7 @@ impl Entry {
     pub fn file(&self) -> Option<&str> {
         match self {
             Entry::Command { file, .. } | Entry::ArgvReactor { file, .. } => file.as_deref(),
+            Entry::CanonicalEval { file, .. } => Some(file),
         }
     }
 }
@@ -238,6 +269,14 @@ impl Manifest {
         }
         if let Some(file) = self.entry.file() {
             check_name(file).map_err(|e| ManifestError(format!("entry.file: {e}")))?;
+        }
+        if let Entry::CanonicalEval { code, .. } = &self.entry {
+            if code.contains("{code}") {
+                return bad(
+                    "entry.code takes `{file}`, never `{code}`: the program is read from its file"
+                        .into(),
+                );
+            }
         }
         if self.entry.argv().is_empty() {
             return bad("entry.argv is empty: it needs at least the program's name".into());

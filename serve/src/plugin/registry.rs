@@ -152,11 +152,14 @@ pub fn check_dir(dir: &Path, trust: &Trust) -> Result<Installed, PluginError> {
 /// types it calls them with.
 pub fn check_module(manifest: &Manifest, module: &Module) -> Result<(), PluginError> {
     let refused = &manifest.capabilities.refused_imports;
+    let canonical = matches!(manifest.entry, Entry::CanonicalEval { .. });
     for (m, n, _) in module.imports() {
-        if m != "wasi_snapshot_preview1" && !refused.iter().any(|r| r == m) {
+        let resource = canonical && m == "canonical_abi" && resource_import(n).is_some();
+        if m != "wasi_snapshot_preview1" && !resource && !refused.iter().any(|r| r == m) {
             return Err(PluginError(format!(
-                "the module imports `{m}::{n}`: a plugin may import WASI preview 1, and \
-                 interfaces it lists in capabilities.refused_imports"
+                "the module imports `{m}::{n}`: a plugin may import WASI preview 1, the \
+                 resource functions of its entry kind, and interfaces it lists in \
+                 capabilities.refused_imports"
             )));
         }
     }
@@ -178,6 +181,22 @@ pub fn check_module(manifest: &Manifest, module: &Module) -> Result<(), PluginEr
             }
             wanted.push((call, func(&[ValType::I32, ValType::I32], &[ValType::I32])));
             wanted.push((alloc, func(&[ValType::I32], &[ValType::I32])));
+        }
+        Entry::CanonicalEval {
+            init,
+            init_args,
+            then,
+            eval,
+            realloc,
+            ..
+        } => {
+            for e in init.iter().chain(then) {
+                wanted.push((e, func(&[], &[])));
+            }
+            let i32s = |n| vec![ValType::I32; n];
+            wanted.push((init_args, func(&i32s(2), &[])));
+            wanted.push((eval, func(&i32s(2), &i32s(1))));
+            wanted.push((realloc, func(&i32s(4), &i32s(1))));
         }
     }
     if !module
@@ -206,6 +225,29 @@ pub fn check_module(manifest: &Manifest, module: &Module) -> Result<(), PluginEr
 
 /// An installed plugin's directory, and the outcome of its checks.
 pub type Checked = (PathBuf, Result<Installed, PluginError>);
+
+/// What a `canonical_abi` import is: `resource_new_NAME`, `resource_get_NAME` or
+/// `resource_drop_NAME`, with the resource's name.
+pub fn resource_import(name: &str) -> Option<(ResourceOp, &str)> {
+    [
+        ("resource_new_", ResourceOp::New),
+        ("resource_get_", ResourceOp::Get),
+        ("resource_drop_", ResourceOp::Drop),
+    ]
+    .into_iter()
+    .find_map(|(prefix, op)| name.strip_prefix(prefix).map(|r| (op, r)))
+}
+
+/// A canonical-ABI resource operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceOp {
+    /// `(rep) -> handle`.
+    New,
+    /// `(handle) -> rep`.
+    Get,
+    /// `(handle) -> ()`.
+    Drop,
+}
 
 /// A registry directory.
 pub struct Registry {
