@@ -38,6 +38,8 @@ pub struct Linker<T> {
     map: HashMap<(String, String), Definition<T>>,
     /// The inline host functions among the definitions (`func_inline`).
     inlines: ImportInlines,
+    /// Whether a definition may replace an earlier one of the same name.
+    shadowing: bool,
 }
 
 impl<T> std::fmt::Debug for Linker<T> {
@@ -54,6 +56,7 @@ impl<T> Clone for Linker<T> {
             engine: self.engine.clone(),
             map: self.map.clone(),
             inlines: self.inlines.clone(),
+            shadowing: self.shadowing,
         }
     }
 }
@@ -65,15 +68,27 @@ impl<T: 'static> Linker<T> {
             engine: engine.clone(),
             map: HashMap::new(),
             inlines: ImportInlines::default(),
+            shadowing: false,
         }
+    }
+
+    /// Lets a later definition replace an earlier one of the same name (off by
+    /// default: defining a name twice is an error). A replaced inline host function is
+    /// no longer inlined.
+    pub fn allow_shadowing(&mut self, on: bool) -> &mut Self {
+        self.shadowing = on;
+        self
     }
 
     fn insert(&mut self, module: &str, name: &str, d: Definition<T>) -> Result<&mut Self> {
         let key = (module.to_string(), name.to_string());
         if self.map.contains_key(&key) {
-            return Err(Error::link(format!(
-                "`{module}::{name}` is already defined"
-            )));
+            if !self.shadowing {
+                return Err(Error::link(format!(
+                    "`{module}::{name}` is already defined"
+                )));
+            }
+            self.inlines.by_name.remove(&key);
         }
         self.map.insert(key, d);
         Ok(self)

@@ -328,3 +328,26 @@ fn v128_of(v: &Val) -> u128 {
         other => panic!("not a v128: {other:?}"),
     }
 }
+
+#[test]
+fn a_linker_refuses_a_name_twice_unless_shadowing_is_allowed() {
+    let engine = Engine::default();
+    let module = Module::new(
+        &engine,
+        r#"(module (import "m" "f" (func $f (result i32)))
+             (func (export "g") (result i32) (call $f)))"#,
+    )
+    .expect("module");
+    let mut linker = Linker::<u32>::new(&engine);
+    linker.func_wrap("m", "f", || 1i32).expect("first");
+    let e = linker.func_wrap("m", "f", || 2i32).expect_err("twice");
+    assert!(e.to_string().contains("already defined"), "{e}");
+    linker.allow_shadowing(true);
+    linker.func_wrap("m", "f", || 3i32).expect("shadowed");
+    let mut store = Store::new(&engine, 0);
+    let instance = linker.instantiate(&mut store, &module).expect("instance");
+    let g = instance
+        .get_typed_func::<(), i32>(&store, "g")
+        .expect("g");
+    assert_eq!(g.call(&mut store, ()).expect("call"), 3);
+}
