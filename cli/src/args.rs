@@ -273,8 +273,8 @@ pub struct PluginArgs {
 /// What `kiln plugin` does.
 #[derive(Debug, Subcommand)]
 pub enum PluginAction {
-    /// Check a plugin (a directory or .tar.gz) completely, precompile its module into
-    /// the code cache, and install it.
+    /// Check a plugin (a directory or .tar.gz) completely, precompile its module (and
+    /// its pre-initialized module) into the code cache, and install it.
     Install {
         /// The plugin.
         path: PathBuf,

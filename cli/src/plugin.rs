@@ -65,7 +65,15 @@ pub fn run(a: &PluginArgs) -> Result<(), Failure> {
                     let module = runner
                         .compile_plugin(bytes)
                         .map_err(|e| PluginError::context("the module does not compile", e))?;
-                    check_module(&p.manifest, &module)
+                    check_module(&p.manifest, &module)?;
+                    // Warm the code cache with the pre-initialized module too.
+                    if p.manifest.entry.preinitialize() {
+                        let image = runner.preinitialize(p, bytes)?;
+                        runner
+                            .compile_plugin(&image)
+                            .map_err(|e| PluginError::context("the pre-initialized module", e))?;
+                    }
+                    Ok(())
                 })
                 .map_err(failed)?;
             let m = &installed.manifest;

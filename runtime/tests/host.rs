@@ -346,8 +346,6 @@ fn a_linker_refuses_a_name_twice_unless_shadowing_is_allowed() {
     linker.func_wrap("m", "f", || 3i32).expect("shadowed");
     let mut store = Store::new(&engine, 0);
     let instance = linker.instantiate(&mut store, &module).expect("instance");
-    let g = instance
-        .get_typed_func::<(), i32>(&store, "g")
-        .expect("g");
+    let g = instance.get_typed_func::<(), i32>(&store, "g").expect("g");
     assert_eq!(g.call(&mut store, ()).expect("call"), 3);
 }

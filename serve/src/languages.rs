@@ -9,8 +9,11 @@ use std::sync::Arc;
 pub struct Plugin {
     /// The verified plugin.
     pub installed: Installed,
-    /// Its module, compiled by the runner's linker (instantiated by every job).
+    /// Its module, compiled by the runner's linker (instantiated by every job): the
+    /// pre-initialized one if its entry asks for it.
     pub module: kiln::Module,
+    /// Whether `module` starts initialized (its entry's initialization is skipped).
+    pub preinitialized: bool,
 }
 
 /// A language of a request.

@@ -11,7 +11,7 @@ use crate::config::{JobLimits, ServeConfig};
 use crate::jobs::{CancelReason, LiveJob};
 use crate::languages::Plugin;
 use crate::plugin::registry::{resource_import, ResourceOp};
-use crate::plugin::Entry;
+use crate::plugin::{Entry, PluginError};
 use crate::scratch::ScratchRoot;
 use crate::server::StartError;
 use kiln::{CacheConfig, Config, Engine, ErrorKind, Linker, Store, StoreLimits, TrapCode};
@@ -41,6 +41,9 @@ pub struct Job {
     pub argv: Vec<String>,
     /// The program's path in the job's directory (`/main.py`), if it is a file there.
     pub program_path: Option<String>,
+    /// The request's arguments (in `argv` too, except for a canonical-ABI entry, whose
+    /// code template takes them as `{args}`).
+    pub request_args: Vec<String>,
     /// The environment.
     pub env: Vec<(String, String)>,
     /// Its limits, already clamped.
@@ -118,6 +121,72 @@ impl Runner {
     pub fn compile_plugin(&self, bytes: &[u8]) -> Result<kiln::Module, kiln::Error> {
         let (_store, linker) = self.store_and_linker(WasiCtx::default(), &JobLimits::DEFAULT);
         linker?.module(bytes)
+    }
+
+    /// The plugin's module pre-initialized (`preinit.rs`): its entry's initialization
+    /// run once, with the plugin's argument template, deterministic clocks and
+    /// randomness (so the same plugin always gives the same module, which the code
+    /// cache then holds), and nothing else to read. The new module's bytes.
+    pub fn preinitialize(
+        &self,
+        plugin: &crate::plugin::Installed,
+        bytes: &[u8],
+    ) -> Result<Vec<u8>, PluginError> {
+        use crate::plugin::preinit;
+        let failed = |e: kiln::Error| PluginError::context("pre-initialization", e);
+        let manifest = &plugin.manifest;
+        let instrumented = preinit::instrument(bytes)?;
+        let output = OutputPipe::with_capacity(64 << 10);
+        let mut b = WasiCtxBuilder::new();
+        b.args(manifest.entry.argv().iter().cloned())
+            .stdout(Output::Pipe(output.clone()))
+            .stderr(Output::Pipe(output.clone()));
+        // The same descriptors as a job's (its libc may remember them): an empty
+        // directory as `/` and `.`.
+        let dir = self
+            .scratch
+            .job(&format!("preinit-{}", manifest.name), &[])
+            .map_err(|e| PluginError::context("pre-initialization", e))?;
+        for name in ["/", "."] {
+            b.preopened_dir(dir.path(), name, DirPerms::ReadWrite)
+                .map_err(failed)?;
+        }
+        let limits = JobLimits {
+            memory_limit_mb: manifest
+                .limits
+                .memory_limit_mb
+                .unwrap_or(JobLimits::MAX.memory_limit_mb),
+            ..JobLimits::MAX
+        };
+        let (mut store, linker) = self.store_and_linker(b.build(), &limits);
+        let mut linker = linker.map_err(failed)?;
+        deterministic_wasi(&mut linker).map_err(failed)?;
+        // Compiled by this linker: its clock is not the inlined one.
+        let module = linker.module(&instrumented).map_err(failed)?;
+        let probe = Plugin {
+            installed: plugin.clone(),
+            module,
+            preinitialized: false,
+        };
+        define_plugin_imports(&mut linker, &probe).map_err(failed)?;
+        store.set_timeout(Duration::from_secs(60)).map_err(failed)?;
+        let instance = linker
+            .instantiate(&mut store, &probe.module)
+            .map_err(failed)?;
+        initialize(
+            &mut store,
+            &instance,
+            &manifest.entry,
+            manifest.entry.argv(),
+        )
+        .map_err(|e| {
+            PluginError(format!(
+                "pre-initialization: {e}; it printed: {}",
+                String::from_utf8_lossy(&output.contents())
+            ))
+        })?;
+        let snap = preinit::snapshot(bytes, &store, &instance)?;
+        preinit::rewrite(bytes, &snap)
     }
 
     /// Runs `job`; never panics on anything the job does.
@@ -377,48 +446,102 @@ fn place(
     Ok(at)
 }
 
-/// Runs the job's entry in `instance`: `_start`, or a plugin's entry kind. Its exit
-/// code when it returns (a `proc_exit` is an `I32Exit` error).
-fn enter(
+/// Replaces WASI's clocks and randomness with deterministic ones: a clock that starts
+/// at 2024-01-01 and advances 1 µs per reading, and a fixed byte stream.
+fn deterministic_wasi(linker: &mut Linker<WasiCtx>) -> Result<(), kiln::Error> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const WASI: &str = "wasi_snapshot_preview1";
+    let write = |caller: &mut kiln::Caller<'_, WasiCtx>, at: i32, bytes: &[u8]| -> i32 {
+        let Some(memory) = caller
+            .get_export("memory")
+            .and_then(kiln::Extern::into_memory)
+        else {
+            return 8; // EBADF: no memory to write to
+        };
+        match memory.write(&mut *caller, at as u32 as usize, bytes) {
+            Ok(()) => 0,
+            Err(_) => 21, // EFAULT
+        }
+    };
+    linker.allow_shadowing(true);
+    let ticks = Arc::new(AtomicU64::new(0));
+    linker.func_wrap(
+        WASI,
+        "clock_time_get",
+        move |mut caller: kiln::Caller<'_, WasiCtx>, _id: i32, _precision: i64, out: i32| -> i32 {
+            let now = 1_704_067_200_000_000_000u64 + 1000 * ticks.fetch_add(1, Ordering::Relaxed);
+            write(&mut caller, out, &now.to_le_bytes())
+        },
+    )?;
+    let stream = Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15));
+    linker.func_wrap(
+        WASI,
+        "random_get",
+        move |mut caller: kiln::Caller<'_, WasiCtx>, at: i32, len: i32| -> i32 {
+            let bytes: Vec<u8> = (0..len.max(0))
+                .map(|_| {
+                    // xorshift64*
+                    let mut x = stream.load(Ordering::Relaxed);
+                    x ^= x >> 12;
+                    x ^= x << 25;
+                    x ^= x >> 27;
+                    stream.store(x, Ordering::Relaxed);
+                    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+                })
+                .collect();
+            write(&mut caller, at, &bytes)
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// Calls each of the exports `names`, `() -> ()`.
+fn call_all(
     store: &mut Store<WasiCtx>,
     instance: &kiln::Instance,
-    job: &Job,
-) -> Result<i32, kiln::Error> {
-    let entry = match &job.code {
-        JobCode::Plugin(p) => &p.installed.manifest.entry,
-        JobCode::Module(_) => &Entry::Command {
-            argv: Vec::new(),
-            file: None,
-        },
-    };
-    let memory = |store: &Store<WasiCtx>| {
+    names: &[String],
+) -> Result<(), kiln::Error> {
+    for name in names {
         instance
-            .get_memory(store, "memory")
-            .ok_or_else(|| kiln::Error::msg("the plugin's module exports no `memory`"))
-    };
-    let call_all = |store: &mut Store<WasiCtx>, names: &[String]| -> Result<(), kiln::Error> {
-        for name in names {
-            instance
-                .get_typed_func::<(), ()>(&*store, name)?
-                .call(&mut *store, ())?;
-        }
-        Ok(())
-    };
+            .get_typed_func::<(), ()>(&*store, name)?
+            .call(&mut *store, ())?;
+    }
+    Ok(())
+}
+
+fn memory_of(
+    store: &Store<WasiCtx>,
+    instance: &kiln::Instance,
+) -> Result<kiln::Memory, kiln::Error> {
+    instance
+        .get_memory(store, "memory")
+        .ok_or_else(|| kiln::Error::msg("the plugin's module exports no `memory`"))
+}
+
+/// The initialization of an entry: what a pre-initialized module has done already.
+/// `argv` is what a canonical-ABI entry's `init_args` gets.
+fn initialize(
+    store: &mut Store<WasiCtx>,
+    instance: &kiln::Instance,
+    entry: &Entry,
+    argv: &[String],
+) -> Result<(), kiln::Error> {
     match entry {
+        Entry::Command { .. } => Ok(()),
+        Entry::ArgvReactor { init, .. } => call_all(store, instance, init),
         Entry::CanonicalEval {
             init,
             init_args,
             then,
-            eval,
             realloc,
-            code,
             ..
         } => {
-            let memory = memory(store)?;
-            call_all(store, init)?;
+            call_all(store, instance, init)?;
+            let memory = memory_of(store, instance)?;
             let realloc = instance.get_typed_func::<(i32, i32, i32, i32), i32>(&*store, realloc)?;
-            let mut list = Vec::with_capacity(8 * job.argv.len());
-            for arg in &job.argv {
+            let mut list = Vec::with_capacity(8 * argv.len());
+            for arg in argv {
                 let at = place(store, &memory, &realloc, arg.as_bytes(), 1)?;
                 list.extend_from_slice(&at.to_le_bytes());
                 list.extend_from_slice(&(arg.len() as i32).to_le_bytes());
@@ -426,9 +549,51 @@ fn enter(
             let at = place(store, &memory, &realloc, &list, 4)?;
             instance
                 .get_typed_func::<(i32, i32), ()>(&*store, init_args)?
-                .call(&mut *store, (at, job.argv.len() as i32))?;
-            call_all(store, then)?;
-            let text = code.replace("{file}", job.program_path.as_deref().unwrap_or_default());
+                .call(&mut *store, (at, argv.len() as i32))?;
+            call_all(store, instance, then)
+        }
+    }
+}
+
+/// The request's arguments as a JSON array of strings, with `#` escaped too (so that
+/// no language reads an interpolation in it).
+fn args_literal(args: &[String]) -> String {
+    serde_json::to_string(args)
+        .unwrap_or_else(|_| "[]".into())
+        .replace('#', "\\u0023")
+}
+
+/// Runs the job's entry in `instance`: `_start`, or a plugin's entry kind (its
+/// initialization skipped when the module starts initialized). Its exit code when it
+/// returns (a `proc_exit` is an `I32Exit` error).
+fn enter(
+    store: &mut Store<WasiCtx>,
+    instance: &kiln::Instance,
+    job: &Job,
+) -> Result<i32, kiln::Error> {
+    let command = Entry::Command {
+        argv: Vec::new(),
+        file: None,
+    };
+    let (entry, initialized) = match &job.code {
+        JobCode::Plugin(p) => (&p.installed.manifest.entry, p.preinitialized),
+        JobCode::Module(_) => (&command, false),
+    };
+    if !initialized {
+        initialize(store, instance, entry, &job.argv)?;
+    }
+    match entry {
+        Entry::CanonicalEval {
+            eval,
+            realloc,
+            code,
+            ..
+        } => {
+            let memory = memory_of(store, instance)?;
+            let realloc = instance.get_typed_func::<(i32, i32, i32, i32), i32>(&*store, realloc)?;
+            let text = code
+                .replace("{file}", job.program_path.as_deref().unwrap_or_default())
+                .replace("{args}", &args_literal(&job.request_args));
             let at = place(store, &memory, &realloc, text.as_bytes(), 1)?;
             let ret = instance
                 .get_typed_func::<(i32, i32), i32>(&*store, eval)?
@@ -443,15 +608,13 @@ fn enter(
             Ok(0)
         }
         Entry::ArgvReactor {
-            init,
             call,
             alloc,
             finish,
             ..
         } => {
-            call_all(store, init)?;
             let alloc = instance.get_typed_func::<i32, i32>(&*store, alloc)?;
-            let memory = memory(store)?;
+            let memory = memory_of(store, instance)?;
             let mut pointers = Vec::with_capacity(job.argv.len());
             for arg in &job.argv {
                 let at = alloc.call(&mut *store, arg.len() as i32 + 1)?;
@@ -477,7 +640,7 @@ fn enter(
             let status = instance
                 .get_typed_func::<(i32, i32), i32>(&*store, call)?
                 .call(&mut *store, (argc, argv))?;
-            call_all(store, finish)?;
+            call_all(store, instance, finish)?;
             Ok(i32::from(status != 0))
         }
     }

@@ -21,7 +21,7 @@ use crate::jobs::{CancelReason, Cancelled, LiveJob, Phase};
 use crate::languages::{Lang, Languages, Plugin};
 use crate::metrics::{Metrics, Refusal};
 use crate::plugin::registry::check_module;
-use crate::plugin::{PluginError, Registry, Trust};
+use crate::plugin::{Entry, PluginError, Registry, Trust};
 use crate::pool::{Pool, Refused};
 use crate::runner::{Job, JobCode, Runner};
 use crate::scratch::check_name;
@@ -209,7 +209,7 @@ fn job_of(
                 .module_bytes(program)
                 .map_err(ApiError::bad_request)?;
             let argv = std::iter::once("main".to_string())
-                .chain(req.args)
+                .chain(req.args.iter().cloned())
                 .collect();
             (JobCode::Module(module), argv)
         }
@@ -233,13 +233,17 @@ fn job_of(
             };
             program_path = file.map(|f| format!("/{f}"));
             let path = program_path.clone().unwrap_or_default();
-            let argv = m
+            let template = m
                 .entry
                 .argv()
                 .iter()
-                .map(|a| a.replace("{file}", &path).replace("{code}", &text))
-                .chain(req.args)
-                .collect();
+                .map(|a| a.replace("{file}", &path).replace("{code}", &text));
+            // A canonical-ABI entry takes the request's arguments in its code
+            // (`{args}`): its `init_args` may have run before the request.
+            let argv = match m.entry {
+                Entry::CanonicalEval { .. } => template.collect(),
+                _ => template.chain(req.args.iter().cloned()).collect(),
+            };
             let l = m.limits;
             defaults.timeout_ms = l.timeout_ms.unwrap_or(defaults.timeout_ms);
             defaults.memory_limit_mb = l.memory_limit_mb.unwrap_or(defaults.memory_limit_mb);
@@ -269,6 +273,7 @@ fn job_of(
         stdin: req.stdin.into_bytes(),
         argv,
         program_path,
+        request_args: req.args,
         env: req.env.into_iter().collect(),
         limits,
         live: Arc::new(live),
@@ -508,13 +513,32 @@ fn load_plugins(config: &ServeConfig, runner: &Runner) -> Result<Languages, Plug
     for installed in Registry::new(dir).load(&trust)? {
         let bytes = std::fs::read(installed.module_path())
             .map_err(|e| PluginError::context(installed.module_path().display(), e))?;
+        let name = installed.manifest.name.clone();
         let module = runner
             .compile_plugin(&bytes)
-            .map_err(|e| PluginError::context(&installed.manifest.name, e))?;
-        check_module(&installed.manifest, &module)
-            .map_err(|e| PluginError::context(&installed.manifest.name, e))?;
-        tracing::info!(target: "kiln_serve", plugin = %installed.manifest.name, version = %installed.manifest.version, "plugin loaded");
-        plugins.push(Plugin { installed, module });
+            .map_err(|e| PluginError::context(&name, e))?;
+        check_module(&installed.manifest, &module).map_err(|e| PluginError::context(&name, e))?;
+        let preinitialized = installed.manifest.entry.preinitialize();
+        let module = match preinitialized {
+            false => module,
+            true => {
+                let started = std::time::Instant::now();
+                let image = runner
+                    .preinitialize(&installed, &bytes)
+                    .map_err(|e| PluginError::context(&name, e))?;
+                let module = runner
+                    .compile_plugin(&image)
+                    .map_err(|e| PluginError::context(&name, e))?;
+                tracing::info!(target: "kiln_serve", plugin = %name, ms = started.elapsed().as_millis() as u64, "pre-initialized");
+                module
+            }
+        };
+        tracing::info!(target: "kiln_serve", plugin = %name, version = %installed.manifest.version, "plugin loaded");
+        plugins.push(Plugin {
+            installed,
+            module,
+            preinitialized,
+        });
     }
     Languages::new(plugins)
 }

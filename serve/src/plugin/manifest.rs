@@ -102,6 +102,10 @@ pub enum Entry {
         /// Exports `() -> ()` to call after (e.g. the interpreter's teardown).
         #[serde(default)]
         finish: Vec<String>,
+        /// Run `init` once at the server's start and start every job from the
+        /// resulting state (`preinit.rs`), instead of in every job.
+        #[serde(default)]
+        preinitialize: bool,
     },
     /// A reactor with canonical-ABI exports (wit-bindgen's `list<string>` and `string`
     /// lowering, strings placed by `realloc`): the `init` exports, then `init_args`
@@ -126,11 +130,16 @@ pub enum Entry {
         eval: String,
         /// The export `(i32, i32, i32, i32) -> i32` that allocates (`cabi_realloc`).
         realloc: String,
-        /// The text `eval` gets, with `{file}` replaced (never the program itself: it
-        /// is read from the file).
+        /// The text `eval` gets, with `{file}` replaced by the program's path and
+        /// `{args}` by the request's arguments as a JSON array of strings (never the
+        /// program itself: it is read from the file).
         code: String,
         /// The program's file name in the job's directory.
         file: String,
+        /// Run `init`, `init_args` and `then` once at the server's start and start every
+        /// job from the resulting state (`preinit.rs`), instead of in every job.
+        #[serde(default)]
+        preinitialize: bool,
     },
 }
 
@@ -140,6 +149,15 @@ impl Entry {
         match self {
             Entry::Command { argv, .. } | Entry::ArgvReactor { argv, .. } => argv,
             Entry::CanonicalEval { args, .. } => args,
+        }
+    }
+
+    /// Whether jobs start from a pre-initialized state.
+    pub fn preinitialize(&self) -> bool {
+        match self {
+            Entry::Command { .. } => false,
+            Entry::ArgvReactor { preinitialize, .. }
+            | Entry::CanonicalEval { preinitialize, .. } => *preinitialize,
         }
     }
 

@@ -9,6 +9,7 @@
 //! generic entry kinds of `manifest::Entry`.
 
 pub mod manifest;
+pub mod preinit;
 pub mod registry;
 pub mod sign;
 
