@@ -11,8 +11,8 @@
 //!   /v1/execute` and the whole process `wasmtime_run run python.cwasm -c
 //!   'print("hello")'` (this crate's stand-in for `wasmtime run --allow-precompiled`);
 //!   medians and their ratio;
-//! - **javascript**: hello world one request at a time (`rounds` × 10), for the
-//!   latency; then closed loop on `connections` connections for `seconds`;
+//! - **javascript** and **ruby** (both pre-initialized): hello world one request at a
+//!   time (`rounds` × 10 and × 2), for the latency;
 //! - **saturation**: each language closed loop for `seconds`, with the server's
 //!   resident memory idle and at its peak (sampled every 10 ms), per running job.
 
@@ -234,7 +234,7 @@ fn main() -> Result<(), String> {
     };
     {
         let runner = kiln_serve::runner::Runner::new(&config).map_err(|e| e.0)?;
-        for name in ["python", "javascript"] {
+        for name in ["python", "javascript", "ruby"] {
             let dir = root.join(name);
             if !dir.join("plugin.toml").exists() {
                 return Err(format!(
@@ -247,7 +247,14 @@ fn main() -> Result<(), String> {
                     let m = runner
                         .compile_plugin(bytes)
                         .map_err(|e| PluginError::context("compile", e))?;
-                    kiln_serve::plugin::registry::check_module(&p.manifest, &m)
+                    kiln_serve::plugin::registry::check_module(&p.manifest, &m)?;
+                    if p.manifest.entry.preinitialize() {
+                        let image = runner.preinitialize(p, bytes)?;
+                        runner
+                            .compile_plugin(&image)
+                            .map_err(|e| PluginError::context("compile", e))?;
+                    }
+                    Ok(())
                 })
                 .map_err(|e| e.to_string())?;
         }
@@ -286,10 +293,12 @@ fn main() -> Result<(), String> {
     let python = serde_json::json!({"language": "python", "code": "print(\"hello\")"}).to_string();
     let js =
         serde_json::json!({"language": "javascript", "code": "console.log(\"hello\")"}).to_string();
+    let ruby = serde_json::json!({"language": "ruby", "code": "puts \"hello\""}).to_string();
     let mut c = Conn::open(addr).map_err(|e| e.to_string())?;
     for _ in 0..3 {
         c.hello(addr, python.as_bytes())?;
         c.hello(addr, js.as_bytes())?;
+        c.hello(addr, ruby.as_bytes())?;
     }
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -342,9 +351,19 @@ fn main() -> Result<(), String> {
         ms(percentile(&one, 0.5)),
         ms(percentile(&one, 0.99))
     );
+    let mut one: Vec<Duration> = (0..a.rounds * 2)
+        .map(|_| c.hello(addr, ruby.as_bytes()))
+        .collect::<Result<_, _>>()?;
+    one.sort();
+    println!(
+        "## ruby hello, one request at a time ({})\np50 {:.2} ms, p99 {:.2} ms",
+        one.len(),
+        ms(percentile(&one, 0.5)),
+        ms(percentile(&one, 0.99))
+    );
     drop(c);
     let idle = resident_kib();
-    for (name, body) in [("javascript", &js), ("python", &python)] {
+    for (name, body) in [("javascript", &js), ("ruby", &ruby), ("python", &python)] {
         let (n, p50, p99, peak) = saturate(addr, body.as_bytes(), a.connections, a.seconds);
         println!(
             "## {name} at saturation: {} connections, {} s\n{n} answers, {:.0}/s; p50 {:.2} ms, p99 {:.2} ms; \
