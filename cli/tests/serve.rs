@@ -54,6 +54,8 @@ impl Setup {
     /// Starts `kiln serve` and waits for the address it prints.
     fn start(&self) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            // No plugins but this test's (none).
+            .env("KILN_HOME", self.path("home"))
             .arg("serve")
             .arg("--config")
             .arg(self.path("serve.toml"))
