@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod check;
+pub mod http;
 pub mod kiln_runner;
 pub mod wasmtime_runner;
 

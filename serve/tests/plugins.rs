@@ -110,6 +110,47 @@ fn outcome(r: &Value) -> (&str, Option<i64>) {
     )
 }
 
+/// The programs every language runs, and what they must print.
+struct Basics<'a> {
+    language: &'a str,
+    /// Prints `hello`.
+    hello: &'a str,
+    /// Prints stdin upper-cased, a space, and its arguments joined by commas.
+    echo: &'a str,
+    /// Writes `kept` into `notes.txt` and prints it back from `/notes.txt`.
+    file: &'a str,
+    /// Exits with 7.
+    exit7: &'a str,
+    /// Raises an uncaught error, and a part of its text.
+    error: (&'a str, &'a str),
+}
+
+/// Hello, stdin and arguments, a file, an exit code, an uncaught error.
+fn basics(server: &TestServer, b: &Basics<'_>) {
+    let req = |code: &str| json!({"language": b.language, "code": code});
+    let r = run(server, req(b.hello));
+    assert_eq!(
+        (outcome(&r), r["stdout"].as_str()),
+        (("completed", Some(0)), Some("hello\n")),
+        "{r}"
+    );
+    let mut echo = req(b.echo);
+    echo["stdin"] = json!("from stdin");
+    echo["args"] = json!(["a", "b"]);
+    let r = run(server, echo);
+    assert_eq!(r["stdout"], "FROM STDIN a,b\n", "{r}");
+    let r = run(server, req(b.file));
+    assert_eq!(r["stdout"], "kept\n", "{r}");
+    let r = run(server, req(b.exit7));
+    assert_eq!(outcome(&r), ("failed", Some(7)), "{r}");
+    let r = run(server, req(b.error.0));
+    assert_eq!(outcome(&r), ("failed", Some(1)), "{r}");
+    assert!(
+        r["stderr"].as_str().is_some_and(|e| e.contains(b.error.1)),
+        "{r}"
+    );
+}
+
 #[test]
 fn python_runs_programs_and_refuses_the_attacks() {
     let setup = Setup::new();
@@ -126,38 +167,23 @@ fn python_runs_programs_and_refuses_the_attacks() {
     assert_eq!(python["signed_by"], setup.key.public_hex());
     let py = |code: &str| json!({"language": "python", "code": code});
 
-    let r = run(&server, py("print('hello')"));
-    assert_eq!(
-        (outcome(&r), r["stdout"].as_str()),
-        (("completed", Some(0)), Some("hello\n")),
-        "{r}"
-    );
-    let mut req = py("import sys\nprint(sys.stdin.read().upper(), sys.argv[1:])");
-    req["stdin"] = json!("from stdin");
-    req["args"] = json!(["a", "b"]);
-    let r = run(&server, req);
-    assert_eq!(r["stdout"], "FROM STDIN ['a', 'b']\n", "{r}");
-    let r = run(
+    basics(
         &server,
-        py("open('notes.txt', 'w').write('kept')\nprint(open('/notes.txt').read())"),
+        &Basics {
+            language: "python",
+            hello: "print('hello')",
+            echo: "import sys\nprint(sys.stdin.read().upper(), ','.join(sys.argv[1:]))",
+            file: "open('notes.txt', 'w').write('kept')\nprint(open('/notes.txt').read())",
+            exit7: "import sys\nsys.exit(7)",
+            error: ("raise ValueError('bad value')", "ValueError: bad value"),
+        },
     );
-    assert_eq!(r["stdout"], "kept\n", "{r}");
     let files = json!([
         {"name": "main.py", "content": "import helper\nhelper.greet()"},
         {"name": "helper.py", "content": "def greet():\n    print('from a module')"},
     ]);
     let r = run(&server, json!({"language": "py", "files": files}));
     assert_eq!(r["stdout"], "from a module\n", "{r}");
-    let r = run(&server, py("import sys\nsys.exit(7)"));
-    assert_eq!(outcome(&r), ("failed", Some(7)), "{r}");
-    let r = run(&server, py("raise ValueError('bad value')"));
-    assert_eq!(outcome(&r), ("failed", Some(1)), "{r}");
-    assert!(
-        r["stderr"]
-            .as_str()
-            .is_some_and(|e| e.contains("ValueError: bad value")),
-        "{r}"
-    );
 
     // The attacks.
     let r = run(&server, py("import os\nos.system('rm -rf /')"));
@@ -238,35 +264,17 @@ fn javascript_runs_programs_and_refuses_the_attacks() {
     let server = TestServer::start(setup.config());
     let js = |code: &str| json!({"language": "javascript", "code": code});
 
-    let r = run(&server, js("console.log('hello')"));
-    assert_eq!(
-        (outcome(&r), r["stdout"].as_str()),
-        (("completed", Some(0)), Some("hello\n")),
-        "{r}"
-    );
-    let mut req =
-        js("console.log(std.in.readAsString().toUpperCase(), scriptArgs.slice(1).join(','))");
-    req["stdin"] = json!("from stdin");
-    req["args"] = json!(["a", "b"]);
-    let r = run(&server, req);
-    assert_eq!(r["stdout"], "FROM STDIN a,b\n", "{r}");
-    let r = run(
+    basics(
         &server,
-        js(
-            "const f = std.open('/notes.txt', 'w'); f.puts('kept'); f.close();\n\
-            console.log(std.loadFile('/notes.txt'))",
-        ),
-    );
-    assert_eq!(r["stdout"], "kept\n", "{r}");
-    let r = run(&server, json!({"language": "js", "code": "std.exit(7)"}));
-    assert_eq!(outcome(&r), ("failed", Some(7)), "{r}");
-    let r = run(&server, js("throw new TypeError('bad value')"));
-    assert_eq!(outcome(&r), ("failed", Some(1)), "{r}");
-    assert!(
-        r["stderr"]
-            .as_str()
-            .is_some_and(|e| e.contains("TypeError: bad value")),
-        "{r}"
+        &Basics {
+            language: "javascript",
+            hello: "console.log('hello')",
+            echo: "console.log(std.in.readAsString().toUpperCase(), scriptArgs.slice(1).join(','))",
+            file: "const f = std.open('/notes.txt', 'w'); f.puts('kept'); f.close();\n\
+                   console.log(std.loadFile('notes.txt'))",
+            exit7: "std.exit(7)",
+            error: ("throw new TypeError('bad value')", "TypeError: bad value"),
+        },
     );
 
     // The attacks.
@@ -303,35 +311,19 @@ fn ruby_runs_programs_and_refuses_the_attacks() {
     let server = TestServer::start(setup.config());
     let rb = |code: &str| json!({"language": "ruby", "code": code});
 
-    let r = run(&server, rb("puts 'hello'"));
-    assert_eq!(
-        (outcome(&r), r["stdout"].as_str()),
-        (("completed", Some(0)), Some("hello\n")),
-        "{r}"
-    );
-    let mut req = rb("puts $stdin.read.upcase + ' ' + ARGV.join(',')");
-    req["stdin"] = json!("from stdin");
-    req["args"] = json!(["a", "b"]);
-    let r = run(&server, req);
-    assert_eq!(r["stdout"], "FROM STDIN a,b\n", "{r}");
-    let r = run(
+    basics(
         &server,
-        rb("File.write('notes.txt', 'kept')\nputs File.read('/notes.txt')"),
-    );
-    assert_eq!(r["stdout"], "kept\n", "{r}");
-    let r = run(&server, rb("puts 'bye'\nexit 7"));
-    assert_eq!(
-        (outcome(&r), r["stdout"].as_str()),
-        (("failed", Some(7)), Some("bye\n")),
-        "{r}"
-    );
-    let r = run(&server, rb("raise ArgumentError, 'bad value'"));
-    assert_eq!(outcome(&r), ("failed", Some(1)), "{r}");
-    assert!(
-        r["stderr"]
-            .as_str()
-            .is_some_and(|e| e.contains("bad value (ArgumentError)")),
-        "{r}"
+        &Basics {
+            language: "ruby",
+            hello: "puts 'hello'",
+            echo: "puts $stdin.read.upcase + ' ' + ARGV.join(',')",
+            file: "File.write('notes.txt', 'kept')\nputs File.read('/notes.txt')",
+            exit7: "puts 'bye'\nexit 7",
+            error: (
+                "raise ArgumentError, 'bad value'",
+                "bad value (ArgumentError)",
+            ),
+        },
     );
 
     // The attacks.

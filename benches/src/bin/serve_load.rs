@@ -24,9 +24,9 @@
 #![forbid(unsafe_code)]
 
 use base64::Engine as _;
+use kiln_benches::http::{percentile, resident_kib, Conn};
 use sha2::Digest as _;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const HELLO: &str = r#"(module
@@ -79,66 +79,17 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// A keep-alive connection.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Conn {
-            reader: BufReader::new(s.try_clone()?),
-            writer: s,
-        })
-    }
-
-    /// Sends `method path` with `body` (and `key` as the Bearer key); the status and
-    /// the answer's body.
-    fn send(
+/// A connection posting hello-world jobs.
+trait Execute {
+    fn execute(
         &mut self,
         addr: SocketAddr,
-        method: &str,
-        path: &str,
         body: &[u8],
         key: Option<&str>,
-    ) -> std::io::Result<(u16, Vec<u8>)> {
-        let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             {auth}Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        self.writer.write_all(head.as_bytes())?;
-        self.writer.write_all(body)?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-        let mut length = 0usize;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = line.split_once(':') {
-                if n.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body)?;
-        Ok((status, body))
-    }
+    ) -> std::io::Result<(u16, bool)>;
+}
 
+impl Execute for Conn {
     /// Posts `body` to `/v1/execute`; the status and whether stdout was right.
     fn execute(
         &mut self,
@@ -155,26 +106,6 @@ impl Conn {
 /// The API key of connection `i` among `n` keys (none without keys).
 fn key_of(i: usize, n: usize) -> Option<String> {
     (n > 0).then(|| format!("load-key-{}", i % n))
-}
-
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Answers by status, latencies, and wrong outputs, merged from all threads.

@@ -18,9 +18,9 @@
 
 #![forbid(unsafe_code)]
 
+use kiln_benches::http::{percentile, resident_kib, Conn};
 use kiln_serve::plugin::{PluginError, Registry, Trust};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,60 +59,18 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// A keep-alive connection posting jobs.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// A connection posting hello-world jobs.
+trait Hello {
+    fn hello(&mut self, addr: SocketAddr, body: &[u8]) -> Result<Duration, String>;
 }
 
-impl Conn {
-    fn open(addr: SocketAddr) -> std::io::Result<Conn> {
-        let s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        Ok(Conn {
-            reader: BufReader::new(s.try_clone()?),
-            writer: s,
-        })
-    }
-
-    /// Posts `body`; the status and the answer.
-    fn post(&mut self, addr: SocketAddr, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        let head = format!(
-            "POST /v1/execute HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        self.writer.write_all(head.as_bytes())?;
-        self.writer.write_all(body)?;
-        let mut line = String::new();
-        self.reader.read_line(&mut line)?;
-        let status = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
-        let mut length = 0;
-        loop {
-            line.clear();
-            self.reader.read_line(&mut line)?;
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = line.split_once(':') {
-                if n.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-        }
-        let mut answer = vec![0; length];
-        self.reader.read_exact(&mut answer)?;
-        Ok((status, answer))
-    }
-
+impl Hello for Conn {
     /// Posts `body` and checks that the job completed printing `hello`.
     fn hello(&mut self, addr: SocketAddr, body: &[u8]) -> Result<Duration, String> {
         let t = Instant::now();
-        let (status, answer) = self.post(addr, body).map_err(|e| e.to_string())?;
+        let (status, answer) = self
+            .send(addr, "POST", "/v1/execute", body, None)
+            .map_err(|e| e.to_string())?;
         let took = t.elapsed();
         let v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
         if status != 200 || v["status"] != "completed" || v["stdout"] != "hello\n" {
@@ -127,25 +85,8 @@ fn median(v: &mut [Duration]) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len().max(1) - 1) as f64 * p).round() as usize;
-    sorted.get(i).copied().unwrap_or_default()
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Closed loop on `n` connections for `seconds`: answers, p50, p99.

@@ -364,14 +364,12 @@ mod tests {
         (memory.init $later (i32.const 200) (i32.const 0) (i32.const 7))
         (i32.load8_u (i32.const 200))))"#;
 
-    #[test]
-    fn a_rewritten_module_starts_where_the_initialization_ended() {
-        let engine = kiln::Engine::default();
-        let bytes = wat::parse_str(REACTOR).expect("wat");
-        let instrumented = instrument(&bytes).expect("instrument");
-        let mut store = kiln::Store::new(&engine, ());
-        let module = kiln::Module::new(&engine, &instrumented).expect("instrumented");
-        let instance = kiln::Linker::new(&engine)
+    /// An instance of `bytes` instrumented, after its `init` export ran.
+    fn initialized(engine: &kiln::Engine, bytes: &[u8]) -> (kiln::Store<()>, Instance) {
+        let instrumented = instrument(bytes).expect("instrument");
+        let mut store = kiln::Store::new(engine, ());
+        let module = kiln::Module::new(engine, &instrumented).expect("instrumented");
+        let instance = kiln::Linker::new(engine)
             .instantiate(&mut store, &module)
             .expect("instance");
         instance
@@ -379,6 +377,14 @@ mod tests {
             .expect("init")
             .call(&mut store, ())
             .expect("init runs");
+        (store, instance)
+    }
+
+    #[test]
+    fn a_rewritten_module_starts_where_the_initialization_ended() {
+        let engine = kiln::Engine::default();
+        let bytes = wat::parse_str(REACTOR).expect("wat");
+        let (store, instance) = initialized(&engine, &bytes);
         let snap = snapshot(&bytes, &store, &instance).expect("snapshot");
         let image = rewrite(&bytes, &snap).expect("rewrite");
         // Two fresh instances of the new module: each starts initialized, apart.
@@ -411,17 +417,7 @@ mod tests {
                  (func (export "init") (drop (table.grow (ref.null func) (i32.const 1)))))"#,
         )
         .expect("wat");
-        let instrumented = instrument(&grows).expect("instrument");
-        let mut store = kiln::Store::new(&engine, ());
-        let module = kiln::Module::new(&engine, &instrumented).expect("module");
-        let instance = kiln::Linker::new(&engine)
-            .instantiate(&mut store, &module)
-            .expect("instance");
-        instance
-            .get_typed_func::<(), ()>(&store, "init")
-            .expect("init")
-            .call(&mut store, ())
-            .expect("init runs");
+        let (store, instance) = initialized(&engine, &grows);
         let e = snapshot(&grows, &store, &instance).err().expect("refused");
         assert!(e.0.contains("grew table 0"), "{e}");
     }
