@@ -89,3 +89,35 @@ pub fn resident_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Starts `kiln serve` with `config` on a thread of its own (a two-thread runtime),
+/// serving until the process ends; its address once it listens (within `wait`).
+pub fn start_server(config: kiln_serve::ServeConfig, wait: Duration) -> Result<SocketAddr, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let failed = tx.clone();
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = failed.send(Err(format!("no runtime: {e}")));
+                return;
+            }
+        };
+        let r = rt.block_on(kiln_serve::serve(
+            config,
+            |addr| {
+                let _ = tx.send(Ok(addr));
+            },
+            std::future::pending(),
+        ));
+        if let Err(e) = r {
+            let _ = failed.send(Err(format!("server: {e}")));
+        }
+    });
+    rx.recv_timeout(wait)
+        .map_err(|_| "the server did not start".to_string())?
+}

@@ -24,7 +24,7 @@
 #![forbid(unsafe_code)]
 
 use base64::Engine as _;
-use kiln_benches::http::{percentile, resident_kib, Conn};
+use kiln_benches::http::{percentile, resident_kib, start_server, Conn};
 use sha2::Digest as _;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -334,27 +334,7 @@ fn main() -> Result<(), String> {
         keys,
         ..kiln_serve::ServeConfig::default()
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let r = rt.block_on(kiln_serve::serve(
-            config,
-            |addr| {
-                let _ = tx.send(addr);
-            },
-            std::future::pending(),
-        ));
-        if let Err(e) = r {
-            eprintln!("server: {e}");
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .map_err(|_| "the server did not start".to_string())?;
+    let addr = start_server(config, Duration::from_secs(60))?;
     // Warm the code cache and the workers.
     let mut c = Conn::open(addr).map_err(|e| e.to_string())?;
     let key0 = key_of(0, a.keys);

@@ -18,7 +18,7 @@
 
 #![forbid(unsafe_code)]
 
-use kiln_benches::http::{percentile, resident_kib, Conn};
+use kiln_benches::http::{percentile, resident_kib, start_server, Conn};
 use kiln_serve::plugin::{PluginError, Registry, Trust};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -210,27 +210,7 @@ fn main() -> Result<(), String> {
     if !compiled.success() {
         return Err("wasmtime_run compile failed".into());
     }
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let r = rt.block_on(kiln_serve::serve(
-            config,
-            |addr| {
-                let _ = tx.send(addr);
-            },
-            std::future::pending(),
-        ));
-        if let Err(e) = r {
-            eprintln!("server: {e}");
-        }
-    });
-    let addr: SocketAddr = rx
-        .recv_timeout(Duration::from_secs(300))
-        .map_err(|_| "the server did not start".to_string())?;
+    let addr = start_server(config, Duration::from_secs(300))?;
     let python = serde_json::json!({"language": "python", "code": "print(\"hello\")"}).to_string();
     let js =
         serde_json::json!({"language": "javascript", "code": "console.log(\"hello\")"}).to_string();
