@@ -260,9 +260,13 @@ impl DiskQuota {
         }
     }
 
-    /// Counts one entry created.
-    pub(crate) fn created(&mut self) {
+    /// Runs `make`, which creates one directory entry, if the entry limit allows one
+    /// more (`EDQUOT`, remembered, if not), and counts it when it succeeds.
+    pub(crate) fn create(&mut self, make: impl FnOnce() -> WasiResult<()>) -> WasiResult<()> {
+        self.room_for_entry()?;
+        make()?;
         self.files = self.files.saturating_add(1);
+        Ok(())
     }
 }
 

@@ -70,11 +70,6 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
     if !ctx.fds.has_room() {
         return Err(Errno::MFILE);
     }
-    // A file that does not exist yet counts against the limit on entries created.
-    let creates = creat && of & oflags::DIRECTORY == 0 && d.dir.symlink_metadata(a.path).is_err();
-    if creates {
-        ctx.disk.room_for_entry()?;
-    }
     let desc = if of & oflags::DIRECTORY != 0 {
         if write {
             return Err(Errno::ISDIR);
@@ -111,7 +106,17 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
                 FollowSymlinks::No
             })
             .maybe_dir(true);
-        let file = d.dir.open_with(a.path, &opts)?;
+        // A file that does not exist yet counts against the limit on entries created.
+        let file = if creat && d.dir.symlink_metadata(a.path).is_err() {
+            let mut opened = None;
+            ctx.disk.create(|| {
+                opened = Some(d.dir.open_with(a.path, &opts)?);
+                Ok(())
+            })?;
+            opened.ok_or(Errno::IO)?
+        } else {
+            d.dir.open_with(a.path, &opts)?
+        };
         let kind = file.metadata()?.file_type();
         if !kind.is_file() && !kind.is_dir() {
             // FIFOs, devices and sockets: a read or write could block past every
@@ -135,9 +140,6 @@ pub(crate) fn open(ctx: &mut WasiCtx, a: &OpenArgs<'_>) -> WasiResult<u32> {
             })
         }
     };
-    if creates {
-        ctx.disk.created();
-    }
     let parent_inheriting = e.inheriting;
     let mut entry = Entry::new(desc);
     entry.base &= parent_inheriting;

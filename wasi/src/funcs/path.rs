@@ -4,7 +4,7 @@
 
 use crate::ctx::{DirPerms, WasiCtx};
 use crate::errno::{Errno, WasiResult};
-use crate::fdtable::DirDesc;
+use crate::fdtable::{DirDesc, FdTable};
 use crate::funcs::fd::time_specs;
 use crate::funcs::stat::Filestat;
 use crate::memory::GuestMemory;
@@ -14,8 +14,8 @@ use std::os::unix::ffi::OsStrExt;
 
 /// The directory `fd` for an operation needing `right`; `EPERM` if the operation
 /// changes the file system and the directory is read-only.
-fn dir(ctx: &WasiCtx, fd: u32, right: u64, mutating: bool) -> WasiResult<&DirDesc> {
-    let (d, e) = ctx.fds.dir(fd)?;
+fn dir(fds: &FdTable, fd: u32, right: u64, mutating: bool) -> WasiResult<&DirDesc> {
+    let (d, e) = fds.dir(fd)?;
     if mutating && d.perms == DirPerms::ReadOnly {
         return Err(Errno::PERM);
     }
@@ -27,20 +27,15 @@ pub(crate) fn path_create_directory(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.path(path, len)?;
-    dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?;
-    ctx.disk.room_for_entry()?;
-    dir(ctx, fd, rights::PATH_CREATE_DIRECTORY, true)?
-        .dir
-        .create_dir(path)?;
-    ctx.disk.created();
-    Ok(())
+    let d = dir(&ctx.fds, fd, rights::PATH_CREATE_DIRECTORY, true)?;
+    ctx.disk.create(|| Ok(d.dir.create_dir(path)?))
 }
 
 pub(crate) fn path_remove_directory(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.path(path, len)?;
-    let d = dir(ctx, fd, rights::PATH_REMOVE_DIRECTORY, true)?;
+    let d = dir(&ctx.fds, fd, rights::PATH_REMOVE_DIRECTORY, true)?;
     Ok(d.dir.remove_dir(path)?)
 }
 
@@ -48,7 +43,7 @@ pub(crate) fn path_unlink_file(
     ctx: &mut WasiCtx, mem: &mut GuestMemory<'_>, fd: u32, path: u32, len: u32,
 ) -> WasiResult<()> {
     let path = mem.path(path, len)?;
-    let d = dir(ctx, fd, rights::PATH_UNLINK_FILE, true)?;
+    let d = dir(&ctx.fds, fd, rights::PATH_UNLINK_FILE, true)?;
     Ok(d.dir.remove_file(path)?)
 }
 
@@ -58,7 +53,7 @@ pub(crate) fn path_filestat_get(
 ) -> WasiResult<()> {
     mem.check(out, 64)?;
     let path = mem.path(path, len)?;
-    let d = dir(ctx, fd, rights::PATH_FILESTAT_GET, false)?;
+    let d = dir(&ctx.fds, fd, rights::PATH_FILESTAT_GET, false)?;
     let meta = if flags & LOOKUP_SYMLINK_FOLLOW != 0 {
         d.dir.metadata(path)?
     } else {
@@ -78,7 +73,7 @@ pub(crate) fn path_filestat_set_times(
         a.map(SystemTimeSpec::from_std),
         m.map(SystemTimeSpec::from_std),
     );
-    let d = dir(ctx, fd, rights::PATH_FILESTAT_SET_TIMES, true)?;
+    let d = dir(&ctx.fds, fd, rights::PATH_FILESTAT_SET_TIMES, true)?;
     if flags & LOOKUP_SYMLINK_FOLLOW != 0 {
         Ok(d.dir.set_times(path, a, m)?)
     } else {
@@ -97,14 +92,10 @@ pub(crate) fn path_link(
         // cap-std links the path itself (`linkat` without `AT_SYMLINK_FOLLOW`).
         return Err(Errno::INVAL);
     }
-    dir(ctx, old_fd, rights::PATH_LINK_SOURCE, true)?;
-    dir(ctx, new_fd, rights::PATH_LINK_TARGET, true)?;
-    ctx.disk.room_for_entry()?;
-    let src = dir(ctx, old_fd, rights::PATH_LINK_SOURCE, true)?;
-    let dst = dir(ctx, new_fd, rights::PATH_LINK_TARGET, true)?;
-    src.dir.hard_link(old_path, &dst.dir, new_path)?;
-    ctx.disk.created();
-    Ok(())
+    let src = dir(&ctx.fds, old_fd, rights::PATH_LINK_SOURCE, true)?;
+    let dst = dir(&ctx.fds, new_fd, rights::PATH_LINK_TARGET, true)?;
+    ctx.disk
+        .create(|| Ok(src.dir.hard_link(old_path, &dst.dir, new_path)?))
 }
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
@@ -114,8 +105,8 @@ pub(crate) fn path_rename(
 ) -> WasiResult<()> {
     let old_path = mem.path(old_path, old_len)?;
     let new_path = mem.path(new_path, new_len)?;
-    let src = dir(ctx, old_fd, rights::PATH_RENAME_SOURCE, true)?;
-    let dst = dir(ctx, new_fd, rights::PATH_RENAME_TARGET, true)?;
+    let src = dir(&ctx.fds, old_fd, rights::PATH_RENAME_SOURCE, true)?;
+    let dst = dir(&ctx.fds, new_fd, rights::PATH_RENAME_TARGET, true)?;
     Ok(src.dir.rename(old_path, &dst.dir, new_path)?)
 }
 
@@ -125,15 +116,10 @@ pub(crate) fn path_symlink(
 ) -> WasiResult<()> {
     let target = mem.path(old_path, old_len)?;
     let link = mem.path(new_path, new_len)?;
-    dir(ctx, fd, rights::PATH_SYMLINK, true)?;
-    ctx.disk.room_for_entry()?;
+    let d = dir(&ctx.fds, fd, rights::PATH_SYMLINK, true)?;
     // cap-std refuses absolute targets; relative ones that climb out are created but
     // can never be followed from inside.
-    dir(ctx, fd, rights::PATH_SYMLINK, true)?
-        .dir
-        .symlink(target, link)?;
-    ctx.disk.created();
-    Ok(())
+    ctx.disk.create(|| Ok(d.dir.symlink(target, link)?))
 }
 
 #[allow(clippy::too_many_arguments, reason = "the WASI signature")]
@@ -144,7 +130,7 @@ pub(crate) fn path_readlink(
     mem.check(out, 4)?;
     mem.check(buf, u64::from(buf_len))?;
     let path = mem.path(path, len)?;
-    let d = dir(ctx, fd, rights::PATH_READLINK, false)?;
+    let d = dir(&ctx.fds, fd, rights::PATH_READLINK, false)?;
     let target = d.dir.read_link(path)?;
     let bytes = target.as_os_str().as_bytes();
     let n = bytes.len().min(buf_len as usize);
