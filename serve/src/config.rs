@@ -275,7 +275,7 @@ impl ServeConfig {
             .keys
             .iter()
             .map(|k| {
-                let sha256 = crate::plugin::manifest::parse_hex32(&k.sha256).ok_or_else(|| {
+                let sha256 = crate::hex::parse_hex32(&k.sha256).ok_or_else(|| {
                     ConfigError(format!(
                         "key `{}`: sha256 must be 64 hexadecimal digits (the SHA-256 of the key)",
                         k.id

@@ -19,7 +19,9 @@
 //! - `events.rs`: `GET /v1/jobs/{id}/events` (Server-Sent Events);
 //! - `auth.rs`: API keys (by SHA-256), their rate limits, quotas and maxima;
 //! - `audit.rs`: the audit log's events, as JSON lines;
-//! - `metrics.rs`: `GET /metrics` (OpenMetrics text, `prometheus-client`).
+//! - `metrics.rs`: `GET /metrics` (OpenMetrics text, `prometheus-client`);
+//! - `languages.rs` and `plugin/`: the built-in languages and the language plugins;
+//! - `hex.rs`: hex, and random hex names.
 
 #![forbid(unsafe_code)]
 
@@ -28,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod events;
+pub mod hex;
 pub mod history;
 pub mod jobs;
 pub mod languages;

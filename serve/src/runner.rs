@@ -147,10 +147,7 @@ impl Runner {
             .scratch
             .job(&format!("preinit-{}", manifest.name), &[])
             .map_err(|e| PluginError::context("pre-initialization", e))?;
-        for name in ["/", "."] {
-            b.preopened_dir(dir.path(), name, DirPerms::ReadWrite)
-                .map_err(failed)?;
-        }
+        preopen_job_dir(&mut b, dir.path()).map_err(failed)?;
         let limits = JobLimits {
             memory_limit_mb: manifest
                 .limits
@@ -265,12 +262,10 @@ impl Runner {
         for (k, v) in &job.env {
             b.env(k, v);
         }
-        for name in ["/", "."] {
-            if let Err(e) = b.preopened_dir(scratch.path(), name, DirPerms::ReadWrite) {
-                return Ran::error(format!(
-                    "the server could not open the job's directory: {e}"
-                ));
-            }
+        if let Err(e) = preopen_job_dir(&mut b, scratch.path()) {
+            return Ran::error(format!(
+                "the server could not open the job's directory: {e}"
+            ));
         }
         let (mut store, linker) = self.store_and_linker(b.build(), &job.limits);
         let setup = linker.and_then(|linker| {
@@ -496,6 +491,15 @@ fn deterministic_wasi(linker: &mut Linker<WasiCtx>) -> Result<(), kiln::Error> {
     Ok(())
 }
 
+/// Gives the guest `dir` as `/` (descriptor 3) and `.` (4): a job's directory, and
+/// the same descriptors during pre-initialization (a libc may remember them).
+fn preopen_job_dir(b: &mut WasiCtxBuilder, dir: &std::path::Path) -> Result<(), kiln::Error> {
+    for name in ["/", "."] {
+        b.preopened_dir(dir, name, DirPerms::ReadWrite)?;
+    }
+    Ok(())
+}
+
 /// Calls each of the exports `names`, `() -> ()`.
 fn call_all(
     store: &mut Store<WasiCtx>,
@@ -571,13 +575,14 @@ fn enter(
     instance: &kiln::Instance,
     job: &Job,
 ) -> Result<i32, kiln::Error> {
-    let command = Entry::Command {
-        argv: Vec::new(),
-        file: None,
+    let start = |store: &mut Store<WasiCtx>| {
+        let start = instance.get_typed_func::<(), ()>(&*store, "_start")?;
+        start.call(&mut *store, ())?;
+        Ok(0)
     };
     let (entry, initialized) = match &job.code {
         JobCode::Plugin(p) => (&p.installed.manifest.entry, p.preinitialized),
-        JobCode::Module(_) => (&command, false),
+        JobCode::Module(_) => return start(store),
     };
     if !initialized {
         initialize(store, instance, entry, &job.argv)?;
@@ -602,11 +607,7 @@ fn enter(
             memory.read(&*store, ret as u32 as usize + 4, &mut status)?;
             Ok(i32::from(i32::from_le_bytes(status) != 0))
         }
-        Entry::Command { .. } => {
-            let start = instance.get_typed_func::<(), ()>(&*store, "_start")?;
-            start.call(&mut *store, ())?;
-            Ok(0)
-        }
+        Entry::Command { .. } => start(store),
         Entry::ArgvReactor {
             call,
             alloc,

@@ -65,9 +65,7 @@ impl ScratchRoot {
                 cleaned += 1;
             }
         }
-        let mut name = [0u8; 8];
-        getrandom::fill(&mut name).map_err(std::io::Error::other)?;
-        let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
+        let name = crate::hex::random_hex(8)?;
         let dir = root.join(format!("server-{}-{name}", std::process::id()));
         std::fs::create_dir(&dir)?;
         let lock = std::fs::File::create(dir.join(LOCK))?;

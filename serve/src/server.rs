@@ -144,9 +144,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
 
 /// A job id: 128 random bits in hex.
 fn new_job_id() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    crate::hex::random_hex(16).map_err(ApiError::internal)
 }
 
 /// The request's job, its limits clamped to `max` (the server's, within the key's).

@@ -25,6 +25,7 @@
 //! their alphabet, digests that are not 64 hex digits, and file names that would leave
 //! the plugin's directory are refused with the field named.
 
+use crate::hex::parse_hex32;
 use crate::scratch::check_name;
 use serde::Deserialize;
 
@@ -213,32 +214,6 @@ fn plain(s: &str, extra: &[char]) -> bool {
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(&c))
-}
-
-/// 32 bytes from 64 hex digits.
-pub fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    parse_hex(hex, &mut out).then_some(out)
-}
-
-/// Fills `out` from `2 * out.len()` hex digits.
-pub fn parse_hex(hex: &str, out: &mut [u8]) -> bool {
-    let hex = hex.trim();
-    if hex.len() != 2 * out.len() || !hex.is_ascii() {
-        return false;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        match u8::from_str_radix(&hex[2 * i..2 * i + 2], 16) {
-            Ok(v) => *b = v,
-            Err(_) => return false,
-        }
-    }
-    true
-}
-
-/// Bytes in lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Manifest {

@@ -3,9 +3,10 @@
 //! module), refuses a version already installed, and moves the plugin in with one
 //! rename, so a registry never holds half a plugin.
 
-use super::manifest::{hex, parse_hex32, FileRef, Manifest, SIGNATURE};
+use super::manifest::{FileRef, Manifest, SIGNATURE};
 use super::sign::{self, SignatureError};
 use super::{Entry, PluginError};
+use crate::hex::{hex, parse_hex32, random_hex};
 use kiln::{ExternType, FuncType, Module, ValType};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -270,9 +271,8 @@ impl Drop for Source {
 }
 
 fn random_name(prefix: &str) -> Result<String, PluginError> {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).map_err(|e| PluginError::context("no randomness", e))?;
-    Ok(format!("{prefix}-{}", hex(&b)))
+    let name = random_hex(8).map_err(|e| PluginError(e.to_string()))?;
+    Ok(format!("{prefix}-{name}"))
 }
 
 impl Registry {

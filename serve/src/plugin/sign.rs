@@ -9,8 +9,8 @@
 //!
 //! A publisher's key file holds the 32-byte secret seed in hex (`kiln plugin keygen`).
 
-use super::manifest::{hex, parse_hex, parse_hex32};
 use super::PluginError;
+use crate::hex::{hex, parse_hex, parse_hex32};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::Deserialize;
 
