@@ -110,7 +110,7 @@ impl CodeMemory {
             starts.push(size);
             size += f.code.len();
         }
-        let mut mmap = Mmap::reserve(size.max(1))?;
+        let mut mmap = Mmap::reserve_code(size.max(1))?;
         let len = mmap.len();
         mmap.make_accessible(0, len)?;
         let mut locs = Vec::with_capacity(functions.len());
@@ -213,7 +213,7 @@ impl CodeMemory {
         let mmap = match mapped {
             Some(m) => m,
             None => {
-                let mut mmap = Mmap::reserve(bytes.len().max(1))?;
+                let mut mmap = Mmap::reserve_code(bytes.len().max(1))?;
                 let len = mmap.len();
                 mmap.make_accessible(0, len)?;
                 // SAFETY: the fresh read-write mapping is at least `bytes.len()` long
@@ -375,7 +375,7 @@ fn map_text(
     len: usize,
     libcalls: &[(usize, LibCall, i64)],
 ) -> io::Result<Mmap> {
-    let mut mmap = Mmap::map_file(file, offset, len)?;
+    let mut mmap = Mmap::map_file_code(file, offset, len)?;
     let all = mmap.len();
     if !libcalls.is_empty() {
         mmap.make_accessible(0, all)?;
