@@ -694,6 +694,15 @@ impl Compiler {
         self.emit(func)
     }
 
+    /// Whether wasm code may call the direct entry of a typed host function of type
+    /// `ty` (`host_func::TYPED_ENTRY`) as the function's code, without the
+    /// wasm-to-host trampoline: when no pinned value needs handing over to the host
+    /// and the entry's native convention is the wasm one for `ty`.
+    pub fn wasm_calls_typed_host_entry(&self, ty: &FuncType) -> bool {
+        self.pinned() == Pinned::Nothing
+            && crate::signatures::typed_host_tail_callable(ty, self.host_call_conv())
+    }
+
     fn emit(&self, func: ir::Function) -> Result<CompiledFunction, Error> {
         let mut ctx = Context::for_function(func);
         self.emit_context(&mut ctx, Target::Configured)

@@ -82,7 +82,7 @@ pub(crate) fn host_entry_signature(host: CallConv) -> Signature {
 
 /// The native signature of a typed host function's direct entry
 /// (`host_func::TYPED_ENTRY`), if `ty` can have one: `extern "C" fn(callee_vmctx,
-/// caller_vmctx, status, params...) -> result`.
+/// caller_vmctx, params...) -> result`.
 pub(crate) fn typed_host_signature(ty: &FuncType, host: CallConv) -> Option<Signature> {
     let scalar =
         |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
@@ -91,12 +91,31 @@ pub(crate) fn typed_host_signature(ty: &FuncType, host: CallConv) -> Option<Sign
         return None;
     }
     let mut sig = Signature::new(host);
-    sig.params.extend([AbiParam::new(POINTER); 3]);
+    sig.params.extend([AbiParam::new(POINTER); 2]);
     sig.params
         .extend(ty.params().iter().map(|&t| AbiParam::new(ir_type(t))));
     sig.returns
         .extend(ty.results().iter().map(|&t| AbiParam::new(ir_type(t))));
     Some(sig)
+}
+
+/// Whether wasm code may tail-call the direct entry of a typed host function of type
+/// `ty`, in place of the trampoline's own frame: on x86-64 the wasm convention
+/// (`Tail`) and System V agree for a signature whose arguments all go in registers
+/// (the two vmctx and at most four integers, at most eight floats) and whose one
+/// result comes back in `rax` or `xmm0`; they clobber the same registers.
+pub(crate) fn typed_host_tail_callable(ty: &FuncType, host: CallConv) -> bool {
+    let ints = ty
+        .params()
+        .iter()
+        .filter(|t| matches!(t, ValType::I32 | ValType::I64))
+        .count();
+    let floats = ty.params().len() - ints;
+    cfg!(target_arch = "x86_64")
+        && host == CallConv::SystemV
+        && typed_host_signature(ty, host).is_some()
+        && ints <= 4
+        && floats <= 8
 }
 
 /// The native signature of a builtin.

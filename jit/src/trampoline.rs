@@ -2,8 +2,8 @@
 
 use crate::pinned::Pinned;
 use crate::signatures::{
-    array_call_signature, host_entry_signature, ir_type, typed_host_signature, wasm_signature,
-    POINTER,
+    array_call_signature, host_entry_signature, ir_type, typed_host_signature,
+    typed_host_tail_callable, wasm_signature, POINTER,
 };
 use crate::{TrapKind, VAL_RAW_SIZE};
 use cranelift_codegen::ir::types::{I32, I64};
@@ -99,13 +99,17 @@ pub(crate) fn array_to_wasm(
     func
 }
 
-/// A function in the wasm convention that calls the host function of its callee vmctx
-/// and traps with `HostError` if that reports failure.
+/// A function in the wasm convention that calls the host function of its callee vmctx.
 ///
 /// For a signature of scalars (`typed_host_signature`), a callee with a direct entry
 /// (`host_func::TYPED_ENTRY`, set for typed host functions) gets its arguments in
-/// registers and returns its result in one. Any other callee gets them through a stack
-/// `ValRaw` array and its array entry (`host_func::ENTRY`).
+/// registers and returns its result in one. The direct entry returns only on success
+/// (a failure jumps out of generated code), so where nothing needs restoring after the
+/// call and the conventions agree (`typed_host_tail_callable`), the trampoline
+/// tail-calls it: after the stack check, the host function returns straight to wasm.
+/// Any other callee gets its arguments through a stack `ValRaw` array and its array
+/// entry (`host_func::ENTRY`), which returns a status; the trampoline traps with
+/// `HostError` if that reports failure.
 ///
 /// It stores a pinned fuel counter into the store context for the host (which may
 /// read or set the fuel), and reloads it afterwards (the host may have changed it).
@@ -146,24 +150,11 @@ pub(crate) fn wasm_to_host(
     b.seal_block(entry);
     let params = b.block_params(entry).to_vec();
     let (callee, caller) = (params[0], params[1]);
-    let slots = ty.params().len().max(ty.results().len()).max(1) as u32;
-    let slot = b.create_sized_stack_slot(StackSlotData::new(
-        StackSlotKind::ExplicitSlot,
-        slots * VAL_RAW_SIZE,
-        4,
-    ));
-    let values = b.ins().stack_addr(POINTER, slot, 0);
     let flags = MemFlagsData::trusted();
     let home = pinned_home(&mut b, pinned, caller);
     if let Some(home) = home {
         let v = b.ins().get_pinned_reg(I64);
         b.ins().store(flags, v, home, 0);
-    }
-    // Both paths join here with the status and the results.
-    let join = b.create_block();
-    b.append_block_param(join, I32);
-    for &r in ty.results() {
-        b.append_block_param(join, ir_type(r));
     }
     let array = b.create_block();
     if let Some(typed_sig) = typed_host_signature(ty, host) {
@@ -175,22 +166,37 @@ pub(crate) fn wasm_to_host(
         );
         let direct = b.create_block();
         b.ins().brif(typed_fn, direct, &[], array, &[]);
+        // Only functions without a direct entry (dynamic ones) take the array path:
+        // keep it out of the direct path's way.
+        b.set_cold_block(array);
         b.seal_block(direct);
         b.switch_to_block(direct);
-        let sig = b.import_signature(typed_sig);
-        let mut args = vec![callee, caller, values];
-        args.extend_from_slice(&params[2..]);
-        let call = b.ins().call_indirect(sig, typed_fn, &args);
-        let results = b.inst_results(call).to_vec();
-        let status = b.ins().load(I32, flags, values, 0);
-        let mut out: Vec<ir::BlockArg> = vec![status.into()];
-        out.extend(results.into_iter().map(ir::BlockArg::from));
-        b.ins().jump(join, &out);
+        if home.is_none() && typed_host_tail_callable(ty, host) {
+            // The direct entry's native signature is the wasm one here.
+            let sig = b.import_signature(wasm_signature(ty));
+            b.ins().return_call_indirect(sig, typed_fn, &params);
+        } else {
+            let sig = b.import_signature(typed_sig);
+            let call = b.ins().call_indirect(sig, typed_fn, &params);
+            let results = b.inst_results(call).to_vec();
+            if let Some(home) = home {
+                let v = b.ins().load(I64, flags, home, 0);
+                b.ins().set_pinned_reg(v);
+            }
+            b.ins().return_(&results);
+        }
     } else {
         b.ins().jump(array, &[]);
     }
     b.seal_block(array);
     b.switch_to_block(array);
+    let slots = ty.params().len().max(ty.results().len()).max(1) as u32;
+    let slot = b.create_sized_stack_slot(StackSlotData::new(
+        StackSlotKind::ExplicitSlot,
+        slots * VAL_RAW_SIZE,
+        4,
+    ));
+    let values = b.ins().stack_addr(POINTER, slot, 0);
     for (i, &p) in params[2..].iter().enumerate() {
         b.ins()
             .store(flags, p, values, (i as u32 * VAL_RAW_SIZE) as i32);
@@ -207,21 +213,21 @@ pub(crate) fn wasm_to_host(
         .ins()
         .call_indirect(sig, entry_fn, &[callee, caller, values, len]);
     let status = b.inst_results(call)[0];
-    let mut out: Vec<ir::BlockArg> = vec![status.into()];
-    for (i, &r) in ty.results().iter().enumerate() {
-        let off = (i as u32 * VAL_RAW_SIZE) as i32;
-        out.push(b.ins().load(ir_type(r), flags, values, off).into());
-    }
-    b.ins().jump(join, &out);
-    b.seal_block(join);
-    b.switch_to_block(join);
-    let joined = b.block_params(join).to_vec();
+    let results: Vec<ir::Value> = ty
+        .results()
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let off = (i as u32 * VAL_RAW_SIZE) as i32;
+            b.ins().load(ir_type(r), flags, values, off)
+        })
+        .collect();
     if let Some(home) = home {
         let v = b.ins().load(I64, flags, home, 0);
         b.ins().set_pinned_reg(v);
     }
-    b.ins().trapnz(joined[0], TrapKind::HostError.code());
-    b.ins().return_(&joined[1..]);
+    b.ins().trapnz(status, TrapKind::HostError.code());
+    b.ins().return_(&results);
     b.finalize(fc);
     func
 }

@@ -163,11 +163,11 @@ pub mod host_func {
     /// `store_context: *const VMStoreContext`: the owning store's context, whose stack
     /// limit the wasm-to-host trampoline checks before entering host code.
     pub const STORE_CONTEXT: u32 = ENTRY + 8;
-    /// `typed_entry: extern "C" fn(callee_vmctx, caller_vmctx, status: *mut u32,
-    /// params...) -> result`, or null: a typed host function's direct entry, which takes
-    /// its parameters and returns its result in registers (signatures of `i32`, `i64`,
-    /// `f32` and `f64` parameters and at most one such result), and writes 0 to
-    /// `status` on success, non-zero when the function failed.
+    /// `typed_entry: extern "C" fn(callee_vmctx, caller_vmctx, params...) -> result`,
+    /// or null: a typed host function's direct entry, which takes its parameters and
+    /// returns its result in registers (signatures of `i32`, `i64`, `f32` and `f64`
+    /// parameters and at most one such result). It returns only on success: a failure
+    /// leaves generated code by a non-local jump to the host's entry into wasm.
     pub const TYPED_ENTRY: u32 = STORE_CONTEXT + 8;
     /// `inline_externs: *const usize`: for an inlinable host function, the addresses of
     /// the `extern "C"` functions its body calls, by number; null otherwise.

@@ -327,9 +327,17 @@ impl Func {
             _store: PhantomData,
         };
         let store_context: *const vm::VMStoreContext = &*s.vm;
+        // Wasm calls a typed entry directly where it can (see
+        // `Compiler::wasm_calls_typed_host_entry`), else through the trampoline.
+        let wasm_call =
+            if !typed_entry.is_null() && s.engine.compiler().wasm_calls_typed_host_entry(ty) {
+                typed_entry
+            } else {
+                code.function_address(index)
+            };
         let ctx = HostFuncCtx::new(
             callable,
-            code.function_address(index),
+            wasm_call,
             type_id,
             store_ptr,
             store_context,

@@ -349,3 +349,69 @@ fn a_linker_refuses_a_name_twice_unless_shadowing_is_allowed() {
     let g = instance.get_typed_func::<(), i32>(&store, "g").expect("g");
     assert_eq!(g.call(&mut store, ()).expect("call"), 3);
 }
+
+/// `outer` calls the host's `guard`, which calls `inner` back; `inner` calls the
+/// typed host function `refuse`, which fails on odd arguments.
+const NESTED: &str = r#"(module
+  (import "host" "guard" (func $guard (param i32) (result i32)))
+  (import "host" "refuse" (func $refuse (param i32) (result i32)))
+  (func (export "outer") (param i32) (result i32)
+    (i32.add (i32.const 1000) (call $guard (local.get 0))))
+  (func (export "inner") (param i32) (result i32)
+    (i32.add (i32.const 10) (call $refuse (local.get 0)))))"#;
+
+/// A typed host function called straight from wasm (without fuel) or through the
+/// trampoline (with fuel) fails by unwinding to the innermost entry into wasm only: the
+/// host function that entered wasm gets the error, and the outer wasm carries on.
+#[test]
+fn typed_host_errors_unwind_to_the_innermost_entry_into_wasm() -> Result<()> {
+    for fuel in [false, true] {
+        let mut config = Config::new();
+        config.consume_fuel(fuel);
+        let engine = Engine::new(&config)?;
+        let mut l: Linker<u32> = Linker::new(&engine);
+        l.func_wrap("host", "refuse", |n: i32| -> Result<i32> {
+            if n % 2 == 1 {
+                Err(Error::msg(format!("refused {n}")))
+            } else {
+                Ok(n * 2)
+            }
+        })?;
+        l.func_wrap(
+            "host",
+            "guard",
+            |mut c: Caller<'_, u32>, n: i32| -> Result<i32> {
+                let inner = c
+                    .get_export("inner")
+                    .and_then(Extern::into_func)
+                    .ok_or_else(|| Error::msg("no inner"))?
+                    .typed::<i32, i32>(&c)?;
+                match inner.call(&mut c, n) {
+                    Ok(v) => Ok(v),
+                    Err(e) => {
+                        assert_eq!(e.to_string(), format!("refused {n}"));
+                        *c.data_mut() += 1;
+                        Ok(-1)
+                    }
+                }
+            },
+        )?;
+        let module = Module::new(&engine, NESTED)?;
+        let mut store = Store::new(&engine, 0u32);
+        if fuel {
+            store.set_fuel(1_000_000)?;
+        }
+        let instance = l.instantiate(&mut store, &module)?;
+        let outer = instance.get_typed_func::<i32, i32>(&store, "outer")?;
+        let inner = instance.get_typed_func::<i32, i32>(&store, "inner")?;
+        for round in 0..3 {
+            assert_eq!(outer.call(&mut store, 4)?, 1018, "fuel {fuel}");
+            assert_eq!(outer.call(&mut store, 3)?, 999, "fuel {fuel}");
+            assert_eq!(*store.data(), round + 1, "fuel {fuel}");
+            let e = inner.call(&mut store, 7).expect_err("refused");
+            assert!(e.as_trap().is_none(), "{e}");
+            assert_eq!(e.to_string(), "refused 7");
+        }
+    }
+    Ok(())
+}

@@ -43,9 +43,9 @@ use std::sync::Arc;
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
-/// The artifact format this Kiln writes and reads (5: the layout lists the imports
-/// whose host function bodies the code inlined, with their digests).
-pub const FORMAT_VERSION: u32 = 5;
+/// The artifact format this Kiln writes and reads (6: wasm-to-host trampolines
+/// tail-call typed host entries, which no longer report a status).
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.
 pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));

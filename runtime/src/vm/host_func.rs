@@ -2,8 +2,8 @@
 //! function itself. What the function does and which store it runs on belong to the API
 //! layer; `vm` only needs [`HostCall`].
 
-use super::instance_vmctx;
 use super::structs::{HostEntry, VMFuncRef, VMHostFuncHeader, VMStoreContext, ValRaw};
+use super::{instance_vmctx, traphandler};
 
 /// A host function as `vm` sees it: something that runs on a store of type `Store`.
 pub trait HostCall: Send + Sync + 'static {
@@ -179,23 +179,27 @@ pub trait TypedEntry: Sized {
 
 macro_rules! typed_entries {
     ($($name:ident($($p:ident),*);)*) => {$(
-        /// The direct entry of a function whose context is a `HostFuncCtx<F>`.
+        /// The direct entry of a function whose context is a `HostFuncCtx<F>`. It
+        /// returns only on success; a failure (parked in the store) leaves generated
+        /// code through [`traphandler::raise_host_error`].
         ///
         /// # Safety
-        /// As for [`entry`]; `status` must be writable.
+        /// As for [`entry`], and called by generated code (a wasm-to-host trampoline,
+        /// which may have tail-called it), so inside `call_catching`.
         #[allow(non_snake_case, reason = "parameters are named after their types")]
         unsafe extern "C" fn $name<F: TypedHostCall<($($p,)*)>, $($p: RegValue),*>(
             callee_vmctx: *mut u8,
             caller_vmctx: *mut u8,
-            status: *mut u32,
             $($p: $p),*
         ) -> F::Ret {
             // SAFETY: forwarded contract.
             let (func, store, caller) = unsafe { enter::<F>(callee_vmctx, caller_vmctx) };
-            let result = func.call_typed(store, caller, ($($p,)*));
-            // SAFETY: per the contract, `status` is writable.
-            unsafe { status.write(u32::from(result.is_none())) };
-            result.unwrap_or_default()
+            match func.call_typed(store, caller, ($($p,)*)) {
+                Some(r) => r,
+                // SAFETY: generated code called us (contract); `func` and `store` are
+                // references, so nothing here needs dropping.
+                None => unsafe { traphandler::raise_host_error() },
+            }
         }
 
         impl<$($p: RegValue),*> TypedEntry for ($($p,)*) {
