@@ -700,7 +700,7 @@ impl Compiler {
     /// and the entry's native convention is the wasm one for `ty`.
     pub fn wasm_calls_typed_host_entry(&self, ty: &FuncType) -> bool {
         self.pinned() == Pinned::Nothing
-            && crate::signatures::typed_host_tail_callable(ty, self.host_call_conv())
+            && crate::signatures::typed_host_wasm_callable(ty, self.host_call_conv())
     }
 
     fn emit(&self, func: ir::Function) -> Result<CompiledFunction, Error> {

@@ -99,12 +99,12 @@ pub(crate) fn typed_host_signature(ty: &FuncType, host: CallConv) -> Option<Sign
     Some(sig)
 }
 
-/// Whether wasm code may tail-call the direct entry of a typed host function of type
-/// `ty`, in place of the trampoline's own frame: on x86-64 the wasm convention
-/// (`Tail`) and System V agree for a signature whose arguments all go in registers
-/// (the two vmctx and at most four integers, at most eight floats) and whose one
-/// result comes back in `rax` or `xmm0`; they clobber the same registers.
-pub(crate) fn typed_host_tail_callable(ty: &FuncType, host: CallConv) -> bool {
+/// Whether wasm code may call the direct entry of a typed host function of type `ty`
+/// as if it were a wasm function: on x86-64 the wasm convention (`Tail`) and System V
+/// agree for a signature whose arguments all go in registers (the two vmctx and at
+/// most four integers, at most eight floats) and whose one result comes back in `rax`
+/// or `xmm0`; they clobber the same registers.
+pub(crate) fn typed_host_wasm_callable(ty: &FuncType, host: CallConv) -> bool {
     let ints = ty
         .params()
         .iter()

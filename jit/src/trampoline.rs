@@ -2,8 +2,8 @@
 
 use crate::pinned::Pinned;
 use crate::signatures::{
-    array_call_signature, host_entry_signature, ir_type, typed_host_signature,
-    typed_host_tail_callable, wasm_signature, POINTER,
+    array_call_signature, host_entry_signature, ir_type, typed_host_signature, wasm_signature,
+    POINTER,
 };
 use crate::{TrapKind, VAL_RAW_SIZE};
 use cranelift_codegen::ir::types::{I32, I64};
@@ -103,13 +103,12 @@ pub(crate) fn array_to_wasm(
 ///
 /// For a signature of scalars (`typed_host_signature`), a callee with a direct entry
 /// (`host_func::TYPED_ENTRY`, set for typed host functions) gets its arguments in
-/// registers and returns its result in one. The direct entry returns only on success
-/// (a failure jumps out of generated code), so where nothing needs restoring after the
-/// call and the conventions agree (`typed_host_tail_callable`), the trampoline
-/// tail-calls it: after the stack check, the host function returns straight to wasm.
-/// Any other callee gets its arguments through a stack `ValRaw` array and its array
-/// entry (`host_func::ENTRY`), which returns a status; the trampoline traps with
-/// `HostError` if that reports failure.
+/// registers and returns its result in one; the entry returns only on success (a
+/// failure jumps out of generated code). Where nothing needs handing over and the
+/// conventions agree, wasm calls that entry without this trampoline at all
+/// (`Compiler::wasm_calls_typed_host_entry`). Any other callee gets its arguments
+/// through a stack `ValRaw` array and its array entry (`host_func::ENTRY`), which
+/// returns a status; the trampoline traps with `HostError` if that reports failure.
 ///
 /// It stores a pinned fuel counter into the store context for the host (which may
 /// read or set the fuel), and reloads it afterwards (the host may have changed it).
@@ -171,20 +170,14 @@ pub(crate) fn wasm_to_host(
         b.set_cold_block(array);
         b.seal_block(direct);
         b.switch_to_block(direct);
-        if home.is_none() && typed_host_tail_callable(ty, host) {
-            // The direct entry's native signature is the wasm one here.
-            let sig = b.import_signature(wasm_signature(ty));
-            b.ins().return_call_indirect(sig, typed_fn, &params);
-        } else {
-            let sig = b.import_signature(typed_sig);
-            let call = b.ins().call_indirect(sig, typed_fn, &params);
-            let results = b.inst_results(call).to_vec();
-            if let Some(home) = home {
-                let v = b.ins().load(I64, flags, home, 0);
-                b.ins().set_pinned_reg(v);
-            }
-            b.ins().return_(&results);
+        let sig = b.import_signature(typed_sig);
+        let call = b.ins().call_indirect(sig, typed_fn, &params);
+        let results = b.inst_results(call).to_vec();
+        if let Some(home) = home {
+            let v = b.ins().load(I64, flags, home, 0);
+            b.ins().set_pinned_reg(v);
         }
+        b.ins().return_(&results);
     } else {
         b.ins().jump(array, &[]);
     }

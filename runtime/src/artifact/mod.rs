@@ -43,8 +43,8 @@ use std::sync::Arc;
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
-/// The artifact format this Kiln writes and reads (6: wasm-to-host trampolines
-/// tail-call typed host entries, which no longer report a status).
+/// The artifact format this Kiln writes and reads (6: typed host entries no longer
+/// report a status, so wasm-to-host trampolines no longer read one).
 pub const FORMAT_VERSION: u32 = 6;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.

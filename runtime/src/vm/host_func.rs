@@ -184,8 +184,8 @@ macro_rules! typed_entries {
         /// code through [`traphandler::raise_host_error`].
         ///
         /// # Safety
-        /// As for [`entry`], and called by generated code (a wasm-to-host trampoline,
-        /// which may have tail-called it), so inside `call_catching`.
+        /// As for [`entry`], and called by generated code (wasm itself, as the
+        /// function's code, or a wasm-to-host trampoline), so inside `call_catching`.
         #[allow(non_snake_case, reason = "parameters are named after their types")]
         unsafe extern "C" fn $name<F: TypedHostCall<($($p,)*)>, $($p: RegValue),*>(
             callee_vmctx: *mut u8,
