@@ -527,3 +527,53 @@ fn an_interrupt_handle_stops_one_store_from_another_thread() {
         .interrupt_handle()
         .is_err());
 }
+
+#[test]
+fn a_host_call_made_after_an_interrupt_traps_instead_of_running() {
+    // `stop` interrupts its own store; the very next instruction calls `tick`, with no
+    // function entry or loop header in between. Whether wasm calls `tick`'s typed entry
+    // directly (no fuel) or through the trampoline (fuel), `tick` must not run.
+    for fuel in [false, true] {
+        let engine =
+            Engine::new(Config::new().epoch_interruption(true).consume_fuel(fuel)).expect("engine");
+        let module = Module::new(
+            &engine,
+            r#"(module
+                 (import "host" "stop" (func $stop))
+                 (import "host" "tick" (func $tick (param i32) (result i32)))
+                 (func (export "run") (result i32)
+                   (call $stop)
+                   (call $tick (i32.const 1))))"#,
+        )
+        .expect("compiles");
+        let mut store = Store::new(&engine, 0u32);
+        let handle = store.interrupt_handle().expect("epochs on");
+        let mut linker = Linker::new(&engine);
+        linker
+            .func_wrap("host", "stop", move || handle.interrupt())
+            .expect("stop");
+        linker
+            .func_wrap("host", "tick", |mut c: Caller<'_, u32>, n: i32| {
+                *c.data_mut() += 1;
+                n
+            })
+            .expect("tick");
+        if fuel {
+            store.set_fuel(u64::MAX).expect("fuel on");
+        }
+        store.set_epoch_deadline(u64::MAX).expect("epochs on");
+        let instance = linker
+            .instantiate(&mut store, &module)
+            .expect("instantiates");
+        let run = instance
+            .get_typed_func::<(), i32>(&store, "run")
+            .expect("run");
+        let e = run.call(&mut store, ()).expect_err("interrupted");
+        assert_eq!(
+            e.as_trap().map(Trap::code),
+            Some(TrapCode::Interrupted),
+            "fuel {fuel}: {e}"
+        );
+        assert_eq!(*store.data(), 0, "fuel {fuel}: tick ran");
+    }
+}

@@ -181,7 +181,12 @@ macro_rules! typed_entries {
     ($($name:ident($($p:ident),*);)*) => {$(
         /// The direct entry of a function whose context is a `HostFuncCtx<F>`. It
         /// returns only on success; a failure (parked in the store) leaves generated
-        /// code through [`traphandler::raise_host_error`].
+        /// code through [`traphandler::raise`].
+        ///
+        /// Wasm may call it as the function's code, without a trampoline, so it makes
+        /// the trampoline's stack check itself: a call past the store's stack limit,
+        /// or after an interrupt (`INTERRUPT_STACK_LIMIT`), traps without running the
+        /// function.
         ///
         /// # Safety
         /// As for [`entry`], and called by generated code (wasm itself, as the
@@ -192,13 +197,22 @@ macro_rules! typed_entries {
             caller_vmctx: *mut u8,
             $($p: $p),*
         ) -> F::Ret {
+            // SAFETY: forwarded contract: a live `HostFuncCtx<F>` whose store context
+            // is live.
+            let limit = unsafe {
+                (*(*callee_vmctx.cast::<HostFuncCtx<F>>()).header.store_context).stack_limit()
+            };
+            if super::stack_pointer() < limit {
+                // SAFETY: generated code called us (contract); nothing is held yet.
+                unsafe { traphandler::raise(kiln_jit::TrapKind::StackOverflow) }
+            }
             // SAFETY: forwarded contract.
             let (func, store, caller) = unsafe { enter::<F>(callee_vmctx, caller_vmctx) };
             match func.call_typed(store, caller, ($($p,)*)) {
                 Some(r) => r,
                 // SAFETY: generated code called us (contract); `func` and `store` are
                 // references, so nothing here needs dropping.
-                None => unsafe { traphandler::raise_host_error() },
+                None => unsafe { traphandler::raise(kiln_jit::TrapKind::HostError) },
             }
         }
 

@@ -93,6 +93,7 @@ impl VMStoreContext {
     }
 
     /// The stack limit (see the field).
+    #[inline]
     pub fn stack_limit(&self) -> usize {
         self.stack_limit.load(Ordering::Relaxed)
     }

@@ -112,15 +112,16 @@ pub unsafe fn call_catching(
     }))
 }
 
-/// Leaves generated code for the innermost [`call_catching`], which then reports
-/// `TrapKind::HostError`: how a host function called directly from generated code (a
-/// typed entry) fails, its error or panic already parked in the store.
+/// Leaves generated code for the innermost [`call_catching`], which then reports a trap
+/// of `kind` without frames: how a host function called directly from generated code
+/// (a typed entry) fails. For `TrapKind::HostError` its error or panic is already
+/// parked in the store.
 ///
 /// # Safety
 /// Only from a host entry that generated code called, on this thread, inside
 /// `call_catching`: the jump skips that entry's frame and generated frames, so the
 /// caller must hold nothing that needs dropping.
-pub unsafe fn raise_host_error() -> ! {
+pub unsafe fn raise(kind: TrapKind) -> ! {
     let act = CURRENT.with(Cell::get);
     if act.is_null() {
         // Not inside `call_catching`: a broken contract with no frame to return to.
@@ -128,7 +129,15 @@ pub unsafe fn raise_host_error() -> ! {
     }
     // SAFETY: `act` is this thread's live activation; its `kiln_call_catching` frame
     // is below us, and the frames the jump skips hold nothing to drop (contract).
-    unsafe { kiln_unwind((*act).jmp_buf) }
+    unsafe {
+        (*act).trap = Some(TrapRecord {
+            kind,
+            frames: Vec::new(),
+            pinned: None,
+            fault_address: None,
+        });
+        kiln_unwind((*act).jmp_buf)
+    }
 }
 
 const SIGNALS: [libc::c_int; 4] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE];
