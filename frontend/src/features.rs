@@ -7,11 +7,20 @@ use wasmparser::{Validator, WasmFeatures};
 pub struct Features {
     /// Fixed-width SIMD (`v128`).
     pub simd: bool,
+    /// Extended constant expressions (Wasm 3.0): `i32`/`i64` `add`, `sub` and `mul` in
+    /// initializers and segment offsets.
+    pub extended_const: bool,
+    /// Relaxed SIMD (Wasm 3.0; needs `simd`).
+    pub relaxed_simd: bool,
 }
 
 impl Default for Features {
     fn default() -> Self {
-        Features { simd: true }
+        Features {
+            simd: true,
+            extended_const: true,
+            relaxed_simd: true,
+        }
     }
 }
 
@@ -54,10 +63,13 @@ const OTHER_PROPOSALS: &[(WasmFeatures, &str)] = &[
 ];
 
 impl Features {
-    /// The wasmparser feature set matching `self`: Wasm 2.0, with SIMD as configured.
+    /// The wasmparser feature set matching `self`: Wasm 2.0, with SIMD and the Wasm 3.0
+    /// proposals Kiln implements as configured.
     pub(crate) fn wasmparser(self) -> WasmFeatures {
         let mut f = WasmFeatures::WASM2;
         f.set(WasmFeatures::SIMD, self.simd);
+        f.set(WasmFeatures::EXTENDED_CONST, self.extended_const);
+        f.set(WasmFeatures::RELAXED_SIMD, self.simd && self.relaxed_simd);
         f
     }
 

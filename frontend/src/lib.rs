@@ -26,8 +26,8 @@ pub use index::{
 };
 pub use limits::Limits;
 pub use module::{
-    ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind, EntityIndex,
-    Export, FunctionBody, Import, ModuleInfo,
+    ConstExpr, ConstOp, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind,
+    EntityIndex, Export, FunctionBody, Import, ModuleInfo,
 };
 pub use names::{BadNames, Names};
 pub use parse::{parse, parse_with_limits};

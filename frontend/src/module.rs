@@ -6,8 +6,10 @@ use crate::types::*;
 use std::ops::Range;
 use std::sync::Arc;
 
-/// A constant expression (Wasm 2.0: exactly one producing instruction).
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A constant expression: one producing instruction, or (extended constant
+/// expressions) integer arithmetic over constants and globals. Arithmetic over
+/// constants alone is folded when the module is parsed.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ConstExpr {
     /// `i32.const`
     I32(i32),
@@ -25,6 +27,59 @@ pub enum ConstExpr {
     RefFunc(FuncIndex),
     /// `global.get` of an (imported, immutable) global.
     GlobalGet(GlobalIndex),
+    /// Extended constant expression that reads a global: its instructions, in order,
+    /// for a stack machine (validated: every operator finds its operands).
+    Extended(Arc<[ConstOp]>),
+}
+
+/// An instruction of an extended constant expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstOp {
+    /// `i32.const`
+    I32(i32),
+    /// `i64.const`
+    I64(i64),
+    /// `global.get` of an integer global.
+    GlobalGet(GlobalIndex),
+    /// `i32.add`, `i32.sub`, `i32.mul`, wrapping.
+    I32Add,
+    I32Sub,
+    I32Mul,
+    /// `i64.add`, `i64.sub`, `i64.mul`, wrapping.
+    I64Add,
+    I64Sub,
+    I64Mul,
+}
+
+impl ConstOp {
+    /// Runs `ops` on a stack of integers (an `i32` as its `u32` bits), reading globals
+    /// through `global`. A malformed sequence (one no validator would accept) gives 0
+    /// for what is missing rather than failing.
+    pub fn eval(ops: &[ConstOp], mut global: impl FnMut(GlobalIndex) -> u64) -> u64 {
+        let mut stack: Vec<u64> = Vec::with_capacity(4);
+        for &op in ops {
+            let value = match op {
+                ConstOp::I32(v) => u64::from(v as u32),
+                ConstOp::I64(v) => v as u64,
+                ConstOp::GlobalGet(g) => global(g),
+                _ => {
+                    let b = stack.pop().unwrap_or(0);
+                    let a = stack.pop().unwrap_or(0);
+                    let (a32, b32) = (a as u32, b as u32);
+                    match op {
+                        ConstOp::I32Add => u64::from(a32.wrapping_add(b32)),
+                        ConstOp::I32Sub => u64::from(a32.wrapping_sub(b32)),
+                        ConstOp::I32Mul => u64::from(a32.wrapping_mul(b32)),
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    }
+                }
+            };
+            stack.push(value);
+        }
+        stack.pop().unwrap_or(0)
+    }
 }
 
 /// Any entity, by its index in its own index space.

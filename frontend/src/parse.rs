@@ -261,7 +261,7 @@ fn global_type(g: wasmparser::GlobalType) -> GlobalType {
 fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
     let mut reader = e.get_operators_reader();
     let offset = reader.original_position();
-    let expr = match reader.read()? {
+    let first = match reader.read()? {
         Operator::I32Const { value } => ConstExpr::I32(value),
         Operator::I64Const { value } => ConstExpr::I64(value),
         Operator::F32Const { value } => ConstExpr::F32(value.bits()),
@@ -280,20 +280,53 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
         Operator::GlobalGet { global_index } => {
             ConstExpr::GlobalGet(GlobalIndex::from_u32(global_index))
         }
-        _ => {
-            return Err(unsupported(
-                "extended constant expressions",
-                offset as usize,
-            ))
-        }
+        _ => return Err(unsupported("garbage collection (GC)", offset as usize)),
     };
-    match reader.read()? {
-        Operator::End => Ok(expr),
-        _ => Err(unsupported(
-            "extended constant expressions",
-            offset as usize,
-        )),
+    if let Operator::End = reader.read()? {
+        return Ok(first);
     }
+    extended_const(e)
+}
+
+/// An extended constant expression (more than one instruction): integer arithmetic
+/// over constants and globals, folded to a constant when it reads no global.
+fn extended_const(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
+    let mut reader = e.get_operators_reader();
+    let mut ops = Vec::new();
+    loop {
+        let offset = reader.original_position();
+        ops.push(match reader.read()? {
+            Operator::End => break,
+            Operator::I32Const { value } => ConstOp::I32(value),
+            Operator::I64Const { value } => ConstOp::I64(value),
+            Operator::GlobalGet { global_index } => {
+                ConstOp::GlobalGet(GlobalIndex::from_u32(global_index))
+            }
+            Operator::I32Add => ConstOp::I32Add,
+            Operator::I32Sub => ConstOp::I32Sub,
+            Operator::I32Mul => ConstOp::I32Mul,
+            Operator::I64Add => ConstOp::I64Add,
+            Operator::I64Sub => ConstOp::I64Sub,
+            Operator::I64Mul => ConstOp::I64Mul,
+            _ => return Err(unsupported("garbage collection (GC)", offset as usize)),
+        });
+    }
+    if ops.iter().any(|op| matches!(op, ConstOp::GlobalGet(_))) {
+        return Ok(ConstExpr::Extended(ops.into()));
+    }
+    // Validation gave the expression one type, and arithmetic never mixes the two.
+    let wide = ops.iter().any(|op| {
+        matches!(
+            op,
+            ConstOp::I64(_) | ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul
+        )
+    });
+    let value = ConstOp::eval(&ops, |_| 0);
+    Ok(if wide {
+        ConstExpr::I64(value as i64)
+    } else {
+        ConstExpr::I32(value as u32 as i32)
+    })
 }
 
 #[cfg(test)]
@@ -335,10 +368,6 @@ mod tests {
             ("(module (memory i64 1))", "memory64"),
             ("(module (memory 1 1 shared))", "threads"),
             ("(module (memory 1) (memory 1))", "multi-memory"),
-            (
-                "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
-                "extended constant expressions",
-            ),
         ];
         for (src, proposal) in cases {
             let err = parse(&wat(src), Features::default()).expect_err(src);
@@ -348,10 +377,63 @@ mod tests {
     }
 
     #[test]
+    fn wasm3_proposals_can_be_switched_off() {
+        let cases = [
+            (
+                "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+                Features {
+                    extended_const: false,
+                    ..Features::default()
+                },
+                "extended constant expressions",
+            ),
+            (
+                "(module (func (drop (f32x4.relaxed_min (v128.const i64x2 0 0) (v128.const i64x2 0 0)))))",
+                Features {
+                    relaxed_simd: false,
+                    ..Features::default()
+                },
+                "relaxed SIMD",
+            ),
+        ];
+        for (src, off, proposal) in cases {
+            assert!(parse(&wat(src), Features::default()).is_ok(), "{src}");
+            let err = parse(&wat(src), off).expect_err(src);
+            assert_eq!(err.kind(), &ErrorKind::Unsupported { proposal }, "{src}");
+        }
+    }
+
+    #[test]
+    fn extended_constants_fold_unless_they_read_a_global() {
+        let info = parse(
+            &wat(r#"(module
+              (import "m" "g" (global $g i64))
+              (global i32 (i32.sub (i32.const 1) (i32.mul (i32.const 2) (i32.const 3))))
+              (global i64 (i64.add (i64.const -1) (i64.const 0x100000000)))
+              (global i64 (i64.mul (global.get $g) (i64.const 2))))"#),
+            Features::default(),
+        )
+        .expect("valid");
+        assert_eq!(info.global_inits[0], ConstExpr::I32(-5));
+        assert_eq!(info.global_inits[1], ConstExpr::I64(0xffff_ffff));
+        let ConstExpr::Extended(ops) = &info.global_inits[2] else {
+            panic!("{:?}", info.global_inits[2]);
+        };
+        assert_eq!(ConstOp::eval(ops, |_| 21), 42);
+    }
+
+    #[test]
     fn simd_can_be_switched_off() {
         let bytes = wat("(module (func (drop (v128.const i64x2 0 0))))");
         assert!(parse(&bytes, Features::default()).is_ok());
-        let err = parse(&bytes, Features { simd: false }).expect_err("refused");
+        let err = parse(
+            &bytes,
+            Features {
+                simd: false,
+                ..Features::default()
+            },
+        )
+        .expect_err("refused");
         assert_eq!(
             err.kind(),
             &ErrorKind::Unsupported {

@@ -24,6 +24,7 @@ pub struct Config {
     pub(crate) opt_level: OptLevel,
     pub(crate) verifier: bool,
     pub(crate) cpu_features: CpuFeatures,
+    pub(crate) wasm_features: kiln_frontend::Features,
     pub(crate) parallel_compilation: bool,
     pub(crate) max_wasm_stack: usize,
     pub(crate) host_stack_reserve: usize,
@@ -99,6 +100,7 @@ impl Default for Config {
             opt_level: OptLevel::Speed,
             verifier: cfg!(debug_assertions),
             cpu_features: CpuFeatures::Native,
+            wasm_features: kiln_frontend::Features::default(),
             parallel_compilation: true,
             max_wasm_stack: 512 << 10,
             host_stack_reserve: DEFAULT_HOST_STACK_RESERVE,
@@ -209,6 +211,29 @@ impl Config {
     /// CPU features generated code may use (default: the host's).
     pub fn cpu_features(&mut self, features: CpuFeatures) -> &mut Self {
         self.cpu_features = features;
+        self
+    }
+
+    /// Accept extended constant expressions (Wasm 3.0: `i32`/`i64` `add`, `sub` and
+    /// `mul`, over constants and imported globals, in initializers and segment offsets;
+    /// default: on). Off, such a module is refused as `Unsupported`, as in Wasm 2.0.
+    pub fn wasm_extended_const(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.extended_const = on;
+        self
+    }
+
+    /// Accept relaxed SIMD (Wasm 3.0; default: on, with SIMD). Every relaxed operator
+    /// gives one fixed result of those the spec allows, the same on every host and with
+    /// any CPU features (the table is in `kiln_jit`'s `translate/relaxed_simd.rs`).
+    pub fn wasm_relaxed_simd(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.relaxed_simd = on;
+        self
+    }
+
+    /// Accept fixed-width SIMD (`v128`; default: on). Off, a module using it is refused
+    /// as `Unsupported`.
+    pub fn wasm_simd(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.simd = on;
         self
     }
 
@@ -509,6 +534,11 @@ impl Engine {
             (
                 "kiln.memory_init_cow".to_string(),
                 config.memory_init_cow.to_string(),
+            ),
+            // A module is loaded from the cache only where it would compile.
+            (
+                "kiln.wasm_features".to_string(),
+                format!("{:?}", config.wasm_features),
             ),
         ]);
         // Code compiled from a saved profile is that profile's: its hash keys the cache.

@@ -16,7 +16,7 @@ use crate::types::limits_match;
 use crate::vm::structs::VMFuncRef;
 use crate::vm::{BuiltinHost, ValRaw, VmCtx, VmGlobal, VmMemory, VmTable};
 use kiln_frontend::{
-    ConstExpr, DataSegmentKind, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex,
+    ConstExpr, ConstOp, DataSegmentKind, DefinedFuncIndex, DefinedGlobalIndex, DefinedMemoryIndex,
     DefinedTableIndex, ElemItems, ElemSegmentKind, EntityIndex, GlobalIndex, TypeIndex,
 };
 
@@ -228,6 +228,9 @@ impl StoreOpaque {
 
     fn eval(&self, globals: &[usize], funcs: &[usize], e: &ConstExpr) -> ValRaw {
         match *e {
+            ConstExpr::Extended(ref ops) => ValRaw::bits(ConstOp::eval(ops, |g| {
+                self.globals[globals[g.index()]].get_raw() as u64
+            })),
             ConstExpr::I32(v) => ValRaw::i32(v),
             ConstExpr::I64(v) => ValRaw::i64(v),
             ConstExpr::F32(v) => ValRaw::bits(v.into()),

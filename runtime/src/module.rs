@@ -8,8 +8,8 @@ use crate::tiering::LazyCode;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use crate::vm::{CodeMemory, MemoryImage, Symbol};
 use kiln_frontend::{
-    ConstExpr, DataIndex, DataSegmentKind, DefinedFuncIndex, EntityIndex, Features, FuncIndex,
-    ModuleInfo, WASM_PAGE_SIZE,
+    ConstExpr, DataIndex, DataSegmentKind, DefinedFuncIndex, EntityIndex, FuncIndex, ModuleInfo,
+    WASM_PAGE_SIZE,
 };
 use kiln_jit::VmOffsets;
 use std::sync::Arc;
@@ -231,7 +231,7 @@ impl Module {
         }
         let info = kiln_frontend::parse_with_limits(
             bytes,
-            Features::default(),
+            engine.config().wasm_features,
             &engine.config().module_limits,
         )?;
         if late() {
@@ -455,7 +455,7 @@ fn memory_image(info: &ModuleInfo) -> Option<MemoryImage> {
         let DataSegmentKind::Active { offset, .. } = &seg.kind else {
             continue;
         };
-        let ConstExpr::I32(offset) = *offset else {
+        let &ConstExpr::I32(offset) = offset else {
             return None;
         };
         let bytes = info.data_bytes(DataIndex::from_u32(i as u32));

@@ -138,3 +138,81 @@ fn v128_crosses_every_boundary_with_host_features() {
 fn v128_crosses_every_boundary_on_the_baseline_cpu() {
     run(CpuFeatures::Baseline);
 }
+
+/// Relaxed SIMD gives one documented result, whatever the CPU features: `madd` is fused
+/// (one rounding), the dot product takes both operands as signed, a swizzle index past
+/// 15 selects 0, and truncation saturates.
+#[test]
+fn relaxed_simd_is_deterministic_across_cpu_features() {
+    const RELAXED: &str = r#"(module
+      (func (export "madd") (param f32 f32 f32) (result f32)
+        (f32x4.extract_lane 0 (f32x4.relaxed_madd
+          (f32x4.splat (local.get 0)) (f32x4.splat (local.get 1)) (f32x4.splat (local.get 2)))))
+      (func (export "nmadd") (param f64 f64 f64) (result f64)
+        (f64x2.extract_lane 1 (f64x2.relaxed_nmadd
+          (f64x2.splat (local.get 0)) (f64x2.splat (local.get 1)) (f64x2.splat (local.get 2)))))
+      (func (export "dot") (param i32 i32) (result i32)
+        (i16x8.extract_lane_s 0 (i16x8.relaxed_dot_i8x16_i7x16_s
+          (i8x16.splat (local.get 0)) (i8x16.splat (local.get 1)))))
+      (func (export "dot_add") (param i32 i32 i32) (result i32)
+        (i32x4.extract_lane 3 (i32x4.relaxed_dot_i8x16_i7x16_add_s
+          (i8x16.splat (local.get 0)) (i8x16.splat (local.get 1)) (i32x4.splat (local.get 2)))))
+      (func (export "swizzle") (param i32) (result i32)
+        (i8x16.extract_lane_u 0 (i8x16.relaxed_swizzle
+          (v128.const i8x16 9 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15) (i8x16.splat (local.get 0)))))
+      (func (export "trunc") (param f32) (result i32)
+        (i32x4.extract_lane 0 (i32x4.relaxed_trunc_f32x4_s (f32x4.splat (local.get 0))))))"#;
+    let mut seen = Vec::new();
+    for cpu in [CpuFeatures::Native, CpuFeatures::Baseline] {
+        let engine = Engine::new(Config::new().cpu_features(cpu)).expect("engine");
+        let module = Module::new(&engine, RELAXED).expect("compiles");
+        let mut store = Store::new(&engine, ());
+        let i = Instance::new(&mut store, &module, &[]).expect("instantiates");
+        // 1 + 2^-23 squared is 1 + 2^-22 + 2^-46: fused, minus 1 + 2^-22, leaves 2^-46
+        // (unfused, the square rounds to 1 + 2^-22 and the result is 0).
+        let x = 1.0f32 + f32::EPSILON;
+        let madd = i
+            .get_typed_func::<(f32, f32, f32), f32>(&store, "madd")
+            .expect("madd")
+            .call(&mut store, (x, x, -(1.0 + 2.0 * f32::EPSILON)))
+            .expect("madd runs");
+        assert_eq!(madd, 2f32.powi(-46), "{cpu:?}");
+        let y = 1.0f64 + f64::EPSILON;
+        let nmadd = i
+            .get_typed_func::<(f64, f64, f64), f64>(&store, "nmadd")
+            .expect("nmadd")
+            .call(&mut store, (y, y, 1.0 + 2.0 * f64::EPSILON))
+            .expect("nmadd runs");
+        assert_eq!(nmadd, -(2f64.powi(-104)), "{cpu:?}");
+        let dot = i
+            .get_typed_func::<(i32, i32), i32>(&store, "dot")
+            .expect("dot");
+        // -128 * -128 twice is 32768, which wraps to -32768 in an i16 lane.
+        assert_eq!(dot.call(&mut store, (-128, -128)).expect("dot"), -32768);
+        assert_eq!(
+            dot.call(&mut store, (-3, 0x81)).expect("dot"),
+            762,
+            "{cpu:?}"
+        );
+        let dot_add = i
+            .get_typed_func::<(i32, i32, i32), i32>(&store, "dot_add")
+            .expect("dot_add");
+        assert_eq!(
+            dot_add.call(&mut store, (5, 7, 1000)).expect("dot_add"),
+            1140
+        );
+        let swizzle = i
+            .get_typed_func::<i32, i32>(&store, "swizzle")
+            .expect("swizzle");
+        assert_eq!(swizzle.call(&mut store, 0).expect("swizzle"), 9);
+        assert_eq!(swizzle.call(&mut store, 16).expect("swizzle"), 0);
+        assert_eq!(swizzle.call(&mut store, 0x80).expect("swizzle"), 0);
+        let trunc = i
+            .get_typed_func::<f32, i32>(&store, "trunc")
+            .expect("trunc");
+        assert_eq!(trunc.call(&mut store, 3e9).expect("trunc"), i32::MAX);
+        assert_eq!(trunc.call(&mut store, f32::NAN).expect("trunc"), 0);
+        seen.push((madd.to_bits(), nmadd.to_bits()));
+    }
+    assert_eq!(seen[0], seen[1]);
+}

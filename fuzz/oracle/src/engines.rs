@@ -174,14 +174,16 @@ pub(crate) fn wasmtime() -> Result<&'static wasmtime::Engine, String> {
             .wasm_reference_types(true)
             .wasm_multi_value(true)
             .wasm_simd(true)
-            .wasm_relaxed_simd(false)
+            .wasm_relaxed_simd(true)
+            // Kiln's relaxed SIMD is deterministic, with the same choices.
+            .relaxed_simd_deterministic(true)
             .wasm_tail_call(false)
             .wasm_function_references(false)
             .wasm_gc(false)
             .wasm_exceptions(false)
             .wasm_multi_memory(false)
             .wasm_memory64(false)
-            .wasm_extended_const(false)
+            .wasm_extended_const(true)
             .wasm_wide_arithmetic(false)
             .wasm_custom_page_sizes(false)
             .wasm_stack_switching(false);

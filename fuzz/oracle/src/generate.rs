@@ -1,5 +1,6 @@
-//! wasm-smith configurations: Kiln's feature set (Wasm 2.0 + fixed-width SIMD) for the
-//! module-running checks, and every proposal wasm-smith knows for the validation check.
+//! wasm-smith configurations: Kiln's feature set (Wasm 2.0, fixed-width SIMD and the Wasm
+//! 3.0 proposals it implements) for the module-running checks, and every proposal
+//! wasm-smith knows for the validation check.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
 use wasm_smith::{Config, Module};
@@ -7,10 +8,14 @@ use wasmparser::WasmFeatures;
 
 /// Kiln's feature set, as wasmparser names it.
 pub(crate) fn kiln_features() -> WasmFeatures {
-    WasmFeatures::WASM2 | WasmFeatures::SIMD
+    WasmFeatures::WASM2
+        | WasmFeatures::SIMD
+        | WasmFeatures::RELAXED_SIMD
+        | WasmFeatures::EXTENDED_CONST
 }
 
-/// Turns off every proposal Kiln does not implement and turns on all of Wasm 2.0 + SIMD.
+/// Turns off every proposal Kiln does not implement and turns on all of Wasm 2.0 + SIMD
+/// and what Kiln implements of Wasm 3.0.
 fn kiln_proposals(c: &mut Config) {
     c.bulk_memory_enabled = true;
     c.reference_types_enabled = true;
@@ -18,9 +23,10 @@ fn kiln_proposals(c: &mut Config) {
     c.saturating_float_to_int_enabled = true;
     c.sign_extension_ops_enabled = true;
     c.simd_enabled = true;
+    c.extended_const_enabled = true;
+    c.relaxed_simd_enabled = true;
     c.allow_floats = true;
 
-    c.relaxed_simd_enabled = false;
     c.threads_enabled = false;
     c.shared_everything_threads_enabled = false;
     c.acquire_release_atomics_enabled = false;
@@ -30,7 +36,6 @@ fn kiln_proposals(c: &mut Config) {
     c.multibyte_array_access_enabled = false;
     c.exceptions_enabled = false;
     c.memory64_enabled = false;
-    c.extended_const_enabled = false;
     c.wide_arithmetic_enabled = false;
     c.custom_page_sizes_enabled = false;
     c.compact_imports_enabled = false;

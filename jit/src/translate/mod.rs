@@ -21,6 +21,7 @@ mod inline;
 mod interrupts;
 mod memory;
 mod numeric;
+mod relaxed_simd;
 mod simd;
 mod table;
 mod variables;
@@ -512,13 +513,14 @@ macro_rules! define_visitor {
 /// The `VisitOperator` face of a [`FuncTranslator`].
 pub(crate) struct Visitor<'t, 'm, 'f>(pub(crate) &'t mut FuncTranslator<'m, 'f>);
 
-/// Generates the `VisitSimdOperator` impl: fixed-width SIMD is supported, relaxed SIMD
-/// is refused.
+/// Generates the `VisitSimdOperator` impl: fixed-width and relaxed SIMD are supported
+/// (the validator refuses relaxed SIMD where it is turned off).
 macro_rules! define_simd_visitor {
     ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*))*) => {
         $( define_simd_visitor!(@one $proposal $op $({ $($arg: $argty),* })? => $visit); )*
     };
     (@one simd $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one relaxed_simd $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one $proposal:ident $($rest:tt)*) => { define_visitor!(@one $proposal $($rest)*); };
 }
 

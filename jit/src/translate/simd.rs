@@ -41,18 +41,18 @@ impl FuncTranslator<'_, '_> {
         values.iter().map(|&v| self.canonical(v)).collect()
     }
 
-    fn pop_v(&mut self, ty: Type) -> Value {
+    pub(super) fn pop_v(&mut self, ty: Type) -> Value {
         let v = self.pop();
         self.as_vector(v, ty)
     }
 
-    fn pop2_v(&mut self, ty: Type) -> (Value, Value) {
+    pub(super) fn pop2_v(&mut self, ty: Type) -> (Value, Value) {
         let b = self.pop_v(ty);
         let a = self.pop_v(ty);
         (a, b)
     }
 
-    fn vbin(
+    pub(super) fn vbin(
         &mut self,
         ty: Type,
         f: impl FnOnce(&mut cranelift_frontend::FunctionBuilder<'_>, Value, Value) -> Value,

@@ -5,9 +5,10 @@
 
 use super::codec::{Decoded, Reader, Writer};
 use kiln_frontend::{
-    BadNames, ConstExpr, DataSegment, DataSegmentKind, ElemItems, ElemSegment, ElemSegmentKind,
-    EntityIndex, Export, FuncIndex, FuncType, FunctionBody, GlobalIndex, GlobalType, Import,
-    MemoryIndex, MemoryType, ModuleInfo, Names, RefType, TableIndex, TableType, TypeIndex, ValType,
+    BadNames, ConstExpr, ConstOp, DataSegment, DataSegmentKind, ElemItems, ElemSegment,
+    ElemSegmentKind, EntityIndex, Export, FuncIndex, FuncType, FunctionBody, GlobalIndex,
+    GlobalType, Import, MemoryIndex, MemoryType, ModuleInfo, Names, RefType, TableIndex, TableType,
+    TypeIndex, ValType,
 };
 use std::ops::Range;
 use std::sync::Arc;
@@ -54,6 +55,25 @@ fn read_val_type(r: &mut Reader<'_>) -> Decoded<ValType> {
 
 fn const_expr(w: &mut Writer, c: &ConstExpr) {
     match *c {
+        ConstExpr::Extended(ref ops) => {
+            w.u8(8);
+            w.len(ops.len());
+            for &op in ops.iter() {
+                let (tag, operand) = match op {
+                    ConstOp::I32(v) => (0, u64::from(v as u32)),
+                    ConstOp::I64(v) => (1, v as u64),
+                    ConstOp::GlobalGet(g) => (2, u64::from(g.as_u32())),
+                    ConstOp::I32Add => (3, 0),
+                    ConstOp::I32Sub => (4, 0),
+                    ConstOp::I32Mul => (5, 0),
+                    ConstOp::I64Add => (6, 0),
+                    ConstOp::I64Sub => (7, 0),
+                    ConstOp::I64Mul => (8, 0),
+                };
+                w.u8(tag);
+                w.u64(operand);
+            }
+        }
         ConstExpr::I32(v) => {
             w.u8(0);
             w.u32(v as u32);
@@ -99,6 +119,30 @@ fn read_const_expr(r: &mut Reader<'_>) -> Decoded<ConstExpr> {
         5 => ConstExpr::RefNull(read_ref_type(r)?),
         6 => ConstExpr::RefFunc(FuncIndex::from_u32(r.u32("function index")?)),
         7 => ConstExpr::GlobalGet(GlobalIndex::from_u32(r.u32("global index")?)),
+        8 => {
+            // Each instruction takes 9 bytes.
+            let n = r.count(9, "constant expression length")?;
+            let mut ops = Vec::with_capacity(n);
+            for _ in 0..n {
+                let tag = r.u8("constant instruction")?;
+                let operand = r.u64("constant operand")?;
+                ops.push(match tag {
+                    0 => ConstOp::I32(operand as u32 as i32),
+                    1 => ConstOp::I64(operand as i64),
+                    2 => ConstOp::GlobalGet(GlobalIndex::from_u32(
+                        u32::try_from(operand).or_else(|_| r.fail("global index"))?,
+                    )),
+                    3 => ConstOp::I32Add,
+                    4 => ConstOp::I32Sub,
+                    5 => ConstOp::I32Mul,
+                    6 => ConstOp::I64Add,
+                    7 => ConstOp::I64Sub,
+                    8 => ConstOp::I64Mul,
+                    _ => return r.fail("constant instruction"),
+                });
+            }
+            ConstExpr::Extended(ops.into())
+        }
         _ => return r.fail("constant expression"),
     })
 }
