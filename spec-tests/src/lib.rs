@@ -54,6 +54,9 @@ pub struct RunOptions {
     pub tier_up: kiln::TierUpPolicy,
     /// With `Strategy::Tiered`: profile-guided optimized code, under this policy.
     pub guided: Option<kiln::GuidedPolicy>,
+    /// Turn on the Wasm 3.0 proposals Kiln implements, outside the `wasm-2.0`
+    /// directory (whose files always run with Wasm 2.0 only).
+    pub wasm3: bool,
 }
 
 impl Default for RunOptions {
@@ -66,6 +69,7 @@ impl Default for RunOptions {
             strategy: kiln::Strategy::Eager(kiln::OptLevel::Speed),
             tier_up: kiln::TierUpPolicy::default(),
             guided: None,
+            wasm3: true,
         }
     }
 }
@@ -94,5 +98,10 @@ pub fn run_file(path: &Path, opts: &RunOptions) -> FileReport {
             runner::FileOutcome::whole_file_failure(format!("cannot spawn runner thread: {e}"))
         }
     };
-    report::build(&file_name, outcome, expected_failures::EXPECTED_FAILURES)
+    let expected = if suite::is_wasm2(path) {
+        expected_failures::EXPECTED_FAILURES
+    } else {
+        expected_failures::WASM3_EXPECTED_FAILURES
+    };
+    report::build(&file_name, outcome, expected)
 }

@@ -1,9 +1,11 @@
-//! `kiln-spec-tests [--verbose] [--no-simd] [--baseline] [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--profile-guided] [--jobs N] [PATH...]`
+//! `kiln-spec-tests [--verbose] [--no-simd] [--no-wasm3] [--baseline] [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--profile-guided] [--jobs N] [PATH...]`
 //!
 //! Runs `.wast` spec test files (or every `*.wast` in the given folders) against Kiln. With
 //! no PATH, runs `<suite>/wasm-2.0`, where `<suite>` is `$KILN_SPEC_TESTSUITE` or
 //! `../shared/spec-testsuite` next to the repository. Prints one line per file and, last,
-//! `spec: N passed, N failed, N skipped`. Exits non-zero if a check failed that is not in
+//! `spec: N passed, N failed, N skipped` and how many files had no failed check.
+//! `--no-wasm3` runs every file with Wasm 2.0 only (the `wasm-2.0` directory always
+//! does). Exits non-zero if a check failed that is not in
 //! the expected-failures list, or a listed check passed. With `--round-trip`, every module
 //! a file uses is serialized and deserialized first, so the checks run against artifacts.
 
@@ -14,7 +16,7 @@ use std::process::ExitCode;
 
 use kiln_spec_tests::{default_suite_dir, run_files, wast_files, RunOptions};
 
-const USAGE: &str = "usage: kiln-spec-tests [--verbose|-v] [--no-simd] [--baseline] \
+const USAGE: &str = "usage: kiln-spec-tests [--verbose|-v] [--no-simd] [--no-wasm3] [--baseline] \
                      [--round-trip] [--strategy eager|lazy|tiered] [--tier-up-threshold N] [--profile-guided] [--jobs N] [PATH...]";
 
 struct Cli {
@@ -36,6 +38,7 @@ fn parse_args() -> Result<Cli, String> {
         match arg.to_str() {
             Some("--verbose" | "-v") => cli.verbose = true,
             Some("--no-simd") => cli.opts.simd = false,
+            Some("--no-wasm3") => cli.opts.wasm3 = false,
             Some("--baseline") => cli.opts.cpu_features = kiln::CpuFeatures::Baseline,
             Some("--round-trip") => cli.opts.round_trip = true,
             Some("--strategy") => {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
     };
 
     let (mut passed, mut failed, mut skipped, mut round_trips) = (0usize, 0usize, 0usize, 0usize);
+    let (mut clean, mut reports) = (0usize, 0usize);
     let mut ok = true;
     let mut files = Vec::new();
     for path in &cli.paths {
@@ -111,12 +115,15 @@ fn main() -> ExitCode {
         }
         passed += report.passed;
         failed += report.failed;
+        reports += 1;
+        clean += usize::from(report.failed == 0);
         skipped += report.skipped;
         round_trips += report.round_trips;
         ok &= report.is_ok();
     });
 
     println!("spec: {passed} passed, {failed} failed, {skipped} skipped");
+    println!("files: {clean} of {reports} without a failed check");
     if cli.opts.round_trip {
         println!("round trip: {round_trips} modules serialized and deserialized");
     }

@@ -71,7 +71,10 @@ pub(crate) fn run_file_on_this_thread(path: &Path, opts: &RunOptions) -> FileOut
         };
     }
 
-    let mut session = match catch_unwind(|| Session::new(opts)) {
+    // The Wasm 2.0 suite checks that later proposals are refused: its files run with
+    // Wasm 2.0 only, every other directory's with what Kiln implements.
+    let wasm2_only = suite::is_wasm2(path) || !opts.wasm3;
+    let mut session = match catch_unwind(|| Session::new(opts, wasm2_only)) {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {
             return FileOutcome::whole_file_failure(format!("cannot set up the store: {e}"))

@@ -36,13 +36,16 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A fresh engine, store and linker with the `spectest` module defined.
-    pub(crate) fn new(opts: &RunOptions) -> Result<Session, SpecError> {
+    /// A fresh engine, store and linker with the `spectest` module defined; with
+    /// `wasm2_only`, an engine that refuses the Wasm 3.0 proposals.
+    pub(crate) fn new(opts: &RunOptions, wasm2_only: bool) -> Result<Session, SpecError> {
         let mut config = Config::new();
         config
             .cpu_features(opts.cpu_features)
             .strategy(opts.strategy)
-            .tier_up_policy(opts.tier_up);
+            .tier_up_policy(opts.tier_up)
+            .wasm_extended_const(!wasm2_only)
+            .wasm_relaxed_simd(!wasm2_only);
         if let Some(policy) = opts.guided {
             config.guided_policy(policy);
         }

@@ -49,3 +49,11 @@ pub(crate) fn file_name(path: &Path) -> String {
 pub(crate) fn is_simd_file(file_name: &str) -> bool {
     file_name.starts_with("simd_")
 }
+
+/// Whether `path` is a file of the Wasm 2.0 suite (a `wasm-2.0` directory), whose
+/// checks expect the later proposals to be refused.
+pub(crate) fn is_wasm2(path: &Path) -> bool {
+    path.parent()
+        .and_then(Path::file_name)
+        .is_some_and(|d| d == "wasm-2.0")
+}
