@@ -12,6 +12,8 @@ pub struct Features {
     pub extended_const: bool,
     /// Relaxed SIMD (Wasm 3.0; needs `simd`).
     pub relaxed_simd: bool,
+    /// Tail calls (Wasm 3.0): `return_call` and `return_call_indirect`.
+    pub tail_call: bool,
 }
 
 impl Default for Features {
@@ -20,6 +22,7 @@ impl Default for Features {
             simd: true,
             extended_const: true,
             relaxed_simd: true,
+            tail_call: true,
         }
     }
 }
@@ -70,6 +73,7 @@ impl Features {
         f.set(WasmFeatures::SIMD, self.simd);
         f.set(WasmFeatures::EXTENDED_CONST, self.extended_const);
         f.set(WasmFeatures::RELAXED_SIMD, self.simd && self.relaxed_simd);
+        f.set(WasmFeatures::TAIL_CALL, self.tail_call);
         f
     }
 

@@ -364,7 +364,6 @@ mod tests {
     #[test]
     fn other_proposals_are_named() {
         let cases = [
-            ("(module (func (return_call 0)))", "tail calls"),
             ("(module (memory i64 1))", "memory64"),
             ("(module (memory 1 1 shared))", "threads"),
             ("(module (memory 1) (memory 1))", "multi-memory"),
@@ -394,6 +393,14 @@ mod tests {
                     ..Features::default()
                 },
                 "relaxed SIMD",
+            ),
+            (
+                "(module (func (return_call 0)))",
+                Features {
+                    tail_call: false,
+                    ..Features::default()
+                },
+                "tail calls",
             ),
         ];
         for (src, off, proposal) in cases {

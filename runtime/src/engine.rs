@@ -230,6 +230,14 @@ impl Config {
         self
     }
 
+    /// Accept tail calls (Wasm 3.0: `return_call`, `return_call_indirect`; default: on).
+    /// A tail call replaces its caller's frame, so tail recursion runs in constant
+    /// stack.
+    pub fn wasm_tail_call(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.tail_call = on;
+        self
+    }
+
     /// Accept fixed-width SIMD (`v128`; default: on). Off, a module using it is refused
     /// as `Unsupported`.
     pub fn wasm_simd(&mut self, on: bool) -> &mut Self {

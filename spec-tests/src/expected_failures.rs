@@ -113,8 +113,6 @@ pub const WASM3_EXPECTED_FAILURES: &[(&str, &str, &str)] = &[
         "needs several Wasm 3.0 proposals together",
     ),
     ("ref_test.wast", "*", "needs GC"),
-    ("return_call.wast", "*", "needs tail calls"),
-    ("return_call_indirect.wast", "*", "needs tail calls"),
     (
         "return_call_ref.wast",
         "*",

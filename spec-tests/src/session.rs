@@ -45,7 +45,8 @@ impl Session {
             .strategy(opts.strategy)
             .tier_up_policy(opts.tier_up)
             .wasm_extended_const(!wasm2_only)
-            .wasm_relaxed_simd(!wasm2_only);
+            .wasm_relaxed_simd(!wasm2_only)
+            .wasm_tail_call(!wasm2_only);
         if let Some(policy) = opts.guided {
             config.guided_policy(policy);
         }

@@ -177,7 +177,7 @@ pub(crate) fn wasmtime() -> Result<&'static wasmtime::Engine, String> {
             .wasm_relaxed_simd(true)
             // Kiln's relaxed SIMD is deterministic, with the same choices.
             .relaxed_simd_deterministic(true)
-            .wasm_tail_call(false)
+            .wasm_tail_call(true)
             .wasm_function_references(false)
             .wasm_gc(false)
             .wasm_exceptions(false)

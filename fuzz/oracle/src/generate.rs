@@ -12,6 +12,7 @@ pub(crate) fn kiln_features() -> WasmFeatures {
         | WasmFeatures::SIMD
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::EXTENDED_CONST
+        | WasmFeatures::TAIL_CALL
 }
 
 /// Turns off every proposal Kiln does not implement and turns on all of Wasm 2.0 + SIMD
@@ -25,12 +26,12 @@ fn kiln_proposals(c: &mut Config) {
     c.simd_enabled = true;
     c.extended_const_enabled = true;
     c.relaxed_simd_enabled = true;
+    c.tail_call_enabled = true;
     c.allow_floats = true;
 
     c.threads_enabled = false;
     c.shared_everything_threads_enabled = false;
     c.acquire_release_atomics_enabled = false;
-    c.tail_call_enabled = false;
     c.gc_enabled = false;
     c.custom_descriptors_enabled = false;
     c.multibyte_array_access_enabled = false;

@@ -1,4 +1,4 @@
-//! `call` and `call_indirect`. In eagerly compiled code, a call to a function defined in
+//! `call`, `call_indirect` and their tail-call forms. In eagerly compiled code, a call to a function defined in
 //! the same module is a direct, PC-relative call (its callee vmctx is the caller's);
 //! every other call loads its target and callee vmctx from a `VMFuncRef`. Code whose
 //! callees may be replaced (`ModuleEnv::code_slots`) calls every function through its
@@ -13,6 +13,13 @@
 //! (null check, signature check, call through the entry). An equal entry is that
 //! function, whose type is the site's, so the checks it skips could not fail.
 //! Tiered baseline code records each `call_indirect`'s target (`record_call_target`).
+//!
+//! `return_call` and `return_call_indirect` are Cranelift tail calls (`return_call`,
+//! `return_call_indirect`; wasm functions use the `tail` convention), so the caller's
+//! frame is gone before the callee runs and mutual tail recursion runs in constant
+//! stack. They charge fuel like a call and check the callee exactly like a call. Inside
+//! an inlined body, or to an import whose body is inlined, a tail call is a call and a
+//! `return` (both bounded: inlining never recurses).
 
 use super::{FuncTranslator, Result};
 use crate::signatures::POINTER;
@@ -188,8 +195,100 @@ impl FuncTranslator<'_, '_> {
         Ok(())
     }
 
+    pub(crate) fn visit_return_call(&mut self, function_index: u32) -> Result {
+        let f = FuncIndex::from_u32(function_index);
+        if !self.inline_stack.is_empty() || self.host_inline_for(f).is_some() {
+            self.visit_call(function_index)?;
+            return self.visit_return();
+        }
+        let ty = self.env.info.funcs[f.index()];
+        let args = self.pop_args(ty);
+        match self.env.info.defined_func_index(f) {
+            Some(d) => self.tail_call_defined(d, ty, &args),
+            None => {
+                let func_ref = self.func_ref_address(f);
+                self.tail_call_func_ref(func_ref, ty, &args);
+            }
+        }
+        self.reachable = false;
+        Ok(())
+    }
+
+    pub(crate) fn visit_return_call_indirect(
+        &mut self,
+        type_index: u32,
+        table_index: u32,
+    ) -> Result {
+        if !self.inline_stack.is_empty() {
+            self.visit_call_indirect(type_index, table_index)?;
+            return self.visit_return();
+        }
+        let ty = TypeIndex::from_u32(type_index);
+        let index = self.pop();
+        let addr = self.table_element_address(TableIndex::from_u32(table_index), index);
+        let func_ref = self.b.ins().load(POINTER, MemFlagsData::trusted(), addr, 0);
+        let args = self.pop_args(ty);
+        self.check_indirect(func_ref, ty);
+        self.tail_call_func_ref(func_ref, ty, &args);
+        self.reachable = false;
+        Ok(())
+    }
+
+    /// The full argument list of a call (callee vmctx, caller vmctx, then `args`).
+    fn with_vmctxs(&self, callee_vmctx: Value, args: &[Value]) -> Vec<Value> {
+        let mut all = Vec::with_capacity(args.len() + 2);
+        all.push(callee_vmctx);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        all
+    }
+
+    /// Tail-calls defined function `d` of this instance, as [`Self::call_defined`]
+    /// calls it (without inlining).
+    fn tail_call_defined(&mut self, d: DefinedFuncIndex, ty: TypeIndex, args: &[Value]) {
+        let sig = self.wasm_sig(ty);
+        let all = self.with_vmctxs(self.vmctx, args);
+        self.flush_fuel();
+        if self.env.code_slots && !(self.env.final_code && d == self.index) {
+            if !self.callees.contains(&d) {
+                self.callees.push(d);
+            }
+            let func_ref = self
+                .b
+                .ins()
+                .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
+            let code = self.code_of(func_ref);
+            self.b.ins().return_call_indirect(sig, code, &all);
+        } else {
+            let callee = self.direct_callee(d, sig);
+            self.b.ins().return_call(callee, &all);
+        }
+    }
+
+    /// Tail-calls through the `VMFuncRef` at `func_ref`.
+    fn tail_call_func_ref(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) {
+        let sig = self.wasm_sig(ty);
+        let callee_vmctx = self.b.ins().load(
+            POINTER,
+            MemFlagsData::trusted(),
+            func_ref,
+            crate::func_ref::VMCTX as i32,
+        );
+        let all = self.with_vmctxs(callee_vmctx, args);
+        self.flush_fuel();
+        let code = self.code_of(func_ref);
+        self.b.ins().return_call_indirect(sig, code, &all);
+    }
+
     /// `call_indirect`'s generic path: null and signature checks, then the call.
     fn checked_call(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) -> Vec<Value> {
+        self.check_indirect(func_ref, ty);
+        self.call_func_ref(func_ref, ty, args)
+    }
+
+    /// The checks of an indirect call through `func_ref` to type `ty` (null, then
+    /// signature), and the recording of its target in profiling code.
+    fn check_indirect(&mut self, func_ref: Value, ty: TypeIndex) {
         self.b
             .ins()
             .trapz(func_ref, TrapKind::IndirectCallToNull.code());
@@ -208,7 +307,6 @@ impl FuncTranslator<'_, '_> {
         let mismatch = self.b.ins().icmp(IntCC::NotEqual, actual, expected);
         self.trap_if(mismatch, TrapKind::BadSignature);
         self.record_call_target(func_ref);
-        self.call_func_ref(func_ref, ty, args)
     }
 
     /// The guidance's target for the `call_indirect` at the current offset, if it has

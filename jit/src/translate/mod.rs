@@ -482,6 +482,7 @@ macro_rules! define_visitor {
     (@one sign_extension $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one saturating_float_to_int $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one bulk_memory $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one tail_call $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one reference_types $($rest:tt)*) => { define_visitor!(@reftypes $($rest)*); };
     (@one $proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident) => {
         fn $visit(&mut self $($(, $arg: $argty)*)?) -> Result {
