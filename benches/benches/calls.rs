@@ -7,6 +7,10 @@
 //!   many calls as criterion asks for, so the entry into wasm is spread over them).
 //! - `calls/wasm-to-wasm-indirect/{kiln,wasmtime}`: a wasm loop makes `call_indirect`
 //!   calls through a 4-entry table, cycling over the entries; per call.
+//! - `calls/wasm-to-wasm-call-chain/{kiln,wasmtime}` and `.../tail-chain`: chains of
+//!   1,000 mutually recursive calls (`$even`/`$odd`), made with `call` (1,000 frames
+//!   deep) or with `return_call` (one frame); per call. A tail call should cost no more
+//!   than a call (issue 21).
 //!
 //! ```text
 //! cargo bench -p kiln-benches --bench calls
@@ -53,6 +57,37 @@ const INDIRECT: &str = r#"(module
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br $l)))
     (local.get $acc)))"#;
+
+/// `run(n)` makes chains of 1,000 mutually recursive calls until n calls are made;
+/// each step is `({open} $f (...)){close}`: `return (call` and `)`, or `return_call`
+/// and nothing.
+fn chain_module(open: &str, close: &str) -> String {
+    format!(
+        r#"(module
+  (func $even (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0))
+      (then (i32.const 1))
+      (else ({open} $odd (i64.sub (local.get 0) (i64.const 1))){close})))
+  (func $odd (param i64) (result i32)
+    (if (result i32) (i64.eqz (local.get 0))
+      (then (i32.const 0))
+      (else ({open} $even (i64.sub (local.get 0) (i64.const 1))){close})))
+  (func (export "run") (param $n i32) (result i32)
+    (local $acc i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.le_s (local.get $n) (i32.const 0)))
+        (local.set $acc (i32.add (local.get $acc) (call $even (i64.const 1000))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1000)))
+        (br $l)))
+    (local.get $acc)))"#
+    )
+}
+
+/// What `run(n)` of a chain module returns: one per chain.
+fn chain_result(n: i32) -> i32 {
+    (n + 999) / 1000
+}
 
 /// What `run(n)` of [`TO_HOST`] returns.
 fn to_host_result(n: i32) -> i32 {
@@ -173,6 +208,8 @@ fn host_to_wasm(c: &mut Criterion) {
 
 /// The per-call benchmarks driven by a wasm loop (`run(n)`).
 fn loops(c: &mut Criterion) {
+    let call_chain = chain_module("return (call", ")");
+    let tail_chain = chain_module("return_call", "");
     for (group, wat, result) in [
         (
             "calls/wasm-to-host",
@@ -180,6 +217,8 @@ fn loops(c: &mut Criterion) {
             to_host_result as fn(i32) -> i32,
         ),
         ("calls/wasm-to-wasm-indirect", INDIRECT, indirect_result),
+        ("calls/wasm-to-wasm-call-chain", &call_chain, chain_result),
+        ("calls/wasm-to-wasm-tail-chain", &tail_chain, chain_result),
     ] {
         let want = result(CHECK_N);
         let mut g = c.benchmark_group(group);
