@@ -14,6 +14,8 @@ pub struct Features {
     pub relaxed_simd: bool,
     /// Tail calls (Wasm 3.0): `return_call` and `return_call_indirect`.
     pub tail_call: bool,
+    /// Multiple memories (Wasm 3.0): every memory instruction names its memory.
+    pub multi_memory: bool,
 }
 
 impl Default for Features {
@@ -23,6 +25,7 @@ impl Default for Features {
             extended_const: true,
             relaxed_simd: true,
             tail_call: true,
+            multi_memory: true,
         }
     }
 }
@@ -74,6 +77,7 @@ impl Features {
         f.set(WasmFeatures::EXTENDED_CONST, self.extended_const);
         f.set(WasmFeatures::RELAXED_SIMD, self.simd && self.relaxed_simd);
         f.set(WasmFeatures::TAIL_CALL, self.tail_call);
+        f.set(WasmFeatures::MULTI_MEMORY, self.multi_memory);
         f
     }
 

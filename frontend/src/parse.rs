@@ -366,7 +366,6 @@ mod tests {
         let cases = [
             ("(module (memory i64 1))", "memory64"),
             ("(module (memory 1 1 shared))", "threads"),
-            ("(module (memory 1) (memory 1))", "multi-memory"),
         ];
         for (src, proposal) in cases {
             let err = parse(&wat(src), Features::default()).expect_err(src);
@@ -401,6 +400,14 @@ mod tests {
                     ..Features::default()
                 },
                 "tail calls",
+            ),
+            (
+                "(module (memory 1) (memory 1))",
+                Features {
+                    multi_memory: false,
+                    ..Features::default()
+                },
+                "multi-memory",
             ),
         ];
         for (src, off, proposal) in cases {

@@ -238,6 +238,12 @@ impl Config {
         self
     }
 
+    /// Accept several memories per module (Wasm 3.0 multi-memory; default: on).
+    pub fn wasm_multi_memory(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.multi_memory = on;
+        self
+    }
+
     /// Accept fixed-width SIMD (`v128`; default: on). Off, a module using it is refused
     /// as `Unsupported`.
     pub fn wasm_simd(&mut self, on: bool) -> &mut Self {

@@ -181,7 +181,7 @@ pub(crate) fn wasmtime() -> Result<&'static wasmtime::Engine, String> {
             .wasm_function_references(false)
             .wasm_gc(false)
             .wasm_exceptions(false)
-            .wasm_multi_memory(false)
+            .wasm_multi_memory(true)
             .wasm_memory64(false)
             .wasm_extended_const(true)
             .wasm_wide_arithmetic(false)

@@ -13,6 +13,7 @@ pub(crate) fn kiln_features() -> WasmFeatures {
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::TAIL_CALL
+        | WasmFeatures::MULTI_MEMORY
 }
 
 /// Turns off every proposal Kiln does not implement and turns on all of Wasm 2.0 + SIMD
@@ -40,7 +41,7 @@ fn kiln_proposals(c: &mut Config) {
     c.wide_arithmetic_enabled = false;
     c.custom_page_sizes_enabled = false;
     c.compact_imports_enabled = false;
-    c.max_memories = c.max_memories.min(1);
+    c.max_memories = c.max_memories.min(3);
     c.max_tags = 0;
 }
 

@@ -45,7 +45,8 @@ pub(crate) fn prepare(data: &[u8]) -> Option<(Vec<u8>, bool)> {
 /// Kiln's frontend (with SIMD as given) and runtime must agree with wasmparser on `bytes`.
 pub fn check_validate(bytes: &[u8], simd: bool) -> Result<(), Failure> {
     let fail = |m: String| Failure::new(Target::Validate, m, Some(bytes));
-    let mut features = WasmFeatures::WASM2 | WasmFeatures::EXTENDED_CONST | WasmFeatures::TAIL_CALL;
+    // Kiln's feature set, with SIMD (and so relaxed SIMD) as given.
+    let mut features = generate::kiln_features();
     features.set(WasmFeatures::SIMD, simd);
     features.set(WasmFeatures::RELAXED_SIMD, simd);
     let reference = Validator::new_with_features(features).validate_all(bytes);
@@ -57,9 +58,9 @@ pub fn check_validate(bytes: &[u8], simd: bool) -> Result<(), Failure> {
         },
     );
     let what = if simd {
-        "Wasm 2.0 + SIMD + relaxed SIMD + extended constants + tail calls"
+        "Wasm 2.0 + SIMD + Kiln's Wasm 3.0 proposals"
     } else {
-        "Wasm 2.0 + extended constants + tail calls without SIMD"
+        "Wasm 2.0 + Kiln's Wasm 3.0 proposals without SIMD"
     };
     let err = match (reference, kiln) {
         (Ok(_), Ok(_)) => return Ok(()),
