@@ -410,11 +410,15 @@ impl Func {
     ) -> Result<()> {
         let f = &store.opaque.funcs[self.index];
         match f.kind {
-            FuncKind::Wasm { array_call, .. } => {
+            FuncKind::Wasm {
+                array_call, lazy, ..
+            } => {
                 let func_ref = f.func_ref;
                 // A lazily compiled function gets its code before the trampoline
                 // calls through its slot.
-                store.opaque.code_of_func_ref(func_ref)?;
+                if lazy {
+                    store.opaque.code_of_func(self.index)?;
+                }
                 store.opaque.invoke_wasm(array_call, func_ref, values)
             }
             FuncKind::Host { vmctx, entry, .. } => {

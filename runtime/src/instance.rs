@@ -377,6 +377,7 @@ impl StoreOpaque {
                     array_call,
                     instance: index,
                     index: di,
+                    lazy: m.lazy.is_some(),
                 },
             });
             self.func_by_ref.insert(func_ref, self.funcs.len() - 1);

@@ -37,6 +37,8 @@ pub(crate) enum FuncKind {
         /// The defining instance (index in the store) and the function's index in it.
         instance: usize,
         index: kiln_frontend::DefinedFuncIndex,
+        /// Whether its module compiles lazily (so a call may need its code first).
+        lazy: bool,
     },
     /// A host function; its context owns the closure.
     Host {
@@ -522,11 +524,18 @@ impl StoreOpaque {
     /// The current code of the wasm function whose `VMFuncRef` is at `func_ref`,
     /// compiled first if its module is lazy and has none for it yet.
     pub(crate) fn code_of_func_ref(&self, func_ref: usize) -> Result<usize> {
-        let f = self
+        let i = self
             .func_by_ref
             .get(&func_ref)
-            .map(|&i| &self.funcs[i])
+            .copied()
             .ok_or_else(|| Error::msg("a call to a function of no instance of this store"))?;
+        self.code_of_func(i)
+    }
+
+    /// [`Self::code_of_func_ref`] for the store's function `i`, without looking its
+    /// `VMFuncRef` up (a call from the host knows its function).
+    pub(crate) fn code_of_func(&self, i: usize) -> Result<usize> {
+        let f = &self.funcs[i];
         let FuncKind::Wasm {
             instance, index, ..
         } = f.kind
