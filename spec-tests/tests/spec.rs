@@ -10,45 +10,10 @@
 
 mod common;
 
-use std::path::Path;
-
-use kiln_spec_tests::{default_suite_dir, run_file, wast_files, RunOptions};
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::Arguments;
 
 fn main() {
     let args = Arguments::from_args();
-    let suite = default_suite_dir().join("wasm-2.0");
-    let opts = RunOptions::default();
-
-    let baseline = RunOptions {
-        cpu_features: kiln::CpuFeatures::Baseline,
-        ..opts.clone()
-    };
-    let trials = match wast_files(&suite) {
-        Ok(files) if !files.is_empty() => {
-            let mut trials = Vec::new();
-            for path in files {
-                let name = common::trial_name(&path);
-                if name.starts_with("simd_") {
-                    let (path, opts) = (path.clone(), baseline.clone());
-                    trials.push(Trial::test(format!("baseline/{name}"), move || {
-                        run_trial(&path, &opts)
-                    }));
-                }
-                let opts = opts.clone();
-                trials.push(Trial::test(name, move || run_trial(&path, &opts)));
-            }
-            trials
-        }
-        Ok(_) => vec![common::missing_suite(
-            &suite,
-            "no .wast files found".to_string(),
-        )],
-        Err(e) => vec![common::missing_suite(&suite, e.to_string())],
-    };
+    let trials = common::suite_trials("wasm-2.0", |name| name.starts_with("simd_"));
     libtest_mimic::run(&args, trials).exit();
-}
-
-fn run_trial(path: &Path, opts: &RunOptions) -> Result<(), Failed> {
-    common::check(&run_file(path, opts))
 }

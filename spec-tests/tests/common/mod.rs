@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use kiln_spec_tests::FileReport;
+use kiln_spec_tests::{default_suite_dir, run_file, wast_files, FileReport, RunOptions};
 use libtest_mimic::{Failed, Trial};
 
 /// The trial name of a `.wast` file: its stem (`align` for `align.wast`).
@@ -41,4 +41,36 @@ pub fn missing_suite(suite: &Path, why: String) -> Trial {
     // Without `../shared` on purpose (KILN_NO_SHARED=1): one ignored trial says so.
     let ignored = std::env::var_os("KILN_NO_SHARED").is_some();
     Trial::test("spec_testsuite_present", move || Err(message.into())).with_ignored_flag(ignored)
+}
+
+/// One trial per `.wast` file of the suite directory `dir` with the host's CPU
+/// features, and a second one (`baseline/<file>`) with the baseline features for each
+/// file `also_baseline` names (the SIMD ones); or the missing-suite trial.
+#[allow(dead_code, reason = "not every test target builds its trials this way")]
+pub fn suite_trials(dir: &str, also_baseline: fn(&str) -> bool) -> Vec<Trial> {
+    let suite = default_suite_dir().join(dir);
+    let opts = RunOptions::default();
+    let baseline = RunOptions {
+        cpu_features: kiln::CpuFeatures::Baseline,
+        ..opts.clone()
+    };
+    match wast_files(&suite) {
+        Ok(files) if !files.is_empty() => {
+            let mut trials = Vec::new();
+            for path in files {
+                let name = trial_name(&path);
+                if also_baseline(&name) {
+                    let (path, opts) = (path.clone(), baseline.clone());
+                    trials.push(Trial::test(format!("baseline/{name}"), move || {
+                        check(&run_file(&path, &opts))
+                    }));
+                }
+                let opts = opts.clone();
+                trials.push(Trial::test(name, move || check(&run_file(&path, &opts))));
+            }
+            trials
+        }
+        Ok(_) => vec![missing_suite(&suite, "no .wast files found".to_string())],
+        Err(e) => vec![missing_suite(&suite, e.to_string())],
+    }
 }
