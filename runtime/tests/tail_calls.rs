@@ -79,13 +79,7 @@ fn strategies() -> Vec<(&'static str, Config)> {
 #[test]
 fn a_million_mutual_tail_calls_run_in_constant_stack() -> Result<()> {
     for (name, config) in strategies() {
-        let engine = Engine::new(&config)?;
-        let module = Module::new(&engine, MODULE)?;
-        let mut store = Store::new(&engine, ());
-        if config_has_fuel(&store) {
-            store.set_fuel(u64::MAX)?;
-        }
-        let instance = linker(&engine).instantiate(&mut store, &module)?;
+        let (mut store, instance) = instantiate(&config)?;
         let even = instance.get_typed_func::<i64, i32>(&store, "even")?;
         assert_eq!(even.call(&mut store, 1_000_000)?, 1, "{name}");
         assert_eq!(even.call(&mut store, 1_000_001)?, 0, "{name}");
@@ -104,20 +98,23 @@ fn a_million_mutual_tail_calls_run_in_constant_stack() -> Result<()> {
     Ok(())
 }
 
-fn config_has_fuel(store: &Store<()>) -> bool {
-    store.get_fuel().is_ok()
+/// `MODULE` in a fresh store of an engine with `config`, with all the fuel it may need.
+fn instantiate(config: &Config) -> Result<(Store<()>, Instance)> {
+    let engine = Engine::new(config)?;
+    let module = Module::new(&engine, MODULE)?;
+    let mut store = Store::new(&engine, ());
+    // Fuel is on in this config when the store has some to report.
+    if store.get_fuel().is_ok() {
+        store.set_fuel(u64::MAX)?;
+    }
+    let instance = linker(&engine).instantiate(&mut store, &module)?;
+    Ok((store, instance))
 }
 
 #[test]
 fn tail_calls_trap_like_calls() -> Result<()> {
     for (name, config) in strategies() {
-        let engine = Engine::new(&config)?;
-        let module = Module::new(&engine, MODULE)?;
-        let mut store = Store::new(&engine, ());
-        if config_has_fuel(&store) {
-            store.set_fuel(u64::MAX)?;
-        }
-        let instance = linker(&engine).instantiate(&mut store, &module)?;
+        let (mut store, instance) = instantiate(&config)?;
         let code = |store: &mut Store<()>, export: &str| -> Option<TrapCode> {
             let f = instance
                 .get_typed_func::<(), i32>(&*store, export)
