@@ -84,10 +84,7 @@ pub(crate) fn host_entry_signature(host: CallConv) -> Signature {
 /// (`host_func::TYPED_ENTRY`), if `ty` can have one: `extern "C" fn(callee_vmctx,
 /// caller_vmctx, params...) -> result`.
 pub(crate) fn typed_host_signature(ty: &FuncType, host: CallConv) -> Option<Signature> {
-    let scalar =
-        |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
-    if !ty.params().iter().all(scalar) || ty.results().len() > 1 || !ty.results().iter().all(scalar)
-    {
+    if !has_typed_entry(ty) {
         return None;
     }
     let mut sig = Signature::new(host);
@@ -97,6 +94,14 @@ pub(crate) fn typed_host_signature(ty: &FuncType, host: CallConv) -> Option<Sign
     sig.returns
         .extend(ty.results().iter().map(|&t| AbiParam::new(ir_type(t))));
     Some(sig)
+}
+
+/// Whether a host function of type `ty` can have a direct entry: scalar parameters and
+/// at most one scalar result.
+fn has_typed_entry(ty: &FuncType) -> bool {
+    let scalar =
+        |t: &ValType| matches!(t, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64);
+    ty.params().iter().all(scalar) && ty.results().len() <= 1 && ty.results().iter().all(scalar)
 }
 
 /// Whether wasm code may call the direct entry of a typed host function of type `ty`
@@ -113,7 +118,7 @@ pub(crate) fn typed_host_wasm_callable(ty: &FuncType, host: CallConv) -> bool {
     let floats = ty.params().len() - ints;
     cfg!(target_arch = "x86_64")
         && host == CallConv::SystemV
-        && typed_host_signature(ty, host).is_some()
+        && has_typed_entry(ty)
         && ints <= 4
         && floats <= 8
 }

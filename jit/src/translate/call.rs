@@ -64,6 +64,18 @@ impl FuncTranslator<'_, '_> {
         ty: TypeIndex,
         args: &[Value],
     ) -> Vec<Value> {
+        self.call_func_ref_as(func_ref, ty, args, false)
+    }
+
+    /// Calls (or with `tail`, tail-calls) through the `VMFuncRef` at `func_ref`;
+    /// returns the results (none for a tail call).
+    fn call_func_ref_as(
+        &mut self,
+        func_ref: Value,
+        ty: TypeIndex,
+        args: &[Value],
+        tail: bool,
+    ) -> Vec<Value> {
         let sig = self.wasm_sig(ty);
         let flags = MemFlagsData::trusted();
         let callee_vmctx =
@@ -72,8 +84,17 @@ impl FuncTranslator<'_, '_> {
                 .load(POINTER, flags, func_ref, crate::func_ref::VMCTX as i32);
         self.call_with(args, callee_vmctx, |t, args| {
             let code = t.code_of(func_ref);
-            t.b.ins().call_indirect(sig, code, args)
+            t.indirect_call(sig, code, args, tail)
         })
+    }
+
+    /// `call_indirect`, or with `tail` `return_call_indirect`, of `code`.
+    fn indirect_call(&mut self, sig: SigRef, code: Value, args: &[Value], tail: bool) -> Inst {
+        if tail {
+            self.b.ins().return_call_indirect(sig, code, args)
+        } else {
+            self.b.ins().call_indirect(sig, code, args)
+        }
     }
 
     /// The code to call for the `VMFuncRef` at `func_ref`: its `wasm_call`, or with code
@@ -137,11 +158,17 @@ impl FuncTranslator<'_, '_> {
         if self.may_inline(d) {
             return self.inline_call(d, args);
         }
+        Ok(self.call_defined_code(d, args, false))
+    }
+
+    /// Calls (or with `tail`, tail-calls) the code of defined function `d` of this
+    /// instance; returns the results (none for a tail call).
+    fn call_defined_code(&mut self, d: DefinedFuncIndex, args: &[Value], tail: bool) -> Vec<Value> {
         let ty = self.env.info.funcs[self.env.info.func_index(d).index()];
         let sig = self.wasm_sig(ty);
         let vmctx = self.vmctx;
         // Final code calls itself directly: its slot never changes again.
-        let results = if self.env.code_slots && !(self.env.final_code && d == self.index) {
+        if self.env.code_slots && !(self.env.final_code && d == self.index) {
             if !self.callees.contains(&d) {
                 self.callees.push(d);
             }
@@ -151,13 +178,18 @@ impl FuncTranslator<'_, '_> {
                 .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
             self.call_with(args, vmctx, |t, args| {
                 let code = t.code_of(func_ref);
-                t.b.ins().call_indirect(sig, code, args)
+                t.indirect_call(sig, code, args, tail)
             })
         } else {
             let callee = self.direct_callee(d, sig);
-            self.call_with(args, vmctx, |t, args| t.b.ins().call(callee, args))
-        };
-        Ok(results)
+            self.call_with(args, vmctx, |t, args| {
+                if tail {
+                    t.b.ins().return_call(callee, args)
+                } else {
+                    t.b.ins().call(callee, args)
+                }
+            })
+        }
     }
 
     pub(crate) fn visit_call(&mut self, function_index: u32) -> Result {
@@ -204,12 +236,12 @@ impl FuncTranslator<'_, '_> {
         let ty = self.env.info.funcs[f.index()];
         let args = self.pop_args(ty);
         match self.env.info.defined_func_index(f) {
-            Some(d) => self.tail_call_defined(d, ty, &args),
+            Some(d) => self.call_defined_code(d, &args, true),
             None => {
                 let func_ref = self.func_ref_address(f);
-                self.tail_call_func_ref(func_ref, ty, &args);
+                self.call_func_ref_as(func_ref, ty, &args, true)
             }
-        }
+        };
         self.reachable = false;
         Ok(())
     }
@@ -229,55 +261,9 @@ impl FuncTranslator<'_, '_> {
         let func_ref = self.b.ins().load(POINTER, MemFlagsData::trusted(), addr, 0);
         let args = self.pop_args(ty);
         self.check_indirect(func_ref, ty);
-        self.tail_call_func_ref(func_ref, ty, &args);
+        self.call_func_ref_as(func_ref, ty, &args, true);
         self.reachable = false;
         Ok(())
-    }
-
-    /// The full argument list of a call (callee vmctx, caller vmctx, then `args`).
-    fn with_vmctxs(&self, callee_vmctx: Value, args: &[Value]) -> Vec<Value> {
-        let mut all = Vec::with_capacity(args.len() + 2);
-        all.push(callee_vmctx);
-        all.push(self.vmctx);
-        all.extend_from_slice(args);
-        all
-    }
-
-    /// Tail-calls defined function `d` of this instance, as [`Self::call_defined`]
-    /// calls it (without inlining).
-    fn tail_call_defined(&mut self, d: DefinedFuncIndex, ty: TypeIndex, args: &[Value]) {
-        let sig = self.wasm_sig(ty);
-        let all = self.with_vmctxs(self.vmctx, args);
-        self.flush_fuel();
-        if self.env.code_slots && !(self.env.final_code && d == self.index) {
-            if !self.callees.contains(&d) {
-                self.callees.push(d);
-            }
-            let func_ref = self
-                .b
-                .ins()
-                .iadd_imm_s(self.vmctx, i64::from(self.env.offsets.defined_func_ref(d)));
-            let code = self.code_of(func_ref);
-            self.b.ins().return_call_indirect(sig, code, &all);
-        } else {
-            let callee = self.direct_callee(d, sig);
-            self.b.ins().return_call(callee, &all);
-        }
-    }
-
-    /// Tail-calls through the `VMFuncRef` at `func_ref`.
-    fn tail_call_func_ref(&mut self, func_ref: Value, ty: TypeIndex, args: &[Value]) {
-        let sig = self.wasm_sig(ty);
-        let callee_vmctx = self.b.ins().load(
-            POINTER,
-            MemFlagsData::trusted(),
-            func_ref,
-            crate::func_ref::VMCTX as i32,
-        );
-        let all = self.with_vmctxs(callee_vmctx, args);
-        self.flush_fuel();
-        let code = self.code_of(func_ref);
-        self.b.ins().return_call_indirect(sig, code, &all);
     }
 
     /// `call_indirect`'s generic path: null and signature checks, then the call.

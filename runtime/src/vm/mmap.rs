@@ -159,7 +159,7 @@ fn map(
 /// calls into it. On the AMD EPYC machines Kiln is measured on, an indirect call
 /// between addresses terabytes apart (the binary's text and the kernel's default
 /// `mmap` area) costs about 0.8 ns more than one between addresses a few GiB apart
-/// (BENCHMARKS.md, "Host calls"). Starting 4 GiB above leaves a `brk` heap its room;
+/// (BENCHMARKS.md, "Typed host calls without a trampoline"). Starting 4 GiB above leaves a `brk` heap its room;
 /// the random page keeps the code's address unpredictable (2^23 places).
 fn near_host_code(
     len: usize,
