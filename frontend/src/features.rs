@@ -16,6 +16,8 @@ pub struct Features {
     pub tail_call: bool,
     /// Multiple memories (Wasm 3.0): every memory instruction names its memory.
     pub multi_memory: bool,
+    /// 64-bit memories and tables (Wasm 3.0): `i64` addresses and element indices.
+    pub memory64: bool,
 }
 
 impl Default for Features {
@@ -26,6 +28,7 @@ impl Default for Features {
             relaxed_simd: true,
             tail_call: true,
             multi_memory: true,
+            memory64: true,
         }
     }
 }
@@ -78,6 +81,7 @@ impl Features {
         f.set(WasmFeatures::RELAXED_SIMD, self.simd && self.relaxed_simd);
         f.set(WasmFeatures::TAIL_CALL, self.tail_call);
         f.set(WasmFeatures::MULTI_MEMORY, self.multi_memory);
+        f.set(WasmFeatures::MEMORY64, self.memory64);
         f
     }
 

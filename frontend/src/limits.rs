@@ -27,7 +27,7 @@ pub struct Limits {
     pub element_segments: u32,
     /// Tables, imported and defined (100,000).
     pub tables: u32,
-    /// The initial size of any table (10,000,000).
+    /// The initial size of any 32-bit table (10,000,000).
     pub table_size: u32,
     /// Bytes of one function body, locals included (7,654,321).
     pub function_size: u32,
@@ -93,7 +93,14 @@ impl Limits {
                 )));
             }
         }
-        if let Some(t) = info.tables.iter().find(|t| t.minimum > self.table_size) {
+        // A 64-bit table may declare any minimum (the spec and wasmparser accept it); it
+        // is refused at instantiation, by `Config::max_table_elements`, like a memory
+        // larger than its reservation.
+        if let Some(t) = info
+            .tables
+            .iter()
+            .find(|t| !t.table64 && t.minimum > u64::from(self.table_size))
+        {
             return Err(over(format!(
                 "a table of {} elements, more than the limit of {}",
                 t.minimum, self.table_size

@@ -236,11 +236,11 @@ fn read_names(reader: wasmparser::NameSectionReader<'_>) -> Names {
 }
 
 fn table_type(t: wasmparser::TableType) -> TableType {
-    // Validation under Wasm 2.0 bounds table limits to u32.
     TableType {
         element: t.element_type.into(),
-        minimum: t.initial as u32,
-        maximum: t.maximum.map(|m| m as u32),
+        minimum: t.initial,
+        maximum: t.maximum,
+        table64: t.table64,
     }
 }
 
@@ -248,6 +248,7 @@ fn memory_type(m: wasmparser::MemoryType) -> MemoryType {
     MemoryType {
         minimum: m.initial,
         maximum: m.maximum,
+        memory64: m.memory64,
     }
 }
 
@@ -364,8 +365,8 @@ mod tests {
     #[test]
     fn other_proposals_are_named() {
         let cases = [
-            ("(module (memory i64 1))", "memory64"),
             ("(module (memory 1 1 shared))", "threads"),
+            ("(module (tag))", "exception handling"),
         ];
         for (src, proposal) in cases {
             let err = parse(&wat(src), Features::default()).expect_err(src);
@@ -408,6 +409,14 @@ mod tests {
                     ..Features::default()
                 },
                 "multi-memory",
+            ),
+            (
+                "(module (table i64 1 funcref))",
+                Features {
+                    memory64: false,
+                    ..Features::default()
+                },
+                "memory64",
             ),
         ];
         for (src, off, proposal) in cases {

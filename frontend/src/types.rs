@@ -114,18 +114,23 @@ pub struct TableType {
     /// Element type.
     pub element: RefType,
     /// Initial number of elements.
-    pub minimum: u32,
+    pub minimum: u64,
     /// Maximum number of elements, if any.
-    pub maximum: Option<u32>,
+    pub maximum: Option<u64>,
+    /// Whether elements are indexed by `i64` (memory64's 64-bit tables) rather than
+    /// `i32`.
+    pub table64: bool,
 }
 
-/// A 32-bit linear memory's type. Limits are in pages.
+/// A linear memory's type. Limits are in pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryType {
     /// Initial size in pages.
     pub minimum: u64,
     /// Maximum size in pages, if any.
     pub maximum: Option<u64>,
+    /// Whether addresses are `i64` (memory64) rather than `i32`.
+    pub memory64: bool,
 }
 
 /// A global's type.

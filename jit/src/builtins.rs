@@ -11,8 +11,10 @@
 macro_rules! for_each_builtin {
     ($mac:ident) => {
         $mac! {
-            /// `memory.grow`: returns the old size in pages, or -1.
-            memory_grow(vmctx, i32 /* memory */, i32 /* delta */) -> i32;
+            /// `memory.grow`: returns the old size in pages, or -1. Addresses, sizes
+            /// and element indices are passed as i64 for 32- and 64-bit memories and
+            /// tables alike; generated code widens and narrows.
+            memory_grow(vmctx, i32 /* memory */, i64 /* delta */) -> i64;
             /// `memory.size` is inline; `memory.copy`.
             memory_copy(vmctx, i32 /* dst mem */, i64 /* dst */, i32 /* src mem */, i64 /* src */, i64 /* len */) -> status;
             /// `memory.fill`.
@@ -22,13 +24,13 @@ macro_rules! for_each_builtin {
             /// `data.drop`.
             data_drop(vmctx, i32 /* data */) -> void;
             /// `table.grow`: returns the old size, or -1.
-            table_grow(vmctx, i32 /* table */, i32 /* delta */, ptr /* init */) -> i32;
+            table_grow(vmctx, i32 /* table */, i64 /* delta */, ptr /* init */) -> i64;
             /// `table.fill`.
-            table_fill(vmctx, i32 /* table */, i32 /* dst */, ptr /* value */, i32 /* len */) -> status;
+            table_fill(vmctx, i32 /* table */, i64 /* dst */, ptr /* value */, i64 /* len */) -> status;
             /// `table.copy`.
-            table_copy(vmctx, i32 /* dst table */, i32 /* src table */, i32 /* dst */, i32 /* src */, i32 /* len */) -> status;
+            table_copy(vmctx, i32 /* dst table */, i32 /* src table */, i64 /* dst */, i64 /* src */, i64 /* len */) -> status;
             /// `table.init`.
-            table_init(vmctx, i32 /* table */, i32 /* elem */, i32 /* dst */, i32 /* src */, i32 /* len */) -> status;
+            table_init(vmctx, i32 /* table */, i32 /* elem */, i64 /* dst */, i32 /* src */, i32 /* len */) -> status;
             /// `elem.drop`.
             elem_drop(vmctx, i32 /* elem */) -> void;
             /// Lazy and tiered code, calling a function whose code slot is still 0: the

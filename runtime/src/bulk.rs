@@ -42,29 +42,36 @@ impl StoreOpaque {
     pub(crate) fn grow_memory(&mut self, m: usize, delta: u64) -> Option<u64> {
         let mem = &self.memories[m];
         let (pages, ty) = (mem.pages(), mem.ty());
-        let max_pages = ty.maximum.unwrap_or(crate::vm::linear_memory::MAX_PAGES);
+        let cap = crate::vm::linear_memory::page_cap(
+            ty.memory64,
+            self.engine.config().memory_reservation,
+        );
+        let max_pages = ty.maximum.unwrap_or(cap).min(cap);
         let desired = pages.checked_add(delta).filter(|&p| p <= max_pages)?;
         let page = kiln_frontend::WASM_PAGE_SIZE;
-        self.approve_memory(pages * page, desired * page, ty.maximum.map(|m| m * page))
-            .ok()?;
+        self.approve_memory(
+            pages * page,
+            desired * page,
+            ty.maximum.map(|m| m.saturating_mul(page)),
+        )
+        .ok()?;
         self.memories[m].grow(delta)
     }
 
     /// Grows store table `t` by `delta` elements of `init` if its type and the limiter
     /// allow.
-    pub(crate) fn grow_table(&mut self, t: usize, delta: u32, init: usize) -> Option<u32> {
+    pub(crate) fn grow_table(&mut self, t: usize, delta: u64, init: usize) -> Option<u32> {
         let table = &self.tables[t];
-        let (size, max) = (table.size(), table.ty().maximum);
+        let (size, max) = (u64::from(table.size()), table.ty().maximum);
         let desired = size
             .checked_add(delta)
-            .filter(|&d| d <= max.unwrap_or(u32::MAX))?;
+            .filter(|&d| d <= max.unwrap_or(u64::MAX))?;
         self.approve_table(size, desired, max).ok()?;
         self.tables[t].grow(delta, init)
     }
 }
 
 impl BuiltinHost for StoreOpaque {
-    /// `memory.grow`: the old size in pages, or `u32::MAX` (-1).
     fn compile_func_ref(&mut self, _inst: usize, func_ref: usize) -> usize {
         match self.code_of_func_ref(func_ref) {
             Ok(code) => code,
@@ -129,10 +136,10 @@ impl BuiltinHost for StoreOpaque {
         data.vmctx.branch_counters(d, branches)
     }
 
-    fn memory_grow(&mut self, inst: usize, mem: u32, delta: u32) -> u32 {
+    /// `memory.grow`: the old size in pages, or `u64::MAX` (-1).
+    fn memory_grow(&mut self, inst: usize, mem: u32, delta: u64) -> u64 {
         let m = self.memory_of(inst, mem);
-        self.grow_memory(m, delta.into())
-            .map_or(u32::MAX, |old| old as u32)
+        self.grow_memory(m, delta).unwrap_or(u64::MAX)
     }
 
     /// `memory.copy`.
@@ -208,20 +215,20 @@ impl BuiltinHost for StoreOpaque {
         self.instances[inst].dropped_data[data as usize] = true;
     }
 
-    /// `table.grow`: the old size, or `u32::MAX` (-1).
-    fn table_grow(&mut self, inst: usize, table: u32, delta: u32, init: usize) -> u32 {
+    /// `table.grow`: the old size, or `u64::MAX` (-1).
+    fn table_grow(&mut self, inst: usize, table: u32, delta: u64, init: usize) -> u64 {
         let t = self.table_of(inst, table);
-        self.grow_table(t, delta, init).unwrap_or(u32::MAX)
+        self.grow_table(t, delta, init).map_or(u64::MAX, u64::from)
     }
 
     /// `table.fill`.
-    fn table_fill(&mut self, inst: usize, table: u32, dst: u32, val: usize, len: u32) -> bool {
+    fn table_fill(&mut self, inst: usize, table: u32, dst: u64, val: usize, len: u64) -> bool {
         let t = self.table_of(inst, table);
         self.tables[t].fill(dst, val, len)
     }
 
     /// `table.copy`.
-    fn table_copy(&mut self, inst: usize, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> bool {
+    fn table_copy(&mut self, inst: usize, dt: u32, st: u32, dst: u64, src: u64, len: u64) -> bool {
         let (d, s) = (self.table_of(inst, dt), self.table_of(inst, st));
         if d == s {
             return self.tables[d].copy_within(dst, src, len);
@@ -241,13 +248,13 @@ impl BuiltinHost for StoreOpaque {
         inst: usize,
         table: u32,
         elem: u32,
-        dst: u32,
+        dst: u64,
         src: u32,
         len: u32,
     ) -> bool {
         let t = self.table_of(inst, table);
         let items = &self.instances[inst].elems[elem as usize];
-        let Some(r) = range(src, len, items.len() as u32) else {
+        let Some(r) = range(src.into(), len.into(), items.len() as u32) else {
             return false;
         };
         self.tables[t].write_at(dst, &items[r])

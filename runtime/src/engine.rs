@@ -244,6 +244,15 @@ impl Config {
         self
     }
 
+    /// Accept 64-bit memories and tables (Wasm 3.0 memory64; default: on). Their
+    /// accesses are always bounds-checked (one compare and a conditional move for the
+    /// usual small static offsets), and a 64-bit memory grows up to
+    /// [`Config::memory_reservation`] bytes (at least 4 GiB).
+    pub fn wasm_memory64(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.memory64 = on;
+        self
+    }
+
     /// Accept fixed-width SIMD (`v128`; default: on). Off, a module using it is refused
     /// as `Unsupported`.
     pub fn wasm_simd(&mut self, on: bool) -> &mut Self {
@@ -392,6 +401,11 @@ impl Config {
         self
     }
 
+    /// Address space reserved for each linear memory (default 4 GiB), and the
+    /// inaccessible guard region after it (default 32 MiB). A 32-bit memory with a
+    /// reservation of at least 4 GiB needs no bounds checks for accesses whose static
+    /// offset fits the guard; a smaller reservation makes them explicit. A 64-bit memory
+    /// can grow up to the reservation (or 4 GiB, if that is more).
     pub fn memory_reservation(&mut self, reservation: u64, guard: u64) -> &mut Self {
         self.memory_reservation = reservation;
         self.memory_guard = guard;

@@ -101,13 +101,22 @@ impl Memory {
     /// A new memory of type `ty`, owned by the host.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
         let s = &mut store.as_context_mut().opaque;
-        if ty.0.minimum > crate::vm::linear_memory::MAX_PAGES {
-            return Err(Error::instantiation("memory minimum exceeds 4 GiB"));
+        let reservation = s.engine.config().memory_reservation;
+        if ty.0.minimum > crate::vm::linear_memory::page_cap(ty.0.memory64, reservation) {
+            return Err(crate::instance::memory_too_large(
+                ty.0.minimum,
+                ty.0.memory64,
+                reservation,
+            ));
         }
         s.approve_counts(0, 1, 0)?;
         let page = WASM_PAGE_SIZE;
-        s.approve_memory(0, ty.0.minimum * page, ty.0.maximum.map(|m| m * page))
-            .map_err(Error::resource)?;
+        s.approve_memory(
+            0,
+            ty.0.minimum.saturating_mul(page),
+            ty.0.maximum.map(|m| m.saturating_mul(page)),
+        )
+        .map_err(Error::resource)?;
         let c = s.engine.config();
         let m =
             VmMemory::new(ty.0, c.memory_reservation, c.memory_guard, None).map_err(resource)?;
@@ -278,7 +287,7 @@ impl Table {
         let elem = s.tables[self.index].ty().element;
         check_type(&init, crate::ValType::Ref(elem), "table initializer")?;
         let raw = init.to_raw(s)?.get_u64() as usize;
-        s.grow_table(self.index, delta, raw)
+        s.grow_table(self.index, delta.into(), raw)
             .ok_or_else(|| Error::ty(format!("cannot grow table by {delta} elements")))
     }
 }

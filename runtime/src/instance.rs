@@ -27,6 +27,16 @@ pub struct Instance {
     pub(crate) index: usize,
 }
 
+/// A memory whose minimum is more than Kiln reserves for it.
+pub(crate) fn memory_too_large(minimum: u64, memory64: bool, reservation: u64) -> Error {
+    let cap = crate::vm::linear_memory::page_cap(memory64, reservation);
+    Error::instantiation(format!(
+        "memory minimum of {minimum} pages exceeds the {cap} pages Kiln reserves for a \
+         {} memory (Config::memory_reservation)",
+        if memory64 { "64-bit" } else { "32-bit" }
+    ))
+}
+
 fn incompatible(module: &str, name: &str, why: impl std::fmt::Display) -> Error {
     Error::link(format!(
         "incompatible import type for `{module}::{name}`: {why}"
@@ -197,12 +207,8 @@ impl StoreOpaque {
                     let want = info.tables[t.index()];
                     let have = self.tables[table.index].ty();
                     if want.element != have.element
-                        || !limits_match(
-                            have.minimum.into(),
-                            have.maximum.map(Into::into),
-                            want.minimum.into(),
-                            want.maximum.map(Into::into),
-                        )
+                        || want.table64 != have.table64
+                        || !limits_match(have.minimum, have.maximum, want.minimum, want.maximum)
                     {
                         return Err(incompatible(m, n, "table type mismatch"));
                     }
@@ -210,6 +216,9 @@ impl StoreOpaque {
                 (EntityIndex::Memory(i), Extern::Memory(mem)) => {
                     let want = info.memories[i.index()];
                     let have = self.memories[mem.index].ty();
+                    if want.memory64 != have.memory64 {
+                        return Err(incompatible(m, n, "memory index type mismatch"));
+                    }
                     if !limits_match(have.minimum, have.maximum, want.minimum, want.maximum) {
                         return Err(incompatible(m, n, "memory limits mismatch"));
                     }
@@ -242,6 +251,16 @@ impl StoreOpaque {
         }
     }
 
+    /// An active segment's offset: an `i32` for a 32-bit memory or table (the upper
+    /// half of the raw value is not part of it), an `i64` for a 64-bit (`wide`) one.
+    fn segment_offset(&self, globals: &[usize], funcs: &[usize], e: &ConstExpr, wide: bool) -> u64 {
+        let raw = self.eval(globals, funcs, e);
+        match wide {
+            true => raw.get_u64(),
+            false => raw.get_u32().into(),
+        }
+    }
+
     /// Checks imports and creates the instance's state; returns its index.
     fn allocate_instance(&mut self, module: &Module, imports: &[Extern]) -> Result<usize> {
         if !crate::Engine::same(&module.0.engine, &self.engine) {
@@ -258,15 +277,16 @@ impl StoreOpaque {
         let table_limit = self.engine.config().max_table_elements;
         let defined_memory_types = &info.memories[info.num_imported_memories as usize..];
         let defined_table_types = &info.tables[info.num_imported_tables as usize..];
-        if defined_memory_types
+        let reservation = self.engine.config().memory_reservation;
+        if let Some(ty) = defined_memory_types
             .iter()
-            .any(|ty| ty.minimum > crate::vm::linear_memory::MAX_PAGES)
+            .find(|ty| ty.minimum > crate::vm::linear_memory::page_cap(ty.memory64, reservation))
         {
-            return Err(Error::instantiation("memory minimum exceeds 4 GiB"));
+            return Err(memory_too_large(ty.minimum, ty.memory64, reservation));
         }
         if let Some(ty) = defined_table_types
             .iter()
-            .find(|ty| ty.minimum > table_limit)
+            .find(|ty| ty.minimum > u64::from(table_limit))
         {
             return Err(Error::instantiation(format!(
                 "table of {} elements exceeds the limit of {table_limit}",
@@ -428,7 +448,8 @@ impl StoreOpaque {
             match &seg.kind {
                 ElemSegmentKind::Active { table, offset } => {
                     let d = &self.instances[inst];
-                    let offset = self.eval(&d.globals, &d.funcs, offset).get_u32();
+                    let wide = info.tables[table.index()].table64;
+                    let offset = self.segment_offset(&d.globals, &d.funcs, offset, wide);
                     let len = seg.items.len() as u32;
                     if !self.table_init(inst, table.as_u32(), i, offset, 0, len) {
                         return Err(trap(TrapCode::TableOutOfBounds));
@@ -449,9 +470,10 @@ impl StoreOpaque {
                     continue;
                 }
                 let d = &self.instances[inst];
-                let offset = self.eval(&d.globals, &d.funcs, offset).get_u32();
+                let wide = info.memories[memory.index()].memory64;
+                let offset = self.segment_offset(&d.globals, &d.funcs, offset, wide);
                 let len = seg.data.len() as u32;
-                if !self.memory_init(inst, memory.as_u32(), i as u32, offset.into(), 0, len) {
+                if !self.memory_init(inst, memory.as_u32(), i as u32, offset, 0, len) {
                     return Err(trap(TrapCode::MemoryOutOfBounds));
                 }
                 self.data_drop(inst, i as u32);

@@ -75,12 +75,13 @@ pub trait ResourceLimiter: Send + Sync {
         maximum: Option<u64>,
     ) -> Result<(), LimitHit>;
 
-    /// A table wants to grow from `current` to `desired` elements.
+    /// A table wants to grow from `current` to `desired` elements (64-bit, as a
+    /// memory64 table's limits are).
     fn table_growing(
         &mut self,
-        current: u32,
-        desired: u32,
-        maximum: Option<u32>,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
     ) -> Result<(), LimitHit>;
 
     /// Most instances a store may hold.
@@ -215,22 +216,22 @@ impl ResourceLimiter for StoreLimits {
     /// are host memory a guest can fill as surely as linear memory.
     fn table_growing(
         &mut self,
-        current: u32,
-        desired: u32,
-        _maximum: Option<u32>,
+        current: u64,
+        desired: u64,
+        _maximum: Option<u64>,
     ) -> Result<(), LimitHit> {
         if let Some(limit) = self.table_elements {
-            if desired > limit {
+            if desired > u64::from(limit) {
                 return Err(LimitHit {
                     kind: ResourceKind::TableElements,
                     limit: limit.into(),
-                    requested: desired.into(),
+                    requested: desired,
                 });
             }
         }
         let (current, desired) = (
-            u64::from(current) * TABLE_ELEMENT_BYTES,
-            u64::from(desired) * TABLE_ELEMENT_BYTES,
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
         );
         let total = self.total_used - current.min(self.total_used) + desired;
         if let Some(limit) = self.total_memory {

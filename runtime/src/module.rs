@@ -455,17 +455,20 @@ fn memory_image(info: &ModuleInfo) -> Option<MemoryImage> {
         let DataSegmentKind::Active { offset, .. } = &seg.kind else {
             continue;
         };
-        let &ConstExpr::I32(offset) = offset else {
-            return None;
+        // An i32 offset for a 32-bit memory, an i64 one for a 64-bit memory.
+        let offset = match *offset {
+            ConstExpr::I32(o) => u64::from(o as u32),
+            ConstExpr::I64(o) => o as u64,
+            _ => return None,
         };
         let bytes = info.data_bytes(DataIndex::from_u32(i as u32));
-        let seg_end = u64::from(offset as u32) + bytes.len() as u64;
+        let seg_end = offset.checked_add(bytes.len() as u64)?;
         if seg_end > size {
             return None;
         }
         if !bytes.is_empty() {
             end = end.max(seg_end);
-            segments.push((offset as u32 as usize, bytes));
+            segments.push((offset as usize, bytes));
         }
     }
     if segments.is_empty() {

@@ -473,9 +473,9 @@ impl StoreOpaque {
     /// Asks the limiter whether a table may go from `current` to `desired` elements.
     pub(crate) fn approve_table(
         &mut self,
-        current: u32,
-        desired: u32,
-        maximum: Option<u32>,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
     ) -> Result<(), LimitHit> {
         let r = match &mut self.limiter {
             Some(l) => l.table_growing(current, desired, maximum),

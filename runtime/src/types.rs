@@ -61,13 +61,30 @@ impl GlobalType {
 pub struct TableType(pub(crate) kiln_frontend::TableType);
 
 impl TableType {
-    /// A table of `element`s with limits in elements.
+    /// A table of `element`s indexed by `i32`, with limits in elements.
     pub fn new(element: RefType, minimum: u32, maximum: Option<u32>) -> Self {
+        TableType(kiln_frontend::TableType {
+            element,
+            minimum: minimum.into(),
+            maximum: maximum.map(Into::into),
+            table64: false,
+        })
+    }
+
+    /// A 64-bit table (memory64): elements indexed by `i64`. Kiln stores at most
+    /// `Config::max_table_elements` elements whatever the type allows.
+    pub fn new64(element: RefType, minimum: u64, maximum: Option<u64>) -> Self {
         TableType(kiln_frontend::TableType {
             element,
             minimum,
             maximum,
+            table64: true,
         })
+    }
+
+    /// Whether elements are indexed by `i64`.
+    pub fn is_64(&self) -> bool {
+        self.0.table64
     }
 
     /// The element type.
@@ -76,27 +93,43 @@ impl TableType {
     }
 
     /// Minimum (current) number of elements.
-    pub fn minimum(&self) -> u32 {
+    pub fn minimum(&self) -> u64 {
         self.0.minimum
     }
 
     /// Maximum number of elements.
-    pub fn maximum(&self) -> Option<u32> {
+    pub fn maximum(&self) -> Option<u64> {
         self.0.maximum
     }
 }
 
-/// A 32-bit linear memory's type, in 64 KiB pages.
+/// A linear memory's type, in 64 KiB pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryType(pub(crate) kiln_frontend::MemoryType);
 
 impl MemoryType {
-    /// A memory type with limits in pages.
+    /// A 32-bit memory type with limits in pages.
     pub fn new(minimum: u32, maximum: Option<u32>) -> Self {
         MemoryType(kiln_frontend::MemoryType {
             minimum: minimum.into(),
             maximum: maximum.map(Into::into),
+            memory64: false,
         })
+    }
+
+    /// A 64-bit memory type (memory64): `i64` addresses, limits in pages up to `2^48`.
+    /// Kiln grows such a memory up to `Config::memory_reservation` bytes.
+    pub fn new64(minimum: u64, maximum: Option<u64>) -> Self {
+        MemoryType(kiln_frontend::MemoryType {
+            minimum,
+            maximum,
+            memory64: true,
+        })
+    }
+
+    /// Whether addresses are `i64`.
+    pub fn is_64(&self) -> bool {
+        self.0.memory64
     }
 
     /// Minimum (current) size in pages.

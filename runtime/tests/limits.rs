@@ -147,7 +147,7 @@ impl ResourceLimiter for OnePageAtATime {
         }
     }
 
-    fn table_growing(&mut self, _: u32, _: u32, _: Option<u32>) -> Result<(), LimitHit> {
+    fn table_growing(&mut self, _: u64, _: u64, _: Option<u64>) -> Result<(), LimitHit> {
         Ok(())
     }
 }

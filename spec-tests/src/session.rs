@@ -47,7 +47,8 @@ impl Session {
             .wasm_extended_const(!wasm2_only)
             .wasm_relaxed_simd(!wasm2_only)
             .wasm_tail_call(!wasm2_only)
-            .wasm_multi_memory(!wasm2_only);
+            .wasm_multi_memory(!wasm2_only)
+            .wasm_memory64(!wasm2_only);
         if let Some(policy) = opts.guided {
             config.guided_policy(policy);
         }

@@ -14,7 +14,7 @@ pub(crate) const MODULE: &str = "spectest";
 ///   `print_i32_f32`, `print_f64_f64` (they do nothing);
 /// - const globals `global_i32` = 666, `global_i64` = 666, `global_f32` = 666.6,
 ///   `global_f64` = 666.6;
-/// - `table`: 10 funcref elements, max 20;
+/// - `table`: 10 funcref elements, max 20; `table64`: the same, indexed by `i64`;
 /// - `memory`: 1 page, max 2.
 pub(crate) fn define(linker: &mut Linker<()>, store: &mut Store<()>) -> Result<(), kiln::Error> {
     let funcs: [(&str, &[ValType]); 7] = [
@@ -49,6 +49,12 @@ pub(crate) fn define(linker: &mut Linker<()>, store: &mut Store<()>) -> Result<(
         Val::FuncRef(None),
     )?;
     linker.define(&mut *store, MODULE, "table", table)?;
+    let table64 = Table::new(
+        &mut *store,
+        TableType::new64(RefType::FuncRef, 10, Some(20)),
+        Val::FuncRef(None),
+    )?;
+    linker.define(&mut *store, MODULE, "table64", table64)?;
 
     let memory = Memory::new(&mut *store, MemoryType::new(1, Some(2)))?;
     linker.define(&mut *store, MODULE, "memory", memory)?;

@@ -1,6 +1,6 @@
 //! Artifacts: `Module::serialize` and `Module::deserialize` on intact and damaged files.
 //!
-//! A wasm-smith module (as for `differential`: Wasm 2.0 + SIMD, no imports, everything
+//! A wasm-smith module (as for `differential`: Kiln's feature set, no imports, everything
 //! exported) is compiled on one of the [`ArtifactEngine`] configurations (all with fuel
 //! on and the oracle's fixed key, [`ARTIFACT_KEY`]) and serialized. Then:
 //!
@@ -148,7 +148,7 @@ pub fn check_artifact(
     let compiler = engines::kiln_artifact(variant, false).map_err(fail)?;
     let original = Module::new(compiler, wasm).map_err(|e| {
         fail(format!(
-            "Kiln refuses a generated Wasm 2.0 + SIMD module on the {variant:?} engine: {e}"
+            "Kiln refuses a generated module of Kiln's feature set on the {variant:?} engine: {e}"
         ))
     })?;
     let artifact = original

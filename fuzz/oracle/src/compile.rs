@@ -90,7 +90,7 @@ pub(crate) fn prepare(data: &[u8]) -> Option<(CompileEngine, Vec<u8>)> {
 }
 
 /// `kiln::Module::new` on `engine` must not panic and, for binaries, must succeed exactly
-/// when wasmparser validates `bytes` as Wasm 2.0 + SIMD.
+/// when wasmparser validates `bytes` under Kiln's feature set.
 pub fn check_compile(engine: CompileEngine, bytes: &[u8]) -> Result<(), Failure> {
     let fail = |m: String| Failure::new(Target::Compile, m, Some(bytes));
     let kiln_engine = engines::kiln_compile(engine).map_err(fail)?;
@@ -128,10 +128,10 @@ pub fn check_compile(engine: CompileEngine, bytes: &[u8]) -> Result<(), Failure>
         wasmparser::Validator::new_with_features(generate::kiln_features()).validate_all(bytes);
     match (valid, result) {
         (Ok(_), Err(e)) => Err(fail(format!(
-            "Kiln cannot compile a valid Wasm 2.0 + SIMD module on the {engine:?} engine: {e}"
+            "Kiln cannot compile a valid module of Kiln's feature set on the {engine:?} engine: {e}"
         ))),
         (Err(r), Ok(_)) => Err(fail(format!(
-            "Kiln compiled a module wasmparser refuses as Wasm 2.0 + SIMD: {r}"
+            "Kiln compiled a module wasmparser refuses under Kiln's feature set: {r}"
         ))),
         _ => Ok(()),
     }

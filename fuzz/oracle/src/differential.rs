@@ -160,7 +160,7 @@ pub(crate) fn prepare(data: &[u8]) -> Option<(Vec<u8>, &[u8], DiffStrategy)> {
     Some((module, arg_data, strategy))
 }
 
-/// Runs `wasm` (no imports, Wasm 2.0 + SIMD) on both engines, drawing call arguments
+/// Runs `wasm` (no imports, Kiln's feature set) on both engines, drawing call arguments
 /// from `arg_data` (zeroes once it runs out), and compares everything observable.
 /// Kiln compiles eagerly; [`check_differential_with`] chooses.
 pub fn check_differential(wasm: &[u8], arg_data: &[u8]) -> Result<DiffReport, Failure> {
@@ -182,16 +182,19 @@ pub fn check_differential_with(
         wasmparser::Validator::new_with_features(generate::kiln_features()).validate_all(wasm)
     {
         return Err(fail(format!(
-            "the module is not Wasm 2.0 + SIMD, so the generator is misconfigured: {e}"
+            "the module is outside Kiln's feature set, so the generator is misconfigured: {e}"
         )));
     }
     let kiln_engine = engines::kiln_differential(strategy).map_err(fail)?;
     let wasmtime_engine = engines::wasmtime().map_err(fail)?;
-    let kiln_module = kiln::Module::new(kiln_engine, wasm)
-        .map_err(|e| fail(format!("Kiln refuses a valid Wasm 2.0 + SIMD module: {e}")))?;
+    let kiln_module = kiln::Module::new(kiln_engine, wasm).map_err(|e| {
+        fail(format!(
+            "Kiln refuses a valid module of Kiln's feature set: {e}"
+        ))
+    })?;
     let wasmtime_module = wasmtime::Module::new(wasmtime_engine, wasm).map_err(|e| {
         fail(format!(
-            "Wasmtime refuses a valid Wasm 2.0 + SIMD module (is the oracle's Wasmtime \
+            "Wasmtime refuses a valid module of Kiln's feature set (is the oracle's Wasmtime \
              configured right?): {e:#}"
         ))
     })?;

@@ -182,7 +182,7 @@ pub(crate) fn wasmtime() -> Result<&'static wasmtime::Engine, String> {
             .wasm_gc(false)
             .wasm_exceptions(false)
             .wasm_multi_memory(true)
-            .wasm_memory64(false)
+            .wasm_memory64(true)
             .wasm_extended_const(true)
             .wasm_wide_arithmetic(false)
             .wasm_custom_page_sizes(false)

@@ -14,6 +14,7 @@ pub(crate) fn kiln_features() -> WasmFeatures {
         | WasmFeatures::EXTENDED_CONST
         | WasmFeatures::TAIL_CALL
         | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::MEMORY64
 }
 
 /// Turns off every proposal Kiln does not implement and turns on all of Wasm 2.0 + SIMD
@@ -28,6 +29,7 @@ fn kiln_proposals(c: &mut Config) {
     c.extended_const_enabled = true;
     c.relaxed_simd_enabled = true;
     c.tail_call_enabled = true;
+    c.memory64_enabled = true;
     c.allow_floats = true;
 
     c.threads_enabled = false;
@@ -37,7 +39,6 @@ fn kiln_proposals(c: &mut Config) {
     c.custom_descriptors_enabled = false;
     c.multibyte_array_access_enabled = false;
     c.exceptions_enabled = false;
-    c.memory64_enabled = false;
     c.wide_arithmetic_enabled = false;
     c.custom_page_sizes_enabled = false;
     c.compact_imports_enabled = false;
@@ -67,6 +68,7 @@ pub(crate) fn differential_config(u: &mut Unstructured<'_>) -> Result<Config> {
     c.max_element_segments = 4;
     c.max_data_segments = 4;
     c.max_memory32_bytes = 4 * 65536;
+    c.max_memory64_bytes = 4 * 65536;
     c.max_nesting_depth = 6;
     c.canonicalize_nans = true;
     c.disallow_traps = u.ratio(1, 3)?;
@@ -79,6 +81,7 @@ pub(crate) fn differential_config(u: &mut Unstructured<'_>) -> Result<Config> {
 pub(crate) fn limits_config(u: &mut Unstructured<'_>) -> Result<Config> {
     let mut c = differential_config(u)?;
     c.max_memory32_bytes = u.int_in_range(1..=32)? * 65536;
+    c.max_memory64_bytes = c.max_memory32_bytes.into();
     c.disallow_traps = u.ratio(2, 3)?;
     c.max_nesting_depth = 10;
     Ok(c)
@@ -102,6 +105,7 @@ pub(crate) fn kiln_config(u: &mut Unstructured<'_>) -> Result<Config> {
     c.max_data_segments = 8;
     c.max_exports = 32;
     c.max_memory32_bytes = u32::MAX as u64 + 1;
+    c.max_memory64_bytes = u32::MAX as u128 + 1;
     c.min_uleb_size = u.int_in_range(0..=5)?;
     c.canonicalize_nans = u.arbitrary()?;
     c.disallow_traps = u.arbitrary()?;

@@ -70,7 +70,7 @@ pub fn check_limits(wasm: &[u8], arg_data: &[u8]) -> Result<LimitsReport, Failur
     let engine = engines::kiln_limits().map_err(fail)?;
     let module = kiln::Module::new(engine, wasm).map_err(|e| {
         fail(format!(
-            "Kiln refuses a generated Wasm 2.0 + SIMD module: {e}"
+            "Kiln refuses a generated module of Kiln's feature set: {e}"
         ))
     })?;
     let mut args_u = Unstructured::new(arg_data);

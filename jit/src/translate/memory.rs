@@ -71,7 +71,7 @@ impl FuncTranslator<'_, '_> {
             MemArgTarget::Array(_) => unreachable!("validated: GC array accesses are refused"),
         };
         let index = self.pop();
-        let index = self.b.ins().uextend(I64, index);
+        let index = self.to_i64(index);
         let base = self.heap_base(mem);
         self.checked_address(mem, base, index, memarg.offset, size)
     }
@@ -182,35 +182,54 @@ impl FuncTranslator<'_, '_> {
         self.store(memarg, 4)
     }
 
+    /// Whether `mem` takes 64-bit addresses.
+    fn memory64(&self, mem: u32) -> bool {
+        self.env.info.memories[mem as usize].memory64
+    }
+
     pub(crate) fn visit_memory_size(&mut self, mem: u32) -> Result {
         let len = self.memory_length(MemoryIndex::from_u32(mem));
         let pages = self.b.ins().ushr_imm_u(len, 16);
-        let pages = self.b.ins().ireduce(I32, pages);
+        let pages = self.narrow_index(pages, self.memory64(mem));
         self.push(pages);
         Ok(())
     }
 
     pub(crate) fn visit_memory_grow(&mut self, mem: u32) -> Result {
         let delta = self.pop();
+        let delta = self.to_i64(delta);
         let m = self.b.ins().iconst(I32, i64::from(mem));
         let old = self
             .call_builtin(Builtin::memory_grow, &[m, delta])
             .expect("memory_grow returns the old size");
+        let old = self.narrow_index(old, self.memory64(mem));
         self.push(old);
         Ok(())
     }
 
-    fn extend_index(&mut self, v: Value) -> Value {
-        self.b.ins().uextend(I64, v)
+    /// `v` as an i64: an i32 address, size or index is zero-extended, an i64 one (of a
+    /// 64-bit memory or table) kept.
+    pub(crate) fn to_i64(&mut self, v: Value) -> Value {
+        if self.b.func.dfg.value_type(v) == I64 {
+            v
+        } else {
+            self.b.ins().uextend(I64, v)
+        }
+    }
+
+    /// A 64-bit size or index as the wasm type of a 32-bit (`wide == false`) or 64-bit
+    /// memory or table. -1 stays -1.
+    pub(crate) fn narrow_index(&mut self, v: Value, wide: bool) -> Value {
+        if wide {
+            v
+        } else {
+            self.b.ins().ireduce(I32, v)
+        }
     }
 
     pub(crate) fn visit_memory_copy(&mut self, dst_mem: u32, src_mem: u32) -> Result {
         let (dst, src, len) = self.pop3();
-        let (dst, src, len) = (
-            self.extend_index(dst),
-            self.extend_index(src),
-            self.extend_index(len),
-        );
+        let (dst, src, len) = (self.to_i64(dst), self.to_i64(src), self.to_i64(len));
         let dm = self.b.ins().iconst(I32, i64::from(dst_mem));
         let sm = self.b.ins().iconst(I32, i64::from(src_mem));
         self.call_builtin_checked(
@@ -223,7 +242,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_memory_fill(&mut self, mem: u32) -> Result {
         let (dst, val, len) = self.pop3();
-        let (dst, len) = (self.extend_index(dst), self.extend_index(len));
+        let (dst, len) = (self.to_i64(dst), self.to_i64(len));
         let m = self.b.ins().iconst(I32, i64::from(mem));
         self.call_builtin_checked(
             Builtin::memory_fill,
@@ -235,7 +254,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_memory_init(&mut self, data_index: u32, mem: u32) -> Result {
         let (dst, src, len) = self.pop3();
-        let dst = self.extend_index(dst);
+        let dst = self.to_i64(dst);
         let m = self.b.ins().iconst(I32, i64::from(mem));
         let d = self.b.ins().iconst(I32, i64::from(data_index));
         self.call_builtin_checked(

@@ -29,7 +29,13 @@ impl FuncTranslator<'_, '_> {
         }
     }
 
-    /// Address of element `index` (an i32) of `table`, trapping with
+    /// Whether `table` takes 64-bit element indices.
+    fn table64(&self, table: u32) -> bool {
+        self.env.info.tables[table as usize].table64
+    }
+
+    /// Address of element `index` (an i32, or an i64 for a 64-bit table) of `table`,
+    /// trapping with
     /// `TableOutOfBounds` when it is out of range. With Spectre guards on, the address
     /// is also replaced by null when out of range, by a conditional move the access
     /// depends on, so a mispredicted check cannot read past the table speculatively
@@ -43,6 +49,10 @@ impl FuncTranslator<'_, '_> {
             def,
             crate::table_definition::CURRENT_ELEMENTS as i32,
         );
+        let bound = match self.b.func.dfg.value_type(index) {
+            I64 => self.b.ins().uextend(I64, bound),
+            _ => bound,
+        };
         let oob = self
             .b
             .ins()
@@ -52,7 +62,7 @@ impl FuncTranslator<'_, '_> {
             .b
             .ins()
             .load(POINTER, flags, def, crate::table_definition::BASE as i32);
-        let index = self.b.ins().uextend(I64, index);
+        let index = self.to_i64(index);
         let byte_offset = self.b.ins().ishl_imm_u(index, 3);
         let addr = self.b.ins().iadd(base, byte_offset);
         if self.env.spectre_guards {
@@ -109,22 +119,29 @@ impl FuncTranslator<'_, '_> {
             def,
             crate::table_definition::CURRENT_ELEMENTS as i32,
         );
+        let v = match self.table64(table) {
+            true => self.b.ins().uextend(I64, v),
+            false => v,
+        };
         self.push(v);
         Ok(())
     }
 
     pub(crate) fn visit_table_grow(&mut self, table: u32) -> Result {
         let (init, delta) = self.pop2();
+        let delta = self.to_i64(delta);
         let t = self.index_const(table);
         let old = self
             .call_builtin(Builtin::table_grow, &[t, delta, init])
             .expect("table_grow returns the old size");
+        let old = self.narrow_index(old, self.table64(table));
         self.push(old);
         Ok(())
     }
 
     pub(crate) fn visit_table_fill(&mut self, table: u32) -> Result {
         let (dst, value, len) = self.pop3();
+        let (dst, len) = (self.to_i64(dst), self.to_i64(len));
         let t = self.index_const(table);
         self.call_builtin_checked(
             Builtin::table_fill,
@@ -136,6 +153,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_table_copy(&mut self, dst_table: u32, src_table: u32) -> Result {
         let (dst, src, len) = self.pop3();
+        let (dst, src, len) = (self.to_i64(dst), self.to_i64(src), self.to_i64(len));
         let dt = self.index_const(dst_table);
         let st = self.index_const(src_table);
         self.call_builtin_checked(
@@ -148,6 +166,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_table_init(&mut self, elem_index: u32, table: u32) -> Result {
         let (dst, src, len) = self.pop3();
+        let dst = self.to_i64(dst);
         let t = self.index_const(table);
         let e = self.index_const(elem_index);
         self.call_builtin_checked(

@@ -181,13 +181,15 @@ pub(crate) fn encode(w: &mut Writer, info: &ModuleInfo, data_ranges: &[Range<usi
     w.u32(info.num_imported_funcs);
     w.seq(&info.tables, |w, t| {
         ref_type(w, t.element);
-        w.u32(t.minimum);
-        w.opt_u64(t.maximum.map(u64::from));
+        w.u64(t.minimum);
+        w.opt_u64(t.maximum);
+        w.bool(t.table64);
     });
     w.u32(info.num_imported_tables);
     w.seq(&info.memories, |w, m| {
         w.u64(m.minimum);
         w.opt_u64(m.maximum);
+        w.bool(m.memory64);
     });
     w.u32(info.num_imported_memories);
     w.seq(&info.globals, |w, g| {
@@ -268,24 +270,20 @@ pub(crate) fn decode(r: &mut Reader<'_>, bytes: Arc<[u8]>) -> Decoded<ModuleInfo
         Ok(TypeIndex::from_u32(r.u32("type index")?))
     })?;
     let num_imported_funcs = r.u32("imported functions")?;
-    let tables = r.seq(14, "tables", |r| {
-        let element = read_ref_type(r)?;
-        let minimum = r.u32("table minimum")?;
-        let maximum = match r.opt_u64("table maximum")? {
-            Some(m) => Some(u32::try_from(m).or_else(|_| r.fail("table maximum"))?),
-            None => None,
-        };
+    let tables = r.seq(19, "tables", |r| {
         Ok(TableType {
-            element,
-            minimum,
-            maximum,
+            element: read_ref_type(r)?,
+            minimum: r.u64("table minimum")?,
+            maximum: r.opt_u64("table maximum")?,
+            table64: r.bool("table index type")?,
         })
     })?;
     let num_imported_tables = r.u32("imported tables")?;
-    let memories = r.seq(17, "memories", |r| {
+    let memories = r.seq(18, "memories", |r| {
         Ok(MemoryType {
             minimum: r.u64("memory minimum")?,
             maximum: r.opt_u64("memory maximum")?,
+            memory64: r.bool("memory index type")?,
         })
     })?;
     let num_imported_memories = r.u32("imported memories")?;

@@ -43,9 +43,10 @@ use std::sync::Arc;
 /// The first bytes of every artifact.
 pub const MAGIC: [u8; 8] = *b"\0kilnart";
 
-/// The artifact format this Kiln writes and reads (6: typed host entries no longer
-/// report a status, so wasm-to-host trampolines no longer read one).
-pub const FORMAT_VERSION: u32 = 6;
+/// The artifact format this Kiln writes and reads (7: memory and table types carry
+/// their index type, table limits are 64-bit, and the growth builtins take 64-bit
+/// sizes).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Kiln's version and build: artifacts load only in the build that wrote them.
 pub const KILN_BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), "+", env!("KILN_BUILD_ID"));

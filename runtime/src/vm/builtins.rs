@@ -43,6 +43,9 @@ macro_rules! on_panic {
     (i32) => {
         u32::MAX
     };
+    (i64) => {
+        u64::MAX
+    };
     (void) => {
         ()
     };

@@ -8,13 +8,23 @@ use std::io;
 /// Largest number of pages of a 32-bit memory.
 pub const MAX_PAGES: u64 = 1 << 16;
 
-/// A 32-bit linear memory.
+/// The most pages a memory may ever have here: 4 GiB for a 32-bit memory; for a 64-bit
+/// one, whatever the reservation holds (at least 4 GiB), since memories never move.
+pub fn page_cap(memory64: bool, reservation: u64) -> u64 {
+    if memory64 {
+        reservation.max(MAX_PAGES * WASM_PAGE_SIZE) / WASM_PAGE_SIZE
+    } else {
+        MAX_PAGES
+    }
+}
+
+/// A linear memory.
 #[derive(Debug)]
 pub struct LinearMemory {
     mmap: Mmap,
     /// Accessible bytes (a multiple of the wasm page size).
     len: usize,
-    /// Pages the memory may never exceed (its type's maximum, capped by 4 GiB).
+    /// Pages the memory may never exceed (its type's maximum, capped by [`page_cap`]).
     max_pages: u64,
 }
 
@@ -23,10 +33,15 @@ impl LinearMemory {
     pub fn new(
         min_pages: u64,
         max_pages: Option<u64>,
+        memory64: bool,
         reservation: u64,
         guard: u64,
     ) -> io::Result<Self> {
-        let max_pages = max_pages.unwrap_or(MAX_PAGES).min(MAX_PAGES);
+        let cap = page_cap(memory64, reservation);
+        if min_pages > cap {
+            return Err(io::Error::other("memory minimum exceeds the reservation"));
+        }
+        let max_pages = max_pages.unwrap_or(cap).min(cap);
         let reservation = reservation.max(max_pages * WASM_PAGE_SIZE);
         let total = usize::try_from(reservation + guard)
             .map_err(|_| io::Error::other("reservation does not fit the address space"))?;
@@ -116,7 +131,7 @@ mod tests {
 
     #[test]
     fn grow_changes_protection_not_address() {
-        let mut m = LinearMemory::new(1, Some(3), 1 << 32, 1 << 20).expect("reserve");
+        let mut m = LinearMemory::new(1, Some(3), false, 1 << 32, 1 << 20).expect("reserve");
         let base = m.base();
         m.data_mut()[65535] = 7;
         assert_eq!(m.grow(2), Some(1));
@@ -136,8 +151,8 @@ mod tests {
         )
         .expect("image");
         assert_eq!(image.len() % super::super::mmap::page_size(), 0);
-        let mut a = LinearMemory::new(1, None, 1 << 32, 1 << 20).expect("reserve");
-        let mut b = LinearMemory::new(2, None, 1 << 32, 1 << 20).expect("reserve");
+        let mut a = LinearMemory::new(1, None, false, 1 << 32, 1 << 20).expect("reserve");
+        let mut b = LinearMemory::new(2, None, false, 1 << 32, 1 << 20).expect("reserve");
         a.map_image(&image).expect("map");
         b.map_image(&image).expect("map");
         assert_eq!(&a.data()[..4], b"aBc\0");
@@ -147,7 +162,7 @@ mod tests {
         assert_eq!(a.data()[65535], 0);
         assert_eq!(b.grow(1), Some(2));
         assert_eq!(b.data()[3 * 65536 - 1], 0);
-        let mut tiny = LinearMemory::new(0, None, 1 << 32, 1 << 20).expect("reserve");
+        let mut tiny = LinearMemory::new(0, None, false, 1 << 32, 1 << 20).expect("reserve");
         assert!(tiny.map_image(&image).is_err());
     }
 }

@@ -37,7 +37,7 @@ impl VmMemory {
         guard: u64,
         def: Option<*mut VMMemoryDefinition>,
     ) -> io::Result<Self> {
-        let mem = LinearMemory::new(ty.minimum, ty.maximum, reservation, guard)?;
+        let mem = LinearMemory::new(ty.minimum, ty.maximum, ty.memory64, reservation, guard)?;
         let mut owned = None;
         let def = match def {
             Some(d) => d,
@@ -74,7 +74,7 @@ impl VmMemory {
     pub fn ty(&self) -> MemoryType {
         MemoryType {
             minimum: self.mem.pages(),
-            maximum: self.ty.maximum,
+            ..self.ty
         }
     }
 

@@ -33,7 +33,7 @@ impl VmTable {
         limit: u32,
         def: Option<*mut VMTableDefinition>,
     ) -> Option<Self> {
-        if ty.minimum > limit {
+        if ty.minimum > u64::from(limit) {
             return None;
         }
         let mut owned = None;
@@ -71,7 +71,7 @@ impl VmTable {
     /// The table's type, with its current minimum.
     pub fn ty(&self) -> TableType {
         TableType {
-            minimum: self.elements.len() as u32,
+            minimum: self.elements.len() as u64,
             ..self.ty
         }
     }
@@ -98,12 +98,13 @@ impl VmTable {
     }
 
     /// Grows by `delta` elements of `init`; the old size, or `None`.
-    pub fn grow(&mut self, delta: u32, init: usize) -> Option<u32> {
+    pub fn grow(&mut self, delta: u64, init: usize) -> Option<u32> {
         let old = self.size();
-        let new = old.checked_add(delta)?;
-        if new > self.ty.maximum.unwrap_or(u32::MAX) || new > self.limit {
+        let new = u64::from(old).checked_add(delta)?;
+        if new > self.ty.maximum.unwrap_or(u64::MAX) || new > u64::from(self.limit) {
             return None;
         }
+        // `new <= limit`, a u32, so `delta` fits too.
         self.elements.try_reserve(delta as usize).ok()?;
         self.elements.resize(new as usize, init);
         self.sync();
@@ -111,7 +112,7 @@ impl VmTable {
     }
 
     /// `table.fill`; `false` if out of bounds (nothing written).
-    pub fn fill(&mut self, dst: u32, v: usize, len: u32) -> bool {
+    pub fn fill(&mut self, dst: u64, v: usize, len: u64) -> bool {
         match range(dst, len, self.size()) {
             Some(r) => {
                 self.elements[r].fill(v);
@@ -122,7 +123,7 @@ impl VmTable {
     }
 
     /// `table.copy` within this table.
-    pub fn copy_within(&mut self, dst: u32, src: u32, len: u32) -> bool {
+    pub fn copy_within(&mut self, dst: u64, src: u64, len: u64) -> bool {
         let n = self.size();
         match (range(dst, len, n), range(src, len, n)) {
             (Some(d), Some(s)) => {
@@ -134,16 +135,13 @@ impl VmTable {
     }
 
     /// Elements `[src, src + len)`, if in bounds.
-    pub fn slice(&self, src: u32, len: u32) -> Option<&[usize]> {
+    pub fn slice(&self, src: u64, len: u64) -> Option<&[usize]> {
         Some(&self.elements[range(src, len, self.size())?])
     }
 
     /// Writes `items` at `dst`; `false` if out of bounds.
-    pub fn write_at(&mut self, dst: u32, items: &[usize]) -> bool {
-        let Ok(len) = u32::try_from(items.len()) else {
-            return false;
-        };
-        match range(dst, len, self.size()) {
+    pub fn write_at(&mut self, dst: u64, items: &[usize]) -> bool {
+        match range(dst, items.len() as u64, self.size()) {
             Some(r) => {
                 self.elements[r].copy_from_slice(items);
                 true
@@ -153,8 +151,8 @@ impl VmTable {
     }
 }
 
-/// `start..start + len` if it fits within `size`.
-pub fn range(start: u32, len: u32, size: u32) -> Option<std::ops::Range<usize>> {
+/// `start..start + len` if it fits within `size` (so both ends fit in a `u32`).
+pub fn range(start: u64, len: u64, size: u32) -> Option<std::ops::Range<usize>> {
     let end = start.checked_add(len)?;
-    (end <= size).then_some(start as usize..end as usize)
+    (end <= u64::from(size)).then_some(start as usize..end as usize)
 }

@@ -156,9 +156,9 @@ impl k::ResourceLimiter for Limiter {
 
     fn table_growing(
         &mut self,
-        current: u32,
-        desired: u32,
-        maximum: Option<u32>,
+        current: u64,
+        desired: u64,
+        maximum: Option<u64>,
     ) -> Result<(), k::LimitHit> {
         self.inner
             .table_growing(current, desired, maximum)
