@@ -223,11 +223,12 @@ fn main() -> Result<(), String> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for &(kernel, reps) in KERNELS {
         let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
-        let mut answer = None;
         for _ in 0..runs {
+            let mut answer = None;
             for (v, t) in variants.iter_mut().zip(&mut times) {
                 let (r, d) = v.run(kernel, reps)?;
-                // Every variant computes the same thing from the same data.
+                // Every variant computes the same thing from the same data (kernels
+                // that keep state in memory keep it alike in every variant).
                 if *answer.get_or_insert(r) != r {
                     return Err(format!("{kernel}: results differ ({r} vs {answer:?})"));
                 }
