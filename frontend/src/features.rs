@@ -18,6 +18,10 @@ pub struct Features {
     pub multi_memory: bool,
     /// 64-bit memories and tables (Wasm 3.0): `i64` addresses and element indices.
     pub memory64: bool,
+    /// Typed function references (Wasm 3.0): `(ref null? $t)`, `call_ref`,
+    /// `ref.as_non_null`, `br_on_null`, `br_on_non_null`, non-nullable locals and
+    /// tables with initializers.
+    pub function_references: bool,
 }
 
 impl Default for Features {
@@ -29,6 +33,7 @@ impl Default for Features {
             tail_call: true,
             multi_memory: true,
             memory64: true,
+            function_references: true,
         }
     }
 }
@@ -82,6 +87,7 @@ impl Features {
         f.set(WasmFeatures::TAIL_CALL, self.tail_call);
         f.set(WasmFeatures::MULTI_MEMORY, self.multi_memory);
         f.set(WasmFeatures::MEMORY64, self.memory64);
+        f.set(WasmFeatures::FUNCTION_REFERENCES, self.function_references);
         f
     }
 

@@ -31,7 +31,9 @@ pub use module::{
 };
 pub use names::{BadNames, Names};
 pub use parse::{parse, parse_with_limits};
-pub use types::{FuncType, GlobalType, MemoryType, RefType, TableType, ValType, WASM_PAGE_SIZE};
+pub use types::{
+    FuncType, GlobalType, HeapType, MemoryType, RefType, TableType, ValType, WASM_PAGE_SIZE,
+};
 
 /// Re-exported so the jit can read function bodies without naming its own wasmparser version.
 pub use wasmparser;

@@ -207,6 +207,9 @@ pub struct ModuleInfo {
     pub num_imported_funcs: u32,
     /// Every table, imports first.
     pub tables: Vec<TableType>,
+    /// The initial element of each defined table (`ref.null` unless a typed table gives
+    /// an initializer).
+    pub table_inits: Vec<ConstExpr>,
     /// How many of `tables` are imported.
     pub num_imported_tables: u32,
     /// Every memory, imports first.

@@ -102,10 +102,12 @@ fn section(info: &mut ModuleInfo, payload: Payload<'_>) -> Result<(), Error> {
         Payload::TableSection(s) => {
             for t in s {
                 let t = t?;
-                if !matches!(t.init, wasmparser::TableInit::RefNull) {
-                    return Err(unsupported("typed function references", 0));
-                }
-                info.tables.push(table_type(t.ty));
+                let ty = table_type(t.ty);
+                info.table_inits.push(match t.init {
+                    wasmparser::TableInit::RefNull => ConstExpr::RefNull(ty.element),
+                    wasmparser::TableInit::Expr(e) => const_expr(&e)?,
+                });
+                info.tables.push(ty);
             }
         }
         Payload::MemorySection(s) => {
@@ -268,12 +270,9 @@ fn const_expr(e: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
         Operator::F32Const { value } => ConstExpr::F32(value.bits()),
         Operator::F64Const { value } => ConstExpr::F64(value.bits()),
         Operator::V128Const { value } => ConstExpr::V128(value.i128() as u128),
-        Operator::RefNull { hty } => ConstExpr::RefNull(match hty {
-            wasmparser::HeapType::Abstract {
-                ty: wasmparser::AbstractHeapType::Extern,
-                ..
-            } => RefType::ExternRef,
-            _ => RefType::FuncRef,
+        Operator::RefNull { hty } => ConstExpr::RefNull(RefType {
+            nullable: true,
+            heap: hty.into(),
         }),
         Operator::RefFunc { function_index } => {
             ConstExpr::RefFunc(FuncIndex::from_u32(function_index))
@@ -417,6 +416,14 @@ mod tests {
                     ..Features::default()
                 },
                 "memory64",
+            ),
+            (
+                "(module (type $t (func)) (func (param (ref $t))))",
+                Features {
+                    function_references: false,
+                    ..Features::default()
+                },
+                "typed function references",
             ),
         ];
         for (src, off, proposal) in cases {

@@ -5,13 +5,74 @@ use std::fmt;
 /// Bytes per Wasm page.
 pub const WASM_PAGE_SIZE: u64 = 65536;
 
-/// A reference type of Wasm 2.0.
+/// What a reference may point to (typed function references; GC's heap types are not
+/// part of Kiln).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RefType {
-    /// `funcref`
-    FuncRef,
-    /// `externref`
-    ExternRef,
+pub enum HeapType {
+    /// `func`: a function of any signature.
+    Func,
+    /// `extern`: a host reference.
+    Extern,
+    /// A function of one signature. In a module's `ModuleInfo` the number is the module's
+    /// type index; in the runtime (an engine's signatures, and the types of store
+    /// entities and of the API) it is the engine-wide signature id, with
+    /// [`HeapType::SELF`] for a signature's reference to itself.
+    Concrete(u32),
+}
+
+impl HeapType {
+    /// In an engine-wide signature, the signature's reference to itself.
+    pub const SELF: u32 = u32::MAX;
+}
+
+/// A reference type: `funcref` and `externref` of Wasm 2.0, and the typed references
+/// `(ref null? func|extern|$t)` of Wasm 3.0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RefType {
+    /// Whether null is a value of the type.
+    pub nullable: bool,
+    /// What a non-null reference points to.
+    pub heap: HeapType,
+}
+
+impl RefType {
+    /// `funcref`, that is `(ref null func)`.
+    pub const FUNCREF: RefType = RefType {
+        nullable: true,
+        heap: HeapType::Func,
+    };
+    /// `externref`, that is `(ref null extern)`.
+    pub const EXTERNREF: RefType = RefType {
+        nullable: true,
+        heap: HeapType::Extern,
+    };
+
+    /// Whether the references are to functions (`func` or a signature).
+    pub fn is_func(&self) -> bool {
+        !matches!(self.heap, HeapType::Extern)
+    }
+
+    /// `self` with every signature replaced by `f(signature)`.
+    pub fn map_concrete(self, f: impl FnOnce(u32) -> u32) -> RefType {
+        match self.heap {
+            HeapType::Concrete(t) => RefType {
+                heap: HeapType::Concrete(f(t)),
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    /// Whether every value of `self` is a value of `other` (subtyping without GC:
+    /// non-null below nullable, a signature below `func`).
+    pub fn matches(&self, other: &RefType) -> bool {
+        (other.nullable || !self.nullable)
+            && match (self.heap, other.heap) {
+                (a, b) if a == b => true,
+                (HeapType::Concrete(_), HeapType::Func) => true,
+                _ => false,
+            }
+    }
 }
 
 /// A value type.
@@ -33,17 +94,43 @@ pub enum ValType {
 
 impl ValType {
     /// `funcref`
-    pub const FUNCREF: ValType = ValType::Ref(RefType::FuncRef);
+    pub const FUNCREF: ValType = ValType::Ref(RefType::FUNCREF);
     /// `externref`
-    pub const EXTERNREF: ValType = ValType::Ref(RefType::ExternRef);
+    pub const EXTERNREF: ValType = ValType::Ref(RefType::EXTERNREF);
+
+    /// `self` with every signature replaced by `f(signature)`.
+    pub fn map_concrete(self, f: impl FnOnce(u32) -> u32) -> ValType {
+        match self {
+            ValType::Ref(r) => ValType::Ref(r.map_concrete(f)),
+            other => other,
+        }
+    }
+
+    /// Whether every value of `self` is a value of `other`.
+    pub fn matches(&self, other: &ValType) -> bool {
+        match (self, other) {
+            (ValType::Ref(a), ValType::Ref(b)) => a.matches(b),
+            (a, b) => a == b,
+        }
+    }
 }
 
 impl fmt::Display for RefType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RefType::FuncRef => "funcref",
-            RefType::ExternRef => "externref",
-        })
+        match (self.nullable, self.heap) {
+            (true, HeapType::Func) => f.write_str("funcref"),
+            (true, HeapType::Extern) => f.write_str("externref"),
+            (nullable, heap) => {
+                f.write_str(if nullable { "(ref null " } else { "(ref " })?;
+                match heap {
+                    HeapType::Func => f.write_str("func")?,
+                    HeapType::Extern => f.write_str("extern")?,
+                    HeapType::Concrete(HeapType::SELF) => f.write_str("self")?,
+                    HeapType::Concrete(t) => write!(f, "{t}")?,
+                }
+                f.write_str(")")
+            }
+        }
     }
 }
 
@@ -87,6 +174,18 @@ impl FuncType {
     /// Result types.
     pub fn results(&self) -> &[ValType] {
         &self.results
+    }
+
+    /// `self` with every signature in it replaced by `f(signature)`.
+    pub fn map_concrete(&self, mut f: impl FnMut(u32) -> u32) -> FuncType {
+        FuncType {
+            params: self.params.iter().map(|v| v.map_concrete(&mut f)).collect(),
+            results: self
+                .results
+                .iter()
+                .map(|v| v.map_concrete(&mut f))
+                .collect(),
+        }
     }
 }
 
@@ -142,13 +241,29 @@ pub struct GlobalType {
     pub mutable: bool,
 }
 
+impl From<wasmparser::HeapType> for HeapType {
+    fn from(h: wasmparser::HeapType) -> Self {
+        use wasmparser::{AbstractHeapType, HeapType as H};
+        match h {
+            H::Abstract {
+                ty: AbstractHeapType::Extern,
+                ..
+            } => HeapType::Extern,
+            // Validation without GC leaves module type indices of signatures...
+            H::Concrete(i) | H::Exact(i) => {
+                HeapType::Concrete(i.as_module_index().unwrap_or(HeapType::SELF))
+            }
+            // ... and `func` (the other abstract types are GC's, refused).
+            H::Abstract { .. } => HeapType::Func,
+        }
+    }
+}
+
 impl From<wasmparser::RefType> for RefType {
     fn from(r: wasmparser::RefType) -> Self {
-        // Validation under Wasm 2.0 features admits only funcref and externref.
-        if r.is_func_ref() {
-            RefType::FuncRef
-        } else {
-            RefType::ExternRef
+        RefType {
+            nullable: r.is_nullable(),
+            heap: r.heap_type().into(),
         }
     }
 }

@@ -56,6 +56,8 @@ trap_kinds! {
     OutOfFuel = TrapCode::unwrap_user(6);
     /// The store's epoch deadline passed.
     Interrupted = TrapCode::unwrap_user(7);
+    /// `call_ref`, `return_call_ref` or `ref.as_non_null` on a null reference.
+    NullReference = TrapCode::unwrap_user(8);
 }
 
 #[cfg(test)]

@@ -253,6 +253,16 @@ impl Config {
         self
     }
 
+    /// Accept typed function references (Wasm 3.0; default: on): `(ref null? $t)`,
+    /// `call_ref`, `return_call_ref`, `ref.as_non_null`, `br_on_null`,
+    /// `br_on_non_null`, non-nullable locals and tables with initializers. The API
+    /// checks every reference it hands to wasm against its type (nullability and
+    /// signature), so `call_ref` needs no signature check.
+    pub fn wasm_function_references(&mut self, on: bool) -> &mut Self {
+        self.wasm_features.function_references = on;
+        self
+    }
+
     /// Accept fixed-width SIMD (`v128`; default: on). Off, a module using it is refused
     /// as `Unsupported`.
     pub fn wasm_simd(&mut self, on: bool) -> &mut Self {

@@ -223,6 +223,7 @@ impl Table {
     pub fn new(mut store: impl AsContextMut, ty: TableType, init: Val) -> Result<Table> {
         let s = &mut store.as_context_mut().opaque;
         check_type(
+            s,
             &init,
             crate::ValType::Ref(ty.element()),
             "table initializer",
@@ -273,7 +274,7 @@ impl Table {
         let s = &mut store.as_context_mut().opaque;
         s.check(self.store)?;
         let elem = s.tables[self.index].ty().element;
-        check_type(&v, crate::ValType::Ref(elem), "table element")?;
+        check_type(s, &v, crate::ValType::Ref(elem), "table element")?;
         let raw = v.to_raw(s)?.get_u64() as usize;
         s.tables[self.index]
             .set(i, raw)
@@ -285,7 +286,7 @@ impl Table {
         let s = &mut store.as_context_mut().opaque;
         s.check(self.store)?;
         let elem = s.tables[self.index].ty().element;
-        check_type(&init, crate::ValType::Ref(elem), "table initializer")?;
+        check_type(s, &init, crate::ValType::Ref(elem), "table initializer")?;
         let raw = init.to_raw(s)?.get_u64() as usize;
         s.grow_table(self.index, delta.into(), raw)
             .ok_or_else(|| Error::ty(format!("cannot grow table by {delta} elements")))
@@ -303,7 +304,7 @@ impl Global {
     /// A new global of type `ty` holding `v`.
     pub fn new(mut store: impl AsContextMut, ty: GlobalType, v: Val) -> Result<Global> {
         let s = &mut store.as_context_mut().opaque;
-        check_type(&v, ty.content(), "global initializer")?;
+        check_type(s, &v, ty.content(), "global initializer")?;
         let raw = v.to_raw(s)?;
         s.globals.push(VmGlobal::new(ty.to_frontend(), raw.0, None));
         Ok(Global {
@@ -335,7 +336,7 @@ impl Global {
         if ty.mutability() != Mutability::Var {
             return Err(Error::ty("cannot set an immutable global"));
         }
-        check_type(&v, ty.content(), "global value")?;
+        check_type(s, &v, ty.content(), "global value")?;
         let raw = v.to_raw(s)?;
         s.globals[self.index].set_raw(raw.0);
         Ok(())

@@ -221,7 +221,7 @@ where
         let store = caller.store;
         (self.f)(Caller::new(store, caller.instance), &params, &mut results)?;
         for (i, (r, &t)) in results.iter().zip(self.ty.results()).enumerate() {
-            check_type(r, t, "host function result")?;
+            check_type(&store.opaque, r, t, "host function result")?;
             values[i] = r.to_raw(&store.opaque)?;
         }
         Ok(())
@@ -388,7 +388,7 @@ impl Func {
         }
         let mut values = vec![ValRaw::default(); params.len().max(results.len())];
         for (i, (p, &t)) in params.iter().zip(ty.params()).enumerate() {
-            check_type(p, t, "argument")?;
+            check_type(&store.opaque, p, t, "argument")?;
             values[i] = p.to_raw(&store.opaque)?;
         }
         self.call_raw(store, &mut values)?;

@@ -204,7 +204,7 @@ impl StoreOpaque {
                     }
                 }
                 (EntityIndex::Table(t), Extern::Table(table)) => {
-                    let want = info.tables[t.index()];
+                    let want = module.0.canonical_table(info.tables[t.index()]);
                     let have = self.tables[table.index].ty();
                     if want.element != have.element
                         || want.table64 != have.table64
@@ -224,8 +224,16 @@ impl StoreOpaque {
                     }
                 }
                 (EntityIndex::Global(g), Extern::Global(global)) => {
-                    let want = info.globals[g.index()];
-                    if self.globals[global.index].ty() != want {
+                    let want = module.0.canonical_global(info.globals[g.index()]);
+                    let have = self.globals[global.index].ty();
+                    // An immutable global may be of a subtype; a mutable one's type is
+                    // exactly the import's (wasm may write it as well as read it).
+                    let fits = have.mutable == want.mutable
+                        && match want.mutable {
+                            true => have.content == want.content,
+                            false => have.content.matches(&want.content),
+                        };
+                    if !fits {
                         return Err(incompatible(m, n, "global type mismatch"));
                     }
                 }
@@ -361,7 +369,7 @@ impl StoreOpaque {
             .enumerate()
         {
             let def = vmctx.defined_table(DefinedTableIndex::from_u32(d as u32));
-            let table = VmTable::new(*ty, 0, limit, Some(def))
+            let table = VmTable::new(m.canonical_table(*ty), 0, limit, Some(def))
                 .ok_or_else(|| Error::instantiation("table minimum exceeds the limit"))?;
             self.tables.push(table);
             tables.push(self.tables.len() - 1);
@@ -407,9 +415,19 @@ impl StoreOpaque {
             let gi = GlobalIndex::from_u32(info.num_imported_globals + d as u32);
             let raw = self.eval(&globals, &funcs, init);
             let def = vmctx.defined_global(DefinedGlobalIndex::from_u32(d as u32));
-            self.globals
-                .push(VmGlobal::new(info.globals[gi.index()], raw.0, Some(def)));
+            let ty = m.canonical_global(info.globals[gi.index()]);
+            self.globals.push(VmGlobal::new(ty, raw.0, Some(def)));
             globals.push(self.globals.len() - 1);
+        }
+        // Typed tables start filled with their initializer (which may name functions
+        // and imported globals, so it is evaluated once both exist).
+        let defined_tables = &tables[info.num_imported_tables as usize..];
+        for (init, &t) in info.table_inits.iter().zip(defined_tables) {
+            if !matches!(init, ConstExpr::RefNull(_)) {
+                let raw = self.eval(&globals, &funcs, init).get_u64() as usize;
+                let size = self.tables[t].size();
+                self.tables[t].fill(0, raw, size.into());
+            }
         }
         let elems = info
             .elems

@@ -54,7 +54,8 @@
 //! | `Interrupt` | [`TrapCode::Interrupted`] (also a deadline that passes during compilation) |
 //! | `OutOfFuel` | [`TrapCode::OutOfFuel`] |
 //! | `HeapMisaligned`, `AtomicWaitNonSharedMemory` | — (no threads proposal) |
-//! | `NullReference`, `ArrayOutOfBounds`, `AllocationTooLarge`, `CastFailure` | — (no GC proposal) |
+//! | `NullReference` | [`TrapCode::NullReference`] |
+//! | `ArrayOutOfBounds`, `AllocationTooLarge`, `CastFailure` | — (no GC proposal) |
 //! | `UnhandledTag` | — (no exception handling yet) |
 //!
 //! ## Safety
@@ -118,5 +119,7 @@ pub use source::{read_module_file, DEFAULT_MAX_MODULE_SIZE};
 pub use store::{AsContext, AsContextMut, Store, StoreInner};
 pub use trap::{FrameInfo, MemoryFault, Trap, TrapCode};
 pub use typed::{IntoFunc, TypedFunc, WasmParams, WasmResults, WasmRet, WasmTy};
-pub use types::{FuncType, GlobalType, MemoryType, Mutability, RefType, TableType, ValType};
+pub use types::{
+    FuncType, GlobalType, HeapType, MemoryType, Mutability, RefType, TableType, ValType,
+};
 pub use values::{ExternRef, Val};

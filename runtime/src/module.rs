@@ -8,8 +8,8 @@ use crate::tiering::LazyCode;
 use crate::types::{FuncType, GlobalType, MemoryType, TableType};
 use crate::vm::{CodeMemory, MemoryImage, Symbol};
 use kiln_frontend::{
-    ConstExpr, DataIndex, DataSegmentKind, DefinedFuncIndex, EntityIndex, FuncIndex, ModuleInfo,
-    WASM_PAGE_SIZE,
+    ConstExpr, DataIndex, DataSegmentKind, DefinedFuncIndex, EntityIndex, FuncIndex, HeapType,
+    ModuleInfo, ValType, WASM_PAGE_SIZE,
 };
 use kiln_jit::VmOffsets;
 use std::sync::Arc;
@@ -329,7 +329,7 @@ impl Module {
             .iter()
             .map(|t| t.map(|t| code.function_address(n + t as usize) as usize))
             .collect();
-        let type_ids = info.types.iter().map(|t| engine.type_id(t)).collect();
+        let type_ids = canonical_type_ids(engine, &info.types);
         Ok(Module::from_parts(
             engine,
             Arc::new(CompiledParts {
@@ -386,15 +386,22 @@ impl Module {
         &self.0.engine
     }
 
+    /// The type of entity `e`, with signatures by engine-wide id.
     fn entity_type(&self, e: EntityIndex) -> ExternType {
-        let info = &self.0.info;
+        let (m, info) = (&self.0, &self.0.info);
         match e {
-            EntityIndex::Func(f) => ExternType::Func(info.func_type(f).clone()),
-            EntityIndex::Table(t) => ExternType::Table(TableType(info.tables[t.index()])),
-            EntityIndex::Memory(m) => ExternType::Memory(MemoryType(info.memories[m.index()])),
-            EntityIndex::Global(g) => {
-                ExternType::Global(GlobalType::from_frontend(info.globals[g.index()]))
+            EntityIndex::Func(f) => ExternType::Func(
+                self.0
+                    .engine
+                    .func_type(m.type_ids[info.funcs[f.index()].index()]),
+            ),
+            EntityIndex::Table(t) => {
+                ExternType::Table(TableType(m.canonical_table(info.tables[t.index()])))
             }
+            EntityIndex::Memory(m) => ExternType::Memory(MemoryType(info.memories[m.index()])),
+            EntityIndex::Global(g) => ExternType::Global(GlobalType::from_frontend(
+                m.canonical_global(info.globals[g.index()]),
+            )),
         }
     }
 
@@ -420,6 +427,58 @@ impl Module {
 
     pub(crate) fn func_type(&self, f: FuncIndex) -> &FuncType {
         self.0.info.func_type(f)
+    }
+}
+
+/// Engine-wide ids of a module's signatures. A signature that refers to others (typed
+/// function references) is registered with each reference replaced by the referred
+/// signature's engine id, so two modules' structurally equal signatures get the same id
+/// (the spec's canonicalization, for rec groups of one type: the only ones without GC,
+/// where a signature can name only earlier ones). A reference to itself or a later
+/// signature needs GC's rec groups, which validation refuses; it would be
+/// [`HeapType::SELF`].
+fn canonical_type_ids(engine: &Engine, types: &[FuncType]) -> Vec<u32> {
+    let mut ids: Vec<u32> = Vec::with_capacity(types.len());
+    for t in types {
+        let canonical = t.map_concrete(|j| match ids.get(j as usize) {
+            Some(&id) => id,
+            // `j == i`; a later type (GC's rec groups, refused) is marked alike.
+            None => HeapType::SELF,
+        });
+        ids.push(engine.type_id(&canonical));
+    }
+    ids
+}
+
+impl CompiledParts {
+    /// `v` with the module's type indices replaced by engine-wide signature ids: the
+    /// form every store entity's type and the API's types take.
+    pub(crate) fn canonical_val(&self, v: ValType) -> ValType {
+        v.map_concrete(|t| {
+            self.type_ids
+                .get(t as usize)
+                .copied()
+                .unwrap_or(HeapType::SELF)
+        })
+    }
+
+    /// A table type of the module, canonical (see [`Self::canonical_val`]).
+    pub(crate) fn canonical_table(&self, t: kiln_frontend::TableType) -> kiln_frontend::TableType {
+        let ValType::Ref(element) = self.canonical_val(ValType::Ref(t.element)) else {
+            return t;
+        };
+        kiln_frontend::TableType { element, ..t }
+    }
+
+    /// A global type of the module, canonical (see [`Self::canonical_val`]).
+    pub(crate) fn canonical_global(
+        &self,
+        g: kiln_frontend::GlobalType,
+    ) -> kiln_frontend::GlobalType {
+        kiln_frontend::GlobalType {
+            content: self.canonical_val(g.content),
+            ..g
+        }
     }
 }
 

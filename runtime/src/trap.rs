@@ -29,6 +29,8 @@ pub enum TrapCode {
     OutOfFuel,
     /// The store's epoch deadline (e.g. its timeout) passed.
     Interrupted,
+    /// `call_ref`, `return_call_ref` or `ref.as_non_null` on a null reference.
+    NullReference,
 }
 
 impl TrapCode {
@@ -45,6 +47,7 @@ impl TrapCode {
             TrapKind::BadSignature => TrapCode::BadSignature,
             TrapKind::OutOfFuel => TrapCode::OutOfFuel,
             TrapKind::Interrupted => TrapCode::Interrupted,
+            TrapKind::NullReference => TrapCode::NullReference,
             _ => return None,
         })
     }
@@ -63,6 +66,7 @@ impl TrapCode {
             TrapCode::StackOverflow => "call stack exhausted",
             TrapCode::OutOfFuel => "all fuel consumed",
             TrapCode::Interrupted => "interrupted: deadline reached",
+            TrapCode::NullReference => "null reference",
         }
     }
 }

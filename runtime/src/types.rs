@@ -1,6 +1,6 @@
 //! Wasm types of the public API.
 
-pub use kiln_frontend::{FuncType, RefType, ValType};
+pub use kiln_frontend::{FuncType, HeapType, RefType, ValType};
 
 /// Whether a global may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::func::Func;
 use crate::store::{AsContext, AsContextMut, StoreId, StoreOpaque};
-use crate::types::{RefType, ValType};
+use crate::types::{HeapType, RefType, ValType};
 use crate::vm::ValRaw;
 use std::any::Any;
 
@@ -66,11 +66,12 @@ impl Val {
         }
     }
 
-    /// The null reference of `ty`.
+    /// The null reference of `ty`'s kind (a function or a host reference).
     pub fn null(ty: RefType) -> Val {
-        match ty {
-            RefType::FuncRef => Val::FuncRef(None),
-            RefType::ExternRef => Val::ExternRef(None),
+        if ty.is_func() {
+            Val::FuncRef(None)
+        } else {
+            Val::ExternRef(None)
         }
     }
 
@@ -146,10 +147,10 @@ impl Val {
             ValType::F32 => Val::F32(raw.get_u32()),
             ValType::F64 => Val::F64(raw.get_u64()),
             ValType::V128 => Val::V128(raw.0),
-            ValType::Ref(RefType::FuncRef) => {
+            ValType::Ref(r) if r.is_func() => {
                 Val::FuncRef(func_from_raw(store, raw.get_u64() as usize))
             }
-            ValType::Ref(RefType::ExternRef) => Val::ExternRef(match raw.get_u64() {
+            ValType::Ref(_) => Val::ExternRef(match raw.get_u64() {
                 0 => None,
                 n => Some(ExternRef {
                     store: store.id,
@@ -175,11 +176,34 @@ pub(crate) fn func_from_raw(store: &StoreOpaque, raw: usize) -> Option<Func> {
     })
 }
 
-/// Checks `v` has type `ty`.
-pub(crate) fn check_type(v: &Val, ty: ValType, what: &str) -> Result<()> {
-    if v.ty() == ty {
-        Ok(())
-    } else {
-        Err(Error::ty(format!("{what}: expected {ty}, got {}", v.ty())))
+/// Checks `v` is a value of `ty` (whose signatures are engine-wide ids): a null only
+/// for a nullable type, a function of signature `$t` for `(ref $t)`. Generated code
+/// relies on it: `call_ref` does not check signatures.
+pub(crate) fn check_type(store: &StoreOpaque, v: &Val, ty: ValType, what: &str) -> Result<()> {
+    let fits = match (v, ty) {
+        (Val::FuncRef(f), ValType::Ref(r)) if r.is_func() => match (f, r.heap) {
+            (None, _) => r.nullable,
+            (Some(f), HeapType::Concrete(id)) => {
+                store.check(f.store)?;
+                store.funcs[f.index].type_id == id
+            }
+            (Some(_), _) => true,
+        },
+        (Val::ExternRef(e), ValType::Ref(r)) if r.heap == HeapType::Extern => {
+            e.is_some() || r.nullable
+        }
+        (v, ty) => v.ty() == ty,
+    };
+    if fits {
+        return Ok(());
     }
+    let got = match v {
+        Val::FuncRef(None) | Val::ExternRef(None) => format!("a null {}", v.ty()),
+        Val::FuncRef(Some(f)) if store.id == f.store => format!(
+            "a function of type {}",
+            store.engine.func_type(store.funcs[f.index].type_id)
+        ),
+        v => v.ty().to_string(),
+    };
+    Err(Error::ty(format!("{what}: expected {ty}, got {got}")))
 }

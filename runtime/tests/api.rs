@@ -139,7 +139,7 @@ fn memories_tables_and_globals_from_the_host() {
 
     let table = Table::new(
         &mut store,
-        TableType::new(RefType::FuncRef, 2, Some(4)),
+        TableType::new(RefType::FUNCREF, 2, Some(4)),
         Val::FuncRef(None),
     )
     .expect("table");

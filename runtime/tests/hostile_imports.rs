@@ -52,17 +52,17 @@ fn defs(store: &mut Store<()>) -> Defs {
         mem_2_max_2: Memory::new(&mut *store, MemoryType::new(2, Some(2))).expect("memory"),
         table_func_1: table(
             store,
-            TableType::new(RefType::FuncRef, 1, None),
+            TableType::new(RefType::FUNCREF, 1, None),
             Val::FuncRef(None),
         ),
         table_func_10_max_10: table(
             store,
-            TableType::new(RefType::FuncRef, 10, Some(10)),
+            TableType::new(RefType::FUNCREF, 10, Some(10)),
             Val::FuncRef(None),
         ),
         table_extern: table(
             store,
-            TableType::new(RefType::ExternRef, 1, None),
+            TableType::new(RefType::EXTERNREF, 1, None),
             Val::ExternRef(None),
         ),
         global_const_i32: Global::new(

@@ -356,7 +356,7 @@ fn a_table_of_2_pow_32_minus_1_elements_is_refused_at_instantiation() {
     }
     let err = Table::new(
         &mut store,
-        TableType::new(RefType::FuncRef, u32::MAX, None),
+        TableType::new(RefType::FUNCREF, u32::MAX, None),
         Val::FuncRef(None),
     )
     .expect_err("too big");

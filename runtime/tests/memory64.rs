@@ -187,12 +187,12 @@ fn imports_match_the_index_type() -> Result<()> {
 
     let t32 = Table::new(
         &mut store,
-        TableType::new(RefType::FuncRef, 1, None),
+        TableType::new(RefType::FUNCREF, 1, None),
         Val::FuncRef(None),
     )?;
     let t64 = Table::new(
         &mut store,
-        TableType::new64(RefType::FuncRef, 1, None),
+        TableType::new64(RefType::FUNCREF, 1, None),
         Val::FuncRef(None),
     )?;
     let wants64 = Module::new(

@@ -110,7 +110,7 @@ fn a_failed_instantiation_never_shows_data_through_an_imported_table() {
         let mut store = Store::new(&engine, ());
         let table = Table::new(
             &mut store,
-            TableType::new(RefType::FuncRef, 2, None),
+            TableType::new(RefType::FUNCREF, 2, None),
             Val::FuncRef(None),
         )
         .expect("table");

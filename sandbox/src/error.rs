@@ -74,7 +74,7 @@ pub enum TrapCode {
     TableOutOfBounds,
     /// Linear memory access out of bounds.
     MemoryOutOfBounds,
-    /// A null reference was used (Wasmtime, later proposals).
+    /// A null reference was used (`call_ref`, `ref.as_non_null`).
     NullReference,
     /// A trap the sandbox has no name for (a backend's later-proposal traps).
     Other,

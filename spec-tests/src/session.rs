@@ -48,7 +48,15 @@ impl Session {
             .wasm_relaxed_simd(!wasm2_only)
             .wasm_tail_call(!wasm2_only)
             .wasm_multi_memory(!wasm2_only)
-            .wasm_memory64(!wasm2_only);
+            .wasm_memory64(!wasm2_only)
+            .wasm_function_references(!wasm2_only)
+            // The scripts compile tables larger than the JS-API's 10 million elements
+            // (`module definition`), which Kiln's default module limits refuse at
+            // compile time; instantiating one is still refused, by the table limit.
+            .module_limits(kiln::ModuleLimits {
+                table_size: u32::MAX,
+                ..kiln::ModuleLimits::default()
+            });
         if let Some(policy) = opts.guided {
             config.guided_policy(policy);
         }

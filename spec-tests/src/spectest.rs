@@ -45,13 +45,13 @@ pub(crate) fn define(linker: &mut Linker<()>, store: &mut Store<()>) -> Result<(
 
     let table = Table::new(
         &mut *store,
-        TableType::new(RefType::FuncRef, 10, Some(20)),
+        TableType::new(RefType::FUNCREF, 10, Some(20)),
         Val::FuncRef(None),
     )?;
     linker.define(&mut *store, MODULE, "table", table)?;
     let table64 = Table::new(
         &mut *store,
-        TableType::new64(RefType::FuncRef, 10, Some(20)),
+        TableType::new64(RefType::FUNCREF, 10, Some(20)),
         Val::FuncRef(None),
     )?;
     linker.define(&mut *store, MODULE, "table64", table64)?;

@@ -11,6 +11,8 @@ const EQUIVALENT_MESSAGES: &[&[&str]] = &[
     &["out of bounds table access", "undefined element"],
     &["unreachable", "unreachable executed"],
     &["call stack exhausted", "stack overflow"],
+    // `call_ref` of null says which reference was null.
+    &["null reference", "null function reference"],
 ];
 
 /// Checks that `err` is a trap whose message loosely matches `expected`.

@@ -42,8 +42,7 @@ pub(crate) fn default_val(ty: &ValType) -> Val {
         ValType::F32 => Val::F32(0),
         ValType::F64 => Val::F64(0),
         ValType::V128 => Val::V128(0),
-        ValType::Ref(kiln::RefType::FuncRef) => Val::FuncRef(None),
-        ValType::Ref(kiln::RefType::ExternRef) => Val::ExternRef(None),
+        ValType::Ref(r) => Val::null(*r),
     }
 }
 

@@ -178,7 +178,7 @@ pub(crate) fn wasmtime() -> Result<&'static wasmtime::Engine, String> {
             // Kiln's relaxed SIMD is deterministic, with the same choices.
             .relaxed_simd_deterministic(true)
             .wasm_tail_call(true)
-            .wasm_function_references(false)
+            .wasm_function_references(true)
             .wasm_gc(false)
             .wasm_exceptions(false)
             .wasm_multi_memory(true)

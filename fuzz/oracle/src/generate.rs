@@ -15,6 +15,7 @@ pub(crate) fn kiln_features() -> WasmFeatures {
         | WasmFeatures::TAIL_CALL
         | WasmFeatures::MULTI_MEMORY
         | WasmFeatures::MEMORY64
+        | WasmFeatures::FUNCTION_REFERENCES
 }
 
 /// Turns off every proposal Kiln does not implement and turns on all of Wasm 2.0 + SIMD
@@ -35,6 +36,8 @@ fn kiln_proposals(c: &mut Config) {
     c.threads_enabled = false;
     c.shared_everything_threads_enabled = false;
     c.acquire_release_atomics_enabled = false;
+    // wasm-smith generates typed function references only together with GC, so the
+    // generated modules have none (the spec suite and tests cover them).
     c.gc_enabled = false;
     c.custom_descriptors_enabled = false;
     c.multibyte_array_access_enabled = false;

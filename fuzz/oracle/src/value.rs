@@ -148,8 +148,8 @@ impl Value {
             } else {
                 u.arbitrary().unwrap_or(0)
             }),
-            kiln::ValType::Ref(kiln::RefType::FuncRef) => Value::FuncRef { null: true },
-            kiln::ValType::Ref(kiln::RefType::ExternRef) => Value::ExternRef { null: true },
+            kiln::ValType::Ref(r) if r.is_func() => Value::FuncRef { null: true },
+            kiln::ValType::Ref(_) => Value::ExternRef { null: true },
         }
     }
 
@@ -238,6 +238,7 @@ impl TrapKind {
             T::StackOverflow => TrapCode::StackOverflow,
             T::OutOfFuel => TrapCode::OutOfFuel,
             T::Interrupt => TrapCode::Interrupted,
+            T::NullReference => TrapCode::NullReference,
             other => return TrapKind::Other(format!("wasmtime {other:?}")),
         })
     }

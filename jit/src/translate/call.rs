@@ -34,7 +34,7 @@ use kiln_frontend::{DefinedFuncIndex, FuncIndex, TableIndex, TypeIndex};
 
 impl FuncTranslator<'_, '_> {
     /// Pops the arguments of a call to a function of type `ty`.
-    fn pop_args(&mut self, ty: TypeIndex) -> Vec<Value> {
+    pub(crate) fn pop_args(&mut self, ty: TypeIndex) -> Vec<Value> {
         let nparams = self.env.info.types[ty.index()].params().len();
         let params = self.popn(nparams);
         self.canonical_all(&params)
@@ -69,7 +69,7 @@ impl FuncTranslator<'_, '_> {
 
     /// Calls (or with `tail`, tail-calls) through the `VMFuncRef` at `func_ref`;
     /// returns the results (none for a tail call).
-    fn call_func_ref_as(
+    pub(crate) fn call_func_ref_as(
         &mut self,
         func_ref: Value,
         ty: TypeIndex,

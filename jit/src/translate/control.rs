@@ -80,7 +80,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// Branch arguments: values as block parameters expect them (canonical vectors).
-    fn block_args(&mut self, values: &[Value]) -> Vec<BlockArg> {
+    pub(crate) fn block_args(&mut self, values: &[Value]) -> Vec<BlockArg> {
         let values = self.canonical_all(values);
         args(&values)
     }
@@ -268,7 +268,7 @@ impl FuncTranslator<'_, '_> {
     }
 
     /// The block a branch to relative `depth` jumps to, and how many values it carries.
-    fn branch_target(&mut self, depth: u32) -> (ir::Block, usize) {
+    pub(crate) fn branch_target(&mut self, depth: u32) -> (ir::Block, usize) {
         let i = self.control.len() - 1 - depth as usize;
         let frame = &mut self.control[i];
         match frame.kind {

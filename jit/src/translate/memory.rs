@@ -71,7 +71,7 @@ impl FuncTranslator<'_, '_> {
             MemArgTarget::Array(_) => unreachable!("validated: GC array accesses are refused"),
         };
         let index = self.pop();
-        let index = self.to_i64(index);
+        let index = self.widen_index(index);
         let base = self.heap_base(mem);
         self.checked_address(mem, base, index, memarg.offset, size)
     }
@@ -197,7 +197,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_memory_grow(&mut self, mem: u32) -> Result {
         let delta = self.pop();
-        let delta = self.to_i64(delta);
+        let delta = self.widen_index(delta);
         let m = self.b.ins().iconst(I32, i64::from(mem));
         let old = self
             .call_builtin(Builtin::memory_grow, &[m, delta])
@@ -209,7 +209,7 @@ impl FuncTranslator<'_, '_> {
 
     /// `v` as an i64: an i32 address, size or index is zero-extended, an i64 one (of a
     /// 64-bit memory or table) kept.
-    pub(crate) fn to_i64(&mut self, v: Value) -> Value {
+    pub(crate) fn widen_index(&mut self, v: Value) -> Value {
         if self.b.func.dfg.value_type(v) == I64 {
             v
         } else {
@@ -229,7 +229,11 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_memory_copy(&mut self, dst_mem: u32, src_mem: u32) -> Result {
         let (dst, src, len) = self.pop3();
-        let (dst, src, len) = (self.to_i64(dst), self.to_i64(src), self.to_i64(len));
+        let (dst, src, len) = (
+            self.widen_index(dst),
+            self.widen_index(src),
+            self.widen_index(len),
+        );
         let dm = self.b.ins().iconst(I32, i64::from(dst_mem));
         let sm = self.b.ins().iconst(I32, i64::from(src_mem));
         self.call_builtin_checked(
@@ -242,7 +246,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_memory_fill(&mut self, mem: u32) -> Result {
         let (dst, val, len) = self.pop3();
-        let (dst, len) = (self.to_i64(dst), self.to_i64(len));
+        let (dst, len) = (self.widen_index(dst), self.widen_index(len));
         let m = self.b.ins().iconst(I32, i64::from(mem));
         self.call_builtin_checked(
             Builtin::memory_fill,
@@ -254,7 +258,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_memory_init(&mut self, data_index: u32, mem: u32) -> Result {
         let (dst, src, len) = self.pop3();
-        let dst = self.to_i64(dst);
+        let dst = self.widen_index(dst);
         let m = self.b.ins().iconst(I32, i64::from(mem));
         let d = self.b.ins().iconst(I32, i64::from(data_index));
         self.call_builtin_checked(

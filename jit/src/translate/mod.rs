@@ -24,6 +24,7 @@ mod numeric;
 mod relaxed_simd;
 mod simd;
 mod table;
+mod typed_refs;
 mod variables;
 
 pub use counters::Counting;
@@ -483,6 +484,7 @@ macro_rules! define_visitor {
     (@one saturating_float_to_int $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one bulk_memory $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one tail_call $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
+    (@one function_references $($rest:tt)*) => { define_visitor!(@supported $($rest)*); };
     (@one reference_types $($rest:tt)*) => { define_visitor!(@reftypes $($rest)*); };
     (@one $proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident) => {
         fn $visit(&mut self $($(, $arg: $argty)*)?) -> Result {

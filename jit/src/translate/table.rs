@@ -62,7 +62,7 @@ impl FuncTranslator<'_, '_> {
             .b
             .ins()
             .load(POINTER, flags, def, crate::table_definition::BASE as i32);
-        let index = self.to_i64(index);
+        let index = self.widen_index(index);
         let byte_offset = self.b.ins().ishl_imm_u(index, 3);
         let addr = self.b.ins().iadd(base, byte_offset);
         if self.env.spectre_guards {
@@ -129,7 +129,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_table_grow(&mut self, table: u32) -> Result {
         let (init, delta) = self.pop2();
-        let delta = self.to_i64(delta);
+        let delta = self.widen_index(delta);
         let t = self.index_const(table);
         let old = self
             .call_builtin(Builtin::table_grow, &[t, delta, init])
@@ -141,7 +141,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_table_fill(&mut self, table: u32) -> Result {
         let (dst, value, len) = self.pop3();
-        let (dst, len) = (self.to_i64(dst), self.to_i64(len));
+        let (dst, len) = (self.widen_index(dst), self.widen_index(len));
         let t = self.index_const(table);
         self.call_builtin_checked(
             Builtin::table_fill,
@@ -153,7 +153,11 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_table_copy(&mut self, dst_table: u32, src_table: u32) -> Result {
         let (dst, src, len) = self.pop3();
-        let (dst, src, len) = (self.to_i64(dst), self.to_i64(src), self.to_i64(len));
+        let (dst, src, len) = (
+            self.widen_index(dst),
+            self.widen_index(src),
+            self.widen_index(len),
+        );
         let dt = self.index_const(dst_table);
         let st = self.index_const(src_table);
         self.call_builtin_checked(
@@ -166,7 +170,7 @@ impl FuncTranslator<'_, '_> {
 
     pub(crate) fn visit_table_init(&mut self, elem_index: u32, table: u32) -> Result {
         let (dst, src, len) = self.pop3();
-        let dst = self.to_i64(dst);
+        let dst = self.widen_index(dst);
         let t = self.index_const(table);
         let e = self.index_const(elem_index);
         self.call_builtin_checked(

@@ -7,25 +7,36 @@ use super::codec::{Decoded, Reader, Writer};
 use kiln_frontend::{
     BadNames, ConstExpr, ConstOp, DataSegment, DataSegmentKind, ElemItems, ElemSegment,
     ElemSegmentKind, EntityIndex, Export, FuncIndex, FuncType, FunctionBody, GlobalIndex,
-    GlobalType, Import, MemoryIndex, MemoryType, ModuleInfo, Names, RefType, TableIndex, TableType,
-    TypeIndex, ValType,
+    GlobalType, HeapType, Import, MemoryIndex, MemoryType, ModuleInfo, Names, RefType, TableIndex,
+    TableType, TypeIndex, ValType,
 };
 use std::ops::Range;
 use std::sync::Arc;
 
 fn ref_type(w: &mut Writer, r: RefType) {
-    w.u8(match r {
-        RefType::FuncRef => 0,
-        RefType::ExternRef => 1,
-    });
+    let nullable = if r.nullable { 0 } else { 0x80 };
+    match r.heap {
+        HeapType::Func => w.u8(nullable),
+        HeapType::Extern => w.u8(nullable | 1),
+        HeapType::Concrete(t) => {
+            w.u8(nullable | 2);
+            w.u32(t);
+        }
+    }
 }
 
 fn read_ref_type(r: &mut Reader<'_>) -> Decoded<RefType> {
-    match r.u8("reference type")? {
-        0 => Ok(RefType::FuncRef),
-        1 => Ok(RefType::ExternRef),
-        _ => r.fail("reference type"),
-    }
+    let b = r.u8("reference type")?;
+    let heap = match b & 0x7f {
+        0 => HeapType::Func,
+        1 => HeapType::Extern,
+        2 => HeapType::Concrete(r.u32("reference type")?),
+        _ => return r.fail("reference type"),
+    };
+    Ok(RefType {
+        nullable: b & 0x80 == 0,
+        heap,
+    })
 }
 
 fn val_type(w: &mut Writer, v: ValType) {
@@ -35,8 +46,12 @@ fn val_type(w: &mut Writer, v: ValType) {
         ValType::F32 => w.u8(2),
         ValType::F64 => w.u8(3),
         ValType::V128 => w.u8(4),
-        ValType::Ref(RefType::FuncRef) => w.u8(5),
-        ValType::Ref(RefType::ExternRef) => w.u8(6),
+        ValType::FUNCREF => w.u8(5),
+        ValType::EXTERNREF => w.u8(6),
+        ValType::Ref(r) => {
+            w.u8(7);
+            ref_type(w, r);
+        }
     }
 }
 
@@ -49,6 +64,7 @@ fn read_val_type(r: &mut Reader<'_>) -> Decoded<ValType> {
         4 => ValType::V128,
         5 => ValType::FUNCREF,
         6 => ValType::EXTERNREF,
+        7 => ValType::Ref(read_ref_type(r)?),
         _ => return r.fail("value type"),
     })
 }
@@ -198,6 +214,7 @@ pub(crate) fn encode(w: &mut Writer, info: &ModuleInfo, data_ranges: &[Range<usi
     });
     w.u32(info.num_imported_globals);
     w.seq(&info.global_inits, const_expr);
+    w.seq(&info.table_inits, const_expr);
     w.seq(&info.imports, |w, i| {
         w.str(&i.module);
         w.str(&i.name);
@@ -295,6 +312,7 @@ pub(crate) fn decode(r: &mut Reader<'_>, bytes: Arc<[u8]>) -> Decoded<ModuleInfo
     })?;
     let num_imported_globals = r.u32("imported globals")?;
     let global_inits = r.seq(1, "global initializers", read_const_expr)?;
+    let table_inits = r.seq(1, "table initializers", read_const_expr)?;
     let imports = r.seq(21, "imports", |r| {
         Ok(Import {
             module: r.string("import module")?,
@@ -382,6 +400,7 @@ pub(crate) fn decode(r: &mut Reader<'_>, bytes: Arc<[u8]>) -> Decoded<ModuleInfo
         globals,
         num_imported_globals,
         global_inits,
+        table_inits,
         imports,
         exports,
         start,
@@ -427,6 +446,10 @@ fn check(info: &ModuleInfo) -> Result<(), &'static str> {
     let defined_globals = info.globals.len() - info.num_imported_globals as usize;
     if info.global_inits.len() != defined_globals || !info.global_inits.iter().all(const_ok) {
         return Err("global initializers");
+    }
+    let defined_tables = info.tables.len() - info.num_imported_tables as usize;
+    if info.table_inits.len() != defined_tables || !info.table_inits.iter().all(const_ok) {
+        return Err("table initializers");
     }
     let entity_ok = |e: EntityIndex| match e {
         EntityIndex::Func(f) => func_ok(f),

@@ -517,6 +517,7 @@ fn trap_code(c: k::TrapCode) -> TrapCode {
         k::TrapCode::BadSignature => TrapCode::BadSignature,
         k::TrapCode::TableOutOfBounds => TrapCode::TableOutOfBounds,
         k::TrapCode::MemoryOutOfBounds => TrapCode::MemoryOutOfBounds,
+        k::TrapCode::NullReference => TrapCode::NullReference,
         _ => TrapCode::Other,
     }
 }
@@ -542,8 +543,10 @@ fn val_type(t: k::ValType) -> ValType {
         k::ValType::F32 => ValType::F32,
         k::ValType::F64 => ValType::F64,
         k::ValType::V128 => ValType::V128,
-        k::ValType::Ref(k::RefType::FuncRef) => ValType::FuncRef,
-        k::ValType::Ref(k::RefType::ExternRef) => ValType::ExternRef,
+        // The sandbox's types name the kind of reference; a typed function reference is
+        // a function reference there.
+        k::ValType::Ref(r) if r.is_func() => ValType::FuncRef,
+        k::ValType::Ref(_) => ValType::ExternRef,
     }
 }
 
