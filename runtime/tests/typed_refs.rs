@@ -44,6 +44,12 @@ fn setup() -> Result<(Store<()>, Instance)> {
     Ok((store, instance))
 }
 
+/// `$inc`, element 0 of the typed table.
+fn incrementer(store: &Store<()>, i: &Instance) -> Val {
+    let t = i.get_table(store, "t").expect("t");
+    t.get(store, 0).expect("in bounds")
+}
+
 fn trap_code(e: Error) -> Option<TrapCode> {
     e.as_trap().map(Trap::code)
 }
@@ -74,11 +80,7 @@ fn call_ref_calls_through_tables_globals_and_branches() -> Result<()> {
     );
     assert_eq!(call(&mut store, &i, "tail", &[Val::I32(4)])?.i32(), Some(8));
     // br_on_null and br_on_non_null take the branch exactly for null / non-null.
-    let inc = i
-        .get_table(&store, "t")
-        .expect("t")
-        .get(&store, 0)
-        .expect("in bounds");
+    let inc = incrementer(&store, &i);
     assert_eq!(
         call(&mut store, &i, "is_null", &[Val::FuncRef(None)])?.i32(),
         Some(1)
@@ -106,11 +108,7 @@ fn call_ref_calls_through_tables_globals_and_branches() -> Result<()> {
 #[test]
 fn the_api_refuses_references_that_do_not_fit_the_type() -> Result<()> {
     let (mut store, i) = setup()?;
-    let inc = i
-        .get_table(&store, "t")
-        .expect("t")
-        .get(&store, 0)
-        .expect("in bounds");
+    let inc = incrementer(&store, &i);
     assert_eq!(
         call(&mut store, &i, "apply", &[inc, Val::I32(1)])?.i32(),
         Some(2)
