@@ -31,7 +31,7 @@ use super::FuncTranslator;
 use crate::TrapKind;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I64, I8};
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{InstBuilder, Value};
 use kiln_frontend::MemoryIndex;
 
 /// How an access must be checked.
@@ -118,9 +118,10 @@ impl FuncTranslator<'_, '_> {
     /// Loads `mem`'s current length in bytes.
     pub(crate) fn memory_length(&mut self, mem: MemoryIndex) -> Value {
         let def = self.memory_definition(mem);
+        let flags = self.memory_length_flags();
         self.b.ins().load(
             crate::signatures::POINTER,
-            MemFlagsData::trusted(),
+            flags,
             def,
             crate::memory_definition::CURRENT_LENGTH as i32,
         )

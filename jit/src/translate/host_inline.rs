@@ -185,7 +185,7 @@ impl<'a> FuncTranslator<'a, '_> {
                 offset,
             } => {
                 let (addr, off) = self.inline_address(v(address), offset, ty.bytes());
-                let flags = super::memory::heap_flags();
+                let flags = self.heap_flags();
                 self.b.ins().load(ir(ty), flags, addr, off)
             }
             InlineOp::Store {
@@ -196,7 +196,7 @@ impl<'a> FuncTranslator<'a, '_> {
                 let value = v(value);
                 let bytes = self.b.func.dfg.value_type(value).bytes();
                 let (addr, off) = self.inline_address(v(address), offset, bytes);
-                let flags = super::memory::heap_flags();
+                let flags = self.heap_flags();
                 self.b.ins().store(flags, value, addr, off);
                 return None;
             }

@@ -4,14 +4,17 @@ use super::{FuncTranslator, Result};
 use crate::signatures::POINTER;
 use crate::{Builtin, TrapKind};
 use cranelift_codegen::ir::types::{F32, F64, I32, I64};
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::{AliasRegion, AliasRegionData, InstBuilder, MemFlagsData, Type, Value};
 use kiln_frontend::wasmparser::{MemArg, MemArgTarget};
 use kiln_frontend::MemoryIndex;
 
-/// Flags of a wasm heap access: may trap (as out-of-bounds), may be unaligned.
-pub(crate) fn heap_flags() -> MemFlagsData {
-    MemFlagsData::new().with_trap_code(Some(TrapKind::MemoryOutOfBounds.code()))
-}
+/// Alias regions (ids unique across a compilation, as Cranelift's inliner merges them):
+/// wasm's linear memories, and the lengths of their definitions, which no generated
+/// code writes (only the runtime, inside calls). With them Cranelift's alias analysis
+/// keeps a length it loaded across heap stores, so accesses between two calls share one
+/// length load and, through the same index, one bounds compare.
+const HEAP_REGION: u32 = 1;
+const MEMORY_LENGTH_REGION: u32 = 2;
 
 /// How a load widens its value.
 #[derive(Clone, Copy)]
@@ -25,6 +28,28 @@ enum Ext {
 }
 
 impl FuncTranslator<'_, '_> {
+    fn alias_region(&mut self, id: u32, description: &'static str) -> AliasRegion {
+        self.b.func.dfg.alias_regions.insert(AliasRegionData {
+            user_id: id,
+            description: description.into(),
+        })
+    }
+
+    /// Flags of a wasm heap access: may trap (as out-of-bounds), may be unaligned, and
+    /// touches only linear memory.
+    pub(crate) fn heap_flags(&mut self) -> MemFlagsData {
+        let heap = self.alias_region(HEAP_REGION, "linear memory");
+        MemFlagsData::new()
+            .with_trap_code(Some(TrapKind::MemoryOutOfBounds.code()))
+            .with_alias_region(Some(heap))
+    }
+
+    /// Flags of the load of a memory's current length.
+    pub(crate) fn memory_length_flags(&mut self) -> MemFlagsData {
+        let lengths = self.alias_region(MEMORY_LENGTH_REGION, "memory lengths");
+        MemFlagsData::trusted().with_alias_region(Some(lengths))
+    }
+
     /// Address of `mem`'s `VMMemoryDefinition`.
     pub(crate) fn memory_definition(&mut self, mem: MemoryIndex) -> Value {
         match self.env.info.defined_memory_index(mem) {
@@ -82,7 +107,7 @@ impl FuncTranslator<'_, '_> {
             Ext::U(n) | Ext::S(n) => u64::from(n),
         };
         let (addr, off) = self.heap_address(&memarg, size);
-        let f = heap_flags();
+        let f = self.heap_flags();
         let ins = self.b.ins();
         let v = match ext {
             Ext::None => ins.load(ty, f, addr, off),
@@ -100,7 +125,7 @@ impl FuncTranslator<'_, '_> {
     fn store(&mut self, memarg: MemArg, bytes: u8) -> Result {
         let value = self.pop();
         let (addr, off) = self.heap_address(&memarg, u64::from(bytes));
-        let f = heap_flags();
+        let f = self.heap_flags();
         let value_bytes = self.b.func.dfg.value_type(value).bytes();
         let ins = self.b.ins();
         match bytes {

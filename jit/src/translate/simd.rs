@@ -217,7 +217,8 @@ impl FuncTranslator<'_, '_> {
         op: fn(cranelift_frontend::FuncInstBuilder<'_, '_>, MemFlagsData, Value, i32) -> Value,
     ) -> Result {
         let (addr, off) = self.heap_address(&memarg, 8);
-        let v = op(self.b.ins(), super::memory::heap_flags(), addr, off);
+        let flags = self.heap_flags();
+        let v = op(self.b.ins(), flags, addr, off);
         self.push(v);
         Ok(())
     }
@@ -225,10 +226,8 @@ impl FuncTranslator<'_, '_> {
     fn load_splat(&mut self, memarg: MemArg, ty: Type) -> Result {
         let lane = ty.lane_type();
         let (addr, off) = self.heap_address(&memarg, lane.bytes().into());
-        let x = self
-            .b
-            .ins()
-            .load(lane, super::memory::heap_flags(), addr, off);
+        let flags = self.heap_flags();
+        let x = self.b.ins().load(lane, flags, addr, off);
         let v = self.b.ins().splat(ty, x);
         self.push(v);
         Ok(())
@@ -237,10 +236,8 @@ impl FuncTranslator<'_, '_> {
     fn load_zero(&mut self, memarg: MemArg, ty: Type) -> Result {
         let lane = ty.lane_type();
         let (addr, off) = self.heap_address(&memarg, lane.bytes().into());
-        let x = self
-            .b
-            .ins()
-            .load(lane, super::memory::heap_flags(), addr, off);
+        let flags = self.heap_flags();
+        let x = self.b.ins().load(lane, flags, addr, off);
         let v = self.b.ins().scalar_to_vector(ty, x);
         self.push(v);
         Ok(())
@@ -250,10 +247,8 @@ impl FuncTranslator<'_, '_> {
         let v = self.pop_v(ty);
         let lt = ty.lane_type();
         let (addr, off) = self.heap_address(&memarg, lt.bytes().into());
-        let x = self
-            .b
-            .ins()
-            .load(lt, super::memory::heap_flags(), addr, off);
+        let flags = self.heap_flags();
+        let x = self.b.ins().load(lt, flags, addr, off);
         let r = self.b.ins().insertlane(v, x, lane);
         self.push(r);
         Ok(())
@@ -263,19 +258,16 @@ impl FuncTranslator<'_, '_> {
         let v = self.pop_v(ty);
         let lt = ty.lane_type();
         let (addr, off) = self.heap_address(&memarg, lt.bytes().into());
+        let flags = self.heap_flags();
         let x = self.b.ins().extractlane(v, lane);
-        self.b
-            .ins()
-            .store(super::memory::heap_flags(), x, addr, off);
+        self.b.ins().store(flags, x, addr, off);
         Ok(())
     }
 
     pub(crate) fn visit_v128_load(&mut self, memarg: MemArg) -> Result {
         let (addr, off) = self.heap_address(&memarg, 16);
-        let v = self
-            .b
-            .ins()
-            .load(I8X16, super::memory::heap_flags(), addr, off);
+        let flags = self.heap_flags();
+        let v = self.b.ins().load(I8X16, flags, addr, off);
         self.push(v);
         Ok(())
     }
@@ -283,9 +275,8 @@ impl FuncTranslator<'_, '_> {
     pub(crate) fn visit_v128_store(&mut self, memarg: MemArg) -> Result {
         let v = self.pop();
         let (addr, off) = self.heap_address(&memarg, 16);
-        self.b
-            .ins()
-            .store(super::memory::heap_flags(), v, addr, off);
+        let flags = self.heap_flags();
+        self.b.ins().store(flags, v, addr, off);
         Ok(())
     }
 
