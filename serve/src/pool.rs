@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 /// A job and the key's slot it holds until it is over.
 struct Task {
     job: Job,
-    _admitted: Admission,
+    admitted: Admission,
 }
 
 /// The workers, their queue, and the jobs in flight.
@@ -101,10 +101,7 @@ impl Pool {
         let live = job.live.clone();
         self.live.insert(live.clone());
         self.counts.queued.fetch_add(1, Ordering::SeqCst);
-        let task = Task {
-            job,
-            _admitted: admitted,
-        };
+        let task = Task { job, admitted };
         match self.queue.try_send(task) {
             Ok(()) => Ok(live),
             Err(e) => {
@@ -213,12 +210,14 @@ impl Worker {
             if task.job.live.start() {
                 self.counts.queued.fetch_sub(1, Ordering::SeqCst);
                 self.counts.running.fetch_add(1, Ordering::SeqCst);
-                self.run(&task.job);
+                self.run(task);
             }
         }
     }
 
-    fn run(&self, job: &Job) {
+    fn run(&self, task: Task) {
+        let Task { job, admitted } = task;
+        let job = &job;
         if let Err(e) = self.history.start(&job.id) {
             tracing::error!(target: "kiln_serve", job = %job.id, "{e}");
         }
@@ -236,10 +235,12 @@ impl Worker {
         if let Err(e) = self.history.finish(&result) {
             tracing::error!(target: "kiln_serve", job = %result.job_id, "{e}");
         }
-        // Counted and recorded before anyone waiting learns the result.
+        // Counted, recorded, and the key's slot given back before anyone waiting learns
+        // the result: a client that has its answer may submit again at once.
         self.metrics.finished(&result);
         self.counts.running.fetch_sub(1, Ordering::SeqCst);
         self.live.remove(&job.id);
+        drop(admitted);
         job.live.finish(result);
     }
 }
