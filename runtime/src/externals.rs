@@ -101,14 +101,7 @@ impl Memory {
     /// A new memory of type `ty`, owned by the host.
     pub fn new(mut store: impl AsContextMut, ty: MemoryType) -> Result<Memory> {
         let s = &mut store.as_context_mut().opaque;
-        let reservation = s.engine.config().memory_reservation;
-        if ty.0.minimum > crate::vm::linear_memory::page_cap(ty.0.memory64, reservation) {
-            return Err(crate::instance::memory_too_large(
-                ty.0.minimum,
-                ty.0.memory64,
-                reservation,
-            ));
-        }
+        crate::instance::check_memory_fits(&ty.0, s.engine.config().memory_reservation)?;
         s.approve_counts(0, 1, 0)?;
         let page = WASM_PAGE_SIZE;
         s.approve_memory(

@@ -27,14 +27,19 @@ pub struct Instance {
     pub(crate) index: usize,
 }
 
-/// A memory whose minimum is more than Kiln reserves for it.
-pub(crate) fn memory_too_large(minimum: u64, memory64: bool, reservation: u64) -> Error {
-    let cap = crate::vm::linear_memory::page_cap(memory64, reservation);
-    Error::instantiation(format!(
-        "memory minimum of {minimum} pages exceeds the {cap} pages Kiln reserves for a \
-         {} memory (Config::memory_reservation)",
-        if memory64 { "64-bit" } else { "32-bit" }
-    ))
+/// Refuses a memory whose minimum is more than Kiln reserves for it, before anything is
+/// created or the limiter is asked.
+pub(crate) fn check_memory_fits(ty: &kiln_frontend::MemoryType, reservation: u64) -> Result<()> {
+    let cap = crate::vm::linear_memory::page_cap(ty.memory64, reservation);
+    if ty.minimum <= cap {
+        return Ok(());
+    }
+    Err(Error::instantiation(format!(
+        "memory minimum of {} pages exceeds the {cap} pages Kiln reserves for a {} memory \
+         (Config::memory_reservation)",
+        ty.minimum,
+        if ty.memory64 { "64-bit" } else { "32-bit" }
+    )))
 }
 
 fn incompatible(module: &str, name: &str, why: impl std::fmt::Display) -> Error {
@@ -286,11 +291,8 @@ impl StoreOpaque {
         let defined_memory_types = &info.memories[info.num_imported_memories as usize..];
         let defined_table_types = &info.tables[info.num_imported_tables as usize..];
         let reservation = self.engine.config().memory_reservation;
-        if let Some(ty) = defined_memory_types
-            .iter()
-            .find(|ty| ty.minimum > crate::vm::linear_memory::page_cap(ty.memory64, reservation))
-        {
-            return Err(memory_too_large(ty.minimum, ty.memory64, reservation));
+        for ty in defined_memory_types {
+            check_memory_fits(ty, reservation)?;
         }
         if let Some(ty) = defined_table_types
             .iter()

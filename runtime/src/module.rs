@@ -440,26 +440,23 @@ impl Module {
 fn canonical_type_ids(engine: &Engine, types: &[FuncType]) -> Vec<u32> {
     let mut ids: Vec<u32> = Vec::with_capacity(types.len());
     for t in types {
-        let canonical = t.map_concrete(|j| match ids.get(j as usize) {
-            Some(&id) => id,
-            // `j == i`; a later type (GC's rec groups, refused) is marked alike.
-            None => HeapType::SELF,
-        });
+        let canonical = t.map_concrete(|j| engine_type_id(&ids, j));
         ids.push(engine.type_id(&canonical));
     }
     ids
+}
+
+/// The engine id of module type `t`, given the ids of the module's types so far
+/// ([`HeapType::SELF`] for one not registered yet).
+fn engine_type_id(ids: &[u32], t: u32) -> u32 {
+    ids.get(t as usize).copied().unwrap_or(HeapType::SELF)
 }
 
 impl CompiledParts {
     /// `v` with the module's type indices replaced by engine-wide signature ids: the
     /// form every store entity's type and the API's types take.
     pub(crate) fn canonical_val(&self, v: ValType) -> ValType {
-        v.map_concrete(|t| {
-            self.type_ids
-                .get(t as usize)
-                .copied()
-                .unwrap_or(HeapType::SELF)
-        })
+        v.map_concrete(|t| engine_type_id(&self.type_ids, t))
     }
 
     /// A table type of the module, canonical (see [`Self::canonical_val`]).

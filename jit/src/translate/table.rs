@@ -49,8 +49,9 @@ impl FuncTranslator<'_, '_> {
             def,
             crate::table_definition::CURRENT_ELEMENTS as i32,
         );
+        // A 64-bit table's index is compared at 64 bits.
         let bound = match self.b.func.dfg.value_type(index) {
-            I64 => self.b.ins().uextend(I64, bound),
+            I64 => self.widen_index(bound),
             _ => bound,
         };
         let oob = self
@@ -120,7 +121,7 @@ impl FuncTranslator<'_, '_> {
             crate::table_definition::CURRENT_ELEMENTS as i32,
         );
         let v = match self.table64(table) {
-            true => self.b.ins().uextend(I64, v),
+            true => self.widen_index(v),
             false => v,
         };
         self.push(v);

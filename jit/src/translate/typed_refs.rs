@@ -8,15 +8,22 @@
 use super::{FuncTranslator, Result};
 use crate::TrapKind;
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::InstBuilder;
+use cranelift_codegen::ir::{InstBuilder, Value};
 use kiln_frontend::TypeIndex;
 
 impl FuncTranslator<'_, '_> {
-    pub(crate) fn visit_call_ref(&mut self, type_index: u32) -> Result {
+    /// Pops the reference (trapping if it is null) and the arguments of a `call_ref` or
+    /// `return_call_ref` of type `type_index`.
+    fn pop_call_ref(&mut self, type_index: u32) -> (TypeIndex, Value, Vec<Value>) {
         let ty = TypeIndex::from_u32(type_index);
         let func_ref = self.pop();
         self.b.ins().trapz(func_ref, TrapKind::NullReference.code());
         let args = self.pop_args(ty);
+        (ty, func_ref, args)
+    }
+
+    pub(crate) fn visit_call_ref(&mut self, type_index: u32) -> Result {
+        let (ty, func_ref, args) = self.pop_call_ref(type_index);
         let results = self.call_func_ref(func_ref, ty, &args);
         self.stack.extend_from_slice(&results);
         Ok(())
@@ -27,10 +34,7 @@ impl FuncTranslator<'_, '_> {
             self.visit_call_ref(type_index)?;
             return self.visit_return();
         }
-        let ty = TypeIndex::from_u32(type_index);
-        let func_ref = self.pop();
-        self.b.ins().trapz(func_ref, TrapKind::NullReference.code());
-        let args = self.pop_args(ty);
+        let (ty, func_ref, args) = self.pop_call_ref(type_index);
         self.call_func_ref_as(func_ref, ty, &args, true);
         self.reachable = false;
         Ok(())
